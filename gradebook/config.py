@@ -1,0 +1,157 @@
+"""The course configuration: where the course lives, its database, its semester plan and its rule.
+
+The course root is the directory holding ``mlph.toml`` (with ``source/``, ``release/`` and
+``nbgrader_config.py`` beside it): ``$MLPH_ROOT`` if set, else the nearest parent of the working
+directory that has one, else the repository this package is installed from. ``$MLPH_COURSE_DIR``
+overrides the course data directory and ``$MLPH_DB_URL`` the database URL.
+"""
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from .errors import ConfigError
+from .manifest import MANIFEST_NAME, Manifest, load_manifest, parse_due, parse_points
+
+CONFIG_NAME = "mlph.toml"
+
+
+@dataclass(frozen=True)
+class SemesterSheet:
+    """One sheet of the semester plan; ``manifest`` is None for a sheet not yet authored."""
+
+    id: str
+    due: datetime
+    max_points: Fraction
+    manifest: Manifest | None
+
+
+@dataclass(frozen=True)
+class AdmissionRule:
+    """Admitted with at least ``fraction`` of the semester's maximum (or ``absolute`` points)."""
+
+    fraction: Fraction | None = Fraction(1, 2)
+    absolute: Fraction | None = None
+
+    def threshold(self, semester_max: Fraction) -> Fraction:
+        if self.absolute is not None:
+            return self.absolute
+        assert self.fraction is not None
+        return self.fraction * semester_max
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    root: Path
+    name: str
+    timezone: str
+    data_dir: Path
+    db_url: str
+    rule: AdmissionRule
+    semester: tuple[SemesterSheet, ...]
+
+    @property
+    def source_dir(self) -> Path:
+        return self.root / "source"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.root / "release"
+
+    @property
+    def exchange_dir(self) -> Path:
+        return self.data_dir / "exchange"
+
+    def manifest(self, sheet: str) -> Manifest:
+        """The manifest of an authored sheet; a clear error for an unknown one."""
+        path = self.source_dir / sheet / MANIFEST_NAME
+        if not path.is_file():
+            known = ", ".join(self.authored_sheets()) or "none"
+            raise ConfigError(f"unknown sheet {sheet!r}: no {path} (authored sheets: {known})")
+        return load_manifest(path)
+
+    def authored_sheets(self) -> list[str]:
+        if not self.source_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.source_dir.glob(f"*/{MANIFEST_NAME}"))
+
+    @property
+    def semester_max(self) -> Fraction:
+        return sum((s.max_points for s in self.semester), Fraction(0))
+
+
+def find_root(start: Path | None = None) -> Path:
+    env = os.environ.get("MLPH_ROOT")
+    if env:
+        root = Path(env).resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise ConfigError(f"MLPH_ROOT={env}: no {CONFIG_NAME} there")
+        return root
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / CONFIG_NAME).is_file():
+        return repo
+    raise ConfigError(f"no {CONFIG_NAME} in {here} or its parents; set MLPH_ROOT")
+
+
+def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
+    text = str(raw.get("threshold", "1/2")).strip()
+    value = parse_points(text, f"{where}: [admission] threshold")
+    if "/" in text or value < 1:
+        if not 0 < value <= 1:
+            raise ConfigError(f"{where}: threshold fraction {text} must lie in (0, 1]")
+        return AdmissionRule(fraction=value)
+    return AdmissionRule(fraction=None, absolute=value)
+
+
+def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tuple[SemesterSheet, ...]:
+    sheets: list[SemesterSheet] = []
+    for entry in raw:
+        sid = entry.get("id")
+        if not isinstance(sid, str):
+            raise ConfigError(f"{where}: every [[semester.sheet]] needs an 'id'")
+        path = root / "source" / sid / MANIFEST_NAME
+        if path.is_file():
+            m = load_manifest(path)
+            sheets.append(SemesterSheet(sid, m.due, m.max_points, m))
+        elif "planned_points" in entry:
+            due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
+            pts = parse_points(entry["planned_points"], f"{where}: sheet {sid}")
+            sheets.append(SemesterSheet(sid, due, pts, None))
+        else:
+            raise ConfigError(f"{where}: sheet {sid!r} has no {path} and no planned_points")
+    if len({s.id for s in sheets}) != len(sheets):
+        raise ConfigError(f"{where}: a sheet is listed twice in the semester plan")
+    return tuple(sheets)
+
+
+def load_config(root: Path | None = None) -> CourseConfig:
+    """Read ``mlph.toml`` and apply the environment overrides."""
+    root = (root or find_root()).resolve()
+    where = str(root / CONFIG_NAME)
+    try:
+        raw = tomllib.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    course = raw.get("course", {})
+    tz = str(course.get("timezone", "Europe/Berlin"))
+    data_dir = Path(os.environ.get("MLPH_COURSE_DIR") or root / course.get("data_dir", "course-data"))
+    data_dir = data_dir.resolve()
+    db_url = os.environ.get("MLPH_DB_URL") or course.get("db_url") or f"sqlite:///{data_dir / 'gradebook.db'}"
+    return CourseConfig(
+        root=root,
+        name=str(course.get("name", "course")),
+        timezone=tz,
+        data_dir=data_dir,
+        db_url=db_url,
+        rule=_rule(raw.get("admission", {}), where),
+        semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
+    )
