@@ -32,7 +32,7 @@ def _scalar(x: Any) -> Any:
         return x
     f = float(x)
     if math.isnan(f) or math.isinf(f):
-        return repr(f)  # "nan", "inf", "-inf": strict JSON, never equal to a number
+        return {"nonfinite": repr(f)}  # strict JSON; never equal to anything, itself included
     return f
 
 
@@ -90,6 +90,8 @@ def _is_number(x: Any) -> bool:
 
 
 def _compare_scalar(a: Any, e: Any, mode: str, rtol: float, atol: float) -> str | None:
+    if isinstance(a, dict) or isinstance(e, dict):
+        return f"got {a!r}, expected {e!r}: not a finite number"
     if _is_number(e) and _is_number(a) and mode != "exact":
         if mode in ("abs", "sign"):
             a, e = abs(a), abs(e)

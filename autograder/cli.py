@@ -1,0 +1,149 @@
+"""The `mlph` command line: thin click commands over library functions.
+
+Every error of the two packages is caught once, here, and shown as one message (exit code 2).
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+from rich.table import Table
+
+from gradebook.config import CourseConfig, load_config
+from gradebook.errors import GradebookError
+
+from .errors import AutograderError, ValidationFailed
+from .execute import Limits
+
+console = Console(stderr=False)
+
+
+class _Root(click.Group):
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except ValidationFailed as exc:
+            click.echo(f"validation failed: {exc}", err=True)
+            sys.exit(1)
+        except (AutograderError, GradebookError) as exc:
+            click.echo(f"Error: {exc}", err=True)
+            sys.exit(2)
+
+
+@click.group(cls=_Root)
+@click.version_option(package_name="mlph-grading")
+def main() -> None:
+    """Grading system of "Machine Learning and Physics": sheets, autograder, gradebook.
+
+    Every command reads mlph.toml (or $MLPH_ROOT/mlph.toml) and honours MLPH_COURSE_DIR (course
+    data directory) and MLPH_DB_URL (database URL; default: SQLite in the course data directory).
+    """
+
+
+def _sheets(cfg: CourseConfig, sheets: tuple[str, ...]) -> list[str]:
+    return list(sheets) or cfg.authored_sheets()
+
+
+@main.command()
+@click.argument("sheets", nargs=-1)
+def validate(sheets: tuple[str, ...]) -> None:
+    """Check sheets: solutions pass, stubs fail, no leaks, metadata, release current, mistakes."""
+    from .validate import validate_sheet
+
+    cfg = load_config()
+    problems: list[str] = []
+    for sheet in _sheets(cfg, sheets):
+        console.print(f"[bold]{sheet}[/bold]")
+        problems += validate_sheet(cfg, sheet, say=lambda s: console.print(s, highlight=False)).problems
+    if problems:
+        raise ValidationFailed(problems)
+    console.print("[green]all checks passed[/green]")
+
+
+@main.command()
+@click.argument("sheet")
+@click.option("--no-exchange", is_flag=True, help="Only generate release/SHEET; do not copy it to the exchange.")
+def release(sheet: str, no_exchange: bool) -> None:
+    """Generate the student version into release/SHEET and release it to the exchange."""
+    from .nbgrader_bridge import generate, release as release_to_exchange
+
+    cfg = load_config()
+    out = generate(cfg, sheet)
+    click.echo(f"generated {out}")
+    if not no_exchange:
+        click.echo(f"released to {release_to_exchange(cfg, sheet)}")
+
+
+@main.command()
+@click.argument("sheet")
+def collect(sheet: str) -> None:
+    """Collect the newest submission of every student into submitted/<student>/SHEET/."""
+    from .nbgrader_bridge import collect as collect_sheet
+
+    students = collect_sheet(load_config(), sheet)
+    click.echo(f"{len(students)} submission(s) of {sheet} in submitted/")
+
+
+def print_summary(summary: Any) -> None:
+    table = Table(title=f"autograde {summary.sheet}")
+    for col in ("status", "submissions", "examples"):
+        table.add_column(col)
+    for status, n in sorted(summary.counts.items()):
+        examples = [f"{r['student']}: {r['reason']}" if r.get("reason") else r["student"]
+                    for r in summary.results if r["status"] == status][:3]
+        table.add_row(status, str(n), "\n".join(examples))
+    console.print(table)
+    console.print(f"{len(summary.results)} graded now, {summary.skipped} already up to date")
+
+
+@main.command()
+@click.argument("sheet")
+@click.option("--workers", type=int, default=None, help="Parallel submissions (default: one per core).")
+@click.option("--cluster", default=None, metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786).")
+@click.option("--force", is_flag=True, help="Regrade every submission, not only new or changed ones.")
+@click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
+@click.option("--cell-timeout", type=float, default=Limits.cell_timeout, show_default=True, help="Seconds per cell.")
+@click.option("--notebook-timeout", type=float, default=Limits.notebook_timeout, show_default=True,
+              help="Seconds per notebook.")
+@click.option("--output-bytes", type=int, default=Limits.output_bytes, show_default=True,
+              help="Output kept per cell, in bytes.")
+@click.option("--no-progress", is_flag=True, help="No progress bar.")
+def autograde(sheet: str, workers: int | None, cluster: str | None, force: bool, students: tuple[str, ...],
+              cell_timeout: float, notebook_timeout: float, output_bytes: int, no_progress: bool) -> None:
+    """Grade every collected submission of SHEET and store the scores in the gradebook."""
+    from .grading import autograde as run
+
+    limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes)
+    summary = run(load_config(), sheet, workers=workers, cluster=cluster, force=force,
+                  students=list(students) or None, limits=limits, progress=not no_progress)
+    print_summary(summary)
+    if summary.failed:
+        sys.exit(1)
+
+
+@main.command()
+@click.option("--students", "n_students", type=int, default=72, show_default=True, help="Simulated class size.")
+@click.option("--seed", type=int, default=2026, show_default=True)
+@click.option("--workers", type=int, default=None, help="Parallel submissions (default: one per core).")
+def demo(n_students: int, seed: int, workers: int | None) -> None:
+    """The whole pipeline on a simulated class: release, submit, collect, autograde, points, admission."""
+    from .demo import run_demo
+
+    run_demo(load_config(), n_students=n_students, seed=seed, workers=workers, say=console.print)
+
+
+def _register_gradebook() -> None:
+    try:
+        from gradebook.cli import register
+    except ImportError:  # pragma: no cover - the gradebook CLI is part of the distribution
+        return
+    register(main)
+
+
+_register_gradebook()
+
+if __name__ == "__main__":  # pragma: no cover
+    main()

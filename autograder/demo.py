@@ -1,0 +1,157 @@
+"""`mlph demo`: the whole pipeline on a simulated class, on the embedded default (SQLite, local workers).
+
+Builds a roster, releases every authored sheet through nbgrader's exchange, submits as each
+simulated student (correct, partly wrong, empty, late, missing and broken hand-ins), collects,
+autogrades, imports the tutors' pen-and-paper points and writes the admission list and a summary.
+Everything goes into ``<course data dir>/demo/``, which is rebuilt on every run.
+"""
+from __future__ import annotations
+
+import csv
+import dataclasses
+import random
+import shutil
+import tempfile
+import time
+from collections.abc import Callable
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+import nbformat
+
+from gradebook.config import CourseConfig
+
+from .execute import Limits
+from .grading import Summary, autograde
+from .nbgrader_bridge import collect, generate, release, submit
+from .simulate import Handin, SimStudent, handin, make_class, paper_points
+from .validate import load_mistakes
+
+DEMO_LIMITS = Limits(cell_timeout=8.0, notebook_timeout=120.0)
+
+
+def demo_config(cfg: CourseConfig) -> CourseConfig:
+    out = cfg.data_dir / "demo"
+    if out.exists():
+        shutil.rmtree(out)
+    out.mkdir(parents=True)
+    return dataclasses.replace(cfg, data_dir=out, db_url=f"sqlite:///{out / 'gradebook.db'}")
+
+
+def write_roster(students: list[SimStudent], path: Path) -> None:
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student_id", "last_name", "first_name", "email", "matriculation", "programme"])
+        for s in students:
+            w.writerow([s.id, s.last_name, s.first_name, s.email, s.matriculation, s.programme])
+
+
+def _hand_ins(cfg: CourseConfig, sheet: str, release_dir: Path, students: list[SimStudent],
+              rng: random.Random) -> list[Handin]:
+    manifest = cfg.manifest(sheet)
+    source = nbformat.read(manifest.directory / manifest.notebook, as_version=4)
+    student_nb = nbformat.read(release_dir / sheet / manifest.notebook, as_version=4)
+    mistakes = load_mistakes(manifest)
+    handins = []
+    for i, s in enumerate(students):
+        if rng.random() > s.diligence:
+            continue
+        chaos = "broken" if i == 5 else "loop" if (i == 11 and sheet == cfg.authored_sheets()[0]) else None
+        handins.append(handin(s, manifest, source, student_nb, mistakes, rng, chaos))
+    return handins
+
+
+def _submit_all(cfg: CourseConfig, sheet: str, notebook_name: str, handins: list[Handin]) -> None:
+    with tempfile.TemporaryDirectory(prefix="mlph-demo-students-") as tmp:
+        for h in handins:
+            work = Path(tmp) / h.student.id
+            (work / sheet).mkdir(parents=True)
+            target = work / sheet / notebook_name
+            if h.notebook is not None:
+                nbformat.write(h.notebook, target)
+            else:
+                target.write_text(h.raw or "", encoding="utf-8")
+            submit(cfg, sheet, h.student.id, work, clock=h.clock)
+
+
+def _paper_csv(cfg: CourseConfig, sheet: str, handins: list[Handin], rng: random.Random, path: Path) -> None:
+    """The tutors' CSV, as they fill it in: German decimal commas, semicolons from Excel."""
+    manifest = cfg.manifest(sheet)
+    with path.open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh, delimiter=";")
+        w.writerow(["student_id", "task", "points"])
+        for h in handins:
+            for task, pts in paper_points(h.student, manifest, rng).items():
+                w.writerow([h.student.id, task, f"{float(pts):g}".replace(".", ",")])
+
+
+def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers: int | None = None,
+             say: Callable[[str], Any] = print, as_of: datetime | None = None) -> dict[str, Any]:
+    """Run the demo; returns the paths of its outputs and its figures."""
+    from gradebook.admission import compute_standings, write_csv, write_xlsx
+    from gradebook.db import open_gradebook
+    from gradebook.paper import import_points
+    from gradebook.roster import import_students
+
+    t0 = time.monotonic()
+    demo = demo_config(cfg)
+    rng = random.Random(seed)
+    students = make_class(n_students, seed)
+    write_roster(students, demo.data_dir / "roster.csv")
+    engine = open_gradebook(demo.db_url)
+    import_students(engine, demo.data_dir / "roster.csv")
+    say(f"class of {len(students)} simulated students → {demo.data_dir / 'roster.csv'}")
+    release_dir = demo.data_dir / "release"
+    figures: dict[str, Any] = {"sheets": {}}
+    summaries: list[Summary] = []
+    for sheet in demo.authored_sheets():
+        manifest = demo.manifest(sheet)
+        generate(demo, sheet, release_dir=release_dir)
+        release(demo, sheet, release_dir=release_dir)
+        handins = _hand_ins(demo, sheet, release_dir, students, rng)
+        _submit_all(demo, sheet, manifest.notebook, handins)
+        collected = collect(demo, sheet)
+        t1 = time.monotonic()
+        summary = autograde(demo, sheet, workers=workers, limits=DEMO_LIMITS)
+        seconds = time.monotonic() - t1
+        summaries.append(summary)
+        paper = demo.data_dir / f"paper-{sheet}.csv"
+        _paper_csv(demo, sheet, handins, rng, paper)
+        import_points(engine, manifest, paper, author="demo-tutor")
+        figures["sheets"][sheet] = {"submitted": len(collected), "autograde_seconds": round(seconds, 2),
+                                    "seconds_per_submission": round(seconds / max(1, len(collected)), 3),
+                                    "status": dict(summary.counts)}
+        say(f"{sheet}: {len(handins)} hand-ins, {len(collected)} collected, autograded in {seconds:.1f} s "
+            f"({seconds / max(1, len(collected)):.2f} s per submission): {dict(summary.counts)}")
+    as_of = as_of or datetime.now(timezone.utc)
+    standings = compute_standings(engine, demo, as_of=as_of)
+    outputs = {"csv": demo.data_dir / "admission.csv", "xlsx": demo.data_dir / "admission.xlsx",
+               "summary": demo.data_dir / "summary.md", "feedback": demo.data_dir / "feedback",
+               "database": demo.data_dir / "gradebook.db"}
+    write_csv(standings, outputs["csv"])
+    write_xlsx(standings, outputs["xlsx"])
+    figures["total_seconds"] = round(time.monotonic() - t0, 1)
+    figures["status"] = _count(s.status for s in standings)
+    outputs["summary"].write_text(_summary_md(demo, figures, n_students), encoding="utf-8")
+    say(f"admission status: {figures['status']}; demo took {figures['total_seconds']} s")
+    for name, path in outputs.items():
+        say(f"  {name:9s} {path}")
+    return {"outputs": outputs, "figures": figures, "students": students, "config": demo}
+
+
+def _count(items: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for item in items:
+        out[item] = out.get(item, 0) + 1
+    return out
+
+
+def _summary_md(cfg: CourseConfig, figures: dict[str, Any], n: int) -> str:
+    lines = [f"# Demo: {cfg.name}", "", f"{n} simulated students; whole run {figures['total_seconds']} s.", "",
+             "| sheet | collected | autograde s | s/submission | results |", "|---|---|---|---|---|"]
+    for sheet, f in figures["sheets"].items():
+        lines.append(f"| {sheet} | {f['submitted']} | {f['autograde_seconds']} | {f['seconds_per_submission']} "
+                     f"| {', '.join(f'{k}: {v}' for k, v in sorted(f['status'].items()))} |")
+    lines += ["", "Admission: " + ", ".join(f"{k}: {v}" for k, v in sorted(figures["status"].items())), ""]
+    return "\n".join(lines)

@@ -1,0 +1,108 @@
+"""The autograde run: coordinator of discovery, workers, scoring and storage, with progress."""
+from __future__ import annotations
+
+import shutil
+import traceback
+from collections import Counter
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import nbformat
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+from gradebook.autograde_store import graded_fingerprints, require_sheet, store_result
+from gradebook.config import CourseConfig
+from gradebook.db import open_gradebook
+
+from .execute import Limits
+from .pipeline import (Submission, default_workers, discover, executor_for, failed_result, finish, make_job,
+                       run_jobs, source_hash)
+from .reference import load_reference
+from .feedback import write_feedback
+
+
+@dataclass
+class Summary:
+    sheet: str
+    results: list[dict[str, Any]] = field(default_factory=list)
+    skipped: int = 0
+
+    @property
+    def counts(self) -> Counter[str]:
+        return Counter(r["status"] for r in self.results)
+
+    @property
+    def failed(self) -> list[dict[str, Any]]:
+        return [r for r in self.results if r["status"] != "graded"]
+
+
+def _progress(enabled: bool) -> Progress:
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TextColumn("{task.fields[rate]}"), TimeElapsedColumn(), TextColumn("ETA"),
+                    TimeRemainingColumn(), disable=not enabled)
+
+
+def _save_files(cfg: CourseConfig, sub: Submission, result: dict[str, Any], manifest: Any) -> None:
+    nb = result.pop("notebook", None)
+    out = cfg.data_dir / "autograded" / sub.student / sub.sheet
+    if nb is not None:
+        out.mkdir(parents=True, exist_ok=True)
+        nbformat.write(nb, out / manifest.notebook)
+        if (sub.directory / "timestamp.txt").is_file():
+            shutil.copy2(sub.directory / "timestamp.txt", out / "timestamp.txt")
+    write_feedback(result, manifest, cfg.data_dir / "feedback")
+
+
+def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, cluster: str | None = None,
+              force: bool = False, students: list[str] | None = None, limits: Limits = Limits(),
+              progress: bool = True) -> Summary:
+    """Grade every submission of ``sheet`` not graded yet in its current form (all with ``force``)."""
+    manifest = cfg.manifest(sheet)
+    source_path = manifest.directory / manifest.notebook
+    source = nbformat.read(source_path, as_version=4)
+    shash = source_hash(source_path)
+    engine = open_gradebook(cfg.db_url)
+    require_sheet(engine, sheet)
+    subs = discover(cfg, manifest, students)
+    done = {} if force else graded_fingerprints(engine, sheet)
+    todo = [s for s in subs if done.get(s.student) != s.fingerprint]
+    summary = Summary(sheet, skipped=len(subs) - len(todo))
+    if not todo:
+        return summary
+    reference = load_reference(cfg, manifest, source, shash, limits)
+    by_student = {s.student: s for s in todo}
+
+    with _progress(progress) as bar:
+        task = bar.add_task(f"autograding {sheet}", total=len(todo), rate="")
+
+        def record(result: dict[str, Any]) -> None:
+            sub = by_student[result["student"]]
+            _save_files(cfg, sub, result, manifest)
+            store_result(engine, result)
+            summary.results.append(result)
+            bar.advance(task)
+            elapsed = bar.tasks[0].elapsed or 0.0
+            bar.update(task, rate=f"{len(summary.results) / elapsed:.1f}/s" if elapsed else "")
+
+        jobs = []
+        for sub in todo:
+            job = make_job(sub, manifest, source, limits)
+            if "status" in job:
+                record(job)
+            else:
+                jobs.append(job)
+
+        def on_done(job: dict[str, Any], report: dict[str, Any] | BaseException) -> None:
+            sub = by_student[job["student"]]
+            if isinstance(report, BaseException):
+                reason = f"the grader failed on this submission: {''.join(traceback.format_exception_only(report)).strip()}"
+                record(failed_result(sub, manifest, "crashed", reason[:500]))
+            else:
+                record(finish(sub, manifest, source, reference, report, job.get("notes", [])))
+
+        if jobs:
+            with executor_for(workers or default_workers(), cluster) as executor:
+                run_jobs(executor, jobs, on_done)
+    summary.results.sort(key=lambda r: r["student"])
+    return summary

@@ -1,0 +1,95 @@
+"""Storing autograder results: nbgrader's tables (so nbgrader and its formgrader see the scores)
+plus our ``autograde_result`` row, all in one transaction per submission."""
+from __future__ import annotations
+
+import json
+from datetime import datetime, timezone
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import Engine, insert, select, update
+from sqlalchemy.orm import Session
+
+from . import nbgrader_tables as nt
+from .db import atomic
+from .errors import GradebookError
+from .models import AutogradeResult
+
+
+def _ensure_row(session: Session, table: Any, where: dict[str, Any], values: dict[str, Any] | None = None) -> str:
+    """The id of the row matching ``where``, inserted (with ``values``) if absent."""
+    cond = [table.c[k] == v for k, v in where.items()]
+    found = session.execute(select(table.c.id).where(*cond)).scalar_one_or_none()
+    if found is not None:
+        return str(found)
+    new = nt.new_id()
+    session.execute(insert(table).values(id=new, **where, **(values or {})))
+    return new
+
+
+def require_sheet(engine: Engine, sheet: str) -> None:
+    """Refuse to grade a sheet that was never generated into this gradebook."""
+    with Session(engine) as session:
+        if session.execute(select(nt.assignment.c.id).where(nt.assignment.c.name == sheet)).first() is None:
+            raise GradebookError(f"sheet {sheet!r} is not in the gradebook: run `mlph release {sheet}` first")
+
+
+def _nbgrader_submission(session: Session, sheet: str, student: str, submitted_at: datetime | None) -> dict[str, str]:
+    """Create or update the submission in nbgrader's tables; grade cell name → grade row id."""
+    assignment_id = session.execute(select(nt.assignment.c.id).where(nt.assignment.c.name == sheet)).scalar_one_or_none()
+    if assignment_id is None:
+        raise GradebookError(f"sheet {sheet!r} is not in the gradebook: run `mlph release {sheet}` first")
+    if session.execute(select(nt.student.c.id).where(nt.student.c.id == student)).first() is None:
+        session.execute(insert(nt.student).values(id=student))
+    sub_id = _ensure_row(session, nt.submitted_assignment, {"assignment_id": assignment_id, "student_id": student})
+    stamp = submitted_at.astimezone(timezone.utc).replace(tzinfo=None) if submitted_at else None
+    session.execute(update(nt.submitted_assignment).where(nt.submitted_assignment.c.id == sub_id).values(timestamp=stamp))
+    grades: dict[str, str] = {}
+    notebooks = session.execute(select(nt.notebook.c.id).where(nt.notebook.c.assignment_id == assignment_id)).scalars()
+    for nb_id in list(notebooks):
+        snb = _ensure_row(session, nt.submitted_notebook, {"assignment_id": sub_id, "notebook_id": nb_id},
+                          {"flagged": False})
+        cells = session.execute(select(nt.base_cell.c.id, nt.base_cell.c.name, nt.base_cell.c.type)
+                                .where(nt.base_cell.c.notebook_id == nb_id)).all()
+        for cell_id, name, kind in cells:
+            if kind == "GradeCell":
+                grades[name] = _ensure_row(session, nt.grade, {"notebook_id": snb, "cell_id": cell_id},
+                                           {"needs_manual_grade": True})
+            elif kind == "TaskCell":  # graded by hand: make its rows, leave its score alone
+                _ensure_row(session, nt.grade, {"notebook_id": snb, "cell_id": cell_id}, {"needs_manual_grade": True})
+            if kind in ("SolutionCell", "TaskCell"):
+                _ensure_row(session, nt.comment, {"notebook_id": snb, "cell_id": cell_id})
+    return grades
+
+
+def store_result(engine: Engine, result: dict[str, Any]) -> None:
+    """Write one submission's result (the coordinator's validated JSON) in one transaction."""
+    sheet, student = result["sheet"], result["student"]
+    submitted_at = datetime.fromisoformat(result["submitted_at"]) if result.get("submitted_at") else None
+    points = {c["grade_id"]: float(Fraction(c["points"])) for c in result.get("cells", [])}
+    with atomic(engine) as session:
+        grades = _nbgrader_submission(session, sheet, student, submitted_at)
+        for name, grade_id in grades.items():
+            session.execute(update(nt.grade).where(nt.grade.c.id == grade_id)
+                            .values(auto_score=points.get(name, 0.0), needs_manual_grade=False))
+        row = session.execute(select(AutogradeResult).where(
+            AutogradeResult.sheet == sheet, AutogradeResult.student_id == student)).scalar_one_or_none()
+        if row is None:
+            row = AutogradeResult(sheet=sheet, student_id=student)
+            session.add(row)
+        row.status = result["status"]
+        row.reason = result.get("reason") or None
+        row.fingerprint = result["fingerprint"]
+        row.submitted_at = submitted_at
+        row.graded_at = datetime.now(timezone.utc)
+        row.score = result["score"]
+        row.max_score = result["max_score"]
+        row.result_json = json.dumps({k: v for k, v in result.items() if k != "notebook"}, sort_keys=True)
+
+
+def graded_fingerprints(engine: Engine, sheet: str) -> dict[str, str]:
+    """student id → fingerprint of the submission last graded for ``sheet`` (for resuming)."""
+    with Session(engine) as session:
+        rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.fingerprint)
+                               .where(AutogradeResult.sheet == sheet))
+        return {student: fp for student, fp in rows}

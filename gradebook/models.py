@@ -1,0 +1,130 @@
+"""Our tables, beside nbgrader's (which share this MetaData as Core tables, so foreign keys to
+``student`` resolve). Points are stored as exact fraction strings ("13/2") and read as Fraction.
+The schema is created and changed only by the Alembic migrations in ``gradebook/migrations``."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from .nbgrader_tables import metadata
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class StudentProfile(Base):
+    """What nbgrader's ``student`` table lacks: matriculation number and study programme."""
+
+    __tablename__ = "student_profile"
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"), primary_key=True)
+    matriculation: Mapped[str | None] = mapped_column(String(32), unique=True)
+    programme: Mapped[str | None] = mapped_column(String(128))
+
+
+class Person(Base):
+    """Staff who use the gradebook: admins and tutors (students are nbgrader's ``student`` rows)."""
+
+    __tablename__ = "person"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # admin | tutor
+
+
+class TutorialGroup(Base):
+    __tablename__ = "tutorial_group"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    tutor_id: Mapped[str | None] = mapped_column(String(128), ForeignKey("person.id"))
+
+
+class GroupMembership(Base):
+    """A student's membership in a group from ``valid_from`` until ``valid_to`` (None: current)."""
+
+    __tablename__ = "group_membership"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    group_id: Mapped[str] = mapped_column(String(64), ForeignKey("tutorial_group.id"))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TeamMember(Base):
+    """Teams hand in together per sheet; a student is in at most one team of a sheet."""
+
+    __tablename__ = "team_member"
+    __table_args__ = (UniqueConstraint("sheet", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    team: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+
+
+class PaperPoints(Base):
+    __tablename__ = "paper_points"
+    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    points: Mapped[str] = mapped_column(String(32))
+    entered_by: Mapped[str] = mapped_column(String(128))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency for the web page
+
+
+class AuditLog(Base):
+    """Append-only: every change to any points, override or extension."""
+
+    __tablename__ = "audit_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str] = mapped_column(String(128))
+    entity: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(512))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AdmissionOverride(Base):
+    __tablename__ = "admission_override"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # admitted | not_admitted
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Extension(Base):
+    __tablename__ = "extension"
+    __table_args__ = (UniqueConstraint("sheet", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+
+
+class AutogradeResult(Base):
+    """The autograder's verdict per submission, with the fingerprint that makes reruns resumable."""
+
+    __tablename__ = "autograde_result"
+    __table_args__ = (UniqueConstraint("sheet", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # graded | timeout | crashed | invalid | missing
+    reason: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    score: Mapped[str] = mapped_column(String(32))
+    max_score: Mapped[str] = mapped_column(String(32))
+    result_json: Mapped[str] = mapped_column(Text)

@@ -1,0 +1,140 @@
+"""The verdict is computed outside the kernel from recorded values against the solution's records."""
+from __future__ import annotations
+
+from fractions import Fraction
+
+import numpy as np
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+from nbformat.v4 import new_output
+
+from autograder.checks.mlph_check import MIME, check, compare, encode
+from autograder.scoring import hidden_check_names, reference_from_run, score_run
+from autograder.errors import SheetError
+from coursefactory import tiny_notebook
+
+
+def rec(name, value, mode="close", rtol=1e-6, atol=1e-9):
+    return new_output("display_data", data={MIME: {"name": name, "value": encode(value), "mode": mode,
+                                                   "rtol": rtol, "atol": atol}})
+
+
+def run_with(outputs: dict[str, list], states: dict[str, str] | None = None):
+    nb = tiny_notebook()
+    st_ = []
+    for c in nb.cells:
+        gid = c.metadata.get("nbgrader", {}).get("grade_id")
+        if gid in outputs:
+            c.outputs = outputs[gid]
+        st_.append((states or {}).get(gid, "ok"))
+    return {"notebook": nb, "states": st_}
+
+
+SOLUTION = {"test_scale_visible": [rec("scale_visible", [2.0, 4.0, 6.0]), rec("scale_hidden_a", [0.0, -1.5, -3, -4.5])],
+            "test_scale_more": [rec("scale_more", [[4.0, 2.0]]), rec("scale_hidden_b", [0, 0.8125, 1.625, 2.4375, 3.25])]}
+POINTS = {"test_scale_visible": Fraction(1), "test_scale_more": Fraction(2)}
+
+
+@pytest.fixture
+def reference():
+    return reference_from_run(run_with(SOLUTION), "tiny01")
+
+
+def score(outputs, reference, states=None):
+    return {c.grade_id: c for c in score_run(run_with(outputs, states), reference, POINTS, tiny_notebook())}
+
+
+def test_solution_scores_full(reference):
+    assert {g: c.points for g, c in score(SOLUTION, reference).items()} == POINTS
+
+
+def test_wrong_hidden_value_fails_with_a_message_that_hides_it(reference):
+    outs = dict(SOLUTION, test_scale_more=[rec("scale_more", [[4.0, 2.0]]), rec("scale_hidden_b", [0, 1, 2, 3, 4])])
+    res = score(outs, reference)
+    assert res["test_scale_more"].points == 0 and res["test_scale_more"].message == "a hidden test failed"
+    assert res["test_scale_visible"].points == 1
+
+
+def test_a_forged_correct_record_next_to_the_real_wrong_one_fails(reference):
+    outs = dict(SOLUTION, test_scale_visible=[rec("scale_visible", [2.0, 4.0, 6.0]), rec("scale_visible", [3, 4, 5]),
+                                              rec("scale_hidden_a", [0.0, -1.5, -3, -4.5])])
+    assert score(outs, reference)["test_scale_visible"].points == 0
+
+
+def test_missing_record_fails_even_without_error(reference):
+    outs = dict(SOLUTION, test_scale_visible=[rec("scale_visible", [2.0, 4.0, 6.0])])
+    res = score(outs, reference)["test_scale_visible"]
+    assert (res.points, res.message) == (0, "a hidden test was not recorded")
+
+
+def test_student_cannot_loosen_the_tolerance(reference):
+    outs = dict(SOLUTION, test_scale_more=[rec("scale_more", [[5.0, 2.0]], rtol=1e9, atol=1e9),
+                                           rec("scale_hidden_b", [0, 0.8125, 1.625, 2.4375, 3.25])])
+    assert score(outs, reference)["test_scale_more"].points == 0
+
+
+def test_error_output_and_timeout_cost_only_that_cell(reference):
+    err = new_output("error", ename="AssertionError", evalue="check 'scale_visible' failed", traceback=[])
+    outs = dict(SOLUTION, test_scale_visible=SOLUTION["test_scale_visible"] + [err])
+    res = score(outs, reference, states={"test_scale_more": "timeout"})
+    assert res["test_scale_visible"].status == "error" and res["test_scale_visible"].points == 0
+    assert res["test_scale_visible"].message == "AssertionError: check 'scale_visible' failed"
+    assert res["test_scale_more"].status == "timeout"
+
+
+def test_error_mentioning_a_hidden_check_is_redacted(reference):
+    err = new_output("error", ename="AssertionError", evalue="check 'scale_hidden_a' failed: got 1, expected 7",
+                     traceback=[])
+    res = score(dict(SOLUTION, test_scale_visible=[err]), reference)["test_scale_visible"]
+    assert res.message == "a hidden test failed"
+
+
+def test_reference_requires_passing_cells_with_records():
+    with pytest.raises(SheetError, match="test cell 'test_scale_more' records no check"):
+        reference_from_run(run_with(dict(SOLUTION, test_scale_more=[])), "tiny01")
+
+
+def test_hidden_names_are_parsed_from_the_hidden_region():
+    src = tiny_notebook().cells[3].source
+    assert hidden_check_names(src) == {"scale_hidden_a"}
+
+
+def test_nan_never_matches():
+    assert compare(encode([np.nan, 1.0]), encode([np.nan, 1.0]), "close", 1e-6, 1e-9)
+    assert compare(encode(float("nan")), encode(float("nan")), "close", 1e-6, 1e-9)
+
+
+@pytest.mark.parametrize("mode,actual,ok", [
+    ("colsign", np.array([[1.0, -2.0], [3.0, -4.0]]), True),
+    ("colsign", np.array([[1.0, 2.0], [-3.0, 4.0]]), False),
+    ("sign", -np.array([1.0, 2.0]), None),
+    ("sorted", np.array([[3.0, 1.0], [4.0, 2.0]]), True),
+    ("abs", np.array([[-1.0, 2.0], [-3.0, -4.0]]), True),
+    ("exact", np.array([[1.0, 2.0], [3.0, 4.0 + 1e-12]]), False),
+])
+def test_modes(mode, actual, ok):
+    expected = np.array([[1.0, 2.0], [3.0, 4.0]]) if mode != "sign" else np.array([1.0, 2.0])
+    assert (compare(encode(actual), encode(expected), mode, 1e-6, 1e-9) is None) == (ok if ok is not None else True)
+
+
+def test_subspace_mode_accepts_any_basis_of_the_span():
+    rng = np.random.default_rng(0)
+    basis = np.linalg.qr(rng.normal(size=(6, 2)))[0]
+    mixed = basis @ np.array([[2.0, 1.0], [0.5, -1.0]])
+    other = np.linalg.qr(rng.normal(size=(6, 2)))[0]
+    assert compare(encode(mixed), encode(basis), "subspace", 1e-6, 1e-9) is None
+    assert compare(encode(other), encode(basis), "subspace", 1e-6, 1e-9) is not None
+
+
+@given(st.lists(st.floats(-1e6, 1e6, allow_nan=False), min_size=1, max_size=20))
+def test_a_value_always_matches_itself_and_not_a_shifted_copy(xs):
+    a = np.array(xs)
+    assert compare(encode(a), encode(a), "close", 1e-9, 0.0) is None
+    assert compare(encode(a + 1.0 + np.abs(a)), encode(a), "close", 1e-9, 0.0) is not None
+
+
+def test_check_asserts_locally_on_expected():
+    check("x", [1.0, 2.0], expected=[1.0, 2.0])
+    with pytest.raises(AssertionError, match="check 'x' failed: shape"):
+        check("x", [1.0, 2.0], expected=[1.0, 2.0, 3.0])
