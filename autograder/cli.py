@@ -13,6 +13,7 @@ from rich.console import Console
 from rich.table import Table
 
 from gradebook.config import CourseConfig, load_config
+from gradebook.cli import register as register_gradebook_commands
 from gradebook.errors import GradebookError
 
 from .errors import AutograderError, ValidationFailed
@@ -135,15 +136,7 @@ def demo(n_students: int, seed: int, workers: int | None) -> None:
     run_demo(load_config(), n_students=n_students, seed=seed, workers=workers, say=console.print)
 
 
-def _register_gradebook() -> None:
-    try:
-        from gradebook.cli import register
-    except ImportError:  # pragma: no cover - the gradebook CLI is part of the distribution
-        return
-    register(main)
-
-
-_register_gradebook()
+register_gradebook_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -24,7 +24,7 @@ from gradebook.config import CourseConfig
 
 from .execute import Limits
 from .grading import Summary, autograde
-from .nbgrader_bridge import collect, generate, release, submit
+from .nbgrader_bridge import collect, fetch, generate, release, submit
 from .simulate import Handin, SimStudent, handin, make_class, paper_points
 from .validate import load_mistakes
 
@@ -63,11 +63,11 @@ def _hand_ins(cfg: CourseConfig, sheet: str, release_dir: Path, students: list[S
 
 
 def _submit_all(cfg: CourseConfig, sheet: str, notebook_name: str, handins: list[Handin]) -> None:
+    """Each student fetches the sheet from the exchange, works on it and submits it."""
     with tempfile.TemporaryDirectory(prefix="mlph-demo-students-") as tmp:
         for h in handins:
             work = Path(tmp) / h.student.id
-            (work / sheet).mkdir(parents=True)
-            target = work / sheet / notebook_name
+            target = fetch(cfg, sheet, h.student.id, work) / notebook_name
             if h.notebook is not None:
                 nbformat.write(h.notebook, target)
             else:
@@ -89,7 +89,8 @@ def _paper_csv(cfg: CourseConfig, sheet: str, handins: list[Handin], rng: random
 def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers: int | None = None,
              say: Callable[[str], Any] = print, as_of: datetime | None = None) -> dict[str, Any]:
     """Run the demo; returns the paths of its outputs and its figures."""
-    from gradebook.admission import compute_standings, write_csv, write_xlsx
+    from gradebook.admission import compute_standings
+    from gradebook.exports import write_csv, write_xlsx
     from gradebook.db import open_gradebook
     from gradebook.paper import import_points
     from gradebook.roster import import_students

@@ -114,6 +114,31 @@ def prepare_exchange(cfg: CourseConfig) -> None:
     os.chmod(root, 0o1777)
 
 
+def _student_exchange(cfg: CourseConfig, cls: Any, sheet: str, student: str, workdir: Path) -> Any:
+    from nbgrader.auth import Authenticator
+    from nbgrader.coursedir import CourseDirectory
+
+    config = nbgrader_config(cfg)
+    config.Exchange.assignment_dir = str(workdir)
+    config.Exchange.cache = str(workdir / ".nbgrader-cache")
+    coursedir = CourseDirectory(config=config)
+    coursedir.assignment_id = sheet
+    coursedir.student_id = student
+    return cls(coursedir=coursedir, authenticator=Authenticator(config=config), config=config)
+
+
+def fetch(cfg: CourseConfig, sheet: str, student: str, workdir: Path) -> Path:
+    """What `nbgrader fetch_assignment` does on a student's machine; the fetched directory."""
+    ensure_tools_on_path()
+    from nbgrader.exchange.default.fetch_assignment import ExchangeFetchAssignment
+
+    try:
+        _student_exchange(cfg, ExchangeFetchAssignment, sheet, student, workdir).start()
+    except Exception as exc:  # nbgrader raises ExchangeError and plain exceptions alike
+        raise NbgraderError(f"fetching {sheet} as {student} failed: {exc}") from exc
+    return workdir / COURSE_ID / sheet
+
+
 def submit(cfg: CourseConfig, sheet: str, student: str, workdir: Path, clock: datetime | None = None) -> None:
     """Submit ``workdir/<sheet>/`` to the exchange as ``student``, as `nbgrader submit` does.
 
@@ -121,8 +146,6 @@ def submit(cfg: CourseConfig, sheet: str, student: str, workdir: Path, clock: da
     the demo uses it to simulate submissions made at a given time.
     """
     ensure_tools_on_path()
-    from nbgrader.auth import Authenticator
-    from nbgrader.coursedir import CourseDirectory
     from nbgrader.exchange.default.submit import ExchangeSubmit
 
     class _Submit(ExchangeSubmit):  # type: ignore[misc]
@@ -132,13 +155,7 @@ def submit(cfg: CourseConfig, sheet: str, student: str, workdir: Path, clock: da
             else:
                 self.timestamp = clock.strftime(self.timestamp_format)
 
-    config = nbgrader_config(cfg)
-    config.Exchange.assignment_dir = str(workdir)
-    config.ExchangeSubmit.cache = str(workdir / ".nbgrader-cache")
-    coursedir = CourseDirectory(config=config)
-    coursedir.assignment_id = sheet
-    coursedir.student_id = student
-    exchange = _Submit(coursedir=coursedir, authenticator=Authenticator(config=config), config=config)
+    exchange = _student_exchange(cfg, _Submit, sheet, student, workdir)
     try:
         exchange.start()
     except Exception as exc:  # nbgrader raises ExchangeError and plain exceptions alike

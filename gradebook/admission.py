@@ -1,0 +1,151 @@
+"""Admission: per student, points over all sheets, the semester maximum, and a status.
+
+The rule is pure Python on exact numbers (:func:`decide`); :func:`compute_standings` reads the
+gradebook with a few aggregate queries (never one per student) and applies it.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
+from fractions import Fraction
+from typing import Any
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from . import nbgrader_tables as nt
+from .config import AdmissionRule, CourseConfig, SemesterSheet
+from .manifest import Manifest
+from .models import AdmissionOverride, Extension, GroupMembership, PaperPoints, StudentProfile
+
+ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
+
+
+@dataclass(frozen=True)
+class Standing:
+    student_id: str
+    last_name: str
+    first_name: str
+    email: str
+    matriculation: str
+    group: str
+    sheets: dict[str, Fraction | None]  # None: sheet not graded yet
+    points: Fraction
+    max_points: Fraction
+    threshold: Fraction
+    status: str
+    points_needed: Fraction
+    override_reason: str
+
+    @property
+    def fraction(self) -> Fraction:
+        return self.points / self.max_points if self.max_points else Fraction(0)
+
+
+def decide(points: Fraction, reachable: Fraction, threshold: Fraction) -> tuple[str, Fraction]:
+    """Status and points still needed. ``points``: earned so far; ``reachable``: earned on the
+    closed sheets plus the maximum of the sheets still to come. Admitted at ≥ threshold (exactly
+    50% is admitted); not_admitted when even full points on the sheets to come cannot reach it."""
+    if points >= threshold:
+        return ADMITTED, Fraction(0)
+    if reachable < threshold:
+        return NOT_ADMITTED, threshold - points
+    return OPEN, threshold - points
+
+
+def reachable(sheets: dict[str, Fraction | None], semester: tuple[SemesterSheet, ...], as_of: datetime) -> Fraction:
+    """Points on the sheets closed at ``as_of`` plus the maximum of those still open."""
+    return sum((s.max_points if s.due > as_of else (sheets.get(s.id) or Fraction(0)) for s in semester), Fraction(0))
+
+
+def is_late(submitted: datetime | None, manifest: Manifest, extension: datetime | None) -> bool:
+    """Per the manifest's [late] policy ("zero" with grace_minutes, or "none")."""
+    if submitted is None or manifest.late_policy.get("policy", "none") != "zero":
+        return False
+    deadline = max(manifest.due, extension) if extension else manifest.due
+    grace = timedelta(minutes=float(manifest.late_policy.get("grace_minutes", 0)))
+    return submitted > deadline + grace
+
+
+def _exact(x: float | None) -> Fraction:
+    return Fraction(x).limit_denominator(10**6) if x is not None else Fraction(0)
+
+
+def _utc(x: datetime | None) -> datetime | None:
+    if x is None:
+        return None
+    return x.replace(tzinfo=timezone.utc) if x.tzinfo is None else x.astimezone(timezone.utc)
+
+
+def _notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
+    """(student, sheet) → autograded points, the late policy and extensions applied."""
+    score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
+                     + func.coalesce(nt.grade.c.extra_credit, 0.0))
+    rows = session.execute(
+        select(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp, score)
+        .select_from(nt.grade)
+        .join(nt.submitted_notebook, nt.grade.c.notebook_id == nt.submitted_notebook.c.id)
+        .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
+        .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
+        .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp)
+    ).all()
+    extensions = {(e.student_id, e.sheet): _utc(e.until) for e in session.execute(select(Extension)).scalars()}
+    manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
+    out: dict[tuple[str, str], Fraction] = {}
+    for student, sheet, stamp, total in rows:
+        manifest = manifests.get(sheet)
+        if manifest is None:
+            continue
+        late = is_late(_utc(stamp), manifest, extensions.get((student, sheet)))
+        out[(student, sheet)] = Fraction(0) if late else _exact(total)
+    return out
+
+
+def _paper_points(session: Session) -> dict[tuple[str, str], Fraction]:
+    out: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
+    for sid, sheet, pts in session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.points)):
+        out[(sid, sheet)] += Fraction(pts)
+    return out
+
+
+def _students(session: Session) -> list[Any]:
+    current_group = (select(GroupMembership.student_id, func.min(GroupMembership.group_id).label("group_id"))
+                     .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id).subquery())
+    return list(session.execute(
+        select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, nt.student.c.email,
+               StudentProfile.matriculation, current_group.c.group_id)
+        .outerjoin(StudentProfile, StudentProfile.student_id == nt.student.c.id)
+        .outerjoin(current_group, current_group.c.student_id == nt.student.c.id)).all())
+
+
+def _overrides(session: Session) -> dict[str, tuple[str, str]]:
+    rows = session.execute(select(AdmissionOverride).where(AdmissionOverride.revoked_at.is_(None))
+                           .order_by(AdmissionOverride.created_at)).scalars()
+    return {o.student_id: (o.status, o.reason) for o in rows}
+
+
+def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,
+                      rule: AdmissionRule | None = None) -> list[Standing]:
+    """Every student's standing at ``as_of`` (default: now), sorted by name."""
+    as_of = as_of or datetime.now(timezone.utc)
+    rule = rule or cfg.rule
+    semester_max = cfg.semester_max
+    threshold = rule.threshold(semester_max)
+    with Session(engine) as session:
+        notebook, paper = _notebook_points(session, cfg), _paper_points(session)
+        students, overrides = _students(session), _overrides(session)
+    graded = {s.id for s in cfg.semester if s.due <= as_of} | {sheet for _, sheet in notebook} | {sh for _, sh in paper}
+    standings = []
+    for sid, last, first, email, matriculation, group in students:
+        sheets: dict[str, Fraction | None] = {
+            s.id: (notebook.get((sid, s.id), Fraction(0)) + paper.get((sid, s.id), Fraction(0)))
+            if s.id in graded else None for s in cfg.semester}
+        points = sum((p for p in sheets.values() if p is not None), Fraction(0))
+        status, needed = decide(points, reachable(sheets, cfg.semester, as_of), threshold)
+        override_status, reason = overrides.get(sid, (None, ""))
+        standings.append(Standing(sid, last or "", first or "", email or "", matriculation or "", group or "",
+                                  sheets, points, semester_max, threshold, override_status or status,
+                                  Fraction(0) if override_status == ADMITTED else needed, reason))
+    standings.sort(key=lambda s: (s.last_name.casefold(), s.first_name.casefold(), s.student_id))
+    return standings

@@ -1,0 +1,97 @@
+"""Reading the tables people hand us: CSV (comma or semicolon, with or without a BOM) and XLSX.
+
+Rows come back with their line number in the file, so every error can name ``file:row``.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+
+from .errors import InputError
+
+MAX_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    values: dict[str, str]
+
+    def get(self, key: str) -> str:
+        return (self.values.get(key) or "").strip()
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[Row]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (save the file as CSV UTF-8): {exc}") from exc
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    first = text.splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    header = [h.strip().lower() for h in next(reader)]
+    rows = []
+    for line, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header):
+            raise InputError(f"{path}:{line}: {len(cells)} fields but the header has {len(header)} "
+                             "(a value with a comma or semicolon must be quoted)")
+        rows.append(Row(line, dict(zip(header, cells))))
+    return header, rows
+
+
+def _xlsx_rows(path: Path) -> tuple[list[str], list[Row]]:
+    from openpyxl import load_workbook
+
+    try:
+        wb = load_workbook(path, read_only=True, data_only=True)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise InputError(f"{path}: not a readable XLSX file: {exc}") from exc
+    sheet = wb.worksheets[0]
+    it = sheet.iter_rows(values_only=True)
+    try:
+        header = [str(h or "").strip().lower() for h in next(it)]
+    except StopIteration as exc:
+        raise InputError(f"{path}: the workbook's first sheet is empty") from exc
+    rows = []
+    for line, cells in enumerate(it, start=2):
+        if not any(c is not None and str(c).strip() for c in cells):
+            continue
+        values = {h: _cell_text(c) for h, c in zip(header, cells)}
+        rows.append(Row(line, values))
+    wb.close()
+    return header, rows
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if not value.is_integer() else str(int(value))
+    return str(value)
+
+
+def read_rows(path: Path, required: list[str]) -> list[Row]:
+    """The data rows of a CSV or XLSX file whose header has at least ``required``."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    header, rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"{path}:1: the header lacks {', '.join(missing)} (expected {','.join(required)})")
+    if len(rows) > MAX_ROWS:
+        raise InputError(f"{path}: more than {MAX_ROWS} rows")
+    return rows
+
+
+def parse_decimal(text: str) -> Fraction:
+    """An exact number from ``"2.5"``, ``"2,5"`` or ``"3"``; ValueError otherwise."""
+    t = text.strip().replace(",", ".")
+    if not t or t.count(".") > 1 or not t.replace(".", "", 1).lstrip("+-").isdigit():
+        raise ValueError(text)
+    return Fraction(t)
