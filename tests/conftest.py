@@ -24,3 +24,56 @@ def course_factory(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[
         return load_config(root)
 
     yield build
+
+PG_BASE = os.environ.get("MLPH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
+    """A fresh empty database: a SQLite file, or a private schema on the local PostgreSQL server."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'gradebook.db'}"
+        return
+    import uuid
+
+    from sqlalchemy import create_engine, text
+
+    schema = f"t_{uuid.uuid4().hex[:12]}"
+    admin = create_engine(PG_BASE)
+    with admin.begin() as conn:
+        conn.execute(text(f"CREATE SCHEMA {schema}"))
+    try:
+        yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
+    finally:
+        from gradebook import db as gbdb
+
+        for url in [u for u in gbdb._ready if schema in u]:
+            gbdb._ready.pop(url).dispose()
+        with admin.begin() as conn:
+            conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+        admin.dispose()
+
+
+@pytest.fixture
+def gradebook_course(course_factory: Callable[..., CourseConfig], db_url: str,
+                     monkeypatch: pytest.MonkeyPatch) -> Any:
+    """A released tiny course (two sheets, one planned) on ``db_url``, with a small roster."""
+    import dataclasses
+
+    from autograder.nbgrader_bridge import generate
+
+    cfg = course_factory(tiny=("tiny01", "tiny02"), planned={"sheet09": 20})
+    monkeypatch.setenv("MLPH_DB_URL", db_url)
+    cfg = dataclasses.replace(cfg, db_url=db_url)
+    for sheet in ("tiny01", "tiny02"):
+        generate(cfg, sheet)
+    roster = cfg.root / "roster.csv"
+    roster.write_text("student_id,last_name,first_name,email,matriculation\n"
+                      "ab1,Müller,Anna,ab1@uni.de,3700001\n"
+                      'cd2,"García, Jr.",Carlos,cd2@uni.de,3700002\n'
+                      "ef3,O'Brien,Eve,ef3@uni.de,3700003\n")
+    from gradebook.db import open_gradebook
+    from gradebook.roster import import_students
+
+    import_students(open_gradebook(db_url), roster)
+    return cfg

@@ -1,0 +1,144 @@
+"""Admission: exact arithmetic, statuses over the semester, late policy, overrides, exports."""
+from __future__ import annotations
+
+import csv
+from datetime import datetime, timezone
+from fractions import Fraction
+
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+from autograder.cli import main
+from gb_helpers import autograded
+from gradebook.admission import ADMITTED, NOT_ADMITTED, OPEN, compute_standings, decide
+from gradebook.db import atomic, open_gradebook
+from gradebook.exports import percent_text, write_csv, write_xlsx
+from gradebook.models import AdmissionOverride, Extension
+from gradebook.paper import import_points
+
+AFTER_ALL = datetime(2027, 3, 1, tzinfo=timezone.utc)
+MID = datetime(2026, 11, 24, tzinfo=timezone.utc)
+
+
+def paper(cfg, tmp_path, sheet, rows):
+    f = tmp_path / f"p-{sheet}.csv"
+    f.write_text("student_id,task,points\n" + "".join(f"{s},proof,\"{p}\"\n" for s, p in rows))
+    import_points(open_gradebook(cfg.db_url), cfg.manifest(sheet), f, "tutor")
+
+
+def by_id(cfg, as_of):
+    return {s.student_id: s for s in compute_standings(open_gradebook(cfg.db_url), cfg, as_of)}
+
+
+def test_points_maximum_and_status_over_the_semester(gradebook_course, tmp_path):
+    cfg = gradebook_course  # tiny01 (3+3), tiny02 (3+3), sheet09 planned 20, due 2027-02-01: max 32, threshold 16
+    autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(2))
+    autograded(cfg, "tiny02", "ab1", Fraction(1), Fraction(2))
+    paper(cfg, tmp_path, "tiny01", [("ab1", "3"), ("cd2", "2,5")])
+    paper(cfg, tmp_path, "tiny02", [("ab1", "3")])
+    autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(0))
+    mid = by_id(cfg, MID)
+    assert mid["ab1"].sheets == {"tiny01": 6, "tiny02": 6, "sheet09": None}
+    assert (mid["ab1"].points, mid["ab1"].max_points, mid["ab1"].threshold) == (12, 32, 16)
+    assert (mid["ab1"].status, mid["ab1"].points_needed) == (OPEN, 4)
+    assert (mid["cd2"].points, mid["cd2"].status) == (Fraction(7, 2), OPEN)  # 3.5 + 20 still possible ≥ 16
+    assert (mid["ef3"].points, mid["ef3"].status) == (0, OPEN)
+    end = by_id(cfg, AFTER_ALL)
+    assert end["ab1"].status == NOT_ADMITTED and end["ab1"].points_needed == 4
+
+
+def test_exactly_half_is_admitted(gradebook_course, tmp_path):
+    import dataclasses
+
+    cfg = dataclasses.replace(gradebook_course, semester=gradebook_course.semester[:2])  # max 12, threshold 6
+    autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(2))
+    paper(cfg, tmp_path, "tiny01", [("ab1", "3"), ("cd2", "2,5")])
+    autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(2))
+    got = by_id(cfg, AFTER_ALL)
+    assert (got["ab1"].points, got["ab1"].fraction, got["ab1"].status) == (6, Fraction(1, 2), ADMITTED)
+    assert (got["cd2"].points, got["cd2"].status, got["cd2"].points_needed) == (Fraction(11, 2), NOT_ADMITTED,
+                                                                                 Fraction(1, 2))
+
+
+def test_absolute_threshold_rule(gradebook_course, tmp_path):
+    from gradebook.config import AdmissionRule
+
+    cfg = gradebook_course
+    autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(2))
+    rule = AdmissionRule(fraction=None, absolute=Fraction(3))
+    got = {s.student_id: s for s in compute_standings(open_gradebook(cfg.db_url), cfg, AFTER_ALL, rule=rule)}
+    assert (got["ab1"].status, got["ab1"].threshold, got["cd2"].status) == (ADMITTED, 3, NOT_ADMITTED)
+
+
+def test_late_policy_grace_and_extension(gradebook_course):
+    cfg = gradebook_course  # due 2026-11-04 10:00 Berlin = 09:00 UTC, grace 15 minutes
+    autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(2), when=datetime(2026, 11, 4, 9, 10, tzinfo=timezone.utc))
+    autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(2), when=datetime(2026, 11, 4, 9, 20, tzinfo=timezone.utc))
+    autograded(cfg, "tiny01", "ef3", Fraction(1), Fraction(2), when=datetime(2026, 11, 5, 8, 0, tzinfo=timezone.utc))
+    with atomic(open_gradebook(cfg.db_url)) as s:
+        s.add(Extension(sheet="tiny01", student_id="ef3", until=datetime(2026, 11, 5, 9, 0, tzinfo=timezone.utc),
+                        reason="ill", author="admin"))
+    got = {k: v.sheets["tiny01"] for k, v in by_id(cfg, MID).items()}
+    assert got == {"ab1": 3, "cd2": 0, "ef3": 3}
+
+
+def test_override_changes_status_not_points(gradebook_course):
+    cfg = gradebook_course
+    autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(0))
+    with atomic(open_gradebook(cfg.db_url)) as s:
+        s.add(AdmissionOverride(student_id="ab1", status=ADMITTED, reason="medical certificate", author="admin",
+                                created_at=datetime.now(timezone.utc)))
+    st_ = by_id(cfg, AFTER_ALL)["ab1"]
+    assert (st_.status, st_.points, st_.override_reason, st_.points_needed) == (ADMITTED, 1, "medical certificate", 0)
+
+
+def test_exports_quote_names_and_match_the_standings(gradebook_course, tmp_path):
+    cfg = gradebook_course
+    autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(2))
+    paper(cfg, tmp_path, "tiny01", [("cd2", "2,5")])
+    result = CliRunner().invoke(main, ["admission", "--csv", str(tmp_path / "a.csv"), "--xlsx", str(tmp_path / "a.xlsx"),
+                                       "--as-of", "2026-11-24T00:00:00+00:00"])
+    assert result.exit_code == 0, result.output
+    rows = list(csv.DictReader((tmp_path / "a.csv").open(encoding="utf-8")))
+    assert [r["student_id"] for r in rows] == ["cd2", "ab1", "ef3"]  # García, Müller, O'Brien
+    cd2 = rows[0]
+    assert (cd2["last_name"], cd2["tiny01"], cd2["tiny02"], cd2["sheet09"]) == ("García, Jr.", "5.5", "0", "")
+    assert (cd2["points"], cd2["max_points"], cd2["percent"], cd2["status"], cd2["points_needed"]) == (
+        "5.5", "32", "17.18", "open", "10.5")
+    from openpyxl import load_workbook
+
+    ws = load_workbook(tmp_path / "a.xlsx").active
+    assert ws.freeze_panes == "D2"
+    assert [c.value for c in ws[1]][:4] == ["student_id", "last_name", "first_name", "email"]
+    assert ws["B2"].value == "García, Jr." and ws.cell(2, 7).value == 5.5
+    assert ws.cell(2, 12).number_format == "0.00%"
+
+
+def test_percent_is_truncated_never_rounded_up():
+    assert percent_text(Fraction(9999, 20000)) == "49.99"
+    assert percent_text(Fraction(1, 2)) == "50.00"
+
+
+fractions = st.fractions(min_value=0, max_value=200, max_denominator=8)
+
+
+@given(fractions, fractions, fractions, st.fractions(min_value=1, max_value=100, max_denominator=4))
+def test_more_points_never_lowers_the_status(points, extra, open_max, threshold):
+    rank = {NOT_ADMITTED: 0, OPEN: 1, ADMITTED: 2}
+    before = decide(points, points + open_max, threshold)[0]
+    after = decide(points + extra, points + extra + open_max, threshold)[0]
+    assert rank[after] >= rank[before]
+
+
+@given(st.fractions(min_value=1, max_value=1000, max_denominator=12), fractions)
+def test_exactly_at_threshold_is_admitted_and_needed_is_exact(threshold, open_max):
+    assert decide(threshold, threshold + open_max, threshold) == (ADMITTED, 0)
+    below = threshold - Fraction(1, 10**9)
+    status, needed = decide(below, below + open_max, threshold)
+    assert status in (OPEN, NOT_ADMITTED) and needed == Fraction(1, 10**9)
+
+
+def test_write_functions_with_no_students(tmp_path):
+    assert write_csv([], tmp_path / "e.csv").read_text().startswith("student_id,last_name")
+    assert write_xlsx([], tmp_path / "e.xlsx").is_file()
