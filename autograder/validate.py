@@ -169,7 +169,7 @@ def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(),
         reference = reference_from_run(run_source(source, limits), sheet)
         step("the solution passes every test cell", [])
     except SheetError as exc:
-        step("the solution passes every test cell", [str(exc)])
+        step("the solution passes every test cell", [ln.removeprefix(f"{sheet}: ") for ln in str(exc).splitlines()])
         return report
     variants: list[tuple[str, NotebookNode]] = []
     if release_nb_path.is_file():

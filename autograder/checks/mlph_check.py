@@ -45,6 +45,8 @@ def encode(value: Any) -> dict[str, Any]:
     if np is not None and not isinstance(value, (str, bytes, dict)):
         if isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "__array__"):
             arr = np.asarray(value)
+            if arr.ndim == 0 and arr.dtype.kind in "biuf":
+                return {"scalar": _scalar(arr.item())}
             if arr.dtype.kind in "biuf":
                 if arr.size > MAX_ELEMENTS:
                     raise ValueError(f"check value has {arr.size} elements; at most {MAX_ELEMENTS}")
