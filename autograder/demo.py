@@ -31,12 +31,17 @@ from .validate import load_mistakes
 DEMO_LIMITS = Limits(cell_timeout=8.0, notebook_timeout=120.0)
 
 
-def demo_config(cfg: CourseConfig) -> CourseConfig:
+def demo_config(cfg: CourseConfig, as_of: datetime) -> CourseConfig:
+    """The demo's own data directory and SQLite file, rebuilt; its semester is the authored sheets
+    plus the next planned one, so that all three statuses occur at ``as_of``."""
     out = cfg.data_dir / "demo"
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    return dataclasses.replace(cfg, data_dir=out, db_url=f"sqlite:///{out / 'gradebook.db'}")
+    authored = tuple(s for s in cfg.semester if s.manifest is not None)
+    upcoming = [s for s in cfg.semester if s.manifest is None and s.due > as_of][:1]
+    return dataclasses.replace(cfg, data_dir=out, db_url=f"sqlite:///{out / 'gradebook.db'}",
+                               semester=authored + tuple(upcoming))
 
 
 def write_roster(students: list[SimStudent], path: Path) -> None:
@@ -96,7 +101,8 @@ def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers:
     from gradebook.roster import import_students
 
     t0 = time.monotonic()
-    demo = demo_config(cfg)
+    as_of = as_of or datetime.now(timezone.utc)
+    demo = demo_config(cfg, as_of)
     rng = random.Random(seed)
     students = make_class(n_students, seed)
     write_roster(students, demo.data_dir / "roster.csv")
@@ -123,9 +129,8 @@ def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers:
         figures["sheets"][sheet] = {"submitted": len(collected), "autograde_seconds": round(seconds, 2),
                                     "seconds_per_submission": round(seconds / max(1, len(collected)), 3),
                                     "status": dict(summary.counts)}
-        say(f"{sheet}: {len(handins)} hand-ins, {len(collected)} collected, autograded in {seconds:.1f} s "
-            f"({seconds / max(1, len(collected)):.2f} s per submission): {dict(summary.counts)}")
-    as_of = as_of or datetime.now(timezone.utc)
+        say(f"{sheet}: {len(collected)} submissions autograded in {seconds:.1f} s "
+            f"({seconds / max(1, len(collected)):.2f} s each): {dict(summary.counts)}")
     standings = compute_standings(engine, demo, as_of=as_of)
     outputs = {"csv": demo.data_dir / "admission.csv", "xlsx": demo.data_dir / "admission.xlsx",
                "summary": demo.data_dir / "summary.md", "feedback": demo.data_dir / "feedback",
@@ -149,7 +154,9 @@ def _count(items: Any) -> dict[str, int]:
 
 
 def _summary_md(cfg: CourseConfig, figures: dict[str, Any], n: int) -> str:
+    plan = ", ".join(f"{s.id} ({s.max_points} points, due {s.due:%Y-%m-%d})" for s in cfg.semester)
     lines = [f"# Demo: {cfg.name}", "", f"{n} simulated students; whole run {figures['total_seconds']} s.", "",
+             f"Semester of the demo: {plan}; threshold {float(cfg.rule.threshold(cfg.semester_max)):g} points.", "",
              "| sheet | collected | autograde s | s/submission | results |", "|---|---|---|---|---|"]
     for sheet, f in figures["sheets"].items():
         lines.append(f"| {sheet} | {f['submitted']} | {f['autograde_seconds']} | {f['seconds_per_submission']} "

@@ -127,7 +127,7 @@ def execute_notebook(nb_json: dict[str, Any], workdir: str, limits: Limits, kern
         nb, limits.output_bytes, timeout=int(limits.cell_timeout), kernel_name=kernel_name,
         allow_errors=True, interrupt_on_timeout=True, iopub_timeout=int(limits.interrupt_grace),
         error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past its time limit", "traceback": []}, startup_timeout=int(limits.startup_timeout),
-        resources={"metadata": {"path": workdir}},
+        resources={"metadata": {"path": workdir}}, shutdown_kernel="immediate",
     )
     t0 = time.monotonic()
     timings: dict[str, float] = {}

@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import json
+import os
 import tempfile
 from pathlib import Path
 from typing import Any
@@ -12,8 +13,14 @@ from .execute import Limits, execute_notebook, write_workdir
 from .nbgrader_bridge import CHECK_MODULE
 
 
+# One BLAS thread per kernel: the workers already run one kernel per core, and oversubscribed
+# OpenBLAS threads made parallel grading slower than serial.
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+
+
 def grade_job(job: dict[str, Any]) -> str:
     """Execute a job's assembled notebook in a fresh directory; the run report as a JSON string."""
+    os.environ.update(SINGLE_THREADED)
     limits = Limits(**job["limits"])
     with tempfile.TemporaryDirectory(prefix="mlph-grade-") as tmp:
         workdir = Path(tmp)
