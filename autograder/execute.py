@@ -66,12 +66,12 @@ class LimitedClient(NotebookClient):
 
 def _responsive(client: NotebookClient, grace: float) -> bool:
     """True if the kernel answers a kernel_info request within ``grace`` seconds (it is idle)."""
-    assert client.kc is not None
-    msg_id = client.kc.kernel_info()
+    kc: Any = client.kc  # nbclient's client is a jupyter_client AsyncKernelClient
+    msg_id = kc.kernel_info()
     deadline = time.monotonic() + grace
     while (left := deadline - time.monotonic()) > 0:
         try:
-            reply = run_sync(client.kc.get_shell_msg)(timeout=left)
+            reply = run_sync(kc.get_shell_msg)(timeout=left)
         except queue.Empty:
             return False
         if reply.get("parent_header", {}).get("msg_id") == msg_id:
@@ -83,9 +83,10 @@ def _restart_and_replay(client: NotebookClient, nb: NotebookNode, upto: int, sta
                         limits: Limits) -> None:
     """A kernel stuck in a cell that ignores interrupts: restart it and rerun the cells before
     ``upto`` that ran (outputs discarded), so the cells after it can still be graded."""
-    assert client.km is not None and client.kc is not None
-    run_sync(client.km.restart_kernel)(now=True)
-    run_sync(client.kc.wait_for_ready)(timeout=limits.startup_timeout)
+    km: Any = client.km  # AsyncKernelManager / AsyncKernelClient: coroutine methods
+    kc: Any = client.kc
+    run_sync(km.restart_kernel)(now=True)
+    run_sync(kc.wait_for_ready)(timeout=limits.startup_timeout)
     for j in range(upto):
         if states[j] in ("ok", "error"):
             client.execute_cell(copy.deepcopy(nb.cells[j]), j)

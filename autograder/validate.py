@@ -86,12 +86,13 @@ def check_metadata(manifest: Manifest, source: NotebookNode) -> list[str]:
     nb_points = {grade_id(c): nbgrader_meta(c).get("points") for c in source.cells if is_test(c)}
     declared = manifest.test_points
     for gid in sorted(set(nb_points) | set(declared), key=str):
+        in_notebook = nb_points.get(gid)
         if gid not in declared:
             problems.append(f"test cell {gid!r} is in the notebook but not in {manifest.path.name}")
         elif gid not in nb_points:
             problems.append(f"test {gid!r} is in {manifest.path.name} but not a test cell of the notebook")
-        elif nb_points[gid] is None or float(declared[gid]) != float(nb_points[gid]):
-            problems.append(f"test {gid!r}: {declared[gid]} points in the manifest, {nb_points[gid]} in the notebook")
+        elif in_notebook is None or float(declared[gid]) != float(in_notebook):
+            problems.append(f"test {gid!r}: {declared[gid]} points in the manifest, {in_notebook} in the notebook")
     ids = {grade_id(c) for c in source.cells}
     for task in manifest.paper_tasks:
         if task.id not in ids and f"paper_{task.id}" not in ids:

@@ -161,7 +161,7 @@ def check(name: str, value: Any, expected: Any = None, *, mode: str = "close",
     """Record ``value`` under ``name``; if ``expected`` is given, assert that they agree."""
     if mode not in MODES:
         raise ValueError(f"mode must be one of {MODES}")
-    record = {"name": str(name), "value": encode(value), "mode": mode, "rtol": float(rtol), "atol": float(atol)}
+    record: dict[str, Any] = {"name": str(name), "value": encode(value), "mode": mode, "rtol": float(rtol), "atol": float(atol)}
     try:
         from IPython.display import display
 
