@@ -17,7 +17,7 @@ from gradebook.cli import register as register_gradebook_commands
 from gradebook.errors import GradebookError
 
 from .errors import AutograderError, ValidationFailed
-from .execute import Limits
+from .limits import Limits
 
 console = Console(stderr=False)
 

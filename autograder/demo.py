@@ -22,7 +22,7 @@ import nbformat
 
 from gradebook.config import CourseConfig
 
-from .execute import Limits
+from .limits import Limits
 from .grading import Summary, autograde
 from .nbgrader_bridge import collect, fetch, generate, release, submit
 from .simulate import Handin, SimStudent, handin, make_class, paper_points

@@ -11,7 +11,6 @@ import copy
 import json
 import queue
 import time
-from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -21,21 +20,9 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
+from .limits import Limits
+
 TRUNCATED = "\n[output truncated: this cell printed more than {limit} bytes]\n"
-
-
-@dataclass(frozen=True)
-class Limits:
-    """Per-submission limits (sane defaults; `mlph autograde` options and mlph.toml override)."""
-
-    cell_timeout: float = 30.0
-    notebook_timeout: float = 300.0
-    output_bytes: int = 1_000_000
-    interrupt_grace: float = 3.0
-    startup_timeout: float = 60.0
-
-    def to_dict(self) -> dict[str, Any]:
-        return asdict(self)
 
 
 class LimitedClient(NotebookClient):

@@ -15,7 +15,7 @@ from gradebook.autograde_store import graded_fingerprints, require_sheet, store_
 from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
 
-from .execute import Limits
+from .limits import Limits
 from .pipeline import (Submission, default_workers, discover, executor_for, failed_result, finish, make_job,
                        run_jobs, source_hash)
 from .reference import load_reference

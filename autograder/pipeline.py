@@ -28,7 +28,7 @@ from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
 from .assemble import assemble
-from .execute import Limits
+from .limits import Limits
 from .nbgrader_bridge import CHECK_MODULE
 from .scoring import Reference, score_run
 from .worker import grade_job

@@ -16,7 +16,7 @@ from nbformat import NotebookNode
 from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
-from .execute import Limits
+from .limits import Limits
 from .scoring import Reference, reference_from_run
 from .worker import grade_job
 

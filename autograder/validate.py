@@ -26,7 +26,7 @@ from gradebook.manifest import Manifest
 
 from .assemble import assemble, grade_id, is_answer, is_test, nbgrader_meta
 from .errors import SheetError
-from .execute import Limits
+from .limits import Limits
 from .nbgrader_bridge import generate
 from .pipeline import default_workers, executor_for, run_jobs
 from .reference import run_source

@@ -9,7 +9,8 @@ from typing import Any
 
 import nbformat
 
-from .execute import Limits, execute_notebook, write_workdir
+from .execute import execute_notebook, write_workdir
+from .limits import Limits
 from .nbgrader_bridge import CHECK_MODULE
 
 

@@ -10,7 +10,7 @@ from click.testing import CliRunner
 
 from autograder.assemble import grade_id
 from autograder.cli import main
-from autograder.execute import Limits
+from autograder.limits import Limits
 from autograder.grading import autograde
 from autograder.nbgrader_bridge import generate
 from coursefactory import HALF_ANSWER, TINY_ANSWER, WRONG_ANSWER
