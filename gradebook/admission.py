@@ -149,3 +149,13 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
                                   Fraction(0) if override_status == ADMITTED else needed, reason))
     standings.sort(key=lambda s: (s.last_name.casefold(), s.first_name.casefold(), s.student_id))
     return standings
+
+
+def preview(engine: Engine, cfg: CourseConfig, threshold: str, as_of: datetime | None = None) -> list[tuple[str, str, str, str]]:
+    """Who would change status under another threshold: (student, name, status now, status then)."""
+    from .config import parse_rule
+
+    now = compute_standings(engine, cfg, as_of)
+    then = {s.student_id: s for s in compute_standings(engine, cfg, as_of, rule=parse_rule(threshold, "--preview-threshold"))}
+    return [(s.student_id, f"{s.first_name} {s.last_name}", s.status, then[s.student_id].status)
+            for s in now if then[s.student_id].status != s.status]

@@ -78,12 +78,20 @@ def _as_of(text: str | None) -> datetime:
 @click.option("--csv", "csv_path", type=click.Path(path_type=Path), default=None, help="Write the list as CSV.")
 @click.option("--xlsx", "xlsx_path", type=click.Path(path_type=Path), default=None, help="Write the list as XLSX.")
 @click.option("--as-of", default=None, help="Evaluate at this ISO time (default: now).")
-def admission(csv_path: Path | None, xlsx_path: Path | None, as_of: str | None) -> None:
+@click.option("--preview-threshold", default=None, metavar="RULE",
+              help="Only list who would change status under this threshold ('2/5' or points); writes nothing.")
+def admission(csv_path: Path | None, xlsx_path: Path | None, as_of: str | None, preview_threshold: str | None) -> None:
     """Every student's points, maximum, percent and status (admitted / not_admitted / open)."""
-    from .admission import compute_standings
+    from .admission import compute_standings, preview
     from .exports import write_csv, write_xlsx
 
     cfg = load_config()
+    if preview_threshold:
+        changes = preview(open_gradebook(cfg.db_url), cfg, preview_threshold, _as_of(as_of))
+        for sid, name, old, new in changes:
+            click.echo(f"{sid}\t{name}\t{old} -> {new}")
+        click.echo(f"{len(changes)} student(s) would change status under threshold {preview_threshold}")
+        return
     standings = compute_standings(open_gradebook(cfg.db_url), cfg, _as_of(as_of))
     counts: dict[str, int] = {}
     for s in standings:
@@ -100,6 +108,86 @@ def admission(csv_path: Path | None, xlsx_path: Path | None, as_of: str | None) 
         click.echo(f"wrote {write_xlsx(standings, xlsx_path)}")
 
 
+@click.group()
+def groups() -> None:
+    """Tutorial groups, tutors and memberships."""
+
+
+@groups.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+def groups_import(file: Path) -> None:
+    """Groups and tutors from CSV/XLSX (header group,name,tutor_id[,tutor_name,tutor_email])."""
+    from .groups import import_groups
+
+    click.echo(f"{file}: {import_groups(open_gradebook(load_config().db_url), file)}")
+
+
+@groups.command("assign")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--author", default=None, help="Who made the change (default: the current user).")
+def groups_assign(file: Path, author: str | None) -> None:
+    """Put students into groups from CSV/XLSX (header student_id,group); moves keep the history."""
+    from .groups import assign_students
+
+    report = assign_students(open_gradebook(load_config().db_url), file, author or getpass.getuser())
+    click.echo(f"{file}: {report}")
+
+
+@click.group()
+def override() -> None:
+    """Admission overrides: they change a status, never points."""
+
+
+@override.command("set")
+@click.argument("student")
+@click.argument("status", type=click.Choice(["admitted", "not_admitted"]))
+@click.option("--reason", required=True, help="E.g. 'medical certificate', 'repeated course'.")
+@click.option("--author", default=None)
+def override_set(student: str, status: str, reason: str, author: str | None) -> None:
+    """Set STUDENT's admission STATUS regardless of points, with a reason (audited)."""
+    from .overrides import set_override
+
+    set_override(open_gradebook(load_config().db_url), student, status, reason, author or getpass.getuser())
+    click.echo(f"{student}: {status} ({reason})")
+
+
+@override.command("revoke")
+@click.argument("student")
+@click.option("--reason", required=True)
+@click.option("--author", default=None)
+def override_revoke(student: str, reason: str, author: str | None) -> None:
+    """Revoke STUDENT's active override (audited)."""
+    from .overrides import revoke_override
+
+    revoke_override(open_gradebook(load_config().db_url), student, author or getpass.getuser(), reason)
+    click.echo(f"{student}: override revoked")
+
+
+@click.command()
+@click.argument("student")
+@click.option("--as-of", default=None, help="Evaluate at this ISO time (default: now).")
+def status(student: str, as_of: str | None) -> None:
+    """STUDENT's points per sheet, total, maximum, status and the points still needed."""
+    from .admission import compute_standings
+    from .errors import UnknownStudentError
+    from .paper import fmt
+
+    cfg = load_config()
+    found = [s for s in compute_standings(open_gradebook(cfg.db_url), cfg, _as_of(as_of)) if s.student_id == student]
+    if not found:
+        raise UnknownStudentError(f"unknown student {student!r}")
+    st = found[0]
+    table = Table(title=f"{st.student_id}: {st.first_name} {st.last_name}")
+    table.add_column("sheet")
+    table.add_column("points", justify="right")
+    for sheet, pts in st.sheets.items():
+        table.add_row(sheet, "not graded yet" if pts is None else fmt(pts))
+    console.print(table)
+    click.echo(f"total {fmt(st.points)} of {fmt(st.max_points)} ({float(st.fraction):.2%}); threshold {fmt(st.threshold)}")
+    click.echo(f"status: {st.status}" + (f" (override: {st.override_reason})" if st.override_reason else "")
+               + (f"; {fmt(st.points_needed)} points still needed" if st.points_needed else ""))
+
+
 def register(group: click.Group) -> None:
-    for command in (students, points, admission):
+    for command in (students, points, admission, groups, override, status):
         group.add_command(command)

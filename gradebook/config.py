@@ -103,11 +103,16 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
-    text = str(raw.get("threshold", "1/2")).strip()
-    value = parse_points(text, f"{where}: [admission] threshold")
+    return parse_rule(str(raw.get("threshold", "1/2")), f"{where}: [admission] threshold")
+
+
+def parse_rule(text: str, where: str) -> AdmissionRule:
+    """A threshold: a fraction of the semester's points ("1/2", "0.5") or absolute points ("120")."""
+    text = text.strip()
+    value = parse_points(text, where)
     if "/" in text or value < 1:
         if not 0 < value <= 1:
-            raise ConfigError(f"{where}: threshold fraction {text} must lie in (0, 1]")
+            raise ConfigError(f"{where}: a threshold fraction must lie in (0, 1], not {text}")
         return AdmissionRule(fraction=value)
     return AdmissionRule(fraction=None, absolute=value)
 

@@ -1,0 +1,93 @@
+"""Tutorial groups, their tutors, and the students' memberships (with history, audited)."""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+
+from sqlalchemy import Engine, select
+
+from . import nbgrader_tables as nt
+from .db import atomic
+from .errors import InputError
+from .models import AuditLog, GroupMembership, Person, TutorialGroup
+from .tables import read_rows
+
+
+@dataclass
+class GroupReport:
+    groups: int = 0
+    tutors: int = 0
+    moved: list[str] = field(default_factory=list)
+    unchanged: int = 0
+
+    def __str__(self) -> str:
+        if self.groups or self.tutors:
+            return f"{self.groups} group(s), {self.tutors} tutor(s) written"
+        return f"{len(self.moved)} student(s) assigned or moved, {self.unchanged} unchanged"
+
+
+def import_groups(engine: Engine, path: Path) -> GroupReport:
+    """Groups and their tutors from CSV/XLSX: ``group,name,tutor_id,tutor_name,tutor_email``."""
+    rows = read_rows(path, ["group", "name", "tutor_id"])
+    errors = [f"{path}:{r.line}: group id is empty" for r in rows if not r.get("group")]
+    seen: dict[str, int] = {}
+    for r in rows:
+        if r.get("group") in seen:
+            errors.append(f"{path}:{r.line}: group {r.get('group')!r} already appears in row {seen[r.get('group')]}")
+        seen.setdefault(r.get("group"), r.line)
+    if errors:
+        raise InputError(f"{path}: nothing imported, {len(errors)} bad row(s):\n" + "\n".join(errors))
+    report = GroupReport()
+    with atomic(engine) as session:
+        for r in rows:
+            tutor = r.get("tutor_id") or None
+            if tutor:
+                person = session.get(Person, tutor) or Person(id=tutor, role="tutor", name=tutor)
+                person.name = r.get("tutor_name") or person.name
+                person.email = r.get("tutor_email") or person.email
+                session.add(person)
+                report.tutors += 1
+            group = session.get(TutorialGroup, r.get("group")) or TutorialGroup(id=r.get("group"))
+            group.name, group.tutor_id = r.get("name") or r.get("group"), tutor
+            session.add(group)
+            report.groups += 1
+    return report
+
+
+def assign_students(engine: Engine, path: Path, author: str) -> GroupReport:
+    """Memberships from CSV/XLSX ``student_id,group``: a move closes the old membership (history kept)."""
+    rows = read_rows(path, ["student_id", "group"])
+    now = datetime.now(timezone.utc)
+    report = GroupReport()
+    with atomic(engine) as session:
+        students = set(session.execute(select(nt.student.c.id)).scalars())
+        groups = set(session.execute(select(TutorialGroup.id)).scalars())
+        errors: list[str] = []
+        seen: dict[str, int] = {}
+        for r in rows:
+            sid, gid = r.get("student_id"), r.get("group")
+            if sid not in students:
+                errors.append(f"{path}:{r.line}: unknown student {sid!r} (not in the roster)")
+            elif gid not in groups:
+                errors.append(f"{path}:{r.line}: student {sid!r}: unknown group {gid!r}")
+            elif sid in seen:
+                errors.append(f"{path}:{r.line}: student {sid!r} already appears in row {seen[sid]}")
+            seen.setdefault(sid, r.line)
+        if errors:
+            raise InputError(f"{path}: nothing imported, {len(errors)} bad row(s):\n" + "\n".join(errors))
+        current = {m.student_id: m for m in session.execute(
+            select(GroupMembership).where(GroupMembership.valid_to.is_(None))).scalars()}
+        for r in rows:
+            sid, gid = r.get("student_id"), r.get("group")
+            old = current.get(sid)
+            if old is not None and old.group_id == gid:
+                report.unchanged += 1
+                continue
+            if old is not None:
+                old.valid_to = now
+            session.add(GroupMembership(student_id=sid, group_id=gid, valid_from=now))
+            session.add(AuditLog(at=now, author=author, entity="group_membership", key=sid,
+                                 old_value=old.group_id if old else None, new_value=gid, reason=f"import of {path.name}"))
+            report.moved.append(sid)
+    return report
