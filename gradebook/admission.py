@@ -5,8 +5,10 @@ gradebook with a few aggregate queries (never one per student) and applies it.
 """
 from __future__ import annotations
 
+import math
 from collections import defaultdict
 from dataclasses import dataclass
+from functools import lru_cache
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from typing import Any
@@ -68,7 +70,9 @@ def is_late(submitted: datetime | None, manifest: Manifest, extension: datetime 
     return submitted > deadline + grace
 
 
+@lru_cache(maxsize=65536)
 def _exact(x: float | None) -> Fraction:
+    """nbgrader stores floats; scores take few distinct values, so each is converted once."""
     return Fraction(x).limit_denominator(10**6) if x is not None else Fraction(0)
 
 
@@ -102,11 +106,21 @@ def _notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str
     return out
 
 
+@lru_cache(maxsize=4096)
+def _fraction(text: str) -> Fraction:
+    return Fraction(text)  # points take few distinct values: parse each once
+
+
 def _paper_points(session: Session) -> dict[tuple[str, str], Fraction]:
-    out: dict[tuple[str, str], Fraction] = defaultdict(Fraction)
-    for sid, sheet, pts in session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.points)):
-        out[(sid, sheet)] += Fraction(pts)
-    return out
+    """Exact sums, computed in integer units of 1/L (L: the lcm of the denominators that occur)."""
+    rows = session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.points)).all()
+    values = {pts: _fraction(pts) for pts in {r[2] for r in rows}}
+    unit = math.lcm(*(v.denominator for v in values.values())) if values else 1
+    units = {pts: v.numerator * (unit // v.denominator) for pts, v in values.items()}
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for sid, sheet, pts in rows:
+        totals[(sid, sheet)] += units[pts]
+    return {key: Fraction(total, unit) for key, total in totals.items()}
 
 
 def _students(session: Session) -> list[Any]:

@@ -43,6 +43,8 @@ def write_csv(standings: list[Standing], path: Path) -> Path:
 
 
 def write_xlsx(standings: list[Standing], path: Path) -> Path:
+    """Header row in bold, panes frozen below it and right of the names, number formats on the
+    points and percent columns (styled cells only where a format is needed: write-only mode)."""
     from openpyxl import Workbook
     from openpyxl.cell import WriteOnlyCell
     from openpyxl.styles import Font
@@ -52,29 +54,22 @@ def write_xlsx(standings: list[Standing], path: Path) -> Path:
     ws.freeze_panes = "D2"
     cols = header(standings)
     bold = Font(bold=True)
-    head = []
-    for name in cols:
-        cell = WriteOnlyCell(ws, value=name)
-        cell.font = bold
-        head.append(cell)
-    ws.append(head)
-    n_sheets = len(cols) - len(BASE) - len(TAIL)
+    ws.append([_styled(WriteOnlyCell(ws, value=name), font=bold) for name in cols])
     for s in standings:
         row: list[Any] = [s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group]
         row += [None if v is None else float(v) for v in s.sheets.values()]
-        row += [float(s.points), float(s.max_points), float(s.fraction), s.status, float(s.points_needed),
-                s.override_reason]
-        cells = []
-        for i, value in enumerate(row):
-            cell = WriteOnlyCell(ws, value=value)
-            if len(BASE) <= i < len(BASE) + n_sheets + 2 or i == len(cols) - 2:
-                cell.number_format = "0.0#"
-            elif i == len(BASE) + n_sheets + 2:
-                cell.number_format = "0.00%"
-            cells.append(cell)
-        ws.append(cells)
+        row += [_styled(WriteOnlyCell(ws, value=float(s.points)), number_format="0.0#"), float(s.max_points),
+                _styled(WriteOnlyCell(ws, value=float(s.fraction)), number_format="0.00%"), s.status,
+                float(s.points_needed), s.override_reason]
+        ws.append(row)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     wb.save(tmp)
     tmp.replace(path)
     return path
+
+
+def _styled(cell: Any, **style: Any) -> Any:
+    for key, value in style.items():
+        setattr(cell, key, value)
+    return cell
