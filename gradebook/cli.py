@@ -188,6 +188,17 @@ def status(student: str, as_of: str | None) -> None:
                + (f"; {fmt(st.points_needed)} points still needed" if st.points_needed else ""))
 
 
+@click.command()
+@click.option("--output", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True)
+@click.option("--as-of", default=None, help="Evaluate at this ISO time (default: now).")
+def report(output: Path, as_of: str | None) -> None:
+    """HTML report with plots: scores per sheet, task difficulty, status over time, groups."""
+    from .report import write_report
+
+    cfg = load_config()
+    click.echo(f"wrote {write_report(open_gradebook(cfg.db_url), cfg, output, _as_of(as_of))}")
+
+
 def register(group: click.Group) -> None:
-    for command in (students, points, admission, groups, override, status):
+    for command in (students, points, admission, groups, override, status, report):
         group.add_command(command)

@@ -79,3 +79,19 @@ def test_override_status_and_preview_through_the_cli(grouped):
     assert "1 student(s) would change status under threshold 3" in result.output
     result = run(main, ["status", "nobody"])
     assert result.exit_code == 2 and "unknown student 'nobody'" in result.output
+
+
+def test_report_has_its_plots_and_task_means(grouped, tmp_path):
+    import base64
+    import re
+
+    autograded(grouped, "tiny01", "ab1", Fraction(1), Fraction(2))
+    autograded(grouped, "tiny01", "cd2", Fraction(1), Fraction(0))
+    out = tmp_path / "report.html"
+    result = CliRunner().invoke(main, ["report", "--output", str(out), "--as-of", "2026-11-24T00:00:00+00:00"])
+    assert result.exit_code == 0, result.output
+    page = out.read_text()
+    images = re.findall(r"base64,([A-Za-z0-9+/=]+)", page)
+    assert len(images) == 4 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
+    assert "3 students: 0 admitted, 3 open, 0 not admitted." in page
+    assert "<td>tiny01/scale</td><td>2.00 / 3</td>" in page  # (3 + 1) / 2 students
