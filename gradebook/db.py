@@ -33,12 +33,20 @@ def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
     cur.close()
 
 
+def _sqlite_begin(conn: Any) -> None:
+    # Take the write lock when a transaction starts, not at its first write: a read-then-write
+    # transaction (a versioned update) then never fails half-way with "database is locked";
+    # the second of two writers waits, and then sees the first one's change.
+    conn.exec_driver_sql("BEGIN IMMEDIATE")
+
+
 def make_engine(db_url: str) -> Engine:
     if db_url.startswith("sqlite:///"):
         path = Path(db_url.removeprefix("sqlite:///"))
         path.parent.mkdir(parents=True, exist_ok=True)
-        engine = create_engine(db_url, connect_args={"timeout": 30})
+        engine = create_engine(db_url, connect_args={"timeout": 30, "isolation_level": None})
         event.listen(engine, "connect", _sqlite_pragmas)
+        event.listen(engine, "begin", _sqlite_begin)
         return engine
     return create_engine(db_url, pool_pre_ping=True)
 

@@ -6,6 +6,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
+from typing import Any, cast
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -137,3 +138,53 @@ def write_template(engine: Engine, manifest: Manifest, path: Path, group: str | 
                 w.writerow([sid, task.id, "", fmt(task.points), last or "", first or ""])
                 n += 1
     return n
+
+
+def set_points(engine: Engine, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
+               author: str, expected_version: int, reason: str | None = None) -> int:
+    """One cell of the tutors' page: write ``value`` if the row is still at ``expected_version``
+    (0: no points yet); the new version, or a ConflictError naming who changed what meanwhile.
+
+    The version check and the write are one conditional UPDATE, so two tutors saving the same
+    cell at once cannot both succeed: the second gets the conflict, nothing is lost silently."""
+    from sqlalchemy import update
+
+    from .errors import ConflictError
+
+    task = manifest.paper_task(task_id)
+    if task is None:
+        raise InputError(f"{manifest.id}: unknown paper task {task_id!r}")
+    if value is not None and not 0 <= value <= task.points:
+        raise InputError(f"{manifest.id}/{task_id}, student {student!r}: {fmt(value)} is outside 0..{fmt(task.points)}")
+    now = datetime.now(timezone.utc)
+    key = f"{manifest.id}/{task_id}/{student}"
+    with atomic(engine) as session:
+        if student not in known_students(session):
+            raise InputError(f"unknown student {student!r} (not in the roster)")
+        row = session.execute(select(PaperPoints).where(PaperPoints.sheet == manifest.id, PaperPoints.task == task_id,
+                                                        PaperPoints.student_id == student)).scalar_one_or_none()
+        current = row.version if row is not None else 0
+        if current != expected_version:
+            assert row is not None
+            raise ConflictError(f"{key}: changed meanwhile by {row.entered_by} at {row.entered_at:%H:%M:%S} "
+                                f"to {fmt(Fraction(row.points))} (version {current}, you edited version "
+                                f"{expected_version}); reload and try again")
+        new_text = str(value) if value is not None else None
+        if row is None:
+            if value is None:
+                return 0
+            session.add(PaperPoints(sheet=manifest.id, task=task_id, student_id=student, points=new_text,
+                                    entered_by=author, entered_at=now, version=1))
+        elif value is None:
+            session.delete(row)
+        else:
+            done = session.execute(update(PaperPoints).where(PaperPoints.id == row.id,
+                                                             PaperPoints.version == expected_version)
+                                   .values(points=new_text, entered_by=author, entered_at=now,
+                                           version=expected_version + 1).execution_options(synchronize_session=False))
+            if cast(Any, done).rowcount != 1:
+                raise ConflictError(f"{key}: changed meanwhile by another tutor; reload and try again")
+        session.add(AuditLog(at=now, author=author, entity="paper_points", key=key,
+                             old_value=row.points if row is not None else None, new_value=new_text,
+                             reason=reason or "entered on the tutors' page"))
+    return expected_version + 1 if value is not None else 0
