@@ -19,7 +19,7 @@ from sqlalchemy.orm import Session
 from . import nbgrader_tables as nt
 from .config import AdmissionRule, CourseConfig, SemesterSheet
 from .manifest import Manifest
-from .models import AdmissionOverride, Extension, GroupMembership, PaperPoints, StudentProfile
+from .models import AdmissionOverride, Extension, GroupMembership, PaperPoints, StudentProfile, TeamMember
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
 
@@ -111,16 +111,40 @@ def _fraction(text: str) -> Fraction:
     return Fraction(text)  # points take few distinct values: parse each once
 
 
-def _paper_points(session: Session) -> dict[tuple[str, str], Fraction]:
-    """Exact sums, computed in integer units of 1/L (L: the lcm of the denominators that occur)."""
-    rows = session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.points)).all()
-    values = {pts: _fraction(pts) for pts in {r[2] for r in rows}}
+def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], Fraction]:
+    """Exact sums, computed in integer units of 1/L (L: the lcm of the denominators that occur).
+    In a team, every member gets, per task, the points entered for any member (the highest)."""
+    rows = session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)).all()
+    values = {pts: _fraction(pts) for pts in {r[3] for r in rows}}
     unit = math.lcm(*(v.denominator for v in values.values())) if values else 1
     units = {pts: v.numerator * (unit // v.denominator) for pts, v in values.items()}
+    per_task = {(sid, sheet, task): units[pts] for sid, sheet, task, pts in rows}
+    for (sheet, _team), members in teams.items():
+        tasks = {t for (m, sh, t) in per_task if sh == sheet and m in members}
+        for task in tasks:
+            best = max(per_task.get((m, sheet, task), 0) for m in members)
+            for m in members:
+                per_task[(m, sheet, task)] = best
     totals: dict[tuple[str, str], int] = defaultdict(int)
-    for sid, sheet, pts in rows:
-        totals[(sid, sheet)] += units[pts]
+    for (sid, sheet, _task), u in per_task.items():
+        totals[(sid, sheet)] += u
     return {key: Fraction(total, unit) for key, total in totals.items()}
+
+
+def _teams(session: Session) -> dict[tuple[str, str], list[str]]:
+    teams: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)):
+        teams[(sheet, team)].append(sid)
+    return teams
+
+
+def _team_notebook(notebook: dict[tuple[str, str], Fraction], teams: dict[tuple[str, str], list[str]]) -> None:
+    """A team hands in once: every member gets the best autograded score among its members."""
+    for (sheet, _team), members in teams.items():
+        scores = [notebook[(m, sheet)] for m in members if (m, sheet) in notebook]
+        if scores:
+            for m in members:
+                notebook[(m, sheet)] = max(scores)
 
 
 def _students(session: Session) -> list[Any]:
@@ -147,7 +171,9 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
     semester_max = cfg.semester_max
     threshold = rule.threshold(semester_max)
     with Session(engine) as session:
-        notebook, paper = _notebook_points(session, cfg), _paper_points(session)
+        teams = _teams(session)
+        notebook, paper = _notebook_points(session, cfg), _paper_points(session, teams)
+        _team_notebook(notebook, teams)
         students, overrides = _students(session), _overrides(session)
     graded = {s.id for s in cfg.semester if s.due <= as_of} | {sheet for _, sheet in notebook} | {sh for _, sh in paper}
     standings = []

@@ -188,6 +188,24 @@ def status(student: str, as_of: str | None) -> None:
                + (f"; {fmt(st.points_needed)} points still needed" if st.points_needed else ""))
 
 
+@click.group()
+def teams() -> None:
+    """Teams that hand in together (per sheet)."""
+
+
+@teams.command("import")
+@click.argument("sheet")
+@click.argument("file", type=click.Path(path_type=Path))
+@click.option("--author", default=None)
+def teams_import(sheet: str, file: Path, author: str | None) -> None:
+    """Set SHEET's teams from CSV/XLSX (header student_id,team); members share their points."""
+    from .teams import import_teams
+
+    cfg = load_config()
+    n = import_teams(open_gradebook(cfg.db_url), cfg.manifest(sheet), file, author or getpass.getuser())
+    click.echo(f"{file}: {n} team(s) for {sheet}")
+
+
 @click.command()
 @click.option("--output", type=click.Path(path_type=Path), default=Path("report.html"), show_default=True)
 @click.option("--as-of", default=None, help="Evaluate at this ISO time (default: now).")
@@ -200,5 +218,5 @@ def report(output: Path, as_of: str | None) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (students, points, admission, groups, override, status, report):
+    for command in (students, points, admission, groups, teams, override, status, report):
         group.add_command(command)
