@@ -56,6 +56,20 @@ def decide(points: Fraction, reachable: Fraction, threshold: Fraction) -> tuple[
     return OPEN, threshold - points
 
 
+def apply_sheet_minimum(status: str, sheets: dict[str, Fraction | None], semester: tuple[SemesterSheet, ...],
+                        minimum: Fraction | None, as_of: datetime) -> str:
+    """With a minimum per sheet, a closed (non-bonus) sheet below it makes admission impossible, and
+    nobody is admitted while a sheet that needs its minimum is still to come."""
+    if minimum is None:
+        return status
+    counted = [s for s in semester if not s.bonus]
+    if any(s.due <= as_of and (sheets.get(s.id) or Fraction(0)) < minimum * s.max_points for s in counted):
+        return NOT_ADMITTED
+    if status == ADMITTED and any(s.due > as_of for s in counted):
+        return OPEN
+    return status
+
+
 def reachable(sheets: dict[str, Fraction | None], semester: tuple[SemesterSheet, ...], as_of: datetime) -> Fraction:
     """Points on the sheets closed at ``as_of`` plus the maximum of those still open."""
     return sum((s.max_points if s.due > as_of else (sheets.get(s.id) or Fraction(0)) for s in semester), Fraction(0))
@@ -183,6 +197,7 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
             if s.id in graded else None for s in cfg.semester}
         points = sum((p for p in sheets.values() if p is not None), Fraction(0))
         status, needed = decide(points, reachable(sheets, cfg.semester, as_of), threshold)
+        status = apply_sheet_minimum(status, sheets, cfg.semester, rule.min_per_sheet, as_of)
         override_status, reason = overrides.get(sid, (None, ""))
         standings.append(Standing(sid, last or "", first or "", email or "", matriculation or "", group or "",
                                   sheets, points, semester_max, threshold, override_status or status,

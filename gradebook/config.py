@@ -7,6 +7,7 @@ overrides the course data directory and ``$MLPH_DB_URL`` the database URL.
 """
 from __future__ import annotations
 
+import dataclasses
 import os
 import tomllib
 from dataclasses import dataclass
@@ -29,6 +30,7 @@ class SemesterSheet:
     due: datetime
     max_points: Fraction
     manifest: Manifest | None
+    bonus: bool = False  # its points count, its maximum does not
 
 
 @dataclass(frozen=True)
@@ -37,6 +39,7 @@ class AdmissionRule:
 
     fraction: Fraction | None = Fraction(1, 2)
     absolute: Fraction | None = None
+    min_per_sheet: Fraction | None = None  # fraction of every (non-bonus) sheet's maximum, if required
 
     def threshold(self, semester_max: Fraction) -> Fraction:
         if self.absolute is not None:
@@ -82,7 +85,8 @@ class CourseConfig:
 
     @property
     def semester_max(self) -> Fraction:
-        return sum((s.max_points for s in self.semester), Fraction(0))
+        """The semester's maximum: every sheet but the bonus sheets."""
+        return sum((s.max_points for s in self.semester if not s.bonus), Fraction(0))
 
 
 def find_root(start: Path | None = None) -> Path:
@@ -103,7 +107,13 @@ def find_root(start: Path | None = None) -> Path:
 
 
 def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
-    return parse_rule(str(raw.get("threshold", "1/2")), f"{where}: [admission] threshold")
+    rule = parse_rule(str(raw.get("threshold", "1/2")), f"{where}: [admission] threshold")
+    if "min_per_sheet" in raw:
+        minimum = parse_points(str(raw["min_per_sheet"]), f"{where}: [admission] min_per_sheet")
+        if not 0 < minimum <= 1:
+            raise ConfigError(f"{where}: [admission] min_per_sheet must be a fraction in (0, 1]")
+        rule = dataclasses.replace(rule, min_per_sheet=minimum)
+    return rule
 
 
 def parse_rule(text: str, where: str) -> AdmissionRule:
@@ -124,13 +134,14 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
         if not isinstance(sid, str):
             raise ConfigError(f"{where}: every [[semester.sheet]] needs an 'id'")
         path = root / "source" / sid / MANIFEST_NAME
+        bonus = bool(entry.get("bonus", False))
         if path.is_file():
             m = load_manifest(path)
-            sheets.append(SemesterSheet(sid, m.due, m.max_points, m))
+            sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus))
         elif "planned_points" in entry:
             due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
             pts = parse_points(entry["planned_points"], f"{where}: sheet {sid}")
-            sheets.append(SemesterSheet(sid, due, pts, None))
+            sheets.append(SemesterSheet(sid, due, pts, None, bonus))
         else:
             raise ConfigError(f"{where}: sheet {sid!r} has no {path} and no planned_points")
     if len({s.id for s in sheets}) != len(sheets):

@@ -142,3 +142,45 @@ def test_exactly_at_threshold_is_admitted_and_needed_is_exact(threshold, open_ma
 def test_write_functions_with_no_students(tmp_path):
     assert write_csv([], tmp_path / "e.csv").read_text().startswith("student_id,last_name")
     assert write_xlsx([], tmp_path / "e.xlsx").is_file()
+
+
+def test_bonus_sheet_counts_points_not_maximum(gradebook_course, tmp_path):
+    import dataclasses
+
+    cfg = gradebook_course
+    sem = cfg.semester
+    cfg = dataclasses.replace(cfg, semester=(sem[0], dataclasses.replace(sem[1], bonus=True)))  # max 6, threshold 3
+    autograded(cfg, "tiny02", "ab1", Fraction(1), Fraction(2))  # 3 bonus points only
+    got = by_id(cfg, AFTER_ALL)["ab1"]
+    assert (got.points, got.max_points, got.threshold, got.status) == (3, 6, 3, ADMITTED)
+
+
+def test_minimum_per_sheet(gradebook_course, tmp_path):
+    import dataclasses
+
+    cfg = gradebook_course
+    rule = dataclasses.replace(cfg.rule, min_per_sheet=Fraction(1, 3))  # at least 2 of 6 on every sheet
+    cfg = dataclasses.replace(cfg, semester=cfg.semester[:2], rule=rule)  # max 12, threshold 6
+    autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(2))
+    paper(cfg, tmp_path, "tiny01", [("ab1", "3")])
+    autograded(cfg, "tiny02", "ab1", Fraction(1), Fraction(0))  # 6 + 1 = 7 ≥ 6, but tiny02 has 1 < 2
+    autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(2))
+    autograded(cfg, "tiny02", "cd2", Fraction(1), Fraction(2))
+    got = by_id(cfg, AFTER_ALL)
+    assert (got["ab1"].points, got["ab1"].status) == (7, NOT_ADMITTED)
+    assert (got["cd2"].points, got["cd2"].status) == (6, ADMITTED)
+    mid = by_id(cfg, datetime(2026, 11, 4, 9, 30, tzinfo=timezone.utc))  # tiny02 (same due date) closed too
+    assert mid["cd2"].status == ADMITTED
+
+
+def test_config_reads_bonus_and_minimum(tmp_path):
+    from coursefactory import make_course
+    from gradebook.config import load_config
+
+    root = make_course(tmp_path / "c", tiny=("tiny01", "tiny02"))
+    text = (root / "mlph.toml").read_text().replace('threshold = "1/2"', 'threshold = "1/2"\nmin_per_sheet = "1/4"')
+    text = text.replace('id = "tiny02"\n', 'id = "tiny02"\nbonus = true\n')
+    (root / "mlph.toml").write_text(text)
+    cfg = load_config(root)
+    assert cfg.rule.min_per_sheet == Fraction(1, 4)
+    assert [s.bonus for s in cfg.semester] == [False, True] and cfg.semester_max == 6
