@@ -188,6 +188,51 @@ def status(student: str, as_of: str | None) -> None:
                + (f"; {fmt(st.points_needed)} points still needed" if st.points_needed else ""))
 
 
+@click.command("grade")
+@click.argument("sheet")
+@click.argument("student")
+@click.argument("cell")
+@click.argument("points")
+@click.option("--reason", required=True, help="Why the autograder's score is overridden (audited).")
+@click.option("--author", default=None)
+def grade(sheet: str, student: str, cell: str, points: str, reason: str, author: str | None) -> None:
+    """Override the score of test CELL of STUDENT's SHEET submission (POINTS, or 'clear')."""
+    from .manual import set_manual_score
+    from .tables import parse_decimal
+
+    cfg = load_config()
+    cfg.manifest(sheet)
+    try:
+        value = None if points == "clear" else parse_decimal(points)
+    except ValueError as exc:
+        raise InputError(f"points {points!r} is not a number") from exc
+    set_manual_score(open_gradebook(cfg.db_url), sheet, student, cell, value, author or getpass.getuser(), reason)
+    click.echo(f"{sheet}/{cell}, {student}: {points}")
+
+
+@click.command()
+@click.argument("sheet")
+@click.argument("student")
+@click.argument("until")
+@click.option("--reason", required=True)
+@click.option("--author", default=None)
+def extension(sheet: str, student: str, until: str, reason: str, author: str | None) -> None:
+    """Move STUDENT's deadline for SHEET to UNTIL (ISO time, course time zone if none; audited)."""
+    from zoneinfo import ZoneInfo
+
+    from .manual import set_extension
+
+    cfg = load_config()
+    cfg.manifest(sheet)
+    try:
+        when = datetime.fromisoformat(until)
+    except ValueError as exc:
+        raise InputError(f"{until!r} is not an ISO date/time") from exc
+    when = when if when.tzinfo else when.replace(tzinfo=ZoneInfo(cfg.timezone))
+    set_extension(open_gradebook(cfg.db_url), sheet, student, when, author or getpass.getuser(), reason)
+    click.echo(f"{sheet}, {student}: due {when.isoformat()}")
+
+
 @click.group()
 def teams() -> None:
     """Teams that hand in together (per sheet)."""
@@ -218,5 +263,5 @@ def report(output: Path, as_of: str | None) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (students, points, admission, groups, teams, override, status, report):
+    for command in (students, points, admission, groups, teams, override, grade, extension, status, report):
         group.add_command(command)

@@ -95,3 +95,32 @@ def test_report_has_its_plots_and_task_means(grouped, tmp_path):
     assert len(images) == 4 and all(base64.b64decode(i)[:8] == b"\x89PNG\r\n\x1a\n" for i in images)
     assert "3 students: 0 admitted, 3 open, 0 not admitted." in page
     assert "<td>tiny01/scale</td><td>2.00 / 3</td>" in page  # (3 + 1) / 2 students
+
+
+def test_manual_score_and_extension_are_audited_and_counted(grouped):
+    from gradebook.models import AuditLog
+
+    autograded(grouped, "tiny01", "ab1", Fraction(1), Fraction(0), when=__import__("datetime").datetime(
+        2026, 11, 5, 12, tzinfo=__import__("datetime").timezone.utc))  # a day late
+    run = CliRunner().invoke
+    assert "status: not_admitted" in run(main, ["status", "ab1", "--as-of", "2027-03-01T00:00"]).output
+    result = run(main, ["grade", "tiny01", "ab1", "test_scale_more", "2,5", "--reason", "x"])
+    assert result.exit_code == 2 and "tiny01/test_scale_more, student 'ab1': 2.5 is outside 0..2" in result.output
+    result = run(main, ["grade", "tiny01", "ab1", "test_scale_more", "1.5", "--reason", "partly right", "--author", "prof"])
+    assert result.exit_code == 0, result.output
+    result = run(main, ["extension", "tiny01", "ab1", "2026-11-06T10:00", "--reason", "ill", "--author", "prof"])
+    assert result.exit_code == 0, result.output
+    from datetime import datetime, timezone
+
+    from gradebook.admission import compute_standings
+
+    ab1 = [s for s in compute_standings(open_gradebook(grouped.db_url), grouped,
+                                        datetime(2027, 3, 1, tzinfo=timezone.utc)) if s.student_id == "ab1"][0]
+    assert ab1.sheets["tiny01"] == Fraction(5, 2)  # 1 + manual 1.5, no longer late with the extension
+    with Session(open_gradebook(grouped.db_url)) as s:
+        audit = [(a.entity, a.key, a.old_value, a.new_value, a.reason) for a in s.execute(
+            select(AuditLog).where(AuditLog.author == "prof").order_by(AuditLog.id)).scalars()]
+    assert audit[0] == ("manual_score", "tiny01/test_scale_more/ab1", None, "1.5", "partly right")
+    assert audit[1][:2] == ("extension", "tiny01/ab1") and audit[1][4] == "ill"
+    result = run(main, ["grade", "tiny01", "zz9", "test_scale_more", "1", "--reason", "x"])
+    assert "tiny01: no graded cell 'test_scale_more' in a submission of student 'zz9'" in result.output
