@@ -6,7 +6,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 
 from click.testing import CliRunner
-from hypothesis import given
+from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from autograder.cli import main
@@ -184,3 +184,19 @@ def test_config_reads_bonus_and_minimum(tmp_path):
     cfg = load_config(root)
     assert cfg.rule.min_per_sheet == Fraction(1, 4)
     assert [s.bonus for s in cfg.semester] == [False, True] and cfg.semester_max == 6
+
+
+@settings(max_examples=10, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(st.sampled_from([Fraction(0), Fraction(1), Fraction(3)]), st.sampled_from([ADMITTED, NOT_ADMITTED]),
+       st.sampled_from(["ab1", "cd2"]))
+def test_property_overrides_change_status_never_points(gradebook_course, visible, status, student):
+    cfg = gradebook_course
+    autograded(cfg, "tiny01", student, min(visible, Fraction(1)), visible - min(visible, Fraction(1)))
+    before = by_id(cfg, AFTER_ALL)
+    with atomic(open_gradebook(cfg.db_url)) as s:
+        s.query(AdmissionOverride).delete()
+        s.add(AdmissionOverride(student_id=student, status=status, reason="hardship", author="admin",
+                                created_at=datetime.now(timezone.utc)))
+    after = by_id(cfg, AFTER_ALL)
+    assert {k: (v.points, v.sheets) for k, v in after.items()} == {k: (v.points, v.sheets) for k, v in before.items()}
+    assert after[student].status == status and after[student].override_reason == "hardship"

@@ -86,3 +86,21 @@ def test_template_lists_every_student_and_paper_task(gradebook_course, tmp_path)
                                         (Fraction(1, 8), "0.125")])
 def test_fmt_is_exact(value, text):
     assert fmt(value) == text
+
+
+def test_xlsx_points_file(gradebook_course, tmp_path):
+    from openpyxl import Workbook
+
+    wb = Workbook()
+    ws = wb.active
+    ws.append(["student_id", "task", "points"])
+    ws.append(["ab1", "proof", 2.5])
+    ws.append(["cd2", "proof", 4])
+    wb.save(tmp_path / "p.xlsx")
+    with pytest.raises(InputError, match=r"p.xlsx:3: student 'cd2', task 'proof': points 4 exceed the maximum 3"):
+        import_points(open_gradebook(gradebook_course.db_url), gradebook_course.manifest("tiny01"),
+                      tmp_path / "p.xlsx", "t")
+    ws["C3"] = 1
+    wb.save(tmp_path / "p.xlsx")
+    import_points(open_gradebook(gradebook_course.db_url), gradebook_course.manifest("tiny01"), tmp_path / "p.xlsx", "t")
+    assert stored(gradebook_course.db_url) == {("ab1", "proof"): Fraction(5, 2), ("cd2", "proof"): Fraction(1)}
