@@ -70,6 +70,26 @@ def apply_sheet_minimum(status: str, sheets: dict[str, Fraction | None], semeste
     return status
 
 
+def apply_part_minimum(status: str, parts: dict[str, dict[str, Fraction]], semester: tuple[SemesterSheet, ...],
+                       minimum: Fraction | None, as_of: datetime) -> str:
+    """With a minimum per part, the notebook points and the paper points must each reach
+    ``minimum`` of the semester's notebook (paper) maximum; ``parts[part][sheet]`` are the points."""
+    if minimum is None:
+        return status
+    counted = [s for s in semester if not s.bonus]
+    still_open = {s.id for s in semester if s.due > as_of}
+    for part in ("notebook", "paper"):
+        need = minimum * sum((s.part_max(part) for s in counted), Fraction(0))
+        have = sum(parts[part].values(), Fraction(0))
+        still = sum((s.part_max(part) for s in semester if s.id in still_open), Fraction(0))
+        closed = sum((v for k, v in parts[part].items() if k not in still_open), Fraction(0))
+        if closed + still < need:
+            return NOT_ADMITTED
+        if have < need and status == ADMITTED:
+            status = OPEN
+    return status
+
+
 def reachable(sheets: dict[str, Fraction | None], semester: tuple[SemesterSheet, ...], as_of: datetime) -> Fraction:
     """Points on the sheets closed at ``as_of`` plus the maximum of those still open."""
     return sum((s.max_points if s.due > as_of else (sheets.get(s.id) or Fraction(0)) for s in semester), Fraction(0))
@@ -198,6 +218,9 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
         points = sum((p for p in sheets.values() if p is not None), Fraction(0))
         status, needed = decide(points, reachable(sheets, cfg.semester, as_of), threshold)
         status = apply_sheet_minimum(status, sheets, cfg.semester, rule.min_per_sheet, as_of)
+        parts = {"notebook": {s: notebook.get((sid, s), Fraction(0)) for s in graded},
+                 "paper": {s: paper.get((sid, s), Fraction(0)) for s in graded}}
+        status = apply_part_minimum(status, parts, cfg.semester, rule.min_per_part, as_of)
         override_status, reason = overrides.get(sid, (None, ""))
         standings.append(Standing(sid, last or "", first or "", email or "", matriculation or "", group or "",
                                   sheets, points, semester_max, threshold, override_status or status,

@@ -31,6 +31,13 @@ class SemesterSheet:
     max_points: Fraction
     manifest: Manifest | None
     bonus: bool = False  # its points count, its maximum does not
+    planned_paper_points: Fraction = Fraction(0)  # for a sheet not yet authored
+
+    def part_max(self, part: str) -> Fraction:
+        """The maximum of the sheet's "notebook" or "paper" part."""
+        if self.manifest is not None:
+            return self.manifest.notebook_points if part == "notebook" else self.manifest.paper_points
+        return self.max_points - self.planned_paper_points if part == "notebook" else self.planned_paper_points
 
 
 @dataclass(frozen=True)
@@ -40,6 +47,7 @@ class AdmissionRule:
     fraction: Fraction | None = Fraction(1, 2)
     absolute: Fraction | None = None
     min_per_sheet: Fraction | None = None  # fraction of every (non-bonus) sheet's maximum, if required
+    min_per_part: Fraction | None = None  # fraction of the semester's notebook and of its paper points
 
     def threshold(self, semester_max: Fraction) -> Fraction:
         if self.absolute is not None:
@@ -108,11 +116,12 @@ def find_root(start: Path | None = None) -> Path:
 
 def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
     rule = parse_rule(str(raw.get("threshold", "1/2")), f"{where}: [admission] threshold")
-    if "min_per_sheet" in raw:
-        minimum = parse_points(str(raw["min_per_sheet"]), f"{where}: [admission] min_per_sheet")
-        if not 0 < minimum <= 1:
-            raise ConfigError(f"{where}: [admission] min_per_sheet must be a fraction in (0, 1]")
-        rule = dataclasses.replace(rule, min_per_sheet=minimum)
+    for key in ("min_per_sheet", "min_per_part"):
+        if key in raw:
+            minimum = parse_points(str(raw[key]), f"{where}: [admission] {key}")
+            if not 0 < minimum <= 1:
+                raise ConfigError(f"{where}: [admission] {key} must be a fraction in (0, 1]")
+            rule = dataclasses.replace(rule, **{key: minimum})
     return rule
 
 
@@ -141,7 +150,8 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
         elif "planned_points" in entry:
             due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
             pts = parse_points(entry["planned_points"], f"{where}: sheet {sid}")
-            sheets.append(SemesterSheet(sid, due, pts, None, bonus))
+            paper = parse_points(entry.get("planned_paper_points", 0), f"{where}: sheet {sid}")
+            sheets.append(SemesterSheet(sid, due, pts, None, bonus, paper))
         else:
             raise ConfigError(f"{where}: sheet {sid!r} has no {path} and no planned_points")
     if len({s.id for s in sheets}) != len(sheets):

@@ -200,3 +200,18 @@ def test_property_overrides_change_status_never_points(gradebook_course, visible
     after = by_id(cfg, AFTER_ALL)
     assert {k: (v.points, v.sheets) for k, v in after.items()} == {k: (v.points, v.sheets) for k, v in before.items()}
     assert after[student].status == status and after[student].override_reason == "hardship"
+
+
+def test_minimum_per_part(gradebook_course, tmp_path):
+    import dataclasses
+
+    cfg = gradebook_course
+    rule = dataclasses.replace(cfg.rule, min_per_part=Fraction(1, 3))  # ≥ 2 of 6 notebook, ≥ 2 of 6 paper
+    cfg = dataclasses.replace(cfg, semester=cfg.semester[:2], rule=rule)  # max 12, threshold 6
+    autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(2))
+    autograded(cfg, "tiny02", "ab1", Fraction(1), Fraction(2))  # 6 notebook points, no paper
+    autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(2))
+    paper(cfg, tmp_path, "tiny01", [("cd2", "3")])  # 3 + 3
+    got = by_id(cfg, AFTER_ALL)
+    assert (got["ab1"].points, got["ab1"].status) == (6, NOT_ADMITTED)  # paper part below a third
+    assert (got["cd2"].points, got["cd2"].status) == (6, ADMITTED)
