@@ -133,7 +133,8 @@ def demo(n_students: int, seed: int, workers: int | None) -> None:
     """The whole pipeline on a simulated class: release, submit, collect, autograde, points, admission."""
     from .demo import run_demo
 
-    run_demo(load_config(), n_students=n_students, seed=seed, workers=workers, say=console.print)
+    run_demo(load_config(), n_students=n_students, seed=seed, workers=workers,
+             say=lambda text: console.print(text, soft_wrap=True, highlight=False))
 
 
 register_gradebook_commands(main)
