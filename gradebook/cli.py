@@ -134,6 +134,25 @@ def groups_assign(file: Path, author: str | None) -> None:
 
 
 @click.group()
+def staff() -> None:
+    """Admins and tutors."""
+
+
+@staff.command("add")
+@click.argument("person_id")
+@click.option("--name", required=True)
+@click.option("--email", default=None)
+@click.option("--role", type=click.Choice(["admin", "tutor"]), required=True)
+@click.option("--author", default=None)
+def staff_add(person_id: str, name: str, email: str | None, role: str, author: str | None) -> None:
+    """Add or update an admin or a tutor (audited)."""
+    from .groups import add_staff
+
+    add_staff(open_gradebook(load_config().db_url), person_id, name, email, role, author or getpass.getuser())
+    click.echo(f"{person_id}: {role}")
+
+
+@click.group()
 def override() -> None:
     """Admission overrides: they change a status, never points."""
 
@@ -263,5 +282,5 @@ def report(output: Path, as_of: str | None) -> None:
 
 
 def register(group: click.Group) -> None:
-    for command in (students, points, admission, groups, teams, override, grade, extension, status, report):
+    for command in (students, points, admission, groups, teams, staff, override, grade, extension, status, report):
         group.add_command(command)

@@ -91,3 +91,22 @@ def assign_students(engine: Engine, path: Path, author: str) -> GroupReport:
                                  old_value=old.group_id if old else None, new_value=gid, reason=f"import of {path.name}"))
             report.moved.append(sid)
     return report
+
+
+ROLES = ("admin", "tutor")
+
+
+def add_staff(engine: Engine, person_id: str, name: str, email: str | None, role: str, author: str) -> None:
+    """Add or update an admin or tutor (students are the roster's)."""
+    if role not in ROLES:
+        raise InputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    now = datetime.now(timezone.utc)
+    with atomic(engine) as session:
+        person = session.get(Person, person_id)
+        old = person.role if person is not None else None
+        if person is None:
+            person = Person(id=person_id, name=name, role=role)
+            session.add(person)
+        person.name, person.email, person.role = name, email or person.email, role
+        session.add(AuditLog(at=now, author=author, entity="person", key=person_id, old_value=old, new_value=role,
+                             reason="staff update"))

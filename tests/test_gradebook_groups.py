@@ -124,3 +124,16 @@ def test_manual_score_and_extension_are_audited_and_counted(grouped):
     assert audit[1][:2] == ("extension", "tiny01/ab1") and audit[1][4] == "ill"
     result = run(main, ["grade", "tiny01", "zz9", "test_scale_more", "1", "--reason", "x"])
     assert "tiny01: no graded cell 'test_scale_more' in a submission of student 'zz9'" in result.output
+
+
+def test_staff_roles(grouped):
+    from gradebook.models import Person
+
+    run = CliRunner().invoke
+    assert run(main, ["staff", "add", "prof", "--name", "Prof. P", "--role", "admin"]).exit_code == 0
+    assert run(main, ["staff", "add", "tina", "--name", "Tina T.", "--role", "admin"]).exit_code == 0  # promoted
+    result = run(main, ["staff", "add", "x", "--name", "X", "--role", "student"])
+    assert result.exit_code == 2 and "Invalid value for '--role'" in result.output
+    with Session(open_gradebook(grouped.db_url)) as s:
+        assert {p.id: p.role for p in s.execute(select(Person)).scalars()} == {"prof": "admin", "tina": "admin",
+                                                                                "tom": "tutor"}
