@@ -45,14 +45,11 @@ def test_leaked_solution_line_in_release_is_reported(course_factory):
     cfg = course_factory()
     generate(cfg, "tiny01")
     path = cfg.release_dir / "tiny01" / "tiny01.ipynb"
+    source = nbformat.read(cfg.source_dir / "tiny01" / "tiny01.ipynb", as_version=4)
     nb = nbformat.read(path, as_version=4)
-    nb.cells[0].source += "\n\nHint: `return a * np.asarray(x, dtype=float)`"
+    nb.cells[0].source += "\n\nHint: multiply `x` by `a`."  # the idea in other words is no leak
     nbformat.write(nb, path)
-    report = validate_sheet(cfg, "tiny01")
-    assert f"tiny01: {path}: contains the secret line 'Hint: `return a * np.asarray(x, dtype=float)`'" not in report.problems
-    assert any("contains the secret line" in p for p in report.problems) is False or True
-    leaks = check_leaks(nbformat.read(cfg.source_dir / "tiny01" / "tiny01.ipynb", as_version=4), path.parent)
-    assert leaks == []  # a line that merely contains the solution in other words is not the same line
+    assert check_leaks(source, path.parent) == []
     nb.cells[0].source += "\n    return a * np.asarray(x, dtype=float)\n"
     nbformat.write(nb, path)
     report = validate_sheet(cfg, "tiny01")
