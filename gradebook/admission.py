@@ -22,6 +22,7 @@ from .manifest import Manifest
 from .models import AdmissionOverride, Extension, GroupMembership, PaperPoints, StudentProfile, TeamMember
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
+ZERO = Fraction(0)
 
 
 @dataclass(frozen=True)
@@ -88,11 +89,6 @@ def apply_part_minimum(status: str, parts: dict[str, dict[str, Fraction]], semes
         if have < need and status == ADMITTED:
             status = OPEN
     return status
-
-
-def reachable(sheets: dict[str, Fraction | None], semester: tuple[SemesterSheet, ...], as_of: datetime) -> Fraction:
-    """Points on the sheets closed at ``as_of`` plus the maximum of those still open."""
-    return sum((s.max_points if s.due > as_of else (sheets.get(s.id) or Fraction(0)) for s in semester), Fraction(0))
 
 
 def is_late(submitted: datetime | None, manifest: Manifest, extension: datetime | None) -> bool:
@@ -210,21 +206,24 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
         _team_notebook(notebook, teams)
         students, overrides = _students(session), _overrides(session)
     graded = {s.id for s in cfg.semester if s.due <= as_of} | {sheet for _, sheet in notebook} | {sh for _, sh in paper}
+    open_max = sum((s.max_points for s in cfg.semester if s.due > as_of), ZERO)
+    closed = [s.id for s in cfg.semester if s.due <= as_of]
     standings = []
     for sid, last, first, email, matriculation, group in students:
         sheets: dict[str, Fraction | None] = {
-            s.id: (notebook.get((sid, s.id), Fraction(0)) + paper.get((sid, s.id), Fraction(0)))
-            if s.id in graded else None for s in cfg.semester}
-        points = sum((p for p in sheets.values() if p is not None), Fraction(0))
-        status, needed = decide(points, reachable(sheets, cfg.semester, as_of), threshold)
+            s.id: notebook.get((sid, s.id), ZERO) + paper.get((sid, s.id), ZERO) if s.id in graded else None
+            for s in cfg.semester}
+        points = sum((p for p in sheets.values() if p is not None), ZERO)
+        status, needed = decide(points, open_max + sum((sheets[c] or ZERO for c in closed), ZERO), threshold)
         status = apply_sheet_minimum(status, sheets, cfg.semester, rule.min_per_sheet, as_of)
-        parts = {"notebook": {s: notebook.get((sid, s), Fraction(0)) for s in graded},
-                 "paper": {s: paper.get((sid, s), Fraction(0)) for s in graded}}
-        status = apply_part_minimum(status, parts, cfg.semester, rule.min_per_part, as_of)
+        if rule.min_per_part is not None:
+            parts = {"notebook": {s: notebook.get((sid, s), ZERO) for s in graded},
+                     "paper": {s: paper.get((sid, s), ZERO) for s in graded}}
+            status = apply_part_minimum(status, parts, cfg.semester, rule.min_per_part, as_of)
         override_status, reason = overrides.get(sid, (None, ""))
         standings.append(Standing(sid, last or "", first or "", email or "", matriculation or "", group or "",
                                   sheets, points, semester_max, threshold, override_status or status,
-                                  Fraction(0) if override_status == ADMITTED else needed, reason))
+                                  ZERO if override_status == ADMITTED else needed, reason))
     standings.sort(key=lambda s: (s.last_name.casefold(), s.first_name.casefold(), s.student_id))
     return standings
 
