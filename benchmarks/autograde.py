@@ -96,6 +96,14 @@ def scores(db_url: str, sheets: list[str]) -> dict[tuple[str, str], float]:
     return out
 
 
+def cell_scores(db_url: str, sheet: str, student: str) -> dict[str, float]:
+    from nbgrader.api import Gradebook
+
+    with Gradebook(db_url, course_id="mlph") as gb:
+        nb = gb.find_submission(sheet, student).notebooks[0]
+        return {g.name: g.score for g in nb.grades}
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=60)
@@ -118,7 +126,14 @@ def main() -> None:
         print(f"ratio: {t_stock / t_ours:.2f}x (target: >= 4x with the sandbox on)")
         print(f"mlph overhead beyond the cells' own execution: {(t_ours - cells) / n:.3f} s per submission "
               f"(cells: {cells / n:.3f} s per submission, summed over workers)")
-        print(f"scores: {len(ours) - len(differ)} of {len(ours)} agree" + (f"; differ: {differ[:10]}" if differ else ""))
+        print(f"scores: {len(ours) - len(differ)} of {len(ours)} agree")
+        for sid, sheet in differ:
+            a = cell_scores(f"sqlite:///{stock / 'gradebook.db'}", sheet, sid)
+            b = cell_scores(f"sqlite:///{root / 'data' / 'gradebook.db'}", sheet, sid)
+            print(f"  {sid} {sheet}: " + ", ".join(f"{c} stock {a[c]:g} / ours {b.get(c, 0):g}"
+                                                   for c in a if a[c] != b.get(c)))
+            if os.environ.get("MLPH_BENCH_KEEP"):
+                print(f"    stock notebook: {stock / 'autograded' / sid / sheet}")
 
 
 def cell_seconds(db: Path) -> float:
