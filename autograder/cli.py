@@ -17,7 +17,7 @@ from gradebook.cli import register as register_gradebook_commands
 from gradebook.errors import GradebookError
 
 from .errors import AutograderError, ValidationFailed
-from .limits import Limits
+from .limits import MiB, Limits
 
 console = Console(stderr=False)
 
@@ -111,15 +111,30 @@ def print_summary(summary: Any) -> None:
               help="Seconds per notebook.")
 @click.option("--output-bytes", type=int, default=Limits.output_bytes, show_default=True,
               help="Output kept per cell, in bytes.")
+@click.option("--memory-mib", type=int, default=Limits.memory_bytes // MiB, show_default=True,
+              help="Memory per submission (all its processes and its tmpfs), MiB.")
+@click.option("--max-processes", type=int, default=Limits.max_processes, show_default=True,
+              help="Processes and threads per submission.")
+@click.option("--unsafe-no-sandbox", is_flag=True, help="Run kernels without bubblewrap, as you (trusted notebooks only).")
+@click.option("--watch", is_flag=True, help="Keep running: grade submissions as they arrive in the exchange.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def autograde(sheet: str, workers: int | None, cluster: str | None, force: bool, students: tuple[str, ...],
-              cell_timeout: float, notebook_timeout: float, output_bytes: int, no_progress: bool) -> None:
+              cell_timeout: float, notebook_timeout: float, output_bytes: int, memory_mib: int, max_processes: int,
+              unsafe_no_sandbox: bool, watch: bool, no_progress: bool) -> None:
     """Grade every collected submission of SHEET and store the scores in the gradebook."""
-    from .grading import autograde as run
+    from .grading import autograde as run, watch as run_watch
 
-    limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes)
-    summary = run(load_config(), sheet, workers=workers, cluster=cluster, force=force,
-                  students=list(students) or None, limits=limits, progress=not no_progress)
+    limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes,
+                    memory_bytes=memory_mib * MiB, max_processes=max_processes)
+    if unsafe_no_sandbox:
+        console.print("[bold red]WARNING: --unsafe-no-sandbox: student code runs as you, with your files, network "
+                      "and gradebook in reach. Only for notebooks you trust.[/]")
+    if watch:
+        run_watch(load_config(), sheet, workers=workers, cluster=cluster, limits=limits,
+                  sandbox=not unsafe_no_sandbox, say=console.print)
+        return
+    summary = run(load_config(), sheet, workers=workers, cluster=cluster, limits=limits, sandbox=not unsafe_no_sandbox,
+                  force=force, students=list(students) or None, progress=not no_progress)
     print_summary(summary)
     if summary.failed:
         sys.exit(1)

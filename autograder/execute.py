@@ -11,7 +11,6 @@ import copy
 import json
 import queue
 import time
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -20,6 +19,7 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
+from .kernels import Kernel, take_kernel
 from .limits import Limits
 
 TRUNCATED = "\n[output truncated: this cell printed more than {limit} bytes]\n"
@@ -66,20 +66,23 @@ def _responsive(client: NotebookClient, grace: float) -> bool:
     return False
 
 
-def _restart_and_replay(client: NotebookClient, nb: NotebookNode, upto: int, states: list[str],
-                        limits: Limits) -> None:
-    """A kernel stuck in a cell that ignores interrupts: restart it and rerun the cells before
-    ``upto`` that ran (outputs discarded), so the cells after it can still be graded."""
-    km: Any = client.km  # AsyncKernelManager / AsyncKernelClient: coroutine methods
-    kc: Any = client.kc
-    run_sync(km.restart_kernel)(now=True)
+def _restart_and_replay(client: NotebookClient, kernel: Kernel, nb: NotebookNode, upto: int, states: list[str],
+                        files: dict[str, str], limits: Limits) -> None:
+    """A kernel stuck in a cell that ignores interrupts: restart it (a new sandbox instance), reinstall
+    the files and rerun the cells before ``upto`` that ran (outputs discarded), so the cells after it
+    can still be graded."""
+    kc: Any = client.kc  # nbclient's client is a jupyter_client AsyncKernelClient
+    kernel.restart()
     run_sync(kc.wait_for_ready)(timeout=limits.startup_timeout)
+    kernel.started()
+    kernel.install(kc, files, limits.startup_timeout)
     for j in range(upto):
         if states[j] in ("ok", "error"):
             client.execute_cell(copy.deepcopy(nb.cells[j]), j)
 
 
-def _run_cells(client: "LimitedClient", nb: NotebookNode, limits: Limits, states: list[str]) -> tuple[str, str]:
+def _run_cells(client: "LimitedClient", kernel: Kernel, nb: NotebookNode, files: dict[str, str], limits: Limits,
+               states: list[str]) -> tuple[str, str]:
     started = time.monotonic()
     notes = []
     for index, cell in enumerate(nb.cells):
@@ -103,42 +106,44 @@ def _run_cells(client: "LimitedClient", nb: NotebookNode, limits: Limits, states
         notes.append(f"cell {index} ran past {client.timeout} s")
         if not _responsive(client, limits.interrupt_grace):
             notes[-1] += " and ignored the interrupt; the kernel was restarted"
-            _restart_and_replay(client, nb, index, states, limits)
+            _restart_and_replay(client, kernel, nb, index, states, files, limits)
+        elif kernel.has_strays():
+            notes[-1] += " and left processes running; the kernel was restarted"
+            _restart_and_replay(client, kernel, nb, index, states, files, limits)
     return "ok", "; ".join(notes)
 
 
-def execute_notebook(nb_json: dict[str, Any], workdir: str, limits: Limits, kernel_name: str = "python3") -> dict[str, Any]:
-    """Execute ``nb_json`` with ``workdir`` as working directory; a JSON-able report."""
-    nb = nbformat.from_dict(nb_json)
+def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, str] | None = None, *,
+                     sandboxed: bool = True, prestarted: bool = False) -> dict[str, Any]:
+    """Execute ``nb_json`` in a fresh kernel (sandboxed unless told otherwise), with ``files`` in its
+    working directory; a JSON-able report. ``prestarted`` takes a kernel started ahead of need."""
+    nb = nbformat.reads(json.dumps(nb_json), as_version=4)  # also joins sources split into lines
+    files = files or {}
     states = ["not_run"] * len(nb.cells)
-    client = LimitedClient(
-        nb, limits.output_bytes, timeout=int(limits.cell_timeout), kernel_name=kernel_name,
-        allow_errors=True, interrupt_on_timeout=True, iopub_timeout=int(limits.interrupt_grace),
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past its time limit", "traceback": []}, startup_timeout=int(limits.startup_timeout),
-        resources={"metadata": {"path": workdir}}, shutdown_kernel="immediate",
-    )
     t0 = time.monotonic()
+    kernel = take_kernel(limits, sandboxed) if prestarted else Kernel(limits, sandboxed)
+    client = LimitedClient(
+        nb, limits.output_bytes, km=kernel.km, timeout=int(limits.cell_timeout), allow_errors=True,
+        interrupt_on_timeout=True, iopub_timeout=int(limits.interrupt_grace), startup_timeout=int(limits.startup_timeout),
+        error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past its time limit", "traceback": []},
+        resources={"metadata": {"path": kernel.workdir}}, shutdown_kernel="immediate",
+    )
     timings: dict[str, float] = {}
     status, reason = "ok", ""
     try:
-        with client.setup_kernel(cwd=workdir):
+        with client.setup_kernel(cleanup_kc=True):
+            kernel.started()
+            kernel.install(client.kc, files, limits.startup_timeout)
             timings["kernel_start"] = time.monotonic() - t0
             t1 = time.monotonic()
-            status, reason = _run_cells(client, nb, limits, states)
+            status, reason = _run_cells(client, kernel, nb, files, limits, states)
             timings["cells"] = time.monotonic() - t1
     except DeadKernelError as exc:
         status, reason = "crashed", f"the kernel died: {exc}"
     except RuntimeError as exc:  # kernel failed to start or to answer
-        status, reason = "crashed", f"the kernel failed: {exc}"
+        log = kernel.startup_log() if "kernel_start" not in timings else ""
+        status, reason = "crashed", f"the kernel failed: {exc}" + (f" ({log})" if log else "")
+    finally:
+        kernel.close()
     timings["total"] = time.monotonic() - t0
     return {"status": status, "reason": reason, "states": states, "timings": timings, "notebook": nb}
-
-
-def write_workdir(workdir: Path, files: dict[str, str]) -> None:
-    """Materialise the submission's supporting files (text) into the execution directory."""
-    for name, content in files.items():
-        target = (workdir / name).resolve()
-        if workdir.resolve() not in target.parents:
-            continue
-        target.parent.mkdir(parents=True, exist_ok=True)
-        target.write_text(content, encoding="utf-8")

@@ -2,8 +2,11 @@
 from __future__ import annotations
 
 import shutil
+import time
 import traceback
 from collections import Counter
+from collections.abc import Callable
+from concurrent.futures import Executor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -16,6 +19,8 @@ from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
 
 from .limits import Limits
+from .nbgrader_bridge import collect
+from .sandbox import check_bwrap
 from .pipeline import (Submission, default_workers, discover, executor_for, failed_result, finish, make_job,
                        run_jobs, source_hash)
 from .reference import load_reference
@@ -56,8 +61,14 @@ def _save_files(cfg: CourseConfig, sub: Submission, result: dict[str, Any], mani
 
 def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, cluster: str | None = None,
               force: bool = False, students: list[str] | None = None, limits: Limits = Limits(),
-              progress: bool = True) -> Summary:
-    """Grade every submission of ``sheet`` not graded yet in its current form (all with ``force``)."""
+              progress: bool = True, sandbox: bool = True, executor: Executor | None = None) -> Summary:
+    """Grade every submission of ``sheet`` not graded yet in its current form (all with ``force``).
+
+    Student code runs in bubblewrap sandboxes (``sandbox=False`` only for trusted notebooks); a
+    missing bwrap is a :class:`SandboxUnavailable` before anything runs. ``executor`` reuses a pool.
+    """
+    if sandbox and not cluster:
+        check_bwrap()
     manifest = cfg.manifest(sheet)
     source_path = manifest.directory / manifest.notebook
     source = nbformat.read(source_path, as_version=4)
@@ -70,7 +81,7 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     summary = Summary(sheet, skipped=len(subs) - len(todo))
     if not todo:
         return summary
-    reference = load_reference(cfg, manifest, source, shash, limits)
+    reference = load_reference(cfg, manifest, source, shash, limits, sandbox)
     by_student = {s.student: s for s in todo}
 
     with _progress(progress) as bar:
@@ -87,7 +98,7 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
 
         jobs = []
         for sub in todo:
-            job = make_job(sub, manifest, source, limits)
+            job = make_job(sub, manifest, source, limits, sandbox)
             if "status" in job:
                 record(job)
             else:
@@ -101,8 +112,28 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
             else:
                 record(finish(sub, manifest, source, reference, report, job.get("notes", [])))
 
-        if jobs:
-            with executor_for(workers or default_workers(), cluster) as executor:
-                run_jobs(executor, jobs, on_done)
+        if jobs and executor is not None:
+            run_jobs(executor, jobs, on_done)
+        elif jobs:
+            with executor_for(workers or default_workers(), cluster) as pool:
+                run_jobs(pool, jobs, on_done)
     summary.results.sort(key=lambda r: r["student"])
     return summary
+
+
+def watch(cfg: CourseConfig, sheet: str, *, workers: int | None = None, cluster: str | None = None,
+          limits: Limits = Limits(), sandbox: bool = True, interval: float = 2.0,
+          say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False) -> None:
+    """Grade on submit: every ``interval`` seconds collect ``sheet`` from the exchange and grade what is
+    new or changed (feedback included), until ``stop()`` is true or Ctrl-C. One pool for the whole
+    run, so its kernels are started ahead of the next submission."""
+    if sandbox and not cluster:
+        check_bwrap()
+    say(f"watching the exchange for {sheet} (Ctrl-C to stop)")
+    with executor_for(workers or default_workers(), cluster) as pool:
+        while not stop():
+            collect(cfg, sheet)
+            summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool)
+            for r in summary.results:
+                say(f"{r['student']}: {r['score']} / {r['max_score']} ({r['status']}{': ' + r['reason'] if r['reason'] else ''})")
+            time.sleep(interval)

@@ -28,6 +28,7 @@ from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
 from .assemble import assemble
+from .harden import harden
 from .limits import Limits
 from .nbgrader_bridge import CHECK_MODULE
 from .scoring import Reference, score_run
@@ -128,7 +129,8 @@ def load_notebook(path: Path) -> NotebookNode:
     return nb
 
 
-def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: Limits) -> dict[str, Any]:
+def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: Limits,
+             sandboxed: bool = True) -> dict[str, Any]:
     """The worker's job for a submission, or a finished result (``"status"`` key) if it cannot run."""
     if not sub.notebook.is_file():
         return failed_result(sub, manifest, "missing", f"no {manifest.notebook} in the submission")
@@ -137,8 +139,9 @@ def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: 
     except ValueError as exc:
         return failed_result(sub, manifest, "invalid", str(exc))
     assembly = assemble(source, submitted)
-    return {"sheet": sub.sheet, "student": sub.student, "notebook": assembly.notebook,
-            "files": _files(sub), "limits": limits.to_dict(), "notes": assembly.notes}
+    return {"sheet": sub.sheet, "student": sub.student, "notebook": harden(assembly.notebook),
+            "files": _files(sub), "limits": limits.to_dict(), "notes": assembly.notes,
+            "sandbox": sandboxed, "prestart": True}
 
 
 def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference: Reference,

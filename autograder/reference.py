@@ -21,9 +21,10 @@ from .scoring import Reference, reference_from_run
 from .worker import grade_job
 
 
-def run_source(source: NotebookNode, limits: Limits) -> dict[str, Any]:
-    """Execute the solution notebook exactly as a submission is executed."""
-    run: dict[str, Any] = json.loads(grade_job({"notebook": source, "files": {}, "limits": limits.to_dict()}))
+def run_source(source: NotebookNode, limits: Limits, sandboxed: bool = True) -> dict[str, Any]:
+    """Execute the solution notebook exactly as a submission is executed (in the sandbox too)."""
+    job = {"notebook": source, "files": {}, "limits": limits.to_dict(), "sandbox": sandboxed}
+    run: dict[str, Any] = json.loads(grade_job(job))
     run["notebook"] = nbformat.from_dict(run["notebook"])
     return run
 
@@ -33,7 +34,7 @@ def reference_path(cfg: CourseConfig, sheet: str) -> Path:
 
 
 def load_reference(cfg: CourseConfig, manifest: Manifest, source: NotebookNode, shash: str,
-                   limits: Limits) -> Reference:
+                   limits: Limits, sandboxed: bool = True) -> Reference:
     """The cached reference for this exact source, or a fresh one from running the solution."""
     path = reference_path(cfg, manifest.id)
     if path.is_file():
@@ -41,7 +42,7 @@ def load_reference(cfg: CourseConfig, manifest: Manifest, source: NotebookNode, 
         if cached.get("source_hash") == shash:
             ref: Reference = cached["reference"]
             return ref
-    ref = reference_from_run(run_source(source, limits), manifest.id)
+    ref = reference_from_run(run_source(source, limits, sandboxed), manifest.id)
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_suffix(".tmp")
     tmp.write_text(json.dumps({"source_hash": shash, "reference": ref}))

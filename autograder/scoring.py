@@ -56,12 +56,24 @@ def hidden_check_names(source: str) -> set[str]:
     return {m.group(2) for block in HIDDEN_RE.findall(source) for m in CHECK_NAME_RE.finditer(block)}
 
 
-def _error(cell: NotebookNode, hidden: set[str]) -> str | None:
+TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}|\d+(?:\.\d+)?(?:e-?\d+)?")
+
+
+def secret_tokens(source: str) -> set[str]:
+    """Identifiers and numbers of a test cell's hidden part that its visible part does not show."""
+    hidden = "".join(HIDDEN_RE.findall(source))
+    return set(TOKEN_RE.findall(hidden)) - set(TOKEN_RE.findall(HIDDEN_RE.sub("", source)))
+
+
+def _error(cell: NotebookNode, secret: set[str]) -> str | None:
+    """The cell's error as a visible message. Student code can put anything into an exception (the
+    hidden test's source, read by an input hook), so a message that shows any token of the hidden
+    part is withheld."""
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
             text = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
-            if any(name in text for name in hidden):
-                return "a hidden test failed"
+            if secret & set(TOKEN_RE.findall(str(text))):
+                return "a hidden test failed with an error"
             return text[:MESSAGE_LIMIT]
     return None
 
@@ -91,12 +103,13 @@ def reference_from_run(run: dict[str, Any], sheet: str) -> Reference:
     return ref
 
 
-def _verdict(cell: NotebookNode, state: str, expected: dict[str, dict[str, Any]], hidden: set[str]) -> tuple[str, str]:
+def _verdict(cell: NotebookNode, state: str, expected: dict[str, dict[str, Any]], hidden: set[str],
+             secret: set[str]) -> tuple[str, str]:
     if state in ("not_run", "crashed"):
         return state, "not run: the notebook stopped before this cell" if state == "not_run" else "the kernel died here"
     if state == "timeout":
         return "timeout", "this cell ran past its time limit"
-    err = _error(cell, hidden)
+    err = _error(cell, secret)
     if err:
         return "error", err
     got: dict[str, list[dict[str, Any]]] = {}
@@ -119,6 +132,7 @@ def score_run(run: dict[str, Any], reference: Reference, points: dict[str, Fract
     """Per test cell of the sheet (every grade id in ``points``), the points earned."""
     nb: NotebookNode = run["notebook"]
     hidden = {grade_id(c): hidden_check_names("".join(c.source)) for c in source.cells if is_test(c)}
+    secret = {grade_id(c): secret_tokens("".join(c.source)) for c in source.cells if is_test(c)}
     all_hidden = set().union(*hidden.values()) if hidden else set()
     where = {grade_id(c): i for i, c in enumerate(nb.cells) if is_test(c)}
     results = []
@@ -127,6 +141,7 @@ def score_run(run: dict[str, Any], reference: Reference, points: dict[str, Fract
         if index is None or gid not in reference:
             results.append(CellResult(gid, Fraction(0), pts, "not_run", "test cell missing"))
             continue
-        status, message = _verdict(nb.cells[index], run["states"][index], reference[gid], all_hidden)
+        status, message = _verdict(nb.cells[index], run["states"][index], reference[gid], all_hidden,
+                                   secret.get(gid, set()) | all_hidden)
         results.append(CellResult(gid, pts if status == "passed" else Fraction(0), pts, status, message))
     return results

@@ -26,6 +26,7 @@ from gradebook.manifest import Manifest
 
 from .assemble import assemble, grade_id, is_answer, is_test, nbgrader_meta
 from .errors import SheetError
+from .harden import harden
 from .limits import Limits
 from .nbgrader_bridge import generate
 from .pipeline import default_workers, executor_for, run_jobs
@@ -172,7 +173,7 @@ def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(),
     except SheetError as exc:
         step("the solution passes every test cell", [ln.removeprefix(f"{sheet}: ") for ln in str(exc).splitlines()])
         return report
-    variants: list[tuple[str, NotebookNode]] = []
+    variants: list[tuple[str, NotebookNode]] = [("solution", source)]
     if release_nb_path.is_file():
         variants.append(("student version", nbformat.read(release_nb_path, as_version=4)))
     mistakes = load_mistakes(manifest)
@@ -183,15 +184,17 @@ def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(),
         vacuous = [c.grade_id for c in scores["student version"] if c.points > 0]
         step("every test cell fails on the student version",
              [f"test cell {g!r} passes on the unanswered student version (vacuous test)" for g in vacuous])
-    lenient = [name for name, cells in scores.items() if name != "student version" and all(c.points == c.max_points for c in cells)]
+    step("the solution graded as a submission gets full points (test cells without expected values)",
+         [f"test cell {c.grade_id!r} fails: {c.message}" for c in scores["solution"] if c.points < c.max_points])
+    lenient = [name for name, cells in scores.items() if name not in ("student version", "solution") and all(c.points == c.max_points for c in cells)]
     step(f"each of {len(mistakes)} simulated mistakes loses points", [f"{n}: gets full points" for n in lenient])
     return report
 
 
 def _run_variants(source: NotebookNode, reference: Any, manifest: Manifest,
                   variants: list[tuple[str, NotebookNode]], limits: Limits) -> dict[str, list[Any]]:
-    jobs = [{"name": name, "notebook": assemble(source, nb).notebook, "files": {}, "limits": limits.to_dict()}
-            for name, nb in variants]
+    jobs = [{"name": name, "notebook": harden(assemble(source, nb).notebook), "files": {}, "limits": limits.to_dict(),
+             "prestart": True} for name, nb in variants]
     scores: dict[str, list[Any]] = {}
 
     def on_done(job: dict[str, Any], report: Any) -> None:

@@ -87,7 +87,22 @@ def test_error_mentioning_a_hidden_check_is_redacted(reference):
     err = new_output("error", ename="AssertionError", evalue="check 'scale_hidden_a' failed: got 1, expected 7",
                      traceback=[])
     res = score(dict(SOLUTION, test_scale_visible=[err]), reference)["test_scale_visible"]
-    assert res.message == "a hidden test failed"
+    assert res.message == "a hidden test failed with an error"
+
+
+@pytest.mark.parametrize("ename, evalue, shown", [
+    ("ZeroDivisionError", "division by zero", True),
+    ("ValueError", "scale(np.linspace(0, 1, 5), 3.25)", False),   # hidden source smuggled out by an input hook
+    ("Exception", "np.linspace", False),
+    ("Leak_3_25", "", True),                                       # '3_25' is no token of the hidden part
+    ("Exception", "3.25", False),
+])
+def test_an_error_that_shows_the_hidden_source_is_withheld(reference, ename, evalue, shown):
+    err = new_output("error", ename=ename, evalue=evalue, traceback=[])
+    res = score(dict(SOLUTION, test_scale_more=[err]), reference)["test_scale_more"]
+    assert res.points == 0
+    assert (res.message == f"{ename}: {evalue}") is shown
+    assert shown or res.message == "a hidden test failed with an error"
 
 
 def test_reference_requires_passing_cells_with_records():

@@ -25,7 +25,32 @@ def test_sound_sheet_passes(course_factory):
     generate(cfg, "tiny01")
     report = validate_sheet(cfg, "tiny01")
     assert report.problems == []
-    assert len(report.passed) == 6
+    assert len(report.passed) == 7
+
+
+def test_a_test_that_needs_its_expected_computation_is_reported(course_factory):
+    """Expected-only statements are not sent to students' kernels; a test whose inputs depend on them
+    (here: the expected value consumes random numbers before the hidden input is drawn) is unsound."""
+    cfg = course_factory()
+
+    def rng_order(nb):
+        nb.cells[4].source = (
+            'check("scale_more", scale([[1.0, 0.5]], 4), expected=[[4.0, 2.0]])\n### BEGIN HIDDEN TESTS\n'
+            '_rng = np.random.default_rng(5)\n_e = _rng.normal(size=3)\n_x = _rng.normal(size=3)\n'
+            'check("scale_hidden_b", scale(_x, 2.0) + 0 * _e, expected=2.0 * _x)\n### END HIDDEN TESTS')
+
+    _edit_source(cfg, rng_order)
+    generate(cfg, "tiny01")
+    report = validate_sheet(cfg, "tiny01")
+    assert report.problems == []  # here `_e` is used by the value, so it is kept: sound
+
+    def expected_only(nb):
+        nb.cells[4].source = nb.cells[4].source.replace("scale(_x, 2.0) + 0 * _e", "scale(_x, 2.0)")
+
+    _edit_source(cfg, expected_only)
+    generate(cfg, "tiny01")
+    report = validate_sheet(cfg, "tiny01")
+    assert report.problems == ["tiny01: test cell 'test_scale_more' fails: a hidden test failed"]
 
 
 def test_vacuous_test_is_reported_through_the_cli(course_factory):

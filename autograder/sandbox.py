@@ -1,0 +1,224 @@
+"""The sandbox a student's kernel runs in: bubblewrap, an unprivileged uid, cgroup and rlimit limits.
+
+One :class:`Sandbox` per kernel. Its command wraps the kernel's command line:
+
+``sh`` (joins the sandbox's cgroups, as root) → ``prlimit`` (address space, file size, core dumps,
+processes when there is no pids cgroup) → ``setpriv`` (uid/gid 65534, no groups, no new privileges;
+only when run as root) → ``bwrap`` (new user, pid, network, ipc, uts and mount namespaces; the
+system read-only; a private size-limited /tmp and home; the sockets directory to talk to the grader;
+nothing else of the host: not the course, not the gradebook, not the configuration, not other
+submissions, not the grader's own files) → the kernel.
+
+The kernel talks to the grader over ZeroMQ ``ipc`` sockets in a directory that only this sandbox
+and root can reach; it has no network at all. When the kernel's bwrap is killed, the pid namespace
+goes with it, so every process the submission started is gone; :meth:`Sandbox.close` also kills
+whatever is left in its cgroups and removes them.
+"""
+from __future__ import annotations
+
+import os
+import shutil
+import signal
+import subprocess
+import sys
+import tempfile
+import time
+import uuid
+from pathlib import Path
+
+from .errors import SandboxUnavailable
+from .limits import Limits
+
+NOBODY = 65534
+HOME = "/home/student"
+CGROUP_ROOT = Path("/sys/fs/cgroup")
+CPU_PERIOD = 100_000  # µs; quota = period: one core per sandbox
+INSTALL_HINT = ("bubblewrap (bwrap) is not installed or does not work here: run `bash scripts/bootstrap.sh` "
+                "(it installs the Debian package `bubblewrap`). To grade trusted notebooks without a sandbox, "
+                "pass --unsafe-no-sandbox.")
+# cgroup.procs is written by the shell before it becomes the kernel, so every later child is inside.
+JOIN_CGROUPS = 'for g in "$@"; do [ "$g" = -- ] && break; echo $$ > "$g/cgroup.procs" || exit 111; done; ' \
+               'while [ "$1" != -- ]; do shift; done; shift; exec "$@"'
+
+
+def is_root() -> bool:
+    return os.geteuid() == 0
+
+
+def check_bwrap() -> str:
+    """The path of a working bwrap, or :class:`SandboxUnavailable` with what to do."""
+    path = shutil.which("bwrap")
+    if path is None:
+        raise SandboxUnavailable(INSTALL_HINT)
+    probe = subprocess.run([path, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
+    if probe.returncode != 0:
+        raise SandboxUnavailable(f"{INSTALL_HINT}\nbwrap said: {probe.stderr.strip()[:300]}")
+    return path
+
+
+def _cgroup_parents() -> dict[str, Path]:
+    """Writable cgroup directories for memory and pids (v2 unified or v1 per controller); may be empty."""
+    if not is_root():
+        return {}
+    if (CGROUP_ROOT / "cgroup.controllers").is_file():  # cgroup v2
+        base = CGROUP_ROOT / "mlph"
+        try:
+            base.mkdir(exist_ok=True)
+            for d in (CGROUP_ROOT, base):
+                (d / "cgroup.subtree_control").write_text("+cpu +memory +pids")
+        except OSError:
+            return {}
+        return {"v2": base}
+    found = {}
+    for ctl in ("cpu", "memory", "pids"):
+        base = CGROUP_ROOT / ctl / "mlph"
+        try:
+            base.mkdir(exist_ok=True)
+        except OSError:
+            continue
+        found[ctl] = base
+    return found
+
+
+class Cgroups:
+    """The sandbox's own cgroups: one CPU at most, memory (tmpfs counts as memory), number of tasks."""
+
+    def __init__(self, limits: Limits) -> None:
+        name = f"k{uuid.uuid4().hex[:12]}"
+        self.dirs: list[Path] = []
+        self.memory = self.pids = self.cpu = False
+        for kind, parent in _cgroup_parents().items():
+            d = parent / name
+            d.mkdir()
+            self.dirs.append(d)
+            if kind in ("v2", "memory"):
+                limit = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
+                (d / limit).write_text(str(limits.memory_bytes))
+                if kind == "v2" and (d / "memory.swap.max").exists():
+                    (d / "memory.swap.max").write_text("0")
+                self.memory = True
+            if kind in ("v2", "cpu"):  # a fork bomb spins on one core, never on the whole machine
+                if kind == "v2":
+                    (d / "cpu.max").write_text(f"{CPU_PERIOD} {CPU_PERIOD}")
+                else:
+                    (d / "cpu.cfs_period_us").write_text(str(CPU_PERIOD))
+                    (d / "cpu.cfs_quota_us").write_text(str(CPU_PERIOD))
+                self.cpu = True
+            if kind in ("v2", "pids"):
+                (d / "pids.max").write_text(str(limits.max_processes))
+                self.pids = True
+
+    def pids_inside(self) -> set[int]:
+        found: set[int] = set()
+        for d in self.dirs:
+            try:
+                found |= {int(p) for p in (d / "cgroup.procs").read_text().split()}
+            except OSError:
+                continue
+        return found
+
+    def close(self) -> None:
+        """Kill everything still inside, then remove the cgroups."""
+        for _ in range(50):
+            pids = self.pids_inside()
+            if not pids:
+                break
+            for pid in pids:
+                try:
+                    os.kill(pid, signal.SIGKILL)
+                except ProcessLookupError:
+                    pass
+            time.sleep(0.02)
+        for d in self.dirs:
+            for _ in range(50):
+                try:
+                    d.rmdir()
+                    break
+                except FileNotFoundError:
+                    break
+                except OSError:
+                    time.sleep(0.02)
+
+
+def _system_binds() -> list[str]:
+    args: list[str] = ["--ro-bind", "/usr", "/usr"]
+    for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
+        path = Path("/") / name
+        if path.is_symlink():
+            args += ["--symlink", os.readlink(path), str(path)]
+        elif path.is_dir():
+            args += ["--ro-bind", str(path), str(path)]
+    for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
+        if os.path.exists(etc):
+            args += ["--ro-bind", etc, etc]
+    for prefix in sorted({sys.prefix, sys.base_prefix}):
+        if not prefix.startswith("/usr/"):
+            args += ["--ro-bind", prefix, prefix]
+    return args
+
+
+class Sandbox:
+    """Directories, cgroups and the command line for one sandboxed kernel (created by the worker)."""
+
+    def __init__(self, limits: Limits, bwrap: str) -> None:
+        self.limits = limits
+        self.bwrap = bwrap
+        # The sandbox's bwrap runs as the kernel's uid and must reach the sockets directory to bind it:
+        # the root is traversable (0711, not listable), the sockets directory belongs to root with the
+        # kernel's group, so no other user of the machine can read the connection file or connect.
+        self.root = Path(tempfile.mkdtemp(prefix="mlph-sandbox-"))
+        self.sockets = self.root / "run"
+        self.sockets.mkdir()
+        self.gid = NOBODY if is_root() else os.getgid()
+        if is_root():
+            self.root.chmod(0o711)
+            os.chown(self.sockets, 0, self.gid)
+        self.unseal()
+        self.cgroups = Cgroups(limits)
+
+    @property
+    def workdir(self) -> str:
+        return HOME
+
+    def seal(self) -> None:
+        """After the kernel bound its sockets: it cannot create anything in the sockets directory."""
+        self.sockets.chmod(0o550 if is_root() else 0o500)
+
+    def unseal(self) -> None:
+        """Before a restart: the new kernel binds its sockets again."""
+        self.sockets.chmod(0o1770 if is_root() else 0o700)
+
+    def share(self, path: str) -> None:
+        """A file the kernel must read (its connection file): root's, readable by the kernel's group."""
+        if is_root():
+            os.chown(path, 0, self.gid)
+        os.chmod(path, 0o640 if is_root() else 0o600)
+
+    def prlimits(self) -> list[str]:
+        lim = self.limits
+        args = ["prlimit", f"--as={lim.memory_bytes}", f"--fsize={lim.file_bytes}", "--core=0"]
+        if not self.cgroups.pids and is_root():
+            args.append(f"--nproc={lim.max_processes}")
+        return args + ["--"]
+
+    def wrap(self, cmd: list[str]) -> list[str]:
+        lim = self.limits
+        env = {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
+               "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+               "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "PYTHONDONTWRITEBYTECODE": "1",
+               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+        bwrap = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
+                 "--new-session", "--hostname", "sandbox", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
+                 "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp", "--size", str(lim.tmp_bytes), "--tmpfs", HOME,
+                 "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME, "--clearenv"]
+        for key, value in env.items():
+            bwrap += ["--setenv", key, value]
+        drop = (["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--"]
+                if is_root() else [])
+        join = (["/bin/sh", "-c", JOIN_CGROUPS, "sh", *map(str, self.cgroups.dirs), "--"]
+                if self.cgroups.dirs else [])
+        return [*join, *self.prlimits(), *drop, *bwrap, "--", *cmd]
+
+    def close(self) -> None:
+        self.cgroups.close()
+        shutil.rmtree(self.root, ignore_errors=True)

@@ -1,0 +1,109 @@
+"""The sandbox itself, probed from inside a real sandboxed kernel (bubblewrap, uid, limits, cleanup)."""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+from pathlib import Path
+
+import nbformat
+import pytest
+from click.testing import CliRunner
+
+from autograder.cli import main
+from autograder.errors import SandboxUnavailable
+from autograder.execute import execute_notebook
+from autograder.limits import MiB, Limits
+from autograder.sandbox import check_bwrap
+
+REPO = Path(__file__).resolve().parents[1]
+LIMITS = Limits(cell_timeout=10, notebook_timeout=60, interrupt_grace=2, memory_bytes=1024 * MiB,
+                max_processes=48, file_bytes=8 * MiB, tmp_bytes=64 * MiB)
+
+
+def run_cells(*sources: str, sandboxed: bool = True, limits: Limits = LIMITS) -> list[str]:
+    """Each cell's text output (stdout, or the error as 'ename: evalue')."""
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(s) for s in sources])
+    run = execute_notebook(json.loads(nbformat.writes(nb)), limits, {"helper.py": "X = 42\n"}, sandboxed=sandboxed)
+    texts = []
+    for cell in run["notebook"].cells:
+        out = "".join(o.get("text", "") for o in cell.outputs if o.output_type == "stream")
+        out += "".join(f"{o.ename}: {o.evalue}" for o in cell.outputs if o.output_type == "error")
+        texts.append(out.strip())
+    return texts
+
+
+def test_the_kernel_sees_only_the_system_and_its_own_files(tmp_path):
+    secret = REPO / "source"
+    out = run_cells(
+        "import os; print(os.getuid(), os.getgid(), os.getcwd(), sorted(os.listdir('.')))",
+        f"print(os.path.exists({str(secret)!r}), os.path.exists({str(REPO / 'nbgrader_config.py')!r}), "
+        "os.path.exists('/root'), os.path.exists('/var/lib/postgresql'))",
+        "print(sorted(os.listdir('/')))",
+        "print(sorted(k for k in os.environ if k.startswith(('MLPH', 'JPY', 'PG', 'SUDO'))))",
+        "import helper; print(helper.X)",
+        "open('/usr/lib/os-release', 'a')",
+    )
+    assert out[0] == "65534 65534 /home/student ['helper.py']"
+    assert out[1] == "False False False False"
+    assert set(json.loads(out[2].replace("'", '"'))) <= {"bin", "dev", "etc", "home", "lib", "lib32", "lib64",
+                                                        "libx32", "proc", "run", "sbin", "tmp", "usr", "work"}
+    assert out[3] == "[]"
+    assert out[4] == "42"
+    assert "Read-only file system" in out[5] or "Permission denied" in out[5]
+
+
+def test_no_network_not_even_loopback():
+    out = run_cells(
+        "import socket\ntry:\n    socket.create_connection(('127.0.0.1', 5432), timeout=2)\n    print('connected')\n"
+        "except OSError as e:\n    print(type(e).__name__)",
+        "print(sorted(i[1] for i in socket.if_nameindex()))",
+    )
+    assert out[0] in ("ConnectionRefusedError", "OSError")  # nothing listens in the empty network namespace
+    assert out[1] == "['lo']"
+
+
+def test_memory_file_size_and_tmp_limits():
+    out = run_cells(
+        "a = bytearray(30 * 2**30)",                                      # 30 GB: refused, kernel survives
+        "open('big.bin', 'wb').write(b'x' * (9 * 2**20))",                # over file_bytes
+        "import os\nfor i in range(20):\n    open(f'/tmp/f{i}', 'wb').write(b'y' * (7 * 2**20))",  # over tmp_bytes
+        "print('alive')",
+    )
+    assert out[0].startswith("MemoryError")
+    assert "File too large" in out[1]
+    assert "No space left on device" in out[2]
+    assert out[3] == "alive"
+
+
+def test_every_process_is_gone_afterwards_and_fork_bombs_are_contained():
+    marker = "987654.321"
+    out = run_cells(
+        f"import subprocess, os\nsubprocess.Popen(['setsid', 'sh', '-c', 'sleep {marker} & sleep {marker}'])\n"
+        f"os.system('nohup sleep {marker} >/dev/null 2>&1 &'); print('started')",
+        "import os, time, signal\nkids = []\nfor _ in range(200):\n    try:\n        pid = os.fork()\n"
+        "    except OSError:\n        break\n    if pid == 0:\n        time.sleep(30)\n        os._exit(0)\n"
+        "    kids.append(pid)\nfor pid in kids:\n    os.kill(pid, signal.SIGKILL)\n    os.waitpid(pid, 0)\n"
+        "print(len(kids))",
+        "print(len([p for p in os.listdir('/proc') if p.isdigit()]))",
+    )
+    assert out[0] == "started"
+    assert 10 < int(out[1]) < LIMITS.max_processes  # the pids limit stopped the forks, not the loop
+    assert int(out[2]) < LIMITS.max_processes       # the kernel sees only its own sandbox's processes
+    left = subprocess.run(["pgrep", "-f", f"sleep {marker}"], capture_output=True, text=True)
+    assert left.stdout == ""
+
+
+def test_the_unsafe_mode_runs_as_the_grader():
+    out = run_cells("import os; print(os.getuid())", sandboxed=False)
+    assert out[0] == str(os.getuid())
+
+
+def test_a_missing_bwrap_stops_autograde_with_advice(course_factory, monkeypatch):
+    cfg = course_factory()
+    monkeypatch.setenv("PATH", "/nonexistent")
+    with pytest.raises(SandboxUnavailable, match="bubblewrap"):
+        check_bwrap()
+    result = CliRunner().invoke(main, ["autograde", "tiny01"], env={"MLPH_ROOT": str(cfg.root), "PATH": "/nonexistent"})
+    assert result.exit_code == 2
+    assert "bubblewrap (bwrap) is not installed" in result.output and "--unsafe-no-sandbox" in result.output
