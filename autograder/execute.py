@@ -114,14 +114,16 @@ def _run_cells(client: "LimitedClient", kernel: Kernel, nb: NotebookNode, files:
 
 
 def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, str] | None = None, *,
-                     sandboxed: bool = True, prestarted: bool = False) -> dict[str, Any]:
+                     sandboxed: bool = True, prestarted: bool = False, preload: tuple[str, ...] = (),
+                     spare: bool = True) -> dict[str, Any]:
     """Execute ``nb_json`` in a fresh kernel (sandboxed unless told otherwise), with ``files`` in its
-    working directory; a JSON-able report. ``prestarted`` takes a kernel started ahead of need."""
+    working directory; a JSON-able report. ``prestarted`` takes a kernel started ahead of need,
+    ``preload`` are modules the kernel imports before it is ready (the sheet's imports)."""
     nb = nbformat.reads(json.dumps(nb_json), as_version=4)  # also joins sources split into lines
     files = files or {}
     states = ["not_run"] * len(nb.cells)
     t0 = time.monotonic()
-    kernel = take_kernel(limits, sandboxed) if prestarted else Kernel(limits, sandboxed)
+    kernel = take_kernel(limits, sandboxed, preload, spare) if prestarted else Kernel(limits, sandboxed, preload)
     client = LimitedClient(
         nb, limits.output_bytes, km=kernel.km, timeout=int(limits.cell_timeout), allow_errors=True,
         interrupt_on_timeout=True, iopub_timeout=int(limits.interrupt_grace), startup_timeout=int(limits.startup_timeout),

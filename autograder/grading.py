@@ -7,6 +7,7 @@ import traceback
 from collections import Counter
 from collections.abc import Callable
 from concurrent.futures import Executor
+from contextlib import ExitStack
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -18,13 +19,13 @@ from gradebook.autograde_store import graded_fingerprints, require_sheet, store_
 from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
 
+from .feedback import write_feedback
 from .limits import Limits
 from .nbgrader_bridge import collect
-from .sandbox import check_bwrap
-from .pipeline import (Submission, default_workers, discover, executor_for, failed_result, finish, make_job,
-                       run_jobs, source_hash)
+from .pipeline import (Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
+                       make_job, source_hash, source_imports, submit_jobs)
 from .reference import load_reference
-from .feedback import write_feedback
+from .sandbox import check_bwrap, sweep_stale
 
 
 @dataclass
@@ -69,6 +70,7 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     """
     if sandbox and not cluster:
         check_bwrap()
+        sweep_stale()
     manifest = cfg.manifest(sheet)
     source_path = manifest.directory / manifest.notebook
     source = nbformat.read(source_path, as_version=4)
@@ -81,16 +83,41 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     summary = Summary(sheet, skipped=len(subs) - len(todo))
     if not todo:
         return summary
-    reference = load_reference(cfg, manifest, source, shash, limits, sandbox)
+    preload = source_imports(source)
+    with ExitStack() as stack:
+        pool = executor or stack.enter_context(
+            executor_for(workers or default_workers(), cluster, (limits, sandbox, preload)))
+        context = _Context(cfg, manifest, source, shash, engine, limits, sandbox, preload,
+                           0 if executor else workers or default_workers())
+        _grade(context, todo, summary, pool, progress)
+    summary.results.sort(key=lambda r: r["student"])
+    return summary
+
+
+@dataclass(frozen=True)
+class _Context:
+    cfg: CourseConfig
+    manifest: Any
+    source: Any
+    shash: str
+    engine: Any
+    limits: Limits
+    sandbox: bool
+    preload: tuple[str, ...]
+    last_without_spare: int  # the last jobs of a one-shot run start no spare kernel (nobody would use it)
+
+
+def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Executor, progress: bool) -> None:
+    cfg, manifest, source = ctx.cfg, ctx.manifest, ctx.source
     by_student = {s.student: s for s in todo}
 
     with _progress(progress) as bar:
-        task = bar.add_task(f"autograding {sheet}", total=len(todo), rate="")
+        task = bar.add_task(f"autograding {manifest.id}", total=len(todo), rate="")
 
         def record(result: dict[str, Any]) -> None:
             sub = by_student[result["student"]]
             _save_files(cfg, sub, result, manifest)
-            store_result(engine, result)
+            store_result(ctx.engine, result)
             summary.results.append(result)
             bar.advance(task)
             elapsed = bar.tasks[0].elapsed or 0.0
@@ -98,11 +125,20 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
 
         jobs = []
         for sub in todo:
-            job = make_job(sub, manifest, source, limits, sandbox)
+            job = make_job(sub, manifest, source, ctx.limits, ctx.sandbox, ctx.preload)
             if "status" in job:
                 record(job)
             else:
                 jobs.append(job)
+        for job in jobs[len(jobs) - ctx.last_without_spare:]:
+            job["spare"] = False
+        futures = submit_jobs(pool, jobs)
+        try:  # the solution runs here while the workers grade (its reference is needed only to score)
+            reference = load_reference(cfg, manifest, source, ctx.shash, ctx.limits, ctx.sandbox)
+        except BaseException:
+            for fut in futures:
+                fut.cancel()
+            raise
 
         def on_done(job: dict[str, Any], report: dict[str, Any] | BaseException) -> None:
             sub = by_student[job["student"]]
@@ -112,13 +148,7 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
             else:
                 record(finish(sub, manifest, source, reference, report, job.get("notes", [])))
 
-        if jobs and executor is not None:
-            run_jobs(executor, jobs, on_done)
-        elif jobs:
-            with executor_for(workers or default_workers(), cluster) as pool:
-                run_jobs(pool, jobs, on_done)
-    summary.results.sort(key=lambda r: r["student"])
-    return summary
+        collect_reports(futures, on_done)
 
 
 def watch(cfg: CourseConfig, sheet: str, *, workers: int | None = None, cluster: str | None = None,

@@ -7,7 +7,10 @@ Stages are functions on plain data: :func:`discover` (filesystem → submissions
 """
 from __future__ import annotations
 
+import ast
+import functools
 import hashlib
+import importlib.util
 import json
 import os
 from collections.abc import Callable, Iterable, Iterator
@@ -27,11 +30,12 @@ from nbformat.reader import NotJSONError
 from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
-from .assemble import assemble
+from .assemble import assemble, is_answer
 from .harden import harden
 from .limits import Limits
 from .nbgrader_bridge import CHECK_MODULE
 from .scoring import Reference, score_run
+from .kernels import warm_up
 from .worker import grade_job
 
 GRADER_VERSION = "1"
@@ -51,15 +55,17 @@ class Submission:
 
 
 def _timestamp(directory: Path) -> datetime | None:
+    """nbgrader's ``timestamp.txt`` (parsed as nbgrader's ``parse_utc`` does, without importing nbgrader)."""
     path = directory / "timestamp.txt"
     if not path.is_file():
         return None
-    from nbgrader.utils import parse_utc
+    from dateutil.parser import ParserError, parse
 
     try:
-        return parse_utc(path.read_text().strip()).replace(tzinfo=timezone.utc)
-    except (ValueError, OverflowError):
+        when = parse(path.read_text().strip())
+    except (ParserError, ValueError, OverflowError):
         return None
+    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def fingerprint(directory: Path, source_hash: str) -> str:
@@ -129,8 +135,34 @@ def load_notebook(path: Path) -> NotebookNode:
     return nb
 
 
+def source_imports(source: NotebookNode) -> tuple[str, ...]:
+    """Installed modules that the sheet's own cells (setup and tests, as students' kernels get them)
+    import: a kernel can import them before it is needed. Answer cells are not looked at."""
+    found: set[str] = set()
+    for cell in harden(source).cells:
+        if cell.cell_type != "code" or is_answer(cell):
+            continue
+        try:
+            tree = ast.parse("".join(cell.source))
+        except SyntaxError:
+            continue
+        for node in ast.walk(tree):
+            if isinstance(node, ast.Import):
+                found |= {a.name for a in node.names}
+            elif isinstance(node, ast.ImportFrom) and node.module and not node.level:
+                found.add(node.module)
+    return tuple(sorted(m for m in found if m.split(".")[0] != CHECK_MODULE.stem and _installed(m)))
+
+
+def _installed(module: str) -> bool:
+    try:
+        return importlib.util.find_spec(module.split(".")[0]) is not None
+    except (ImportError, ValueError):
+        return False
+
+
 def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: Limits,
-             sandboxed: bool = True) -> dict[str, Any]:
+             sandboxed: bool = True, preload: tuple[str, ...] = ()) -> dict[str, Any]:
     """The worker's job for a submission, or a finished result (``"status"`` key) if it cannot run."""
     if not sub.notebook.is_file():
         return failed_result(sub, manifest, "missing", f"no {manifest.notebook} in the submission")
@@ -141,7 +173,7 @@ def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: 
     assembly = assemble(source, submitted)
     return {"sheet": sub.sheet, "student": sub.student, "notebook": harden(assembly.notebook),
             "files": _files(sub), "limits": limits.to_dict(), "notes": assembly.notes,
-            "sandbox": sandboxed, "prestart": True}
+            "sandbox": sandboxed, "prestart": True, "preload": list(preload)}
 
 
 def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference: Reference,
@@ -158,8 +190,9 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
 
 
 @contextmanager
-def executor_for(workers: int, cluster: str | None) -> Iterator[Executor]:
-    """One code path for local and distributed grading: a concurrent.futures Executor either way."""
+def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tuple[str, ...]] | None = None) -> Iterator[Executor]:
+    """One code path for local and distributed grading: a concurrent.futures Executor either way.
+    ``warm`` (limits, sandboxed, preload): local workers start their first kernel at once."""
     if cluster:
         from distributed import Client
 
@@ -169,7 +202,13 @@ def executor_for(workers: int, cluster: str | None) -> Iterator[Executor]:
         finally:
             client.close()
     else:
-        with ProcessPoolExecutor(max_workers=workers, mp_context=get_context("forkserver")) as pool:
+        init = functools.partial(warm_up, *warm) if warm else None
+        ctx = get_context("forkserver")
+        ctx.set_forkserver_preload(["autograder.worker"])  # imported once, not once per worker
+        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init) as pool:
+            if warm:  # workers are spawned on demand: ask for all of them now
+                for _ in range(workers):
+                    pool.submit(int)
             yield pool
 
 
@@ -177,18 +216,27 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def run_jobs(executor: Executor, jobs: list[dict[str, Any]],
-             on_done: Callable[[dict[str, Any], dict[str, Any] | BaseException], None]) -> None:
-    """Submit every job; call ``on_done(job, report_or_exception)`` as each finishes."""
-    futures: dict[Future[str], dict[str, Any]] = {}
-    for job in jobs:
-        payload = {k: v for k, v in job.items() if k != "notes"}
-        futures[executor.submit(grade_job, payload)] = job
+def submit_jobs(executor: Executor, jobs: list[dict[str, Any]]) -> dict[Future[str], dict[str, Any]]:
+    """Hand every job to the executor (workers start at once); the futures, each with its job."""
+    return {executor.submit(grade_job, {k: v for k, v in job.items() if k != "notes"}): job for job in jobs}
+
+
+def collect_reports(futures: dict[Future[str], dict[str, Any]],
+                    on_done: Callable[[dict[str, Any], dict[str, Any] | BaseException], None]) -> None:
+    """Call ``on_done(job, report_or_exception)`` as each job finishes."""
     for fut in as_completed(futures):
         job = futures[fut]
         try:
-            on_done(job, json.loads(fut.result()))
+            report = json.loads(fut.result())
         except BaseException as exc:  # a failed submission is data, never a crashed batch
             if isinstance(exc, KeyboardInterrupt):
                 raise
             on_done(job, exc)
+        else:
+            on_done(job, report)
+
+
+def run_jobs(executor: Executor, jobs: list[dict[str, Any]],
+             on_done: Callable[[dict[str, Any], dict[str, Any] | BaseException], None]) -> None:
+    """Submit every job; call ``on_done(job, report_or_exception)`` as each finishes."""
+    collect_reports(submit_jobs(executor, jobs), on_done)

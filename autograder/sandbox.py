@@ -33,6 +33,8 @@ NOBODY = 65534
 HOME = "/home/student"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CPU_PERIOD = 100_000  # µs; quota = period: one core per sandbox
+SANDBOX_PREFIX = "mlph-sandbox-"
+STALE_AFTER = 60.0  # seconds: a sandbox's cgroup holds its kernel within milliseconds of being made
 INSTALL_HINT = ("bubblewrap (bwrap) is not installed or does not work here: run `bash scripts/bootstrap.sh` "
                 "(it installs the Debian package `bubblewrap`). To grade trusted notebooks without a sandbox, "
                 "pass --unsafe-no-sandbox.")
@@ -83,8 +85,7 @@ def _cgroup_parents() -> dict[str, Path]:
 class Cgroups:
     """The sandbox's own cgroups: one CPU at most, memory (tmpfs counts as memory), number of tasks."""
 
-    def __init__(self, limits: Limits) -> None:
-        name = f"k{uuid.uuid4().hex[:12]}"
+    def __init__(self, limits: Limits, name: str) -> None:
         self.dirs: list[Path] = []
         self.memory = self.pids = self.cpu = False
         for kind, parent in _cgroup_parents().items():
@@ -140,6 +141,24 @@ class Cgroups:
                     time.sleep(0.02)
 
 
+def sweep_stale() -> int:
+    """Remove what sandboxes of a killed grader (``kill -9``) left: cgroups without processes and their
+    directories, older than a minute (so never those of a concurrent run). The number removed."""
+    removed = 0
+    now = time.time()
+    for parent in _cgroup_parents().values():
+        for d in parent.glob("k*"):
+            try:
+                if (d / "cgroup.procs").read_text().strip() or now - d.stat().st_mtime < STALE_AFTER:
+                    continue
+                d.rmdir()
+            except OSError:
+                continue
+            removed += 1
+            shutil.rmtree(Path(tempfile.gettempdir()) / f"{SANDBOX_PREFIX}{d.name}", ignore_errors=True)
+    return removed
+
+
 def _system_binds() -> list[str]:
     args: list[str] = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -166,7 +185,9 @@ class Sandbox:
         # The sandbox's bwrap runs as the kernel's uid and must reach the sockets directory to bind it:
         # the root is traversable (0711, not listable), the sockets directory belongs to root with the
         # kernel's group, so no other user of the machine can read the connection file or connect.
-        self.root = Path(tempfile.mkdtemp(prefix="mlph-sandbox-"))
+        name = f"k{uuid.uuid4().hex[:12]}"
+        self.root = Path(tempfile.gettempdir()) / f"{SANDBOX_PREFIX}{name}"
+        self.root.mkdir(mode=0o700)
         self.sockets = self.root / "run"
         self.sockets.mkdir()
         self.gid = NOBODY if is_root() else os.getgid()
@@ -174,7 +195,7 @@ class Sandbox:
             self.root.chmod(0o711)
             os.chown(self.sockets, 0, self.gid)
         self.unseal()
-        self.cgroups = Cgroups(limits)
+        self.cgroups = Cgroups(limits, name)
 
     @property
     def workdir(self) -> str:

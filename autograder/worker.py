@@ -16,12 +16,14 @@ def grade_job(job: dict[str, Any]) -> str:
 
     Job keys: ``notebook`` (assembled, JSON), ``files`` (name → text, the student's own modules),
     ``limits``, ``sandbox`` (default true), ``prestart`` (take a kernel started ahead of need and
-    start the next one: set by the pipeline for long-lived workers).
+    start the next one unless ``spare`` is false: set by the pipeline for long-lived workers),
+    ``preload`` (module names).
     """
     limits = Limits(**job["limits"])
     files = dict(job.get("files", {}))
     files[CHECK_MODULE.name] = job.get("check_module") or CHECK_MODULE.read_text(encoding="utf-8")
     run = execute_notebook(job["notebook"], limits, files, sandboxed=job.get("sandbox", True),
-                           prestarted=job.get("prestart", False))
+                           prestarted=job.get("prestart", False), preload=tuple(job.get("preload", ())),
+                           spare=job.get("spare", True))
     run["notebook"] = json.loads(nbformat.writes(run["notebook"]))
     return json.dumps(run)

@@ -76,6 +76,29 @@ def test_memory_file_size_and_tmp_limits():
     assert out[3] == "alive"
 
 
+def test_memory_is_capped_for_all_processes_together():
+    """Each process stays under the address-space limit; together they exceed the sandbox's memory."""
+    out = run_cells(
+        "import subprocess, sys\ngrab = 'b = bytearray(400 * 2**20); b[::4096] = bytes(len(b[::4096])) ; "
+        "import time; time.sleep(4)'\nkids = [subprocess.Popen([sys.executable, '-c', grab]) for _ in range(4)]\n"
+        "print(sorted(k.wait() for k in kids))",
+        "print('alive')",
+    )
+    codes = json.loads(out[0])
+    assert -9 in codes  # the out-of-memory killer took at least one of them, inside the sandbox only
+    assert out[1] == "alive"
+
+
+def test_a_killed_graders_leftovers_are_swept(monkeypatch):
+    from autograder import sandbox
+
+    box = sandbox.Sandbox(LIMITS, "true")  # made, never run: as if the grader died at once
+    assert box.root.is_dir() and box.cgroups.dirs
+    monkeypatch.setattr(sandbox, "STALE_AFTER", 0.0)
+    assert sandbox.sweep_stale() >= 1
+    assert not box.root.exists() and not any(d.exists() for d in box.cgroups.dirs)
+
+
 def test_every_process_is_gone_afterwards_and_fork_bombs_are_contained():
     marker = "987654.321"
     out = run_cells(
