@@ -126,7 +126,7 @@ def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, s
     kernel = take_kernel(limits, sandboxed, preload, spare) if prestarted else Kernel(limits, sandboxed, preload)
     client = LimitedClient(
         nb, limits.output_bytes, km=kernel.km, timeout=int(limits.cell_timeout), allow_errors=True,
-        interrupt_on_timeout=True, iopub_timeout=int(limits.interrupt_grace), startup_timeout=int(limits.startup_timeout),
+        interrupt_on_timeout=True, iopub_timeout=int(max(10, limits.interrupt_grace)), startup_timeout=int(limits.startup_timeout),
         error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past its time limit", "traceback": []},
         resources={"metadata": {"path": kernel.workdir}}, shutdown_kernel="immediate",
     )

@@ -54,18 +54,35 @@ class Submission:
     fingerprint: str
 
 
+def parse_timestamp(text: str) -> datetime:
+    """An nbgrader timestamp (``2026-11-03 12:00:00.000000 CET``) as an aware UTC datetime: nbgrader's
+    ``parse_utc``, without importing nbgrader (0.6 s) on the grading path."""
+    from dateutil.parser import parse
+    from dateutil.tz import gettz
+
+    parts = text.strip().split(" ")
+    if len(parts) == 3:
+        zone: Any = parts[2]
+        try:
+            zone = int(zone)
+        except ValueError:
+            zone = gettz(zone)
+        when = parse(" ".join(parts[:2] + ["TZ"]), tzinfos={"TZ": zone})
+    else:
+        when = parse(text)
+    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
+
+
 def _timestamp(directory: Path) -> datetime | None:
-    """nbgrader's ``timestamp.txt`` (parsed as nbgrader's ``parse_utc`` does, without importing nbgrader)."""
     path = directory / "timestamp.txt"
     if not path.is_file():
         return None
-    from dateutil.parser import ParserError, parse
+    from dateutil.parser import ParserError
 
     try:
-        when = parse(path.read_text().strip())
+        return parse_timestamp(path.read_text())
     except (ParserError, ValueError, OverflowError):
         return None
-    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
 
 
 def fingerprint(directory: Path, source_hash: str) -> str:

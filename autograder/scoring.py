@@ -56,7 +56,8 @@ def hidden_check_names(source: str) -> set[str]:
     return {m.group(2) for block in HIDDEN_RE.findall(source) for m in CHECK_NAME_RE.finditer(block)}
 
 
-TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}|\d+(?:\.\d+)?(?:e-?\d+)?")
+TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}|\d[\d.e-]{2,}")  # names and numbers of 3+ characters
+WITHHELD = "details withheld: the message would show part of a hidden test"
 
 
 def secret_tokens(source: str) -> set[str]:
@@ -67,15 +68,17 @@ def secret_tokens(source: str) -> set[str]:
 
 def _error(cell: NotebookNode, secret: set[str]) -> str | None:
     """The cell's error as a visible message. Student code can put anything into an exception (the
-    hidden test's source, read by an input hook), so a message that shows any token of the hidden
-    part is withheld."""
+    hidden test's source, read by an input hook), so a message that shows any token of a hidden
+    test is withheld."""
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            text = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"
-            if secret & set(TOKEN_RE.findall(str(text))):
-                return "a hidden test failed with an error"
-            return text[:MESSAGE_LIMIT]
+            text = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"[:MESSAGE_LIMIT]
+            return "a hidden test failed with an error" if shows_secret(text, secret) else text
     return None
+
+
+def shows_secret(text: str, secret: set[str]) -> bool:
+    return bool(secret & set(TOKEN_RE.findall(text)))
 
 
 def reference_from_run(run: dict[str, Any], sheet: str) -> Reference:
@@ -122,8 +125,10 @@ def _verdict(cell: NotebookNode, state: str, expected: dict[str, dict[str, Any]]
             return "failed", f"{label} was not recorded"
         for value in values:
             why = compare(value, ref["value"], ref["mode"], float(ref["rtol"]), float(ref["atol"]))
+            if why and (name in hidden or shows_secret(why, secret)):
+                return "failed", f"{label} failed" + ("" if name in hidden else f" ({WITHHELD})")
             if why:
-                return "failed", f"{label} failed" + ("" if name in hidden else f": {why}")
+                return "failed", f"{label} failed: {why}"
     return "passed", ""
 
 
@@ -132,7 +137,8 @@ def score_run(run: dict[str, Any], reference: Reference, points: dict[str, Fract
     """Per test cell of the sheet (every grade id in ``points``), the points earned."""
     nb: NotebookNode = run["notebook"]
     hidden = {grade_id(c): hidden_check_names("".join(c.source)) for c in source.cells if is_test(c)}
-    secret = {grade_id(c): secret_tokens("".join(c.source)) for c in source.cells if is_test(c)}
+    # every hidden test's tokens: a hook can read one test's source and show it in a later cell's message
+    secret = set().union(*(secret_tokens("".join(c.source)) for c in source.cells if is_test(c)))
     all_hidden = set().union(*hidden.values()) if hidden else set()
     where = {grade_id(c): i for i, c in enumerate(nb.cells) if is_test(c)}
     results = []
@@ -142,6 +148,6 @@ def score_run(run: dict[str, Any], reference: Reference, points: dict[str, Fract
             results.append(CellResult(gid, Fraction(0), pts, "not_run", "test cell missing"))
             continue
         status, message = _verdict(nb.cells[index], run["states"][index], reference[gid], all_hidden,
-                                   secret.get(gid, set()) | all_hidden)
+                                   secret | all_hidden)
         results.append(CellResult(gid, pts if status == "passed" else Fraction(0), pts, status, message))
     return results

@@ -156,3 +156,14 @@ def test_autograde_before_release_is_a_clear_error(course_factory):
     result = CliRunner().invoke(main, ["autograde", "tiny01", "--no-progress"])
     assert result.exit_code == 2
     assert "sheet 'tiny01' is not in the gradebook: run `mlph release tiny01` first" in result.output
+
+
+@pytest.mark.parametrize("text", ["2026-11-03 12:00:00.000000 UTC", "2026-11-03 12:00:00.123456 CET",
+                                  "2026-07-03 23:59:59.000000 Europe/Berlin", "2026-11-03 12:00:00 3600",
+                                  "2026-11-03T12:00:00", "2026-11-03 12:00:00+01:00"])
+def test_submission_timestamps_are_read_as_nbgrader_reads_them(text):
+    from nbgrader.utils import parse_utc
+
+    from autograder.pipeline import parse_timestamp
+
+    assert parse_timestamp(text).replace(tzinfo=None) == parse_utc(text)

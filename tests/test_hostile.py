@@ -67,6 +67,13 @@ def attacks(root: Path, db: Path) -> dict[str, tuple[str, list[str], int]]:
         "leak_hidden": (
             "def _leak(info):\n    if 'check(' in info.raw_cell:\n        raise ValueError(info.raw_cell)\n"
             "get_ipython().events.register('pre_run_cell', _leak)\n" + CORRECT, [], 0),
+        "leak_record": (  # smuggles a hidden test's inputs out through a later visible check's message
+            "import numpy as np\n_seen = []\n"
+            "def _spy(info):\n    if 'np.arange' in info.raw_cell:\n"
+            "        _seen.append(info.raw_cell[info.raw_cell.index('np.arange'):])\n"
+            "get_ipython().events.register('pre_run_cell', _spy)\n"
+            "def scale(x, a):\n    if a == 4 and _seen:\n        return _seen[-1]\n"
+            "    return a * np.asarray(x, dtype=float)\n", [], 1),
     }
 
 
@@ -202,10 +209,12 @@ def test_reference_values_are_not_in_the_kernel_to_be_picked(batch):
     _assert_score(batch, "frame_peek")
 
 
-def test_hidden_test_source_does_not_leak_into_feedback(batch):
-    res = _assert_score(batch, "leak_hidden")
-    feedback = (batch["cfg"].data_dir / "feedback" / "leak_hidden" / "tiny01" / "tiny01.html").read_text()
-    assert "a hidden test failed with an error" in feedback
+@pytest.mark.parametrize("student, shown", [("leak_hidden", "a hidden test failed with an error"),
+                                            ("leak_record", "failed: shape None instead of (1, 2)")])
+def test_hidden_test_source_does_not_leak_into_feedback(batch, student, shown):
+    res = _assert_score(batch, student)
+    feedback = (batch["cfg"].data_dir / "feedback" / student / "tiny01" / "tiny01.html").read_text()
+    assert shown in feedback
     for token in HIDDEN_TOKENS:
         assert token not in feedback and all(token not in c["message"] for c in res["cells"])
 

@@ -153,3 +153,24 @@ def test_check_asserts_locally_on_expected():
     check("x", [1.0, 2.0], expected=[1.0, 2.0])
     with pytest.raises(AssertionError, match="check 'x' failed: shape"):
         check("x", [1.0, 2.0], expected=[1.0, 2.0, 3.0])
+
+
+def test_a_recorded_string_is_not_a_channel_out_of_the_grader():
+    """A student's value is echoed in a failed visible check's message: numbers in full, text cut short,
+    and a message showing any token of a hidden test is withheld."""
+    smuggled = "scale(np.linspace(0, 1, 5), 3.25) and much more text from a hidden test"
+    assert compare(encode(smuggled), encode(2.0), "close", 1e-6, 1e-9) == "got a str ('scale(np.linspa...), expected 2.0"
+    assert compare(encode(1.5), encode(2.0), "exact", 0, 0) == "got 1.5, expected 2.0"
+    nb = tiny_notebook()
+    nb.cells[3].source = 'check("scale_visible", scale([1], 2), expected=2.0)\n' + nb.cells[3].source.split("\n", 1)[1]
+    reference = {"test_scale_visible": {"scale_visible": {"value": encode(2.0), "mode": "close", "rtol": 1e-6,
+                                                          "atol": 1e-9},
+                                        "scale_hidden_a": {"value": encode([0.0, -1.5, -3, -4.5]), "mode": "close",
+                                                           "rtol": 1e-6, "atol": 1e-9}},
+                 "test_scale_more": {}}
+    for value, shown in (("np.linspace", False), ("hello", True)):
+        run = run_with({"test_scale_visible": [rec("scale_visible", value), rec("scale_hidden_a", [0.0, -1.5, -3, -4.5])]})
+        res = {c.grade_id: c for c in score_run(run, reference, POINTS, nb)}["test_scale_visible"]
+        assert res.points == 0
+        assert ("got 'hello'" in res.message) is shown
+        assert shown or "details withheld" in res.message

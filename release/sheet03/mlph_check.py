@@ -91,9 +91,16 @@ def _is_number(x: Any) -> bool:
     return isinstance(x, (int, float)) and not isinstance(x, bool)
 
 
+def _show(x: Any) -> str:
+    """A recorded value as shown in a message: numbers in full, other values short (a student's record
+    is not a channel to carry text out of the grader)."""
+    text = repr(x)
+    return text if _is_number(x) or len(text) <= 24 else f"a {type(x).__name__} ({text[:16]}...)"
+
+
 def _compare_scalar(a: Any, e: Any, mode: str, rtol: float, atol: float) -> str | None:
     if isinstance(a, dict) or isinstance(e, dict):
-        return f"got {a!r}, expected {e!r}: not a finite number"
+        return f"got {_show(a)}, expected {_show(e)}: not a finite number"
     if _is_number(e) and _is_number(a) and mode != "exact":
         if mode in ("abs", "sign"):
             a, e = abs(a), abs(e)
@@ -102,7 +109,7 @@ def _compare_scalar(a: Any, e: Any, mode: str, rtol: float, atol: float) -> str 
         return f"got {a!r}, expected {e!r} (rtol={rtol}, atol={atol})"
     if type(a) is type(e) and a == e:
         return None
-    return f"got {a!r}, expected {e!r}"
+    return f"got {_show(a)}, expected {_show(e)}"
 
 
 def _compare_array(actual: dict[str, Any], expected: dict[str, Any], mode: str, rtol: float, atol: float) -> str | None:

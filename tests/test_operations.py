@@ -1,0 +1,106 @@
+"""Operations: a grader killed with SIGKILL resumes without losing or doubling anything; grade-on-submit."""
+from __future__ import annotations
+
+import os
+import signal
+import sqlite3
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+
+import nbformat
+
+from autograder.assemble import grade_id
+from autograder.grading import autograde, watch
+from autograder.limits import Limits
+from autograder.nbgrader_bridge import fetch, generate, release, submit
+from coursefactory import TINY_ANSWER, WRONG_ANSWER
+
+SLOW = "import time\ntime.sleep(0.6)\n"
+
+
+def _put(cfg, student: str, answer: str) -> None:
+    nb = nbformat.read(cfg.release_dir / "tiny01" / "tiny01.ipynb", as_version=4)
+    for cell in nb.cells:
+        if grade_id(cell) == "scale_solution":
+            cell.source = answer
+    d = cfg.data_dir / "submitted" / student / "tiny01"
+    d.mkdir(parents=True, exist_ok=True)
+    (d / "timestamp.txt").write_text("2026-11-03 12:00:00.000000 UTC")
+    nbformat.write(nb, d / "tiny01.ipynb")
+
+
+def _stored(db: Path) -> int:
+    try:
+        with sqlite3.connect(db) as conn:
+            return conn.execute("SELECT count(*) FROM autograde_result").fetchone()[0]
+    except sqlite3.OperationalError:  # not created yet
+        return 0
+
+
+def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(course_factory):
+    cfg = course_factory()
+    generate(cfg, "tiny01")
+    expected = {}
+    for i in range(12):
+        right = i % 3 != 0
+        _put(cfg, f"s{i:02d}", SLOW + (TINY_ANSWER if right else WRONG_ANSWER))
+        expected[f"s{i:02d}"] = "3" if right else "0"
+    db = Path(cfg.db_url.removeprefix("sqlite:///"))
+    env = dict(os.environ, MLPH_ROOT=str(cfg.root))
+    grader = subprocess.Popen([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny01", "--no-progress",
+                               "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 120
+    while _stored(db) < 4 and time.monotonic() < deadline and grader.poll() is None:
+        time.sleep(0.05)
+    os.kill(grader.pid, signal.SIGKILL)
+    grader.wait()
+    before = _stored(db)
+    assert 4 <= before < 12, "the grader should have been killed mid-batch"
+
+    summary = autograde(cfg, "tiny01", workers=2, limits=Limits(cell_timeout=10), progress=False)
+
+    assert summary.skipped == before  # what was stored before the kill is not graded again
+    assert len(summary.results) == 12 - before
+    with sqlite3.connect(db) as conn:
+        rows = conn.execute("SELECT student_id, score FROM autograde_result").fetchall()
+        reasons = conn.execute("SELECT student_id, status, result_json FROM autograde_result").fetchall()
+        subs = conn.execute("SELECT count(*) FROM submitted_assignment").fetchone()[0]
+    assert len(rows) == 12 and subs == 12  # every submission exactly once
+    assert {s: str(score) for s, score in rows} == expected, [r for r in reasons if r[1] != "graded"]
+
+
+def test_watch_grades_a_submission_seconds_after_it_arrives(course_factory, tmp_path):
+    cfg = course_factory(due="2030-01-07T10:00:00")
+    generate(cfg, "tiny01")
+    release(cfg, "tiny01")
+    stop = threading.Event()
+    said: list[str] = []
+    watcher = threading.Thread(target=watch, args=(cfg, "tiny01"),
+                               kwargs=dict(workers=1, limits=Limits(cell_timeout=10), interval=0.5,
+                                           say=said.append, stop=stop.is_set))
+    watcher.start()
+    try:
+        work = tmp_path / "ann"
+        nb_path = fetch(cfg, "tiny01", "ann", work) / "tiny01.ipynb"
+        nb = nbformat.read(nb_path, as_version=4)
+        for cell in nb.cells:
+            if grade_id(cell) == "scale_solution":
+                cell.source = TINY_ANSWER
+        nbformat.write(nb, nb_path)
+        submitted = time.monotonic()
+        submit(cfg, "tiny01", "ann", work)
+        feedback = cfg.data_dir / "feedback" / "ann" / "tiny01" / "tiny01.html"
+        while not feedback.is_file() and time.monotonic() - submitted < 60:
+            time.sleep(0.05)
+        latency = time.monotonic() - submitted
+    finally:
+        stop.set()
+        watcher.join(timeout=60)
+    assert feedback.is_file() and "3 / 3" in feedback.read_text()
+    print(f"watch: feedback {latency:.2f} s after submitting")
+    assert latency < 10, f"graded {latency:.1f} s after submitting"
+    assert any(line.startswith("ann: 3 / 3 (graded") for line in said), said
+    assert not watcher.is_alive()
