@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Set-up on a fresh machine, idempotent: system packages, the virtualenv in .venv, the project.
+# Set-up on a fresh machine, idempotent: system packages (python3-venv, bubblewrap), the virtualenv
+# in .venv, the project.
 # The venv uses Debian's /usr/bin/python3 so that the sandboxed kernels' interpreter is readable
 # by an unprivileged uid (a pyenv Python under /root is not).
 set -euo pipefail
@@ -8,6 +9,7 @@ cd "$(dirname "$0")/.."
 need_apt=()
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 /usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
+command -v bwrap >/dev/null || need_apt+=(bubblewrap)  # the autograder's sandbox
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing system packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then
