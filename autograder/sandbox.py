@@ -159,6 +159,18 @@ def sweep_stale() -> int:
     return removed
 
 
+def _tasks_of(uid: int) -> int:
+    """Tasks (threads included) the uid runs now: the grader's own user shares RLIMIT_NPROC with them."""
+    count = 0
+    for proc in Path("/proc").iterdir():
+        try:
+            if proc.name.isdigit() and proc.stat().st_uid == uid:
+                count += len(os.listdir(proc / "task"))
+        except OSError:
+            continue
+    return count
+
+
 def _system_binds() -> list[str]:
     args: list[str] = ["--ro-bind", "/usr", "/usr"]
     for name in ("bin", "sbin", "lib", "lib32", "lib64", "libx32"):
@@ -218,8 +230,9 @@ class Sandbox:
     def prlimits(self) -> list[str]:
         lim = self.limits
         args = ["prlimit", f"--as={lim.memory_bytes}", f"--fsize={lim.file_bytes}", "--core=0"]
-        if not self.cgroups.pids and is_root():
-            args.append(f"--nproc={lim.max_processes}")
+        if not self.cgroups.pids:  # RLIMIT_NPROC counts every task of the uid, not only the sandbox's
+            base = 0 if is_root() else _tasks_of(os.getuid())
+            args.append(f"--nproc={base + lim.max_processes}")
         return args + ["--"]
 
     def wrap(self, cmd: list[str]) -> list[str]:
