@@ -115,17 +115,20 @@ def print_summary(summary: Any) -> None:
               help="Memory per submission (all its processes and its tmpfs), MiB.")
 @click.option("--max-processes", type=int, default=Limits.max_processes, show_default=True,
               help="Processes and threads per submission.")
+@click.option("--file-mib", type=int, default=Limits.file_bytes // MiB, show_default=True,
+              help="Largest file a submission may write, MiB.")
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run kernels without bubblewrap, as you (trusted notebooks only).")
 @click.option("--watch", is_flag=True, help="Keep running: grade submissions as they arrive in the exchange.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def autograde(sheet: str, workers: int | None, cluster: str | None, force: bool, students: tuple[str, ...],
               cell_timeout: float, notebook_timeout: float, output_bytes: int, memory_mib: int, max_processes: int,
-              unsafe_no_sandbox: bool, watch: bool, no_progress: bool) -> None:
-    """Grade every collected submission of SHEET and store the scores in the gradebook."""
+              file_mib: int, unsafe_no_sandbox: bool, watch: bool, no_progress: bool) -> None:
+    """Grade every collected submission of SHEET, each in its own sandbox, and store the scores in the
+    gradebook (see the README: the sandbox, its limits and the threat model)."""
     from .grading import autograde as run, watch as run_watch
 
     limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes,
-                    memory_bytes=memory_mib * MiB, max_processes=max_processes)
+                    memory_bytes=memory_mib * MiB, max_processes=max_processes, file_bytes=file_mib * MiB)
     if unsafe_no_sandbox:
         console.print("[bold red]WARNING: --unsafe-no-sandbox: student code runs as you, with your files, network "
                       "and gradebook in reach. Only for notebooks you trust.[/]")

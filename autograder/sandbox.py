@@ -182,6 +182,12 @@ def _system_binds() -> list[str]:
     for etc in ("/etc/ld.so.cache", "/etc/localtime", "/etc/alternatives"):
         if os.path.exists(etc):
             args += ["--ro-bind", etc, etc]
+    return args
+
+
+def _python_binds() -> list[str]:
+    """The Python environment, read-only at its own path (after the tmpfs mounts: a venv may live in /tmp)."""
+    args: list[str] = []
     for prefix in sorted({sys.prefix, sys.base_prefix}):
         if not prefix.startswith("/usr/"):
             args += ["--ro-bind", prefix, prefix]
@@ -244,7 +250,7 @@ class Sandbox:
         bwrap = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
                  "--new-session", "--hostname", "sandbox", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
                  "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp", "--size", str(lim.tmp_bytes), "--tmpfs", HOME,
-                 "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME, "--clearenv"]
+                 *_python_binds(), "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME, "--clearenv"]
         for key, value in env.items():
             bwrap += ["--setenv", key, value]
         drop = (["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--"]

@@ -84,6 +84,8 @@ def shows_secret(text: str, secret: set[str]) -> bool:
 def reference_from_run(run: dict[str, Any], sheet: str) -> Reference:
     """Expected records per test cell from the solution notebook's run; every test must pass there."""
     nb: NotebookNode = run["notebook"]
+    if run.get("status") == "crashed":
+        raise SheetError(f"{sheet}: the solution notebook could not run: {run.get('reason', '')}")
     ref: Reference = {}
     problems = []
     for index, cell in enumerate(nb.cells):

@@ -174,3 +174,9 @@ def test_a_recorded_string_is_not_a_channel_out_of_the_grader():
         assert res.points == 0
         assert ("got 'hello'" in res.message) is shown
         assert shown or "details withheld" in res.message
+
+
+def test_a_solution_that_cannot_run_says_why():
+    run = dict(run_with(SOLUTION), status="crashed", reason="the kernel failed: bwrap: Can't find source path")
+    with pytest.raises(SheetError, match="tiny01: the solution notebook could not run: the kernel failed: bwrap"):
+        reference_from_run(run, "tiny01")
