@@ -55,6 +55,13 @@ def check_bwrap() -> str:
     probe = subprocess.run([path, "--unshare-all", "--ro-bind", "/", "/", "true"], capture_output=True, text=True)
     if probe.returncode != 0:
         raise SandboxUnavailable(f"{INSTALL_HINT}\nbwrap said: {probe.stderr.strip()[:300]}")
+    if is_root():
+        reach = subprocess.run(["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "test", "-x",
+                                sys.executable], capture_output=True)
+        if reach.returncode != 0:
+            raise SandboxUnavailable(f"the sandbox's uid {NOBODY} cannot reach {sys.executable}: a directory above it "
+                                     "is closed to others; `bash scripts/bootstrap.sh` opens them for traversal "
+                                     "(chmod o+x, no listing)")
     return path
 
 
