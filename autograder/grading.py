@@ -15,7 +15,7 @@ from typing import Any
 import nbformat
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gradebook.autograde_store import graded_fingerprints, require_sheet, store_result
+from gradebook.autograde_store import GRADER_ERROR, graded_fingerprints, require_sheet, store_result
 from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
 
@@ -144,7 +144,7 @@ def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Execut
             sub = by_student[job["student"]]
             if isinstance(report, BaseException):
                 reason = f"the grader failed on this submission: {''.join(traceback.format_exception_only(report)).strip()}"
-                record(failed_result(sub, manifest, "crashed", reason[:500]))
+                record(failed_result(sub, manifest, GRADER_ERROR, reason[:500]))  # retried by the next run
             else:
                 record(finish(sub, manifest, source, reference, report, job.get("notes", [])))
 

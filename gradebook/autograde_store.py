@@ -87,9 +87,13 @@ def store_result(engine: Engine, result: dict[str, Any]) -> None:
         row.result_json = json.dumps({k: v for k, v in result.items() if k != "notebook"}, sort_keys=True)
 
 
+GRADER_ERROR = "grader_error"
+
+
 def graded_fingerprints(engine: Engine, sheet: str) -> dict[str, str]:
-    """student id → fingerprint of the submission last graded for ``sheet`` (for resuming)."""
+    """student id → fingerprint of the submission last graded for ``sheet`` (for resuming). A result of
+    status ``grader_error`` (the grader, not the submission, failed: a worker died) is not final."""
     with Session(engine) as session:
         rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.fingerprint)
-                               .where(AutogradeResult.sheet == sheet))
+                               .where(AutogradeResult.sheet == sheet, AutogradeResult.status != GRADER_ERROR))
         return {student: fp for student, fp in rows}

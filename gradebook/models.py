@@ -120,7 +120,7 @@ class AutogradeResult(Base):
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sheet: Mapped[str] = mapped_column(String(128))
     student_id: Mapped[str] = mapped_column(String(128))
-    status: Mapped[str] = mapped_column(String(16))  # graded | timeout | crashed | invalid | missing
+    status: Mapped[str] = mapped_column(String(16))  # graded | timeout | crashed | invalid | missing | grader_error
     reason: Mapped[str | None] = mapped_column(Text)
     fingerprint: Mapped[str] = mapped_column(String(64))
     submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))

@@ -104,3 +104,33 @@ def test_watch_grades_a_submission_seconds_after_it_arrives(course_factory, tmp_
     assert latency < 10, f"graded {latency:.1f} s after submitting"
     assert any(line.startswith("ann: 3 / 3 (graded") for line in said), said
     assert not watcher.is_alive()
+
+
+def test_a_grader_failure_is_reported_and_retried_by_the_next_run(course_factory, monkeypatch):
+    """A worker that dies (here: raises) fails its submission as `grader_error`, never the batch; the
+    next run grades that submission again and leaves the others alone."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    from autograder import pipeline
+
+    cfg = course_factory()
+    generate(cfg, "tiny01")
+    for student in ("ann", "bob"):
+        _put(cfg, student, TINY_ANSWER)
+    real = pipeline.grade_job
+
+    def dying(job):
+        if job["student"] == "bob":
+            raise RuntimeError("worker lost")
+        return real(job)
+
+    monkeypatch.setattr(pipeline, "grade_job", dying)
+    with ThreadPoolExecutor(1) as pool:
+        first = autograde(cfg, "tiny01", limits=Limits(cell_timeout=10), progress=False, executor=pool)
+    by = {r["student"]: r for r in first.results}
+    assert by["ann"]["status"] == "graded" and by["bob"]["status"] == "grader_error"
+    assert "worker lost" in by["bob"]["reason"] and [r["student"] for r in first.failed] == ["bob"]
+    monkeypatch.setattr(pipeline, "grade_job", real)
+    second = autograde(cfg, "tiny01", limits=Limits(cell_timeout=10), progress=False)
+    assert [(r["student"], r["status"], r["score"]) for r in second.results] == [("bob", "graded", "3")]
+    assert second.skipped == 1
