@@ -101,7 +101,7 @@ def print_summary(summary: Any) -> None:
 
 
 @main.command()
-@click.argument("sheet")
+@click.argument("sheets", nargs=-1, required=True)
 @click.option("--workers", type=int, default=None, help="Parallel submissions (default: one per core).")
 @click.option("--cluster", default=None, metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786).")
 @click.option("--force", is_flag=True, help="Regrade every submission, not only new or changed ones.")
@@ -120,12 +120,13 @@ def print_summary(summary: Any) -> None:
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run kernels without bubblewrap, as you (trusted notebooks only).")
 @click.option("--watch", is_flag=True, help="Keep running: grade submissions as they arrive in the exchange.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
-def autograde(sheet: str, workers: int | None, cluster: str | None, force: bool, students: tuple[str, ...],
-              cell_timeout: float, notebook_timeout: float, output_bytes: int, memory_mib: int, max_processes: int,
-              file_mib: int, unsafe_no_sandbox: bool, watch: bool, no_progress: bool) -> None:
-    """Grade every collected submission of SHEET, each in its own sandbox, and store the scores in the
+def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None, force: bool,
+              students: tuple[str, ...], cell_timeout: float, notebook_timeout: float, output_bytes: int,
+              memory_mib: int, max_processes: int, file_mib: int, unsafe_no_sandbox: bool, watch: bool,
+              no_progress: bool) -> None:
+    """Grade every collected submission of SHEETS, each in its own sandbox, and store the scores in the
     gradebook (see the README: the sandbox, its limits and the threat model)."""
-    from .grading import autograde as run, watch as run_watch
+    from .grading import autograde_sheets, watch as run_watch
 
     limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes,
                     memory_bytes=memory_mib * MiB, max_processes=max_processes, file_bytes=file_mib * MiB)
@@ -133,13 +134,15 @@ def autograde(sheet: str, workers: int | None, cluster: str | None, force: bool,
         console.print("[bold red]WARNING: --unsafe-no-sandbox: student code runs as you, with your files, network "
                       "and gradebook in reach. Only for notebooks you trust.[/]")
     if watch:
-        run_watch(load_config(), sheet, workers=workers, cluster=cluster, limits=limits,
+        run_watch(load_config(), list(sheets), workers=workers, cluster=cluster, limits=limits,
                   sandbox=not unsafe_no_sandbox, say=console.print)
         return
-    summary = run(load_config(), sheet, workers=workers, cluster=cluster, limits=limits, sandbox=not unsafe_no_sandbox,
-                  force=force, students=list(students) or None, progress=not no_progress)
-    print_summary(summary)
-    if summary.failed:
+    summaries = autograde_sheets(load_config(), list(sheets), workers=workers, cluster=cluster, limits=limits,
+                                 sandbox=not unsafe_no_sandbox, force=force, students=list(students) or None,
+                                 progress=not no_progress)
+    for summary in summaries:
+        print_summary(summary)
+    if any(summary.failed for summary in summaries):
         sys.exit(1)
 
 

@@ -62,11 +62,13 @@ def _save_files(cfg: CourseConfig, sub: Submission, result: dict[str, Any], mani
 
 def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, cluster: str | None = None,
               force: bool = False, students: list[str] | None = None, limits: Limits = Limits(),
-              progress: bool = True, sandbox: bool = True, executor: Executor | None = None) -> Summary:
+              progress: bool = True, sandbox: bool = True, executor: Executor | None = None,
+              preload: tuple[str, ...] | None = None, last: bool | None = None) -> Summary:
     """Grade every submission of ``sheet`` not graded yet in its current form (all with ``force``).
 
     Student code runs in bubblewrap sandboxes (``sandbox=False`` only for trusted notebooks); a
-    missing bwrap is a :class:`SandboxUnavailable` before anything runs. ``executor`` reuses a pool.
+    missing bwrap is a :class:`SandboxUnavailable` before anything runs. ``executor`` reuses a pool
+    (``preload``: the modules its kernels import ahead; ``last``: no kernels are needed after this).
     """
     if sandbox and not cluster:
         check_bwrap()
@@ -83,12 +85,13 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     summary = Summary(sheet, skipped=len(subs) - len(todo))
     if not todo:
         return summary
-    preload = source_imports(source)
+    preload = source_imports(source) if preload is None else preload
+    last = executor is None if last is None else last
     with ExitStack() as stack:
         pool = executor or stack.enter_context(
             executor_for(workers or default_workers(), cluster, (limits, sandbox, preload)))
         context = _Context(cfg, manifest, source, shash, engine, limits, sandbox, preload,
-                           0 if executor else workers or default_workers())
+                           workers or default_workers() if last else 0)
         _grade(context, todo, summary, pool, progress)
     summary.results.sort(key=lambda r: r["student"])
     return summary
@@ -151,19 +154,44 @@ def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Execut
         collect_reports(futures, on_done)
 
 
-def watch(cfg: CourseConfig, sheet: str, *, workers: int | None = None, cluster: str | None = None,
+def autograde_sheets(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None,
+                     cluster: str | None = None, limits: Limits = Limits(), sandbox: bool = True,
+                     **options: Any) -> list[Summary]:
+    """:func:`autograde` for several sheets with one pool of workers (and their kernels)."""
+    if sandbox and not cluster:
+        check_bwrap()
+    preload = _imports(cfg, sheets)
+    n = workers or default_workers()
+    with executor_for(n, cluster, (limits, sandbox, preload)) as pool:
+        return [autograde(cfg, sheet, workers=n, cluster=cluster, limits=limits, sandbox=sandbox, executor=pool,
+                          preload=preload, last=i == len(sheets) - 1, **options) for i, sheet in enumerate(sheets)]
+
+
+def _imports(cfg: CourseConfig, sheets: list[str]) -> tuple[str, ...]:
+    found: set[str] = set()
+    for sheet in sheets:
+        m = cfg.manifest(sheet)
+        found |= set(source_imports(nbformat.read(m.directory / m.notebook, as_version=4)))
+    return tuple(sorted(found))
+
+
+def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, cluster: str | None = None,
           limits: Limits = Limits(), sandbox: bool = True, interval: float = 2.0,
           say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False) -> None:
-    """Grade on submit: every ``interval`` seconds collect ``sheet`` from the exchange and grade what is
+    """Grade on submit: every ``interval`` seconds collect ``sheets`` from the exchange and grade what is
     new or changed (feedback included), until ``stop()`` is true or Ctrl-C. One pool for the whole
     run, so its kernels are started ahead of the next submission."""
     if sandbox and not cluster:
         check_bwrap()
-    say(f"watching the exchange for {sheet} (Ctrl-C to stop)")
-    with executor_for(workers or default_workers(), cluster) as pool:
+    say(f"watching the exchange for {', '.join(sheets)} (Ctrl-C to stop)")
+    preload = _imports(cfg, sheets)
+    with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload)) as pool:
         while not stop():
-            collect(cfg, sheet)
-            summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool)
-            for r in summary.results:
-                say(f"{r['student']}: {r['score']} / {r['max_score']} ({r['status']}{': ' + r['reason'] if r['reason'] else ''})")
+            for sheet in sheets:
+                collect(cfg, sheet)
+                summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool,
+                                    preload=preload)
+                for r in summary.results:
+                    why = f": {r['reason']}" if r["reason"] else ""
+                    say(f"{r['student']}: {r['score']} / {r['max_score']} ({r['status']}{why})")
             time.sleep(interval)

@@ -78,7 +78,7 @@ def test_watch_grades_a_submission_seconds_after_it_arrives(course_factory, tmp_
     release(cfg, "tiny01")
     stop = threading.Event()
     said: list[str] = []
-    watcher = threading.Thread(target=watch, args=(cfg, "tiny01"),
+    watcher = threading.Thread(target=watch, args=(cfg, ["tiny01"]),
                                kwargs=dict(workers=1, limits=Limits(cell_timeout=10), interval=0.5,
                                            say=said.append, stop=stop.is_set))
     watcher.start()
