@@ -134,3 +134,20 @@ def test_a_grader_failure_is_reported_and_retried_by_the_next_run(course_factory
     second = autograde(cfg, "tiny01", limits=Limits(cell_timeout=10), progress=False)
     assert [(r["student"], r["status"], r["score"]) for r in second.results] == [("bob", "graded", "3")]
     assert second.skipped == 1
+
+
+def test_nothing_passes_from_one_student_to_the_next(course_factory):
+    """One worker, kernels started ahead of need: the second student's kernel shows no trace of the first."""
+    cfg = course_factory()
+    generate(cfg, "tiny01")
+    leave = ("import os, sys, numpy\nopen('/tmp/trace', 'w').write('a'); open('trace', 'w').write('a')\n"
+             "os.environ['TRACE'] = 'a'; numpy.TRACE = 'a'; sys.modules['trace_mod'] = numpy\n")
+    look = ("import os, sys, numpy\nprint('TRACES', os.path.exists('/tmp/trace'), os.path.exists('trace'), "
+            "'TRACE' in os.environ, hasattr(numpy, 'TRACE'), 'trace_mod' in sys.modules)\n")
+    _put(cfg, "a_leaves", leave + TINY_ANSWER)
+    _put(cfg, "b_looks", look + TINY_ANSWER)
+    summary = autograde(cfg, "tiny01", workers=1, limits=Limits(cell_timeout=10), progress=False)
+    assert [(r["student"], r["score"]) for r in summary.results] == [("a_leaves", "3"), ("b_looks", "3")]
+    nb = nbformat.read(cfg.data_dir / "autograded" / "b_looks" / "tiny01" / "tiny01.ipynb", as_version=4)
+    printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
+    assert "TRACES False False False False False" in printed
