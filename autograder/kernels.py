@@ -159,10 +159,13 @@ class Kernel:
         return self.sandbox is not None and len(self.sandbox.cgroups.pids_inside()) > self.baseline
 
     def restart(self) -> None:
-        """A new kernel in a new sandbox instance (same cgroups); the caller reinstalls files."""
+        """A new kernel in a new sandbox instance (same cgroups, emptied first: what a fork bomb left
+        must not count against the new kernel's process limit); the caller reinstalls files."""
+        run_sync(self.km.shutdown_kernel)(now=True, restart=True)
         if self.sandbox:
+            self.sandbox.cgroups.kill_all()
             self.sandbox.unseal()
-        run_sync(self.km.restart_kernel)(now=True)
+        self._start()
 
     def install(self, kc: Any, files: dict[str, str], timeout: float) -> None:
         """Write the submission's files into the (empty) working directory, before any student code."""

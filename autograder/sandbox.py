@@ -125,18 +125,20 @@ class Cgroups:
                 continue
         return found
 
-    def close(self) -> None:
-        """Kill everything still inside, then remove the cgroups."""
-        for _ in range(50):
-            pids = self.pids_inside()
-            if not pids:
-                break
+    def kill_all(self, wait: float = 5.0) -> None:
+        """Kill every process inside and wait (up to ``wait`` s) until they are gone."""
+        deadline = time.monotonic() + wait
+        while (pids := self.pids_inside()) and time.monotonic() < deadline:
             for pid in pids:
                 try:
                     os.kill(pid, signal.SIGKILL)
                 except ProcessLookupError:
                     pass
-            time.sleep(0.02)
+            time.sleep(0.01)
+
+    def close(self) -> None:
+        """Kill everything still inside, then remove the cgroups."""
+        self.kill_all()
         for d in self.dirs:
             for _ in range(50):
                 try:

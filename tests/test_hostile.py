@@ -143,7 +143,7 @@ def _output(batch: dict[str, Any], student: str) -> str:
 
 def _assert_score(batch: dict[str, Any], student: str) -> dict[str, Any]:
     res = batch["results"][student]
-    assert res["score"] == str(batch["expected"][student]), (student, res["cells"])
+    assert res["score"] == str(batch["expected"][student]), (student, res["status"], res["reason"], res["cells"])
     assert batch["results"]["honest"]["score"] == "3" and batch["results"]["honest"]["status"] == "graded"
     return res
 
