@@ -258,7 +258,7 @@ class Sandbox:
                "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
         bwrap = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
                  "--new-session", "--hostname", "sandbox", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
-                 "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp", "--size", str(lim.tmp_bytes), "--tmpfs", HOME,
+                 "--size", str(lim.tmp_bytes), "--tmpfs", "/dev/shm", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp", "--size", str(lim.tmp_bytes), "--tmpfs", HOME,
                  *_python_binds(), "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME, "--clearenv"]
         for key, value in env.items():
             bwrap += ["--setenv", key, value]
