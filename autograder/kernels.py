@@ -13,6 +13,7 @@ import asyncio
 import atexit
 import json
 import os
+import select
 import shutil
 import tempfile
 import threading
@@ -229,8 +230,27 @@ def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), 
     return kernel
 
 
+def worker_init(coordinator: int, warm: tuple[Limits, bool, tuple[str, ...]] | None) -> None:
+    """Pool initializer: leave with the coordinator (a ``kill -9``'d grader must not leave workers and
+    their spare kernels behind), and start the first spare kernel while the coordinator prepares jobs."""
+    threading.Thread(target=_exit_with, args=(coordinator,), daemon=True).start()
+    if warm:
+        warm_up(*warm)
+
+
+def _exit_with(pid: int) -> None:
+    try:
+        fd = os.pidfd_open(pid)
+    except (ProcessLookupError, OSError):
+        fd = None
+    if fd is not None:
+        select.select([fd], [], [])  # readable when the process has exited
+    close_spares()
+    os._exit(1)
+
+
 def warm_up(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = ()) -> None:
-    """Pool initializer: the worker's first spare kernel starts while the coordinator prepares jobs."""
+    """The worker's first spare kernel, started before any job arrives."""
     _close_spares_at_exit()
     with _LOCK:
         key = (limits, sandboxed, preload)

@@ -35,7 +35,7 @@ from .harden import harden
 from .limits import Limits
 from .nbgrader_bridge import CHECK_MODULE
 from .scoring import Reference, score_run
-from .kernels import warm_up
+from .kernels import worker_init
 from .worker import grade_job
 
 GRADER_VERSION = "1"
@@ -219,7 +219,7 @@ def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tu
         finally:
             client.close()
     else:
-        init = functools.partial(warm_up, *warm) if warm else None
+        init = functools.partial(worker_init, os.getpid(), warm)
         ctx = get_context("forkserver")
         ctx.set_forkserver_preload(["autograder.worker"])  # imported once, not once per worker
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init) as pool:

@@ -40,6 +40,11 @@ def _stored(db: Path) -> int:
         return 0
 
 
+def _sandboxes() -> set[str]:
+    """Processes of any sandbox (bwrap's command line names the sandbox directory)."""
+    return set(subprocess.run(["pgrep", "-f", "mlph-sandbox-"], capture_output=True, text=True).stdout.split())
+
+
 def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(course_factory):
     cfg = course_factory()
     generate(cfg, "tiny01")
@@ -50,6 +55,7 @@ def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(co
         expected[f"s{i:02d}"] = "3" if right else "0"
     db = Path(cfg.db_url.removeprefix("sqlite:///"))
     env = dict(os.environ, MLPH_ROOT=str(cfg.root))
+    others = _sandboxes()
     grader = subprocess.Popen([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny01", "--no-progress",
                                "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -59,6 +65,10 @@ def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(co
     grader.wait()
     before = _stored(db)
     assert 4 <= before < 12, "the grader should have been killed mid-batch"
+    deadline = time.monotonic() + 10  # its workers and their kernels follow it
+    while _sandboxes() - others and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not _sandboxes() - others
 
     summary = autograde(cfg, "tiny01", workers=2, limits=Limits(cell_timeout=10), progress=False)
 
