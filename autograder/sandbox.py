@@ -270,4 +270,8 @@ class Sandbox:
 
     def close(self) -> None:
         self.cgroups.close()
+        try:
+            self.unseal()  # a grader that is not root cannot empty a sealed directory
+        except OSError:
+            pass
         shutil.rmtree(self.root, ignore_errors=True)

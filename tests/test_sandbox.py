@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import subprocess
 from pathlib import Path
 
@@ -131,3 +132,32 @@ def test_a_missing_bwrap_stops_autograde_with_advice(course_factory, monkeypatch
     result = CliRunner().invoke(main, ["autograde", "tiny01"], env={"MLPH_ROOT": str(cfg.root), "PATH": "/nonexistent"})
     assert result.exit_code == 2
     assert "bubblewrap (bwrap) is not installed" in result.output and "--unsafe-no-sandbox" in result.output
+
+
+NON_ROOT_RUN = """
+import json, sys
+sys.path.insert(0, {repo!r})
+import nbformat
+from autograder.execute import execute_notebook
+from autograder.limits import Limits
+cells = ["import os; print(os.getuid(), os.getcwd(), os.path.exists({secret!r}))",
+         "import os\\nn = 0\\ntry:\\n    while True:\\n        if os.fork() == 0:\\n            import time\\n"
+         "            time.sleep(30)\\n            os._exit(0)\\n        n += 1\\nexcept OSError as e:\\n    print('forks', n)"]
+nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell(c) for c in cells])
+run = execute_notebook(json.loads(nbformat.writes(nb)), Limits(max_processes=40, cell_timeout=10))
+print(json.dumps([o.get("text", "") for c in run["notebook"].cells for o in c.outputs]))
+"""
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="needs root to become another user")
+def test_a_grader_that_is_not_root_still_sandboxes():
+    """Run as uid 65534 (no cgroups, no setpriv): the kernel keeps that uid, sees no course files, and the
+    process rlimit (the user's tasks + max_processes) stops a fork bomb."""
+    script = NON_ROOT_RUN.format(repo=str(REPO), secret=str(REPO / "source"))
+    done = subprocess.run(["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c", script],
+                          capture_output=True, text=True, cwd="/tmp", env={"HOME": "/tmp", "PATH": os.environ["PATH"]},
+                          timeout=120)
+    assert done.returncode == 0, done.stderr[-2000:]
+    out = json.loads(done.stdout.strip().splitlines()[-1])
+    assert out[0].strip() == "65534 /home/student False"
+    assert out[1].startswith("forks ") and 0 < int(out[1].split()[1]) < 40
