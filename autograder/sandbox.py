@@ -66,7 +66,7 @@ def check_bwrap() -> str:
 
 
 def _cgroup_parents() -> dict[str, Path]:
-    """Writable cgroup directories for memory and pids (v2 unified or v1 per controller); may be empty."""
+    """Writable cgroup directories for cpu, memory and pids (v2 unified or v1 per controller); may be empty."""
     if not is_root():
         return {}
     if (CGROUP_ROOT / "cgroup.controllers").is_file():  # cgroup v2
@@ -102,8 +102,9 @@ class Cgroups:
             if kind in ("v2", "memory"):
                 limit = "memory.max" if kind == "v2" else "memory.limit_in_bytes"
                 (d / limit).write_text(str(limits.memory_bytes))
-                if kind == "v2" and (d / "memory.swap.max").exists():
-                    (d / "memory.swap.max").write_text("0")
+                swap = d / ("memory.swap.max" if kind == "v2" else "memory.memsw.limit_in_bytes")
+                if swap.exists():  # no escape into swap (v1: memory + swap, at least the memory limit)
+                    swap.write_text("0" if kind == "v2" else str(limits.memory_bytes))
                 self.memory = True
             if kind in ("v2", "cpu"):  # a fork bomb spins on one core, never on the whole machine
                 if kind == "v2":
