@@ -32,10 +32,11 @@ from gradebook.manifest import Manifest
 
 from .assemble import assemble, is_answer
 from .harden import harden
+from .kernels import worker_init
 from .limits import Limits
 from .nbgrader_bridge import CHECK_MODULE
+from .sandbox import check_bwrap
 from .scoring import Reference, score_run
-from .kernels import worker_init
 from .worker import grade_job
 
 GRADER_VERSION = "1"
@@ -209,12 +210,15 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
 @contextmanager
 def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tuple[str, ...]] | None = None) -> Iterator[Executor]:
     """One code path for local and distributed grading: a concurrent.futures Executor either way.
-    ``warm`` (limits, sandboxed, preload): local workers start their first kernel at once."""
+    ``warm`` (limits, sandboxed, preload): local workers start their first kernel at once; with a
+    sandbox, every Dask worker must be able to run one (else a clear error before any job)."""
     if cluster:
         from distributed import Client
 
         client = Client(cluster)
         try:
+            if warm and warm[1]:
+                client.run(check_bwrap)
             yield client.get_executor()
         finally:
             client.close()
