@@ -74,8 +74,7 @@ def _restart_and_replay(client: NotebookClient, kernel: Kernel, nb: NotebookNode
     kc: Any = client.kc  # nbclient's client is a jupyter_client AsyncKernelClient
     kernel.restart()
     run_sync(kc.wait_for_ready)(timeout=limits.startup_timeout)
-    kernel.started()
-    kernel.install(kc, files, limits.startup_timeout)
+    kernel.prepare(kc, files, limits.startup_timeout)
     for j in range(upto):
         if states[j] in ("ok", "error"):
             client.execute_cell(copy.deepcopy(nb.cells[j]), j)
@@ -134,8 +133,7 @@ def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, s
     status, reason = "ok", ""
     try:
         with client.setup_kernel(cleanup_kc=True):
-            kernel.started()
-            kernel.install(client.kc, files, limits.startup_timeout)
+            kernel.prepare(client.kc, files, limits.startup_timeout)
             timings["kernel_start"] = time.monotonic() - t0
             t1 = time.monotonic()
             status, reason = _run_cells(client, kernel, nb, files, limits, states)

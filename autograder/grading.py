@@ -25,7 +25,7 @@ from .nbgrader_bridge import collect
 from .pipeline import (Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
                        make_job, source_hash, source_imports, submit_jobs)
 from .reference import load_reference
-from .sandbox import check_bwrap, sweep_stale
+from .sandbox import prepare_sandboxes
 
 
 @dataclass
@@ -70,9 +70,8 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     missing bwrap is a :class:`SandboxUnavailable` before anything runs. ``executor`` reuses a pool
     (``preload``: the modules its kernels import ahead; ``last``: no kernels are needed after this).
     """
-    if sandbox and not cluster:
-        check_bwrap()
-        sweep_stale()
+    if sandbox and not cluster and executor is None:  # a caller that brings a pool has prepared
+        prepare_sandboxes()
     manifest = cfg.manifest(sheet)
     source_path = manifest.directory / manifest.notebook
     source = nbformat.read(source_path, as_version=4)
@@ -159,7 +158,7 @@ def autograde_sheets(cfg: CourseConfig, sheets: list[str], *, workers: int | Non
                      **options: Any) -> list[Summary]:
     """:func:`autograde` for several sheets with one pool of workers (and their kernels)."""
     if sandbox and not cluster:
-        check_bwrap()
+        prepare_sandboxes()
     preload = _imports(cfg, sheets)
     n = workers or default_workers()
     with executor_for(n, cluster, (limits, sandbox, preload)) as pool:
@@ -182,7 +181,7 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
     new or changed (feedback included), until ``stop()`` is true or Ctrl-C. One pool for the whole
     run, so its kernels are started ahead of the next submission."""
     if sandbox and not cluster:
-        check_bwrap()
+        prepare_sandboxes()
     say(f"watching the exchange for {', '.join(sheets)} (Ctrl-C to stop)")
     preload = _imports(cfg, sheets)
     with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload)) as pool:

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import ast
 import copy
+import functools
 
 from nbformat import NotebookNode
 
@@ -57,6 +58,7 @@ def _used(stmt: ast.stmt) -> set[str]:
     return {n.id for n in ast.walk(stmt) if isinstance(n, ast.Name)}
 
 
+@functools.lru_cache(maxsize=1024)  # every submission of a sheet has the same test cells
 def strip_expected(source: str) -> str:
     """The test cell ``source`` without expected values and what only they need (see module doc)."""
     try:

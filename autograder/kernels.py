@@ -2,7 +2,7 @@
 
 A :class:`Kernel` is started before the submission it will run is known (a worker keeps one spare
 per configuration, see :func:`take_kernel`), so the kernel's start-up overlaps the previous
-submission instead of adding to it. Nothing of a student reaches a kernel before :meth:`Kernel.install`,
+submission instead of adding to it. Nothing of a student reaches a kernel before :meth:`Kernel.prepare`,
 and every kernel is used for one submission only, so no state passes between two students.
 Kernels talk ZeroMQ over ``ipc`` sockets (the sandbox has no network); interrupts are messages
 on the control channel (a signal to the sandbox's process group could not reach the kernel).
@@ -28,9 +28,7 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from .limits import Limits
-from .sandbox import Sandbox, check_bwrap
-
-SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+from .sandbox import SINGLE_THREADED, Sandbox, working_bwrap
 
 # Trusted code run in a fresh kernel before any student code: writes the submission's files into the
 # working directory. Its names are deleted afterwards; the payload is data (JSON), never code.
@@ -119,9 +117,8 @@ class Kernel:
     """One kernel process for one submission; :meth:`close` removes every trace of it."""
 
     def __init__(self, limits: Limits, sandboxed: bool, preload: tuple[str, ...] = ()) -> None:
-        self.limits = limits
         self.preload = preload
-        self.sandbox = Sandbox(limits, check_bwrap()) if sandboxed else None
+        self.sandbox = Sandbox(limits, working_bwrap()) if sandboxed else None
         if self.sandbox:
             self.root, sockets, self.workdir = self.sandbox.root, self.sandbox.sockets, self.sandbox.workdir
         else:
@@ -168,8 +165,10 @@ class Kernel:
             self.sandbox.unseal()
         self._start()
 
-    def install(self, kc: Any, files: dict[str, str], timeout: float) -> None:
-        """Write the submission's files into the (empty) working directory, before any student code."""
+    def prepare(self, kc: Any, files: dict[str, str], timeout: float) -> None:
+        """The kernel answered (:meth:`started`): write the submission's files into its (empty) working
+        directory, before any student code."""
+        self.started()
         code = INSTALL.format(payload=json.dumps(files))
         reply = run_sync(kc.execute_interactive)(code, silent=True, store_history=False, timeout=timeout,
                                                  output_hook=lambda msg: None)

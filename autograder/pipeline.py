@@ -78,11 +78,9 @@ def _timestamp(directory: Path) -> datetime | None:
     path = directory / "timestamp.txt"
     if not path.is_file():
         return None
-    from dateutil.parser import ParserError
-
     try:
         return parse_timestamp(path.read_text())
-    except (ParserError, ValueError, OverflowError):
+    except (ValueError, OverflowError):  # dateutil's ParserError is a ValueError
         return None
 
 

@@ -16,6 +16,7 @@ whatever is left in its cgroups and removes them.
 """
 from __future__ import annotations
 
+import functools
 import os
 import shutil
 import signal
@@ -34,6 +35,9 @@ HOME = "/home/student"
 CGROUP_ROOT = Path("/sys/fs/cgroup")
 CPU_PERIOD = 100_000  # µs; quota = period: one core per sandbox
 SANDBOX_PREFIX = "mlph-sandbox-"
+# One BLAS thread per kernel: the workers already run one kernel per core, and oversubscribed
+# OpenBLAS threads made parallel grading slower than serial.
+SINGLE_THREADED = {"OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
 STALE_AFTER = 60.0  # seconds: a sandbox's cgroup holds its kernel within milliseconds of being made
 INSTALL_HINT = ("bubblewrap (bwrap) is not installed or does not work here: run `bash scripts/bootstrap.sh` "
                 "(it installs the Debian package `bubblewrap`). To grade trusted notebooks without a sandbox, "
@@ -45,6 +49,18 @@ JOIN_CGROUPS = 'for g in "$@"; do [ "$g" = -- ] && break; echo $$ > "$g/cgroup.p
 
 def is_root() -> bool:
     return os.geteuid() == 0
+
+
+@functools.cache
+def working_bwrap() -> str:
+    """:func:`check_bwrap`, once per process: every kernel needs the path, not a new probe."""
+    return check_bwrap()
+
+
+def prepare_sandboxes() -> None:
+    """Before a grading run: bwrap works here, and what a killed earlier run left is swept."""
+    check_bwrap()
+    sweep_stale()
 
 
 def check_bwrap() -> str:
@@ -94,7 +110,7 @@ class Cgroups:
 
     def __init__(self, limits: Limits, name: str) -> None:
         self.dirs: list[Path] = []
-        self.memory = self.pids = self.cpu = False
+        self.pids = False  # a pids controller holds the process limit (else prlimit's RLIMIT_NPROC does)
         for kind, parent in _cgroup_parents().items():
             d = parent / name
             d.mkdir()
@@ -105,14 +121,12 @@ class Cgroups:
                 swap = d / ("memory.swap.max" if kind == "v2" else "memory.memsw.limit_in_bytes")
                 if swap.exists():  # no escape into swap (v1: memory + swap, at least the memory limit)
                     swap.write_text("0" if kind == "v2" else str(limits.memory_bytes))
-                self.memory = True
             if kind in ("v2", "cpu"):  # a fork bomb spins on one core, never on the whole machine
                 if kind == "v2":
                     (d / "cpu.max").write_text(f"{CPU_PERIOD} {CPU_PERIOD}")
                 else:
                     (d / "cpu.cfs_period_us").write_text(str(CPU_PERIOD))
                     (d / "cpu.cfs_quota_us").write_text(str(CPU_PERIOD))
-                self.cpu = True
             if kind in ("v2", "pids"):
                 (d / "pids.max").write_text(str(limits.max_processes))
                 self.pids = True
@@ -255,12 +269,12 @@ class Sandbox:
         lim = self.limits
         env = {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
                "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
-               "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "PYTHONDONTWRITEBYTECODE": "1",
-               "OPENBLAS_NUM_THREADS": "1", "OMP_NUM_THREADS": "1", "MKL_NUM_THREADS": "1"}
+               "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
+        tmpfs = [arg for path in ("/dev/shm", "/tmp", HOME) for arg in ("--size", str(lim.tmp_bytes), "--tmpfs", path)]
         bwrap = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
                  "--new-session", "--hostname", "sandbox", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
-                 "--size", str(lim.tmp_bytes), "--tmpfs", "/dev/shm", "--size", str(lim.tmp_bytes), "--tmpfs", "/tmp", "--size", str(lim.tmp_bytes), "--tmpfs", HOME,
-                 *_python_binds(), "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME, "--clearenv"]
+                 *tmpfs, *_python_binds(), "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME,
+                 "--clearenv"]
         for key, value in env.items():
             bwrap += ["--setenv", key, value]
         drop = (["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--"]
