@@ -41,17 +41,21 @@ def test_the_kernel_sees_only_the_system_and_its_own_files(tmp_path):
         f"print(os.path.exists({str(secret)!r}), os.path.exists({str(REPO / 'nbgrader_config.py')!r}), "
         "os.path.exists('/root'), os.path.exists('/var/lib/postgresql'))",
         "print(sorted(os.listdir('/')))",
+        f"print(sorted(os.listdir({str(Path(sys.prefix).parent)!r})))",
         "print(sorted(k for k in os.environ if k.startswith(('MLPH', 'JPY', 'PG', 'SUDO'))))",
         "import helper; print(helper.X)",
         "open('/usr/lib/os-release', 'a')",
     )
     assert out[0] == "65534 65534 /home/student ['helper.py']"
     assert out[1] == "False False False False"
+    # the Python environment is bound at its own path, whatever directory the course was cloned into
+    venv_top = Path(sys.prefix).parts[1]
     assert set(json.loads(out[2].replace("'", '"'))) <= {"bin", "dev", "etc", "home", "lib", "lib32", "lib64",
-                                                        "libx32", "proc", "run", "sbin", "tmp", "usr", "work"}
-    assert out[3] == "[]"
-    assert out[4] == "42"
-    assert "Read-only file system" in out[5] or "Permission denied" in out[5]
+                                                        "libx32", "proc", "run", "sbin", "tmp", "usr", venv_top}
+    assert out[3] == repr([Path(sys.prefix).name])  # next to the venv: nothing of the course
+    assert out[4] == "[]"
+    assert out[5] == "42"
+    assert "Read-only file system" in out[6] or "Permission denied" in out[6]
 
 
 def test_no_network_not_even_loopback():
