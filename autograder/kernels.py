@@ -64,27 +64,32 @@ class QuickClient(AsyncKernelClient):
     every message to its request."""
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
+        """Ask for kernel_info until a reply to *any* of our requests arrives, and its status on iopub.
+
+        Matching only the latest request would never succeed once one reply took longer than the
+        one-second poll (a loaded machine, a slow preload): each round would read the previous reply."""
         deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
+        asked: set[str] = set()
         while time.monotonic() < deadline:
-            msg_id = self.kernel_info()
+            asked.add(self.kernel_info())
             try:
                 reply = await self.get_shell_msg(timeout=1)
             except Empty:
                 reply = None
-            if reply and reply["parent_header"].get("msg_id") == msg_id:
-                if await self._iopub_answers(msg_id, until=min(deadline, time.monotonic() + 0.5)):
+            if reply and reply["parent_header"].get("msg_id") in asked:
+                if await self._iopub_answers(asked, until=min(deadline, time.monotonic() + 0.5)):
                     return
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
         raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
-    async def _iopub_answers(self, msg_id: str, until: float) -> bool:
+    async def _iopub_answers(self, asked: set[str], until: float) -> bool:
         while (left := until - time.monotonic()) > 0:
             try:
                 msg = await self.get_iopub_msg(timeout=left)
             except Empty:
                 return False
-            if msg["parent_header"].get("msg_id") == msg_id:
+            if msg["parent_header"].get("msg_id") in asked:
                 return True
         return False
 
