@@ -257,25 +257,33 @@ class Sandbox:
             os.chown(path, 0, self.gid)
         os.chmod(path, 0o640 if is_root() else 0o600)
 
-    def prlimits(self) -> list[str]:
+    def rlimits(self) -> dict[str, int]:
+        """Per-process limits, by :mod:`resource` name (the same for an exec'd and a zygote-forked kernel)."""
         lim = self.limits
-        args = ["prlimit", f"--as={lim.memory_bytes}", f"--fsize={lim.file_bytes}", "--core=0"]
+        found = {"RLIMIT_AS": lim.memory_bytes, "RLIMIT_FSIZE": lim.file_bytes, "RLIMIT_CORE": 0}
         if not self.cgroups.pids:  # RLIMIT_NPROC counts every task of the uid, not only the sandbox's
             base = 0 if is_root() else _tasks_of(os.getuid())
-            args.append(f"--nproc={base + lim.max_processes}")
-        return args + ["--"]
+            found["RLIMIT_NPROC"] = base + lim.max_processes
+        return found
+
+    def prlimits(self) -> list[str]:
+        flags = {"RLIMIT_AS": "--as", "RLIMIT_FSIZE": "--fsize", "RLIMIT_CORE": "--core", "RLIMIT_NPROC": "--nproc"}
+        return ["prlimit", *(f"{flags[name]}={value}" for name, value in self.rlimits().items()), "--"]
+
+    def env(self) -> dict[str, str]:
+        """The kernel's whole environment (nothing of the grader's)."""
+        return {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
+                "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
+                "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
 
     def wrap(self, cmd: list[str]) -> list[str]:
         lim = self.limits
-        env = {"HOME": HOME, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin", "LANG": "C.UTF-8",
-               "TMPDIR": "/tmp", "MPLBACKEND": "Agg", "MPLCONFIGDIR": "/tmp/matplotlib", "IPYTHONDIR": "/tmp/ipython",
-               "JUPYTER_RUNTIME_DIR": "/tmp/jupyter", "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
         tmpfs = [arg for path in ("/dev/shm", "/tmp", HOME) for arg in ("--size", str(lim.tmp_bytes), "--tmpfs", path)]
         bwrap = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
                  "--new-session", "--hostname", "sandbox", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
                  *tmpfs, *_python_binds(), "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME,
                  "--clearenv"]
-        for key, value in env.items():
+        for key, value in self.env().items():
             bwrap += ["--setenv", key, value]
         drop = (["setpriv", f"--reuid={NOBODY}", f"--regid={NOBODY}", "--clear-groups", "--no-new-privs", "--"]
                 if is_root() else [])

@@ -1,0 +1,133 @@
+"""The grader's side of the kernel zygote (:mod:`autograder.zygote_server`): one per worker process.
+
+A sandboxed kernel normally costs a fresh Python importing ipykernel, IPython, ZeroMQ and the
+sheet's numpy stack (0.4–0.5 CPU-seconds here, per submission). With the zygote, bubblewrap starts
+only a placeholder (``sleep``) with the sandbox's namespaces, mounts, cgroups and limits, and the
+kernel is a fork of a process that has everything imported, entering those namespaces and dropping
+to the sandbox's uid before it runs anything (see the server's doc for the steps).
+
+Only for a grader running as root (entering another user's namespaces needs it). Anything that
+goes wrong here is reported as :class:`ZygoteUnavailable`, and the kernel is started the ordinary
+way instead: the zygote is an optimisation, never a condition for grading.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+import threading
+import time
+from pathlib import Path
+from typing import IO, Any
+
+from .sandbox import SINGLE_THREADED, is_root
+from .zygote_server import start_time
+
+SERVER = Path(__file__).with_name("zygote_server.py")
+HOLDER = ["sleep", "infinity"]  # the sandbox's placeholder process; the kernel is forked in beside it
+
+
+class ZygoteUnavailable(RuntimeError):
+    """The zygote could not start this kernel (the caller starts it the ordinary way)."""
+
+
+class Zygote:
+    def __init__(self) -> None:
+        env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent", "MPLBACKEND": "Agg",
+               "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
+        self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
+                                     stderr=subprocess.DEVNULL, cwd="/", env=env, text=True, close_fds=True)
+        self.loaded: set[str] = set()
+        self._lock = threading.Lock()
+        self._read({})
+
+    def _read(self, req: dict[str, Any]) -> dict[str, Any]:
+        assert self.proc.stdout is not None
+        line = self.proc.stdout.readline()
+        if not line:
+            raise ZygoteUnavailable(f"the zygote exited (code {self.proc.poll()}) before answering {req.get('op')}")
+        answer: dict[str, Any] = json.loads(line)
+        if "error" in answer:
+            raise ZygoteUnavailable(answer["error"])
+        return answer
+
+    def ask(self, req: dict[str, Any]) -> dict[str, Any]:
+        with self._lock:
+            stdin: IO[str] | None = self.proc.stdin
+            assert stdin is not None
+            try:
+                stdin.write(json.dumps(req) + "\n")
+                stdin.flush()
+            except OSError as exc:
+                raise ZygoteUnavailable(f"the zygote is gone: {exc}") from exc
+            return self._read(req)
+
+    def spawn(self, holder: int, preload: tuple[str, ...], **req: Any) -> int:
+        """Fork a kernel into the sandbox of ``holder`` (checked to be the process :func:`find_holder`
+        found, not a later one with its pid); the kernel's host pid."""
+        try:
+            req["holder_start"] = start_time(holder)
+        except OSError:
+            raise ZygoteUnavailable(f"the sandbox's placeholder {holder} is gone") from None
+        missing = [m for m in preload if m not in self.loaded]
+        if missing:
+            self.ask({"op": "preload", "modules": missing})
+            self.loaded.update(missing)
+        return int(self.ask({"op": "spawn", "holder": holder, **req})["pid"])
+
+    def alive(self) -> bool:
+        return self.proc.poll() is None
+
+    def close(self) -> None:
+        if self.proc.poll() is None:
+            self.proc.kill()
+            self.proc.wait()
+        for stream in (self.proc.stdin, self.proc.stdout):
+            if stream:
+                stream.close()
+
+
+_ZYGOTE: Zygote | None = None
+_ZLOCK = threading.Lock()
+
+
+def zygote() -> Zygote:
+    """This process's zygote, started on first use (and again if it died)."""
+    global _ZYGOTE
+    if not is_root():
+        raise ZygoteUnavailable("the zygote needs a grader running as root")
+    with _ZLOCK:
+        if _ZYGOTE is None or not _ZYGOTE.alive():
+            if _ZYGOTE is not None:
+                _ZYGOTE.close()
+            _ZYGOTE = Zygote()
+        return _ZYGOTE
+
+
+def close_zygote() -> None:
+    global _ZYGOTE
+    with _ZLOCK:
+        if _ZYGOTE is not None:
+            _ZYGOTE.close()
+            _ZYGOTE = None
+
+
+def find_holder(bwrap_pid: int, timeout: float = 10.0) -> int:
+    """The host pid of the placeholder inside the sandbox that ``bwrap_pid`` sets up, once bubblewrap has
+    finished (mounts, namespaces) and executed it."""
+    deadline = time.monotonic() + timeout
+    want = os.path.realpath(f"/usr/bin/{HOLDER[0]}")
+    while time.monotonic() < deadline:
+        todo = [bwrap_pid]
+        while todo:
+            pid = todo.pop()
+            try:
+                if pid != bwrap_pid and os.path.realpath(f"/proc/{pid}/exe") == want:
+                    return pid
+                todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
+            except OSError:
+                if pid == bwrap_pid:
+                    raise ZygoteUnavailable("the sandbox exited before its placeholder started") from None
+        time.sleep(0.002)
+    raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")

@@ -1,0 +1,201 @@
+"""The kernel zygote: a Python with ipykernel (and the sheet's imports) loaded, forking kernels into sandboxes.
+
+Run as a script by :mod:`autograder.zygote` (``python zygote_server.py``), as root, one per worker,
+with a cleared environment; it imports nothing of the grader or the gradebook, never reads a
+submission and never runs student code, so a fork of it holds nothing a student must not see.
+It reads one JSON request per line on stdin and answers one JSON line on stdout.
+
+``{"op": "preload", "modules": [...]}`` imports trusted modules (the source notebook's imports).
+
+``{"op": "spawn", ...}`` forks a kernel into the sandbox whose placeholder process is ``holder``
+(a ``sleep`` that bubblewrap started with every namespace, mount, cgroup and limit set up):
+
+1. the intermediate child (still root on the host) starts a new session, sends its output to the
+   kernel's log, joins the sandbox's cgroups, sets the rlimits, drops supplementary groups, joins
+   the holder's cgroup, ipc, uts, network, pid and mount namespaces, then its user namespace;
+2. it forks once more, so that the kernel is inside the pid namespace, and exits;
+3. the kernel chroots into the holder's root, becomes uid/gid ``uid``/``gid``, drops every
+   capability (bounding, ambient, permitted, effective; checked), sets no-new-privileges, takes the sandbox's environment, closes every inherited
+   descriptor, reseeds numpy's global generator, and runs ``ipykernel`` with ``argv``.
+
+The answer is ``{"pid": <host pid of the kernel>}`` or ``{"error": "..."}``. The zygote forks only
+while it is single-threaded (a fork of a threaded process may inherit a held lock); otherwise it
+answers an error and the grader starts that kernel the ordinary way.
+"""
+from __future__ import annotations
+
+import ctypes
+import importlib
+import json
+import os
+import resource
+import signal
+import sys
+import traceback
+from typing import Any
+
+NAMESPACES = {"cgroup": 0x02000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000,
+              "pid": 0x20000000, "mnt": 0x00020000}
+CLONE_NEWUSER = 0x10000000
+PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
+PR_CAP_AMBIENT_CLEAR_ALL = 4
+CAPABILITY_VERSION_3 = 0x20080522
+LIBC = ctypes.CDLL(None, use_errno=True)
+
+
+class CapHeader(ctypes.Structure):
+    _fields_ = [("version", ctypes.c_uint32), ("pid", ctypes.c_int)]
+
+
+class CapData(ctypes.Structure):
+    _fields_ = [("effective", ctypes.c_uint32), ("permitted", ctypes.c_uint32), ("inheritable", ctypes.c_uint32)]
+
+
+def _check(result: int, what: str) -> None:
+    if result != 0:
+        err = ctypes.get_errno()
+        raise OSError(err, f"{what}: {os.strerror(err)}")
+
+
+def _setns(fd: int, kind: int, what: str) -> None:
+    _check(LIBC.setns(fd, kind), f"setns {what}")
+
+
+def _prctl(option: int, value: int) -> None:
+    _check(LIBC.prctl(option, value, 0, 0, 0), f"prctl {option}")
+
+
+def drop_capabilities() -> None:
+    """Every capability gone: bounding, ambient, permitted, effective, inheritable (checked).
+
+    Changing uid does not do it here: the kernel holds its capabilities in the sandbox's user
+    namespace, whose root is not the uid it came from, so the kernel's "root to non-root" rule
+    never fires (measured: uid 65534 with every capability, before this function existed)."""
+    for cap in range(64):
+        if LIBC.prctl(PR_CAPBSET_DROP, cap, 0, 0, 0) != 0 and ctypes.get_errno() != 22:  # EINVAL: no such cap
+            _check(-1, f"dropping capability {cap} from the bounding set")
+    _check(LIBC.prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0), "clearing ambient capabilities")
+    header, data = CapHeader(CAPABILITY_VERSION_3, 0), (CapData * 2)()
+    _check(LIBC.capset(ctypes.byref(header), data), "capset")
+    with open("/proc/self/status") as f:
+        caps = {k: int(v, 16) for k, v in (line.split(":") for line in f if line.startswith("Cap"))}
+    if any(caps.values()):
+        raise OSError(f"capabilities left after dropping them: {caps}")
+
+
+def start_time(pid: int) -> int:
+    """When the process started (clock ticks since boot): a pid with the same start time is the same process."""
+    with open(f"/proc/{pid}/stat") as f:
+        return int(f.read().rsplit(")", 1)[1].split()[19])
+
+
+def _same_process(pid: int, started: int) -> None:
+    if start_time(pid) != started:
+        raise OSError(f"the sandbox's placeholder {pid} is gone")
+
+
+def enter_sandbox(req: dict[str, Any]) -> None:
+    """Step 1 (see the module doc): the intermediate child joins the sandbox of ``req['holder']``."""
+    os.setsid()
+    log = os.open(req["log"], os.O_WRONLY | os.O_APPEND)
+    null = os.open("/dev/null", os.O_RDONLY)
+    os.dup2(null, 0)
+    os.dup2(log, 1)
+    os.dup2(log, 2)
+    for group in req["cgroups"]:
+        with open(os.path.join(group, "cgroup.procs"), "w") as f:
+            f.write(str(os.getpid()))
+    for name, value in req["rlimits"].items():
+        resource.setrlimit(getattr(resource, name), (value, value))
+    os.setgroups([])
+    holder = int(req["holder"])
+    _same_process(holder, req["holder_start"])
+    fds = {name: os.open(f"/proc/{holder}/ns/{name}", os.O_RDONLY) for name in (*NAMESPACES, "user")}
+    root = os.open(f"/proc/{holder}/root", os.O_RDONLY | os.O_DIRECTORY)
+    _same_process(holder, req["holder_start"])  # still alive, so the pid was not reused under our opens
+    for name, kind in NAMESPACES.items():
+        _setns(fds[name], kind, name)
+    _setns(fds["user"], CLONE_NEWUSER, "user")
+    os.fchdir(root)
+    os.chroot(".")
+    for fd in (*fds.values(), root, null, log):
+        os.close(fd)
+
+
+def become_kernel(req: dict[str, Any]) -> None:
+    """Step 3: inside the sandbox, drop every privilege and run the kernel (does not return)."""
+    gid, uid = int(req["gid"]), int(req["uid"])
+    os.setresgid(gid, gid, gid)
+    os.setresuid(uid, uid, uid)
+    drop_capabilities()
+    _prctl(PR_SET_NO_NEW_PRIVS, 1)
+    _prctl(PR_SET_DUMPABLE, 1)  # as an exec'd kernel: its own /proc entries belong to it
+    if os.getuid() != uid or os.geteuid() != uid:
+        raise OSError("could not drop to the sandbox's uid")
+    os.chdir(req["cwd"])
+    os.environ.clear()
+    os.environ.update(req["env"], PWD=req["cwd"])  # bwrap's --chdir sets PWD for an exec'd kernel
+    os.closerange(3, 65536)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
+        signal.signal(sig, signal.SIG_DFL)
+    if "numpy" in sys.modules:  # a fork shares the zygote's generator state: every kernel gets its own
+        sys.modules["numpy"].random.seed()
+    from ipykernel import kernelapp
+
+    kernelapp.launch_new_instance(list(req["argv"]))
+
+
+def spawn(req: dict[str, Any]) -> dict[str, Any]:
+    threads = len(os.listdir("/proc/self/task"))
+    if threads != 1:
+        return {"error": f"the zygote runs {threads} threads; it forks only while single-threaded"}
+    report_r, report_w = os.pipe()
+    child = os.fork()
+    if child == 0:  # intermediate
+        os.close(report_r)
+        try:
+            enter_sandbox(req)
+            kernel = os.fork()
+            if kernel == 0:
+                os.close(report_w)
+                try:
+                    become_kernel(req)
+                except BaseException:
+                    traceback.print_exc()
+                    os._exit(1)
+                os._exit(0)
+            os.write(report_w, json.dumps({"pid": kernel}).encode())
+        except BaseException as exc:  # reported to the grader: the kernel falls back to an ordinary start
+            os.write(report_w, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+        os._exit(0)
+    os.close(report_w)
+    data = b""
+    while chunk := os.read(report_r, 4096):
+        data += chunk
+    os.close(report_r)
+    os.waitpid(child, 0)
+    return json.loads(data) if data else {"error": "the zygote's child died before reporting"}
+
+
+def serve() -> None:
+    sys.modules["debugpy"] = None  # type: ignore[assignment]  # as the kernels' ordinary launcher
+    from ipykernel import ipkernel, kernelapp, zmqshell  # noqa: F401  (what every kernel needs, loaded once)
+
+    print(json.dumps({"ready": True}), flush=True)
+    for line in sys.stdin:  # the worker that owns the zygote is gone (even kill -9'd): end of input, exit
+        req = json.loads(line)
+        try:
+            if req["op"] == "preload":
+                for module in req["modules"]:
+                    importlib.import_module(module)
+                answer: dict[str, Any] = {"ok": True}
+            else:
+                answer = spawn(req)
+        except Exception as exc:
+            answer = {"error": f"{type(exc).__name__}: {exc}"}
+        print(json.dumps(answer), flush=True)
+
+
+if __name__ == "__main__":
+    sys.path.pop(0)  # this file's directory: nothing of the grader is importable from a kernel
+    serve()
