@@ -68,10 +68,12 @@ class QuickClient(AsyncKernelClient):
     every message to its request."""
 
     async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
-        """Ask for kernel_info until a reply to *any* of our requests arrives, and its status on iopub.
+        """A reply on shell to *any* of our kernel_info requests, then any of their statuses on iopub.
 
         Matching only the latest request would never succeed once one reply took longer than the
-        one-second poll (a loaded machine, a slow preload): each round would read the previous reply."""
+        one-second poll (a loaded machine, a slow preload): each round would read the previous reply.
+        The status of a request sent before iopub's subscription reached the kernel is lost, so
+        iopub is asked again every 20 ms rather than waited on."""
         deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
         asked: set[str] = set()
         while time.monotonic() < deadline:
@@ -81,10 +83,15 @@ class QuickClient(AsyncKernelClient):
             except Empty:
                 reply = None
             if reply and reply["parent_header"].get("msg_id") in asked:
-                if await self._iopub_answers(asked, until=min(deadline, time.monotonic() + 0.5)):
-                    return
+                break
             if not await self._async_is_alive():
                 raise RuntimeError("Kernel died before replying to kernel_info")
+        while time.monotonic() < deadline:
+            if await self._iopub_answers(asked, until=min(deadline, time.monotonic() + 0.02)):
+                return
+            if not await self._async_is_alive():
+                raise RuntimeError("Kernel died before answering on iopub")
+            asked.add(self.kernel_info())
         raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
 
     async def _iopub_answers(self, asked: set[str], until: float) -> bool:
@@ -96,7 +103,6 @@ class QuickClient(AsyncKernelClient):
             if msg["parent_header"].get("msg_id") in asked:
                 return True
         return False
-
 
 class SandboxedKernelManager(AsyncKernelManager):
     """jupyter_client's manager, with the kernel's command line wrapped in the sandbox.
