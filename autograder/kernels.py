@@ -118,6 +118,9 @@ class SandboxedKernelManager(AsyncKernelManager):
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(client_class="autograder.kernels.QuickClient", **kwargs)
         self.kernel_pidfd: int | None = None
+        self._forking: threading.Thread | None = None
+        self._fork_error: ZygoteUnavailable | None = None
+        self._launch_kw: dict[str, Any] = {}
         self._argv: list[str] = []
         self._exec_cmd: list[str] = []
 
@@ -135,32 +138,50 @@ class SandboxedKernelManager(AsyncKernelManager):
         return self.sandbox.wrap(HOLDER) if self.use_zygote and cmd[1:3] == ["-c", LAUNCH] else self._exec_cmd
 
     async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
+        """Start bubblewrap; with the zygote, the fork into its placeholder happens on a thread (bwrap
+        takes ~20 ms to set the sandbox up: a spare kernel must not hold up the submission being graded).
+        :meth:`settle` waits for it."""
         self._forget_kernel_pid()
         await super()._async_launch_kernel(kernel_cmd, **kw)
-        if not self.sandbox or kernel_cmd == self._exec_cmd:
+        if self.sandbox and kernel_cmd != self._exec_cmd:
+            self._launch_kw = kw
+            self._fork_error = None
+            self._forking = threading.Thread(target=self._fork_kernel, daemon=True)
+            self._forking.start()
+
+    def settle(self) -> None:
+        """The kernel process exists: the fork finished, or failed and the kernel was started the
+        ordinary way (the zygote costs time when it cannot help, never a submission)."""
+        if self._forking is None:
             return
-        try:
-            self._fork_kernel()
-        except ZygoteUnavailable as exc:  # start this kernel the ordinary way
-            log.warning("kernel zygote: %s; starting the kernel without it", exc)
-            assert self.provisioner is not None
-            await self.provisioner.kill()
-            await self.provisioner.wait()
-            await super()._async_launch_kernel(self._exec_cmd, **kw)
+        self._forking.join()
+        self._forking = None
+        if self._fork_error is not None:
+            log.warning("kernel zygote: %s; starting the kernel without it", self._fork_error)
+            run_sync(self._relaunch_without_zygote)()
+
+    async def _relaunch_without_zygote(self) -> None:
+        assert self.provisioner is not None
+        await self.provisioner.kill()
+        await self.provisioner.wait()
+        await super()._async_launch_kernel(self._exec_cmd, **self._launch_kw)
 
     def _fork_kernel(self) -> None:
-        assert self.sandbox is not None and self.provisioner is not None
-        process = getattr(self.provisioner, "process", None)
-        if process is None:
-            raise ZygoteUnavailable("the sandbox has no process")
-        holder = find_holder(process.pid)
-        pid = zygote().spawn(holder, self.preload, argv=self._argv, log=self.log_path, uid=NOBODY, gid=NOBODY,
-                             cgroups=[str(d) for d in self.sandbox.cgroups.dirs], rlimits=self.sandbox.rlimits(),
-                             env=self.sandbox.env(), cwd=HOME)
         try:
-            self.kernel_pidfd = os.pidfd_open(pid)
-        except ProcessLookupError:
-            raise ZygoteUnavailable("the forked kernel died at once; see its log") from None
+            assert self.sandbox is not None and self.provisioner is not None
+            process = getattr(self.provisioner, "process", None)
+            if process is None:
+                raise ZygoteUnavailable("the sandbox has no process")
+            holder = find_holder(process.pid)
+            pid = zygote().spawn(holder, self.preload, argv=self._argv, log=self.log_path, uid=NOBODY, gid=NOBODY,
+                                 cgroups=[str(d) for d in self.sandbox.cgroups.dirs],
+                                 rlimits=self.sandbox.rlimits(), env=self.sandbox.env(), cwd=HOME)
+            try:
+                self.kernel_pidfd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                raise ZygoteUnavailable("the forked kernel died at once; see its log") from None
+        except ZygoteUnavailable as exc:
+            self._fork_error = exc
 
     def _forget_kernel_pid(self) -> None:
         if self.kernel_pidfd is not None:
@@ -170,7 +191,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     async def _async_is_alive(self) -> bool:
         if not await super()._async_is_alive():
             return False
-        if self.kernel_pidfd is None:
+        if self._forking is not None or self.kernel_pidfd is None:  # not forked yet: the placeholder counts
             return True
         return not select.select([self.kernel_pidfd], [], [], 0)[0]  # a pidfd is readable once its process exited
 
@@ -189,7 +210,8 @@ def zygote_wanted() -> bool:
 class Kernel:
     """One kernel process for one submission; :meth:`close` removes every trace of it."""
 
-    def __init__(self, limits: Limits, sandboxed: bool, preload: tuple[str, ...] = ()) -> None:
+    def __init__(self, limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), spare: bool = False) -> None:
+        """``spare``: started ahead of need; :meth:`settle` before use (the others are settled here)."""
         self.preload = preload
         self.sandbox = Sandbox(limits, working_bwrap()) if sandboxed else None
         if self.sandbox:
@@ -213,6 +235,11 @@ class Kernel:
         self.log: IO[bytes] = open(self.root / "kernel.log", "wb")
         self.baseline = 0
         self._start()
+        if not spare:
+            self.settle()
+
+    def settle(self) -> None:
+        self.km.settle()
 
     def _start(self) -> None:
         cwd = str(self.root) if self.sandbox else self.workdir
@@ -240,6 +267,7 @@ class Kernel:
             self.sandbox.cgroups.kill_all()
             self.sandbox.unseal()
         self._start()
+        self.settle()
 
     def prepare(self, kc: Any, files: dict[str, str], timeout: float) -> None:
         """The kernel answered (:meth:`started`): write the submission's files into its (empty) working
@@ -262,6 +290,9 @@ class Kernel:
         return bool(run_sync(self.km.is_alive)())
 
     def close(self) -> None:
+        if self.km._forking is not None:  # a spare still being forked: let that finish, then kill it all
+            self.km._forking.join()
+            self.km._forking = None
         try:
             if self.km.has_kernel:
                 run_sync(self.km.shutdown_kernel)(now=True)
@@ -296,13 +327,15 @@ def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), 
     _close_spares_at_exit()
     with _LOCK:
         kernel = _SPARE.pop(key, None)
+        if kernel is not None:
+            kernel.settle()
         if kernel is not None and not kernel.alive():
             kernel.close()
             kernel = None
         if kernel is None:
             kernel = Kernel(limits, sandboxed, preload)
         if spare:
-            _SPARE[key] = Kernel(limits, sandboxed, preload)
+            _SPARE[key] = Kernel(limits, sandboxed, preload, spare=True)
     return kernel
 
 
@@ -331,7 +364,7 @@ def warm_up(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = ()) -> N
     with _LOCK:
         key = (limits, sandboxed, preload)
         if key not in _SPARE:
-            _SPARE[key] = Kernel(limits, sandboxed, preload)
+            _SPARE[key] = Kernel(limits, sandboxed, preload, spare=True)
 
 
 def close_spares() -> None:

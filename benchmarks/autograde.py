@@ -138,6 +138,8 @@ def main() -> None:
               "includes process start-up and the reference run of each sheet)")
         print(f"  of which inside the worker, per submission (kernel hand-over, files, teardown): "
               f"{(totals - cells) / n:.3f} s")
+        print(f"  and outside the jobs (start-up of the grader, its workers and their zygotes, the solutions' runs, "
+              f"a worker idle at the end): {(args.workers * t_ours - totals) / n:.3f} s")
         print(f"scores: {len(ours) - len(differ)} of {len(ours)} agree")
         for sid, sheet in differ:
             a = cell_scores(f"sqlite:///{stock / 'gradebook.db'}", sheet, sid)
