@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import os
+import select
 import subprocess
 import sys
 import threading
@@ -25,7 +26,8 @@ from .sandbox import SINGLE_THREADED, is_root
 from .zygote_server import start_time
 
 SERVER = Path(__file__).with_name("zygote_server.py")
-HOLDER = ["sleep", "infinity"]  # the sandbox's placeholder process; the kernel is forked in beside it
+HOLDER = ["sleep", "infinity"]
+ANSWER_TIMEOUT = 60.0  # seconds; a spawn takes milliseconds, a first preload (scipy, sklearn) a few seconds  # the sandbox's placeholder process; the kernel is forked in beside it
 
 
 class ZygoteUnavailable(RuntimeError):
@@ -44,6 +46,11 @@ class Zygote:
 
     def _read(self, req: dict[str, Any]) -> dict[str, Any]:
         assert self.proc.stdout is not None
+        # one answer per request, written whole: nothing is ever left in the reader's buffer, so the pipe
+        # itself says whether an answer is there
+        if not select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)[0]:
+            self.proc.kill()
+            raise ZygoteUnavailable(f"the zygote did not answer {req.get('op')} within {ANSWER_TIMEOUT:g} s")
         line = self.proc.stdout.readline()
         if not line:
             raise ZygoteUnavailable(f"the zygote exited (code {self.proc.poll()}) before answering {req.get('op')}")

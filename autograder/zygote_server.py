@@ -5,7 +5,8 @@ with a cleared environment; it imports nothing of the grader or the gradebook, n
 submission and never runs student code, so a fork of it holds nothing a student must not see.
 It reads one JSON request per line on stdin and answers one JSON line on stdout.
 
-``{"op": "preload", "modules": [...]}`` imports trusted modules (the source notebook's imports).
+``{"op": "preload", "modules": [...]}`` imports trusted modules (the source notebook's imports, installed
+in the grader's environment; one that fails to import is skipped and named in the answer).
 
 ``{"op": "spawn", ...}`` forks a kernel into the sandbox whose placeholder process is ``holder``
 (a ``sleep`` that bubblewrap started with every namespace, mount, cgroup and limit set up):
@@ -186,9 +187,13 @@ def serve() -> None:
         req = json.loads(line)
         try:
             if req["op"] == "preload":
-                for module in req["modules"]:
-                    importlib.import_module(module)
-                answer: dict[str, Any] = {"ok": True}
+                failed = []
+                for module in req["modules"]:  # one that cannot load here is left to the kernel's own preload
+                    try:
+                        importlib.import_module(module)
+                    except Exception:
+                        failed.append(module)
+                answer: dict[str, Any] = {"ok": True, "failed": failed}
             else:
                 answer = spawn(req)
         except Exception as exc:

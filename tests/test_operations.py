@@ -41,8 +41,9 @@ def _stored(db: Path) -> int:
 
 
 def _sandboxes() -> set[str]:
-    """Processes of any sandbox (bwrap's command line names the sandbox directory)."""
-    return set(subprocess.run(["pgrep", "-f", "mlph-sandbox-"], capture_output=True, text=True).stdout.split())
+    """Processes of any sandbox (bwrap's command line names the sandbox directory) and kernel zygotes."""
+    return set(subprocess.run(["pgrep", "-f", "mlph-sandbox-|zygote_server"], capture_output=True,
+                              text=True).stdout.split())
 
 
 def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(course_factory):
