@@ -29,10 +29,10 @@ from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
 from .limits import Limits
-
-log = logging.getLogger(__name__)
 from .sandbox import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, working_bwrap
 from .zygote import HOLDER, ZygoteUnavailable, close_zygote, find_holder, zygote
+
+log = logging.getLogger(__name__)
 
 # Trusted code run in a fresh kernel before any student code: writes the submission's files into the
 # working directory. Its names are deleted afterwards; the payload is data (JSON), never code.
@@ -104,6 +104,7 @@ class QuickClient(AsyncKernelClient):
                 return True
         return False
 
+
 class SandboxedKernelManager(AsyncKernelManager):
     """jupyter_client's manager, with the kernel's command line wrapped in the sandbox.
 
@@ -152,13 +153,18 @@ class SandboxedKernelManager(AsyncKernelManager):
     def settle(self) -> None:
         """The kernel process exists: the fork finished, or failed and the kernel was started the
         ordinary way (the zygote costs time when it cannot help, never a submission)."""
+        error = self.join_fork()
+        if error is not None:
+            log.warning("kernel zygote: %s; starting the kernel without it", error)
+            run_sync(self._relaunch_without_zygote)()
+
+    def join_fork(self) -> ZygoteUnavailable | None:
+        """Wait for a fork still under way (if any); why it failed, if it did."""
         if self._forking is None:
-            return
+            return None
         self._forking.join()
         self._forking = None
-        if self._fork_error is not None:
-            log.warning("kernel zygote: %s; starting the kernel without it", self._fork_error)
-            run_sync(self._relaunch_without_zygote)()
+        return self._fork_error
 
     async def _relaunch_without_zygote(self) -> None:
         assert self.provisioner is not None
@@ -290,9 +296,7 @@ class Kernel:
         return bool(run_sync(self.km.is_alive)())
 
     def close(self) -> None:
-        if self.km._forking is not None:  # a spare still being forked: let that finish, then kill it all
-            self.km._forking.join()
-            self.km._forking = None
+        self.km.join_fork()  # a spare still being forked: let that finish, then kill it all
         try:
             if self.km.has_kernel:
                 run_sync(self.km.shutdown_kernel)(now=True)
@@ -329,9 +333,9 @@ def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), 
         kernel = _SPARE.pop(key, None)
         if kernel is not None:
             kernel.settle()
-        if kernel is not None and not kernel.alive():
-            kernel.close()
-            kernel = None
+            if not kernel.alive():
+                kernel.close()
+                kernel = None
         if kernel is None:
             kernel = Kernel(limits, sandboxed, preload)
         if spare:

@@ -26,8 +26,8 @@ from .sandbox import SINGLE_THREADED, is_root
 from .zygote_server import start_time
 
 SERVER = Path(__file__).with_name("zygote_server.py")
-HOLDER = ["sleep", "infinity"]
-ANSWER_TIMEOUT = 60.0  # seconds; a spawn takes milliseconds, a first preload (scipy, sklearn) a few seconds  # the sandbox's placeholder process; the kernel is forked in beside it
+HOLDER = ["sleep", "infinity"]  # the sandbox's placeholder process; the kernel is forked in beside it
+ANSWER_TIMEOUT = 60.0  # seconds; a spawn takes milliseconds, a first preload (scipy, sklearn) a few seconds
 
 
 class ZygoteUnavailable(RuntimeError):
