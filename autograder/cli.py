@@ -16,8 +16,8 @@ from gradebook.config import CourseConfig, load_config
 from gradebook.cli import register as register_gradebook_commands
 from gradebook.errors import GradebookError
 
-from .errors import AutograderError, ValidationFailed
-from .limits import MiB, Limits
+from autograder.errors import AutograderError, ValidationFailed
+from autograder.limits import MiB, Limits
 
 console = Console(stderr=False)
 
@@ -52,7 +52,7 @@ def _sheets(cfg: CourseConfig, sheets: tuple[str, ...]) -> list[str]:
 @click.argument("sheets", nargs=-1)
 def validate(sheets: tuple[str, ...]) -> None:
     """Check sheets: solutions pass, stubs fail, no leaks, metadata, release current, mistakes."""
-    from .validate import validate_sheet
+    from autograder.sheets.validate import validate_sheet
 
     cfg = load_config()
     problems: list[str] = []
@@ -69,7 +69,7 @@ def validate(sheets: tuple[str, ...]) -> None:
 @click.option("--no-exchange", is_flag=True, help="Only generate release/SHEET; do not copy it to the exchange.")
 def release(sheet: str, no_exchange: bool) -> None:
     """Generate the student version into release/SHEET and release it to the exchange."""
-    from .nbgrader_bridge import generate, release as release_to_exchange
+    from autograder.nbgrader_bridge import generate, release as release_to_exchange
 
     cfg = load_config()
     out = generate(cfg, sheet)
@@ -82,7 +82,7 @@ def release(sheet: str, no_exchange: bool) -> None:
 @click.argument("sheet")
 def collect(sheet: str) -> None:
     """Collect the newest submission of every student into submitted/<student>/SHEET/."""
-    from .nbgrader_bridge import collect as collect_sheet
+    from autograder.nbgrader_bridge import collect as collect_sheet
 
     students = collect_sheet(load_config(), sheet)
     click.echo(f"{len(students)} submission(s) of {sheet} in submitted/")
@@ -126,7 +126,7 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
               no_progress: bool) -> None:
     """Grade every collected submission of SHEETS, each in its own sandbox, and store the scores in the
     gradebook (see the README: the sandbox, its limits and the threat model)."""
-    from .grading import autograde_sheets, watch as run_watch
+    from autograder.grading.run import autograde_sheets, watch as run_watch
 
     limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes,
                     memory_bytes=memory_mib * MiB, max_processes=max_processes, file_bytes=file_mib * MiB)
@@ -152,7 +152,7 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
 @click.option("--workers", type=int, default=None, help="Parallel submissions (default: one per core).")
 def demo(n_students: int, seed: int, workers: int | None) -> None:
     """The whole pipeline on a simulated class: release, submit, collect, autograde, points, admission."""
-    from .demo import run_demo
+    from autograder.demo import run_demo
 
     run_demo(load_config(), n_students=n_students, seed=seed, workers=workers,
              say=lambda text: console.print(text, soft_wrap=True, highlight=False))

@@ -17,7 +17,7 @@ from traitlets.config import Config
 from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
 
-from .errors import NbgraderError
+from autograder.errors import NbgraderError
 
 COURSE_ID = "mlph"
 CHECK_MODULE = Path(__file__).resolve().parent / "checks" / "mlph_check.py"

@@ -35,8 +35,8 @@ def build(root: Path, sheets: list[str], n: int) -> dict[str, list[str]]:
     from coursefactory import make_course
 
     from autograder.nbgrader_bridge import CHECK_MODULE, generate
-    from autograder.simulate import handin, make_class
-    from autograder.validate import load_mistakes
+    from autograder.demo.simulate import handin, make_class
+    from autograder.sheets.validate import load_mistakes
     from gradebook.config import load_config
 
     course = make_course(root / "course", tiny=(), real=tuple(sheets))

@@ -5,7 +5,7 @@ import copy
 
 import nbformat
 
-from autograder.assemble import MISSING_ANSWER, assemble, grade_id
+from autograder.grading.assemble import MISSING_ANSWER, assemble, grade_id
 from coursefactory import WRONG_ANSWER, code, tiny_notebook
 
 SOLUTION_LINE = "return a * np.asarray(x, dtype=float)"

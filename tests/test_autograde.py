@@ -8,10 +8,10 @@ import nbformat
 import pytest
 from click.testing import CliRunner
 
-from autograder.assemble import grade_id
+from autograder.grading.assemble import grade_id
 from autograder.cli import main
 from autograder.limits import Limits
-from autograder.grading import autograde
+from autograder.grading.run import autograde
 from autograder.nbgrader_bridge import generate
 from coursefactory import HALF_ANSWER, TINY_ANSWER, WRONG_ANSWER
 
@@ -164,6 +164,6 @@ def test_autograde_before_release_is_a_clear_error(course_factory):
 def test_submission_timestamps_are_read_as_nbgrader_reads_them(text):
     from nbgrader.utils import parse_utc
 
-    from autograder.pipeline import parse_timestamp
+    from autograder.grading.pipeline import parse_timestamp
 
     assert parse_timestamp(text).replace(tzinfo=None) == parse_utc(text)

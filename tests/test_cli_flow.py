@@ -6,7 +6,7 @@ import csv
 import nbformat
 from click.testing import CliRunner
 
-from autograder.assemble import grade_id
+from autograder.grading.assemble import grade_id
 from autograder.cli import main
 from autograder.nbgrader_bridge import fetch, submit
 from coursefactory import TINY_ANSWER, WRONG_ANSWER

@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import pytest
 
-from autograder.grading import autograde
+from autograder.grading.run import autograde
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import generate
 from coursefactory import TINY_ANSWER, WRONG_ANSWER

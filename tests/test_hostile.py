@@ -14,8 +14,8 @@ from typing import Any
 import nbformat
 import pytest
 
-from autograder.assemble import grade_id
-from autograder.grading import autograde
+from autograder.grading.assemble import grade_id
+from autograder.grading.run import autograde
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import generate
 from coursefactory import TINY_ANSWER, WRONG_ANSWER, make_course

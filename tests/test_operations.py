@@ -12,8 +12,8 @@ from pathlib import Path
 
 import nbformat
 
-from autograder.assemble import grade_id
-from autograder.grading import autograde, watch
+from autograder.grading.assemble import grade_id
+from autograder.grading.run import autograde, watch
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import fetch, generate, release, submit
 from coursefactory import TINY_ANSWER, WRONG_ANSWER
@@ -122,7 +122,7 @@ def test_a_grader_failure_is_reported_and_retried_by_the_next_run(course_factory
     next run grades that submission again and leaves the others alone."""
     from concurrent.futures import ThreadPoolExecutor
 
-    from autograder import pipeline
+    from autograder.grading import pipeline
 
     cfg = course_factory()
     generate(cfg, "tiny01")

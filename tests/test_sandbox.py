@@ -14,9 +14,9 @@ from click.testing import CliRunner
 
 from autograder.cli import main
 from autograder.errors import SandboxUnavailable
-from autograder.execute import execute_notebook
+from autograder.grading.execute import execute_notebook
 from autograder.limits import MiB, Limits
-from autograder.sandbox import check_bwrap
+from autograder.sandbox.bwrap import check_bwrap
 
 REPO = Path(__file__).resolve().parents[1]
 LIMITS = Limits(cell_timeout=10, notebook_timeout=60, interrupt_grace=2, memory_bytes=1024 * MiB,
@@ -97,7 +97,7 @@ def test_memory_is_capped_for_all_processes_together():
 
 
 def test_a_killed_graders_leftovers_are_swept(monkeypatch):
-    from autograder import sandbox
+    from autograder.sandbox import bwrap as sandbox
 
     box = sandbox.Sandbox(LIMITS, "true")  # made, never run: as if the grader died at once
     assert box.root.is_dir() and box.cgroups.dirs
@@ -143,7 +143,7 @@ NON_ROOT_RUN = """
 import json, sys
 sys.path.insert(0, {repo!r})
 import nbformat
-from autograder.execute import execute_notebook
+from autograder.grading.execute import execute_notebook
 from autograder.limits import Limits
 cells = ["import os; print(os.getuid(), os.getcwd(), os.path.exists({secret!r}))",
          "import os\\nn = 0\\ntry:\\n    while True:\\n        if os.fork() == 0:\\n            import time\\n"
@@ -171,7 +171,7 @@ def test_a_grader_that_is_not_root_still_sandboxes():
 def test_a_kernel_slower_than_the_poll_still_counts_as_ready():
     """Regression: the ready check once matched only its latest kernel_info request, so a kernel whose
     first reply took over a second (a slow preload on a loaded machine) was 'not responding' forever."""
-    from autograder.kernels import SandboxedKernelManager
+    from autograder.sandbox.kernels import SandboxedKernelManager
     from jupyter_client.utils import run_sync
 
     km = SandboxedKernelManager(kernel_name="python3")

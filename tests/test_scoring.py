@@ -10,7 +10,7 @@ from hypothesis import strategies as st
 from nbformat.v4 import new_output
 
 from autograder.checks.mlph_check import MIME, check, compare, encode
-from autograder.scoring import hidden_check_names, reference_from_run, score_run
+from autograder.grading.scoring import hidden_check_names, reference_from_run, score_run
 from autograder.errors import SheetError
 from coursefactory import tiny_notebook
 

@@ -9,7 +9,7 @@ from click.testing import CliRunner
 
 from autograder.cli import main
 from autograder.nbgrader_bridge import generate
-from autograder.validate import check_leaks, secret_lines, validate_sheet
+from autograder.sheets.validate import check_leaks, secret_lines, validate_sheet
 from coursefactory import tiny_notebook
 
 

@@ -7,8 +7,8 @@ import re
 
 import pytest
 
-from autograder import kernels, zygote
-from autograder.zygote import ZygoteUnavailable
+from autograder.sandbox import kernels, zygote
+from autograder.sandbox.zygote import ZygoteUnavailable
 from test_sandbox import run_cells
 
 pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the zygote is used only by a grader running as root")

@@ -16,9 +16,9 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from .assemble import grade_id, is_test
-from .checks.mlph_check import MIME, MODES, compare
-from .errors import SheetError
+from autograder.grading.assemble import grade_id, is_test
+from autograder.checks.mlph_check import MIME, MODES, compare
+from autograder.errors import SheetError
 
 HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 CHECK_NAME_RE = re.compile(r"check\(\s*(['\"])(.+?)\1")

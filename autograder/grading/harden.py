@@ -23,7 +23,7 @@ import functools
 
 from nbformat import NotebookNode
 
-from .assemble import is_test
+from autograder.grading.assemble import is_test
 
 
 class _DropExpected(ast.NodeTransformer):

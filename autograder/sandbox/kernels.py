@@ -28,9 +28,9 @@ from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
 from jupyter_core.utils import run_sync
 
-from .limits import Limits
-from .sandbox import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, working_bwrap
-from .zygote import HOLDER, ZygoteUnavailable, close_zygote, find_holder, zygote
+from autograder.limits import Limits
+from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, working_bwrap
+from autograder.sandbox.zygote import HOLDER, ZygoteUnavailable, close_zygote, find_holder, zygote
 
 log = logging.getLogger(__name__)
 
@@ -108,7 +108,7 @@ class QuickClient(AsyncKernelClient):
 class SandboxedKernelManager(AsyncKernelManager):
     """jupyter_client's manager, with the kernel's command line wrapped in the sandbox.
 
-    With a zygote (:mod:`autograder.zygote`, root only), the command bubblewrap runs is only the
+    With a zygote (:mod:`autograder.sandbox.zygote`, root only), the command bubblewrap runs is only the
     sandbox's placeholder and the kernel is forked into it; it counts as alive while both live."""
 
     sandbox: Sandbox | None = None
@@ -117,7 +117,7 @@ class SandboxedKernelManager(AsyncKernelManager):
     log_path = ""
 
     def __init__(self, **kwargs: Any) -> None:
-        super().__init__(client_class="autograder.kernels.QuickClient", **kwargs)
+        super().__init__(client_class="autograder.sandbox.kernels.QuickClient", **kwargs)
         self.kernel_pidfd: int | None = None
         self._forking: threading.Thread | None = None
         self._fork_error: ZygoteUnavailable | None = None

@@ -19,8 +19,8 @@ from nbclient import NotebookClient
 from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
-from .kernels import Kernel, take_kernel
-from .limits import Limits
+from autograder.sandbox.kernels import Kernel, take_kernel
+from autograder.limits import Limits
 
 TRUNCATED = "\n[output truncated: this cell printed more than {limit} bytes]\n"
 

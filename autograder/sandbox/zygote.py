@@ -1,4 +1,4 @@
-"""The grader's side of the kernel zygote (:mod:`autograder.zygote_server`): one per worker process.
+"""The grader's side of the kernel zygote (:mod:`autograder.sandbox.zygote_server`): one per worker process.
 
 A sandboxed kernel normally costs a fresh Python importing ipykernel, IPython, ZeroMQ and the
 sheet's numpy stack (0.4–0.5 CPU-seconds here, per submission). With the zygote, bubblewrap starts
@@ -22,8 +22,8 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from .sandbox import SINGLE_THREADED, is_root
-from .zygote_server import start_time
+from autograder.sandbox.bwrap import SINGLE_THREADED, is_root
+from autograder.sandbox.zygote_server import start_time
 
 SERVER = Path(__file__).with_name("zygote_server.py")
 HOLDER = ["sleep", "infinity"]  # the sandbox's placeholder process; the kernel is forked in beside it

@@ -19,13 +19,13 @@ from gradebook.autograde_store import GRADER_ERROR, graded_fingerprints, require
 from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
 
-from .feedback import write_feedback
-from .limits import Limits
-from .nbgrader_bridge import collect
-from .pipeline import (Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
+from autograder.grading.feedback import write_feedback
+from autograder.limits import Limits
+from autograder.nbgrader_bridge import collect
+from autograder.grading.pipeline import (Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
                        make_job, source_hash, source_imports, submit_jobs)
-from .reference import load_reference
-from .sandbox import prepare_sandboxes
+from autograder.grading.reference import load_reference
+from autograder.sandbox.bwrap import prepare_sandboxes
 
 
 @dataclass

@@ -2,7 +2,7 @@
 
 Stages are functions on plain data: :func:`discover` (filesystem → submissions),
 :func:`make_job` (submission → job, or a ready result for an invalid one), the worker's
-:func:`~autograder.worker.grade_job` (job → run report), :func:`finish` (run report → result) and
+:func:`~autograder.grading.worker.grade_job` (job → run report), :func:`finish` (run report → result) and
 :func:`~gradebook.autograde_store.store_result` (result → one database transaction).
 """
 from __future__ import annotations
@@ -30,14 +30,14 @@ from nbformat.reader import NotJSONError
 from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
-from .assemble import assemble, is_answer
-from .harden import harden
-from .kernels import worker_init
-from .limits import Limits
-from .nbgrader_bridge import CHECK_MODULE
-from .sandbox import check_bwrap
-from .scoring import Reference, score_run
-from .worker import grade_job
+from autograder.grading.assemble import assemble, is_answer
+from autograder.grading.harden import harden
+from autograder.sandbox.kernels import worker_init
+from autograder.limits import Limits
+from autograder.nbgrader_bridge import CHECK_MODULE
+from autograder.sandbox.bwrap import check_bwrap
+from autograder.grading.scoring import Reference, score_run
+from autograder.grading.worker import grade_job
 
 GRADER_VERSION = "1"
 MAX_NOTEBOOK_BYTES = 20_000_000
@@ -223,7 +223,7 @@ def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tu
     else:
         init = functools.partial(worker_init, os.getpid(), warm)
         ctx = get_context("forkserver")
-        ctx.set_forkserver_preload(["autograder.worker"])  # imported once, not once per worker
+        ctx.set_forkserver_preload(["autograder.grading.worker"])  # imported once, not once per worker
         with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init) as pool:
             if warm:  # workers are spawned on demand: ask for all of them now
                 for _ in range(workers):

@@ -24,14 +24,14 @@ from nbformat import NotebookNode
 from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
-from .assemble import assemble, grade_id, is_answer, is_test, nbgrader_meta
-from .errors import SheetError
-from .harden import harden
-from .limits import Limits
-from .nbgrader_bridge import generate
-from .pipeline import default_workers, executor_for, run_jobs
-from .reference import run_source
-from .scoring import CHECK_NAME_RE, reference_from_run, score_run
+from autograder.grading.assemble import assemble, grade_id, is_answer, is_test, nbgrader_meta
+from autograder.errors import SheetError
+from autograder.grading.harden import harden
+from autograder.limits import Limits
+from autograder.nbgrader_bridge import generate
+from autograder.grading.pipeline import default_workers, executor_for, run_jobs
+from autograder.grading.reference import run_source
+from autograder.grading.scoring import CHECK_NAME_RE, reference_from_run, score_run
 
 REGION_RE = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)(.*?)### END \1", re.S)
 MIN_SECRET_CHARS = 10

@@ -22,11 +22,11 @@ import nbformat
 
 from gradebook.config import CourseConfig
 
-from .limits import Limits
-from .grading import Summary, autograde
-from .nbgrader_bridge import collect, fetch, generate, release, submit
-from .simulate import Handin, SimStudent, handin, make_class, paper_points
-from .validate import load_mistakes
+from autograder.limits import Limits
+from autograder.grading.run import Summary, autograde
+from autograder.nbgrader_bridge import collect, fetch, generate, release, submit
+from autograder.demo.simulate import Handin, SimStudent, handin, make_class, paper_points
+from autograder.sheets.validate import load_mistakes
 
 DEMO_LIMITS = Limits(cell_timeout=8.0, notebook_timeout=120.0)
 

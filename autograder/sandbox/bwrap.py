@@ -27,8 +27,8 @@ import time
 import uuid
 from pathlib import Path
 
-from .errors import SandboxUnavailable
-from .limits import Limits
+from autograder.errors import SandboxUnavailable
+from autograder.limits import Limits
 
 NOBODY = 65534
 HOME = "/home/student"

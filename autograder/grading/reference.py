@@ -16,9 +16,9 @@ from nbformat import NotebookNode
 from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
-from .limits import Limits
-from .scoring import Reference, reference_from_run
-from .worker import grade_job
+from autograder.limits import Limits
+from autograder.grading.scoring import Reference, reference_from_run
+from autograder.grading.worker import grade_job
 
 
 def run_source(source: NotebookNode, limits: Limits, sandboxed: bool = True) -> dict[str, Any]:

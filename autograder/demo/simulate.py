@@ -16,7 +16,7 @@ from nbformat import NotebookNode
 
 from gradebook.manifest import Manifest
 
-from .assemble import grade_id, is_answer
+from autograder.grading.assemble import grade_id, is_answer
 
 FIRST = ["Anna", "Ben", "Chiara", "David", "Elif", "Felix", "Greta", "Hannes", "Ines", "Jonas", "Katharina",
          "Lukas", "Mia", "Niklas", "Olga", "Paul", "Qi", "Rania", "Sophie", "Tobias", "Ute", "Viktor",

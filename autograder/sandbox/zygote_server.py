@@ -1,6 +1,6 @@
 """The kernel zygote: a Python with ipykernel (and the sheet's imports) loaded, forking kernels into sandboxes.
 
-Run as a script by :mod:`autograder.zygote` (``python zygote_server.py``), as root, one per worker,
+Run as a script by :mod:`autograder.sandbox.zygote` (``python zygote_server.py``), as root, one per worker,
 with a cleared environment; it imports nothing of the grader or the gradebook, never reads a
 submission and never runs student code, so a fork of it holds nothing a student must not see.
 It reads one JSON request per line on stdin and answers one JSON line on stdout.

@@ -6,9 +6,9 @@ from typing import Any
 
 import nbformat
 
-from .execute import execute_notebook
-from .limits import Limits
-from .nbgrader_bridge import CHECK_MODULE
+from autograder.grading.execute import execute_notebook
+from autograder.limits import Limits
+from autograder.nbgrader_bridge import CHECK_MODULE
 
 
 def grade_job(job: dict[str, Any]) -> str:

@@ -1,0 +1,1 @@
+"""Exercise sheets: :mod:`.validate` checks that a sheet is sound (`mlph validate`)."""
