@@ -81,7 +81,7 @@ def _restart_and_replay(client: NotebookClient, kernel: Kernel, nb: NotebookNode
 
 
 def _run_cells(client: "LimitedClient", kernel: Kernel, nb: NotebookNode, files: dict[str, str], limits: Limits,
-               states: list[str]) -> tuple[str, str]:
+               states: list[str], cell_seconds: list[float]) -> tuple[str, str]:
     started = time.monotonic()
     notes = []
     for index, cell in enumerate(nb.cells):
@@ -93,11 +93,14 @@ def _run_cells(client: "LimitedClient", kernel: Kernel, nb: NotebookNode, files:
             return "timeout", f"the notebook exceeded its {limits.notebook_timeout:g} s limit at cell {index}"
         client.timeout = int(max(1, min(limits.cell_timeout, remaining)))
         client.timed_out = False
+        t_cell = time.monotonic()
         try:
             client.execute_cell(cell, index)
         except DeadKernelError:
             states[index] = "crashed"
             return "crashed", f"the kernel died while running cell {index}"
+        finally:
+            cell_seconds[index] = time.monotonic() - t_cell
         if not client.timed_out:
             states[index] = "error" if any(o.get("output_type") == "error" for o in cell.outputs) else "ok"
             continue
@@ -121,6 +124,7 @@ def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, s
     nb = nbformat.reads(json.dumps(nb_json), as_version=4)  # also joins sources split into lines
     files = files or {}
     states = ["not_run"] * len(nb.cells)
+    cell_seconds = [0.0] * len(nb.cells)  # wall time of each code cell (0 for cells not run)
     t0 = time.monotonic()
     kernel = take_kernel(limits, sandboxed, preload, spare) if prestarted else Kernel(limits, sandboxed, preload)
     client = LimitedClient(
@@ -136,7 +140,7 @@ def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, s
             kernel.prepare(client.kc, files, limits.startup_timeout)
             timings["kernel_start"] = time.monotonic() - t0
             t1 = time.monotonic()
-            status, reason = _run_cells(client, kernel, nb, files, limits, states)
+            status, reason = _run_cells(client, kernel, nb, files, limits, states, cell_seconds)
             timings["cells"] = time.monotonic() - t1
     except DeadKernelError as exc:
         status, reason = "crashed", f"the kernel died: {exc}"
@@ -146,4 +150,5 @@ def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, s
     finally:
         kernel.close()
     timings["total"] = time.monotonic() - t0
-    return {"status": status, "reason": reason, "states": states, "timings": timings, "notebook": nb}
+    return {"status": status, "reason": reason, "states": states, "timings": timings, "cell_seconds": cell_seconds,
+            "notebook": nb}
