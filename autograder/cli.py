@@ -15,6 +15,7 @@ from rich.table import Table
 from gradebook.config import CourseConfig, load_config
 from gradebook.cli import register as register_gradebook_commands
 from gradebook.errors import GradebookError
+from web.cli import register as register_web_commands
 
 from autograder.errors import AutograderError, ValidationFailed
 from autograder.limits import MiB, Limits
@@ -159,6 +160,7 @@ def demo(n_students: int, seed: int, workers: int | None) -> None:
 
 
 register_gradebook_commands(main)
+register_web_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover
     main()

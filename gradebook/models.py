@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
+from sqlalchemy import Boolean, DateTime, ForeignKey, Integer, String, Text, UniqueConstraint
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from .nbgrader_tables import metadata
@@ -22,6 +22,7 @@ class StudentProfile(Base):
     student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"), primary_key=True)
     matriculation: Mapped[str | None] = mapped_column(String(32), unique=True)
     programme: Mapped[str | None] = mapped_column(String(128))
+    login: Mapped[str | None] = mapped_column(String(128), unique=True)  # login on the course's Jupyter server
 
 
 class Person(Base):
@@ -74,6 +75,22 @@ class PaperPoints(Base):
     entered_by: Mapped[str] = mapped_column(String(128))
     entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency for the web page
+    rubric: Mapped[str | None] = mapped_column(Text)  # JSON list of the ticked rubric item ids (None: typed points)
+
+
+class PaperComment(Base):
+    """A tutor's comment on one paper task of one student (the student sees it), versioned like the points."""
+
+    __tablename__ = "paper_comment"
+    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    entered_by: Mapped[str] = mapped_column(String(128))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
 
 
 class AuditLog(Base):
@@ -128,3 +145,89 @@ class AutogradeResult(Base):
     score: Mapped[str] = mapped_column(String(32))
     max_score: Mapped[str] = mapped_column(String(32))
     result_json: Mapped[str] = mapped_column(Text)
+    # The late decision, taken once from the hand-in's time of receipt (see gradebook.handins.decide_late)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the student's (extended) deadline
+    late: Mapped[bool | None] = mapped_column(Boolean)
+    decision: Mapped[str | None] = mapped_column(Text)  # the decision in words, shown everywhere
+
+
+class Handin(Base):
+    """Every hand-in that reached the intake, accepted or not, with the server's time of receipt."""
+
+    __tablename__ = "handin"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128))  # not a foreign key: ids not on the roster are held
+    kind: Mapped[str] = mapped_column(String(16))  # notebook | paper
+    source: Mapped[str] = mapped_column(String(16))  # exchange | web | zip
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # accepted | invalid | held | refused
+    reason: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(Integer)
+    original_name: Mapped[str | None] = mapped_column(String(255))  # as the student named it (sanitised)
+    stored_path: Mapped[str | None] = mapped_column(String(512))  # relative to the course data directory
+    entry: Mapped[str | None] = mapped_column(String(512))  # exchange entry / zip member it came from
+    uploaded_by: Mapped[str | None] = mapped_column(String(128))  # the web account, for uploads
+
+
+class SheetState(Base):
+    """A sheet's life cycle beyond its manifest: released, and closed by an admin (decided)."""
+
+    __tablename__ = "sheet_state"
+    sheet: Mapped[str] = mapped_column(String(128), primary_key=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+    close_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Account(Base):
+    """A login of the web application: a student (``subject_id`` = roster id) or staff (``person.id``)."""
+
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # student | staff
+    subject_id: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id; None until set
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A server-side session: ``id`` is the SHA-256 of the cookie's token (the token itself is never stored)."""
+
+    __tablename__ = "web_session"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PasswordToken(Base):
+    """A one-time set-password link: only the SHA-256 of its token is stored; it expires."""
+
+    __tablename__ = "password_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class LoginAttempt(Base):
+    """Login attempts, for throttling (shared by every server process)."""
+
+    __tablename__ = "login_attempt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    success: Mapped[bool] = mapped_column(Boolean)

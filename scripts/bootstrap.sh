@@ -10,6 +10,7 @@ need_apt=()
 [ -x /usr/bin/python3 ] || need_apt+=(python3)
 /usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)  # the autograder's sandbox
+command -v chromium >/dev/null || need_apt+=(chromium)  # the web application's browser tests (Playwright)
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing system packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then
