@@ -1,0 +1,113 @@
+"""The application factory: :func:`create_app` (tests, ``mlph serve``) and :func:`app_from_env`
+(uvicorn's factory for several workers: every worker builds the same app from the environment).
+
+Errors: the packages' ``GradebookError``/``AutograderError`` become a page with their message (4xx);
+anything else a generic 500 page, its traceback only in the server log.
+"""
+from __future__ import annotations
+
+import importlib
+import importlib.util
+import logging
+from pathlib import Path
+from urllib.parse import quote
+
+from fastapi import Depends, FastAPI, Request
+from fastapi.exceptions import RequestValidationError
+from fastapi.responses import HTMLResponse, JSONResponse, RedirectResponse, Response
+from fastapi.staticfiles import StaticFiles
+from starlette.exceptions import HTTPException as StarletteHTTPException
+
+from autograder.errors import AutograderError
+from gradebook.config import CourseConfig, load_config
+from gradebook.db import open_gradebook
+from gradebook.errors import ConflictError, GradebookError, UnknownStudentError
+
+from .middleware import BodyLimit, CatchAll, SecurityHeaders
+from .security import LoginRequired, csrf_protect
+from .settings import WebSettings
+from .templating import make_env, render
+
+log = logging.getLogger("mlph.web")
+STATIC_DIR = Path(__file__).resolve().parent / "static"
+# Route modules, each with a module-level ``router`` (fastapi.APIRouter); a missing one is skipped.
+ROUTE_MODULES = ("web.routes_auth", "web.routes_student", "web.routes_admin", "web.routes_tutor")
+
+
+def _wants_html(request: Request) -> bool:
+    return "text/html" in request.headers.get("accept", "") and not request.headers.get("x-requested-with")
+
+
+def _error(request: Request, status: int, title: str, message: str) -> Response:
+    if not _wants_html(request):
+        return JSONResponse({"error": message}, status_code=status)
+    return render(request, "error.html", {"title": title, "message": message}, status_code=status)
+
+
+def _install_handlers(app: FastAPI) -> None:
+    async def login_required(request: Request, _exc: Exception) -> Response:
+        if request.method == "GET" and _wants_html(request):
+            return RedirectResponse(f"/login?next={quote(request.url.path)}", status_code=303)
+        return _error(request, 401, "Please log in", "Please log in first.")
+
+    async def http_error(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, StarletteHTTPException)
+        titles = {403: "Not allowed", 404: "Not found", 405: "Not allowed", 413: "Too large", 429: "Too many tries"}
+        detail = exc.detail if isinstance(exc.detail, str) else "The request was refused."
+        response = _error(request, exc.status_code, titles.get(exc.status_code, "Refused"), detail)
+        if exc.headers:
+            response.headers.update(exc.headers)
+        return response
+
+    async def invalid_request(request: Request, exc: Exception) -> Response:
+        assert isinstance(exc, RequestValidationError)
+        fields = ", ".join(".".join(str(p) for p in e.get("loc", ())[1:]) or "request" for e in exc.errors())
+        return _error(request, 422, "Incomplete form", f"The form is missing or has a bad value in: {fields}.")
+
+    async def domain_error(request: Request, exc: Exception) -> Response:
+        status = 409 if isinstance(exc, ConflictError) else 404 if isinstance(exc, UnknownStudentError) else 400
+        return _error(request, status, "Not done", str(exc))
+
+    async def server_error(request: Request, exc: Exception) -> Response:
+        log.exception("unhandled error on %s %s", request.method, request.url.path, exc_info=exc)
+        message = "Something went wrong on the server; it has been logged. Please try again, or tell the course team."
+        if not _wants_html(request):
+            return JSONResponse({"error": message}, status_code=500)
+        page = request.app.state.jinja.get_template("error.html").render(  # no database lookups here
+            request=request, course=request.app.state.cfg.name, user=None, csrf_token="", title="Server error",
+            message=message)
+        return HTMLResponse(page, status_code=500)
+
+    app.add_exception_handler(LoginRequired, login_required)
+    app.add_exception_handler(StarletteHTTPException, http_error)
+    app.add_exception_handler(RequestValidationError, invalid_request)
+    app.add_exception_handler(GradebookError, domain_error)
+    app.add_exception_handler(AutograderError, domain_error)
+    app.state.server_error = server_error
+
+
+def create_app(cfg: CourseConfig, settings: WebSettings | None = None) -> FastAPI:
+    """The web application over ``cfg``'s gradebook (opened and migrated here)."""
+    settings = settings or WebSettings.from_env()
+    app = FastAPI(title=f"{cfg.name}: grading", docs_url=None, redoc_url=None, openapi_url=None,
+                  dependencies=[Depends(csrf_protect)])
+    app.state.cfg, app.state.settings = cfg, settings
+    app.state.engine = open_gradebook(cfg.db_url)
+    app.state.jinja = make_env(cfg.timezone)
+    _install_handlers(app)
+    for name in ROUTE_MODULES:
+        if importlib.util.find_spec(name) is not None:
+            app.include_router(importlib.import_module(name).router)
+    app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
+    app.add_middleware(CatchAll, handler=app.state.server_error)
+    app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
+    app.add_middleware(SecurityHeaders)
+    return app
+
+
+def app_from_env() -> FastAPI:
+    """uvicorn's factory (``web.app:app_from_env``): the course found the documented way."""
+    return create_app(load_config())
+
+
+__all__ = ["create_app", "app_from_env", "HTMLResponse"]

@@ -1,0 +1,50 @@
+"""Jinja2 (autoescape on for every template) and :func:`render`, which every page goes through."""
+from __future__ import annotations
+
+from datetime import datetime, timezone
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+from zoneinfo import ZoneInfo
+
+import jinja2
+from fastapi import Request
+from fastapi.responses import HTMLResponse
+
+from gradebook.exports import percent_text
+from gradebook.paper import fmt
+
+from .security import set_pre_csrf_cookie, template_globals
+
+TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
+
+
+def _points(value: Fraction | float | int | str | None) -> str:
+    if value is None or value == "":
+        return "–"
+    return fmt(Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**6))
+
+
+def make_env(tz: str) -> jinja2.Environment:
+    env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
+                             trim_blocks=True, lstrip_blocks=True)
+    zone = ZoneInfo(tz)
+
+    def local(when: datetime | None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
+        if when is None:
+            return "–"
+        when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+        return when.astimezone(zone).strftime(pattern + " %Z")
+
+    env.filters.update(points=_points, local=local, percent=lambda f: percent_text(Fraction(f)))
+    env.globals["timezone"] = tz
+    return env
+
+
+def render(request: Request, template: str, context: dict[str, Any] | None = None, status_code: int = 200) -> HTMLResponse:
+    """A page: ``template`` with ``context`` plus ``user``, ``csrf_token``, ``course`` and ``request``."""
+    env: jinja2.Environment = request.app.state.jinja
+    values = {"request": request, "course": request.app.state.cfg.name, **template_globals(request), **(context or {})}
+    response = HTMLResponse(env.get_template(template).render(values), status_code=status_code)
+    set_pre_csrf_cookie(request, response)
+    return response
