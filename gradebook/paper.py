@@ -2,20 +2,23 @@
 from __future__ import annotations
 
 import csv
+import json
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select, update
+from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
 
 from . import nbgrader_tables as nt
 from .db import atomic
-from .errors import InputError
-from .manifest import Manifest
-from .models import AuditLog, GroupMembership, PaperPoints
+from .errors import ConflictError, InputError
+from .manifest import Manifest, Task
+from .models import AuditLog, GroupMembership, PaperComment, PaperPoints
 from .tables import parse_decimal, read_rows
 
 REQUIRED = ["student_id", "task", "points"]
@@ -94,22 +97,32 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
     with atomic(engine) as session:
         report = parse_points_file(path, manifest, known_students(session))
         existing = {(p.student_id, p.task): p for p in session.execute(
-            select(PaperPoints).where(PaperPoints.sheet == manifest.id)).scalars()}
+            select(PaperPoints).where(PaperPoints.sheet == manifest.id).with_for_update()).scalars()}
+        changes = _change_counts(session, manifest.id) if len(existing) < len(report.rows) else {}
         for sid, task, value in report.rows:
             row = existing.get((sid, task))
             if row is not None and Fraction(row.points) == value:
                 report.unchanged += 1
                 continue
             old = row.points if row is not None else None
-            if row is None:
+            if row is None:  # versions never repeat for a cell (see write_versioned)
                 session.add(PaperPoints(sheet=manifest.id, task=task, student_id=sid, points=str(value),
-                                        entered_by=author, entered_at=now, version=1))
+                                        entered_by=author, entered_at=now,
+                                        version=changes.get(f"{manifest.id}/{task}/{sid}", 0) + 1))
             else:
                 row.points, row.entered_by, row.entered_at, row.version = str(value), author, now, row.version + 1
+                row.rubric = None
             session.add(AuditLog(at=now, author=author, entity="paper_points", key=f"{manifest.id}/{task}/{sid}",
                                  old_value=old, new_value=str(value), reason=reason or f"import of {path.name}"))
             report.written += 1
     return report
+
+
+def _change_counts(session: Session, sheet: str) -> dict[str, int]:
+    """Per cell key of ``sheet``, how many changes of its points the audit log holds."""
+    return {key: int(n) for key, n in session.execute(
+        select(AuditLog.key, func.count()).where(AuditLog.entity == "paper_points", AuditLog.key.like(f"{sheet}/%"))
+        .group_by(AuditLog.key))}
 
 
 def group_students(session: Session, group: str) -> list[str]:
@@ -140,51 +153,191 @@ def write_template(engine: Engine, manifest: Manifest, path: Path, group: str | 
     return n
 
 
-def set_points(engine: Engine, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
-               author: str, expected_version: int, reason: str | None = None) -> int:
-    """One cell of the tutors' page: write ``value`` if the row is still at ``expected_version``
-    (0: no points yet); the new version, or a ConflictError naming who changed what meanwhile.
+@dataclass(frozen=True)
+class Change:
+    """What a versioned cell holds now (or held when a save was refused as stale)."""
+    version: int  # 0: the cell is empty
+    value: str | None  # the points ("5/2") or the comment text; None: empty
+    author: str | None
+    at: datetime | None
 
-    The version check and the write are one conditional UPDATE, so two tutors saving the same
-    cell at once cannot both succeed: the second gets the conflict, nothing is lost silently."""
-    from sqlalchemy import update
 
-    from .errors import ConflictError
+class CellConflict(ConflictError):
+    """A save based on a stale version: ``current`` names who changed the cell, to what and when."""
 
-    task = manifest.paper_task(task_id)
-    if task is None:
-        raise InputError(f"{manifest.id}: unknown paper task {task_id!r}")
-    if value is not None and not 0 <= value <= task.points:
-        raise InputError(f"{manifest.id}/{task_id}, student {student!r}: {fmt(value)} is outside 0..{fmt(task.points)}")
-    now = datetime.now(timezone.utc)
+    def __init__(self, message: str, key: str, current: Change, expected: int) -> None:
+        super().__init__(message)
+        self.key, self.current, self.expected = key, current, expected
+
+
+def _utc(when: datetime | None) -> datetime | None:
+    """SQLite hands back naive datetimes; everything here is stored in UTC."""
+    if when is None:
+        return None
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+def shown(entity: str, value: str | None) -> str:
+    if value is None:
+        return "empty"
+    return fmt(Fraction(value)) if entity == "paper_points" else repr(value if len(value) <= 40 else value[:37] + "...")
+
+
+def conflict(manifest: Manifest, entity: str, key: str, now_: Change, expected: int) -> CellConflict:
+    tz = manifest.due.tzinfo or timezone.utc
+    at = _utc(now_.at)
+    when = f"{at.astimezone(tz):%d %b %H:%M:%S}" if at is not None else "an unknown time"
+    what = "cleared" if now_.value is None else "changed"
+    to = "" if now_.value is None else f" to {shown(entity, now_.value)}"
+    return CellConflict(f"{key}: {what} meanwhile by {now_.author or 'someone'} at {when}{to} (version {now_.version}, "
+                        f"you edited version {expected}); reload and try again", key, now_, expected)
+
+
+def _last_change(session: Session, entity: str, key: str) -> tuple[int, AuditLog | None]:
+    """How many changes the audit log holds for ``key``, and the newest."""
+    count = session.execute(select(func.count()).select_from(AuditLog).where(
+        AuditLog.entity == entity, AuditLog.key == key)).scalar_one()
+    last = session.execute(select(AuditLog).where(AuditLog.entity == entity, AuditLog.key == key)
+                           .order_by(AuditLog.id.desc()).limit(1)).scalar_one_or_none()
+    return int(count), last
+
+
+Versioned = PaperPoints | PaperComment
+VALUE_COLUMN = {"paper_points": "points", "paper_comment": "text"}
+
+
+def write_versioned(session: Session, model: type[Versioned], manifest: Manifest, student: str, task_id: str,
+                    values: dict[str, Any] | None, author: str, expected: int, reason: str) -> Change:
+    """Write one versioned cell (``values`` None: clear it) if it is still at ``expected``; audited.
+
+    The row is read ``FOR UPDATE`` (PostgreSQL waits for a concurrent writer and then sees its
+    change; SQLite's transactions are serialised from their start), and written with a conditional
+    UPDATE. Versions never repeat for a cell: a row written again after it was cleared continues
+    from the number of changes the audit log holds, so a tab still holding an old version of a
+    cleared-and-re-entered cell gets a conflict instead of overwriting the new value. Saving what
+    the cell already holds is no change (and no conflict), whatever the version."""
+    entity = model.__tablename__
+    column = VALUE_COLUMN[entity]
     key = f"{manifest.id}/{task_id}/{student}"
-    with atomic(engine) as session:
-        if student not in known_students(session):
-            raise InputError(f"unknown student {student!r} (not in the roster)")
-        row = session.execute(select(PaperPoints).where(PaperPoints.sheet == manifest.id, PaperPoints.task == task_id,
-                                                        PaperPoints.student_id == student)).scalar_one_or_none()
-        current = row.version if row is not None else 0
-        if current != expected_version:
-            assert row is not None
-            raise ConflictError(f"{key}: changed meanwhile by {row.entered_by} at {row.entered_at:%H:%M:%S} "
-                                f"to {fmt(Fraction(row.points))} (version {current}, you edited version "
-                                f"{expected_version}); reload and try again")
-        new_text = str(value) if value is not None else None
-        if row is None:
-            if value is None:
-                return 0
-            session.add(PaperPoints(sheet=manifest.id, task=task_id, student_id=student, points=new_text,
-                                    entered_by=author, entered_at=now, version=1))
-        elif value is None:
+    row = cast(Versioned | None, session.execute(select(model).where(
+        model.sheet == manifest.id, model.task == task_id, model.student_id == student).with_for_update()
+    ).scalar_one_or_none())
+    if row is None and values is None or row is not None and values is not None and all(
+            getattr(row, k) == v for k, v in values.items()):
+        return current_change(row, column)
+    now = datetime.now(timezone.utc)
+    if row is None:
+        count, last = _last_change(session, entity, key)
+        if expected != 0:
+            raise conflict(manifest, entity, key, Change(0, None, last.author if last else None,
+                                                         last.at if last else None), expected)
+        assert values is not None
+        row = model(sheet=manifest.id, task=task_id, student_id=student, entered_by=author, entered_at=now,
+                    version=count + 1, **values)
+        session.add(row)
+        session.flush()
+        old, version = None, count + 1
+    else:
+        if row.version != expected:
+            raise conflict(manifest, entity, key, current_change(row, column), expected)
+        old, version = getattr(row, column), expected + 1
+        if values is None:
             session.delete(row)
         else:
-            done = session.execute(update(PaperPoints).where(PaperPoints.id == row.id,
-                                                             PaperPoints.version == expected_version)
-                                   .values(points=new_text, entered_by=author, entered_at=now,
-                                           version=expected_version + 1).execution_options(synchronize_session=False))
+            done = session.execute(update(model).where(model.id == row.id, model.version == expected)
+                                   .values(entered_by=author, entered_at=now, version=expected + 1, **values)
+                                   .execution_options(synchronize_session=False))
             if cast(Any, done).rowcount != 1:
                 raise ConflictError(f"{key}: changed meanwhile by another tutor; reload and try again")
-        session.add(AuditLog(at=now, author=author, entity="paper_points", key=key,
-                             old_value=row.points if row is not None else None, new_value=new_text,
-                             reason=reason or "entered on the tutors' page"))
-    return expected_version + 1 if value is not None else 0
+            session.expire(row)  # the session's copy is stale now
+    new = None if values is None else values[column]
+    session.add(AuditLog(at=now, author=author, entity=entity, key=key, old_value=old, new_value=new, reason=reason))
+    return Change(0, None, None, None) if values is None else Change(version, new, author, now)
+
+
+def current_change(row: Versioned | None, column: str) -> Change:
+    if row is None:
+        return Change(0, None, None, None)
+    return Change(row.version, getattr(row, column), row.entered_by, _utc(row.entered_at))
+
+
+def check_points(manifest: Manifest, student: str, task_id: str, value: Fraction | None,
+                 ticks: Sequence[str] | None = None) -> tuple[Task, Fraction | None]:
+    """The task, and the points ``value`` or the sum of the rubric items ``ticks``; InputError naming the cell."""
+    task = manifest.paper_task(task_id)
+    if task is None:
+        names = ", ".join(t.id for t in manifest.paper_tasks) or "none"
+        raise InputError(f"{manifest.id}: unknown paper task {task_id!r} (the paper tasks are {names})")
+    where = f"{manifest.id}/{task_id}, student {student!r}"
+    if ticks is not None:
+        items = {i.id: i for i in task.rubric}
+        if not items:
+            raise InputError(f"{where}: the task has no rubric; type the points")
+        unknown = [t for t in ticks if t not in items]
+        if unknown:
+            raise InputError(f"{where}: unknown rubric item(s) {', '.join(map(repr, unknown))} "
+                             f"(the items are {', '.join(items)})")
+        return task, sum((items[t].points for t in set(ticks)), Fraction(0))
+    if value is not None and value < 0:
+        raise InputError(f"{where}: {fmt(value)} is outside 0..{fmt(task.points)}: points cannot be negative")
+    if value is not None and value > task.points:
+        raise InputError(f"{where}: {fmt(value)} is outside 0..{fmt(task.points)}: "
+                         f"above the task's maximum of {fmt(task.points)}")
+    return task, value
+
+
+def points_values(task: Task, value: Fraction | None, ticks: Sequence[str] | None) -> dict[str, Any] | None:
+    """The columns of a paper_points row: the points and, for ticked rubric items, their ids in rubric order."""
+    if value is None:
+        return None
+    ticked = None if ticks is None else json.dumps([i.id for i in task.rubric if i.id in set(ticks)])
+    return {"points": str(value), "rubric": ticked}
+
+
+def require_student(session: Session, student: str) -> None:
+    if session.execute(select(nt.student.c.id).where(nt.student.c.id == student)).first() is None:
+        raise InputError(f"unknown student {student!r} (not in the roster)")
+
+
+def write_points(session: Session, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
+                 author: str, expected_version: int, reason: str | None = None,
+                 ticks: Sequence[str] | None = None) -> Change:
+    """:func:`set_points` inside the caller's transaction."""
+    task, value = check_points(manifest, student, task_id, value, ticks)
+    require_student(session, student)
+    return write_versioned(session, PaperPoints, manifest, student, task_id, points_values(task, value, ticks),
+                           author, expected_version, reason or "entered on the tutors' page")
+
+
+def set_points(engine: Engine, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
+               author: str, expected_version: int, reason: str | None = None,
+               ticks: Sequence[str] | None = None) -> int:
+    """One cell of the tutors' page: write ``value`` (or the sum of the rubric items ``ticks``) if the
+    row is still at ``expected_version`` (0: no points yet); the new version (0: cleared), or a
+    :class:`CellConflict` naming who changed the cell, to what and when.
+
+    The version check and the write happen under the row's lock with a conditional UPDATE, so two
+    tutors saving the same cell at once cannot both succeed: the second gets the conflict, nothing
+    is lost silently (two first entries racing: the unique constraint refuses the second)."""
+    return guarded(engine, manifest, "paper_points", f"{manifest.id}/{task_id}/{student}", lambda session: write_points(
+        session, manifest, student, task_id, value, author, expected_version, reason, ticks)).version
+
+
+T = TypeVar("T")
+
+
+def guarded(engine: Engine, manifest: Manifest, entity: str, key: str, work: Callable[[Session], T]) -> T:
+    """Run ``work`` in one transaction; a first entry that lost a race with another (the unique
+    constraint) becomes the conflict naming the winner."""
+    try:
+        with atomic(engine) as session:
+            return work(session)
+    except IntegrityError as exc:
+        sheet, task_id, student = key.split("/", 2)
+        model: type[Versioned] = PaperPoints if entity == "paper_points" else PaperComment
+        with Session(engine) as session:
+            row = cast(Versioned | None, session.execute(select(model).where(
+            model.sheet == sheet, model.task == task_id, model.student_id == student)).scalar_one_or_none())
+        if row is None:
+            raise
+        raise conflict(manifest, entity, key, current_change(row, VALUE_COLUMN[entity]), 0) from exc
