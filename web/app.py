@@ -31,7 +31,8 @@ from .templating import make_env, render
 log = logging.getLogger("mlph.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Route modules, each with a module-level ``router`` (fastapi.APIRouter); a missing one is skipped.
-ROUTE_MODULES = ("web.routes_auth", "web.routes_student", "web.routes_admin", "web.routes_tutor")
+ROUTE_MODULES = ("web.routes_auth", "web.routes_student", "web.routes_admin", "web.routes_admin_edit",
+                 "web.routes_tutor")
 
 
 def _wants_html(request: Request) -> bool:
