@@ -112,3 +112,21 @@ def app_from_env() -> FastAPI:
 
 
 __all__ = ["create_app", "app_from_env", "HTMLResponse"]
+
+
+def iter_routes(app: FastAPI) -> list[tuple[str, str]]:
+    """(method, path) of every endpoint the app serves (HEAD left out), also inside included routers
+    (FastAPI ≥ 0.16x keeps an included router as one entry of ``app.routes``)."""
+    from fastapi.routing import APIRoute
+
+    found: list[tuple[str, str]] = []
+
+    def walk(routes: list[object]) -> None:
+        for route in routes:
+            if isinstance(route, APIRoute):
+                found.extend((m, route.path) for m in sorted(route.methods) if m != "HEAD")
+            elif hasattr(route, "original_router"):
+                walk(list(getattr(route, "original_router").routes))
+
+    walk(list(app.routes))
+    return found

@@ -59,3 +59,21 @@ def login(client: TestClient, username: str, password: str) -> int:
     response = client.post("/login", data={"username": username, "password": password, "csrf_token": match.group(1),
                                            "next": "/"}, follow_redirects=False)
     return response.status_code
+
+
+def setup_web_course(cfg: object) -> None:
+    """Staff and groups for the tests' course (``gradebook_course`` fixture: students ab1, cd2, ef3):
+    groups g1 (tutor ``tutor1``: ab1, ef3) and g2 (tutor ``tutor2``: cd2), admin ``boss``."""
+    from pathlib import Path
+
+    from gradebook.db import open_gradebook
+    from gradebook.groups import add_staff, assign_students, import_groups
+
+    root, db_url = Path(getattr(cfg, "root")), str(getattr(cfg, "db_url"))
+    engine = open_gradebook(db_url)
+    (root / "groups.csv").write_text("group,name,tutor_id,tutor_name\ng1,Group 1,tutor1,Tutor One\n"
+                                     "g2,Group 2,tutor2,Tutor Two\n", encoding="utf-8")
+    (root / "members.csv").write_text("student_id,group\nab1,g1\nef3,g1\ncd2,g2\n", encoding="utf-8")
+    import_groups(engine, root / "groups.csv")
+    assign_students(engine, root / "members.csv", author="test")
+    add_staff(engine, "boss", "The Boss", None, "admin", author="test")
