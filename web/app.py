@@ -124,7 +124,7 @@ def iter_routes(app: FastAPI) -> list[tuple[str, str]]:
     def walk(routes: list[object]) -> None:
         for route in routes:
             if isinstance(route, APIRoute):
-                found.extend((m, route.path) for m in sorted(route.methods) if m != "HEAD")
+                found.extend((m, route.path) for m in sorted(route.methods or ()) if m != "HEAD")
             elif hasattr(route, "original_router"):
                 walk(list(getattr(route, "original_router").routes))
 
