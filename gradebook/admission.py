@@ -7,22 +7,47 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from functools import lru_cache
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from fractions import Fraction
-from typing import Any
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from . import nbgrader_tables as nt
 from .config import AdmissionRule, CourseConfig, SemesterSheet
-from .manifest import Manifest
-from .models import AdmissionOverride, Extension, GroupMembership, PaperPoints, StudentProfile, TeamMember
+from .handins import decide_late
+from .models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, PaperPoints, StudentProfile,
+                     TeamMember)
+from .sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, load_facts, roster_ids, utc
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
 ZERO = Fraction(0)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SheetCell:
+    """One student's sheet: what was handed in, what the autograder and the tutors gave, the stored late
+    decision, and what counts. ``counted`` is None while the sheet is not decided for the student."""
+
+    sheet: str
+    state: str  # graded | late | missing | invalid | timeout | crashed | pending | planned | not released | open for hand-in
+    counted: Fraction | None
+    notebook: Fraction | None  # autograded points as graded (None: no graded notebook)
+    paper: Fraction | None  # paper points entered (None: none)
+    counted_notebook: Fraction | None  # the notebook points that count (0 when late under policy "zero")
+    received_at: datetime | None
+    deadline: datetime  # the student's deadline (extension included)
+    extended: bool
+    late: bool
+    decision: str  # the stored decision in words ("" when there is none)
+
+    @property
+    def decided(self) -> bool:
+        return self.counted is not None
 
 
 @dataclass(frozen=True)
@@ -33,17 +58,35 @@ class Standing:
     email: str
     matriculation: str
     group: str
-    sheets: dict[str, Fraction | None]  # None: sheet not graded yet
+    sheets: dict[str, Fraction | None]  # the counted points; None: not decided yet (pending / planned)
     points: Fraction
     max_points: Fraction
     threshold: Fraction
     status: str
     points_needed: Fraction
     override_reason: str
+    cells: dict[str, SheetCell] = field(default_factory=dict)
+    still_reachable: Fraction = Fraction(0)  # the maximum of the sheets not decided yet
 
     @property
     def fraction(self) -> Fraction:
         return self.points / self.max_points if self.max_points else Fraction(0)
+
+    @property
+    def percent(self) -> Fraction:
+        """Percent of the semester's maximum, truncated to two decimals (the one percentage shown)."""
+        return truncated_percent(self.fraction)
+
+
+def truncated_percent(fraction: Fraction) -> Fraction:
+    """``fraction`` in percent, truncated (never rounded up) to two decimals: 49.999… → 49.99."""
+    return Fraction(math.floor(fraction * 10000), 100)
+
+
+def percent_text(fraction: Fraction) -> str:
+    """The percentage as text with two decimals, truncated: ``"6.87"``."""
+    hundredths = math.floor(fraction * 10000)
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
 def decide(points: Fraction, reachable: Fraction, threshold: Fraction) -> tuple[str, Fraction]:
@@ -57,47 +100,39 @@ def decide(points: Fraction, reachable: Fraction, threshold: Fraction) -> tuple[
     return OPEN, threshold - points
 
 
-def apply_sheet_minimum(status: str, sheets: dict[str, Fraction | None], semester: tuple[SemesterSheet, ...],
-                        minimum: Fraction | None, as_of: datetime) -> str:
-    """With a minimum per sheet, a closed (non-bonus) sheet below it makes admission impossible, and
-    nobody is admitted while a sheet that needs its minimum is still to come."""
+def apply_sheet_minimum(status: str, cells: dict[str, SheetCell], semester: tuple[SemesterSheet, ...],
+                        minimum: Fraction | None) -> str:
+    """With a minimum per sheet, a decided (non-bonus) sheet below it makes admission impossible, and
+    nobody is admitted while a sheet that needs its minimum is not decided yet."""
     if minimum is None:
         return status
     counted = [s for s in semester if not s.bonus]
-    if any(s.due <= as_of and (sheets.get(s.id) or Fraction(0)) < minimum * s.max_points for s in counted):
+    if any(cells[s.id].decided and (cells[s.id].counted or ZERO) < minimum * s.max_points for s in counted):
         return NOT_ADMITTED
-    if status == ADMITTED and any(s.due > as_of for s in counted):
+    if status == ADMITTED and any(not cells[s.id].decided for s in counted):
         return OPEN
     return status
 
 
-def apply_part_minimum(status: str, parts: dict[str, dict[str, Fraction]], semester: tuple[SemesterSheet, ...],
-                       minimum: Fraction | None, as_of: datetime) -> str:
-    """With a minimum per part, the notebook points and the paper points must each reach
-    ``minimum`` of the semester's notebook (paper) maximum; ``parts[part][sheet]`` are the points."""
+def apply_part_minimum(status: str, cells: dict[str, SheetCell], semester: tuple[SemesterSheet, ...],
+                       minimum: Fraction | None) -> str:
+    """With a minimum per part, the notebook points and the paper points must each reach ``minimum`` of
+    the semester's notebook (paper) maximum; sheets not decided yet count as still reachable."""
     if minimum is None:
         return status
-    counted = [s for s in semester if not s.bonus]
-    still_open = {s.id for s in semester if s.due > as_of}
     for part in ("notebook", "paper"):
-        need = minimum * sum((s.part_max(part) for s in counted), Fraction(0))
-        have = sum(parts[part].values(), Fraction(0))
-        still = sum((s.part_max(part) for s in semester if s.id in still_open), Fraction(0))
-        closed = sum((v for k, v in parts[part].items() if k not in still_open), Fraction(0))
-        if closed + still < need:
+        need = minimum * sum((s.part_max(part) for s in semester if not s.bonus), ZERO)
+        still = sum((s.part_max(part) for s in semester if not cells[s.id].decided), ZERO)
+        have = sum((_part(cells[s.id], part) for s in semester if cells[s.id].decided), ZERO)
+        if have + still < need:
             return NOT_ADMITTED
         if have < need and status == ADMITTED:
             status = OPEN
     return status
 
 
-def is_late(submitted: datetime | None, manifest: Manifest, extension: datetime | None) -> bool:
-    """Per the manifest's [late] policy ("zero" with grace_minutes, or "none")."""
-    if submitted is None or manifest.late_policy.get("policy", "none") != "zero":
-        return False
-    deadline = max(manifest.due, extension) if extension else manifest.due
-    grace = timedelta(minutes=float(manifest.late_policy.get("grace_minutes", 0)))
-    return submitted > deadline + grace
+def _part(cell: SheetCell, part: str) -> Fraction:
+    return (cell.counted_notebook if part == "notebook" else cell.paper) or ZERO
 
 
 @lru_cache(maxsize=65536)
@@ -106,14 +141,19 @@ def _exact(x: float | None) -> Fraction:
     return Fraction(x).limit_denominator(10**6) if x is not None else Fraction(0)
 
 
-def _utc(x: datetime | None) -> datetime | None:
-    if x is None:
-        return None
-    return x.replace(tzinfo=timezone.utc) if x.tzinfo is None else x.astimezone(timezone.utc)
+@dataclass(frozen=True)
+class _Notebook:
+    """A student's graded notebook of a sheet with its late decision."""
+
+    raw: Fraction
+    counted: Fraction
+    status: str
+    received_at: datetime | None
+    late: bool
+    decision: str
 
 
-def _notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
-    """(student, sheet) → autograded points, the late policy and extensions applied."""
+def _nbgrader_scores(session: Session) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
     score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
                      + func.coalesce(nt.grade.c.extra_credit, 0.0))
     rows = session.execute(
@@ -124,15 +164,32 @@ def _notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str
         .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
         .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp)
     ).all()
-    extensions = {(e.student_id, e.sheet): _utc(e.until) for e in session.execute(select(Extension)).scalars()}
+    return {(sid, sheet): (_exact(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
+
+
+def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime]
+               ) -> dict[tuple[str, str], _Notebook]:
+    """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
+    only where no autograde result exists is it taken here from nbgrader's timestamp."""
+    scores = _nbgrader_scores(session)
+    results = {(r.student_id, r.sheet): r for r in session.execute(select(AutogradeResult)).scalars()}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
-    out: dict[tuple[str, str], Fraction] = {}
-    for student, sheet, stamp, total in rows:
-        manifest = manifests.get(sheet)
+    out: dict[tuple[str, str], _Notebook] = {}
+    for key in scores.keys() | results.keys():
+        manifest = manifests.get(key[1])
         if manifest is None:
             continue
-        late = is_late(_utc(stamp), manifest, extensions.get((student, sheet)))
-        out[(student, sheet)] = Fraction(0) if late else _exact(total)
+        ag = results.get(key)
+        raw, stamp = scores.get(key, (Fraction(ag.score) if ag else ZERO, None))
+        if ag is not None and ag.late is not None:
+            late, text, received = bool(ag.late), ag.decision or "", ag.submitted_at
+        else:
+            received = ag.submitted_at if ag is not None else stamp
+            decision = decide_late(received, manifest, extensions.get(key))
+            late, text = decision.late, decision.text(cfg.timezone)
+        zero = late and manifest.late_policy.get("policy", "none") == "zero"
+        out[key] = _Notebook(raw, ZERO if zero else raw, ag.status if ag else "graded",
+                             utc(received) if received else None, late, text)
     return out
 
 
@@ -168,23 +225,51 @@ def _teams(session: Session) -> dict[tuple[str, str], list[str]]:
     return teams
 
 
-def _team_notebook(notebook: dict[tuple[str, str], Fraction], teams: dict[tuple[str, str], list[str]]) -> None:
-    """A team hands in once: every member gets the best autograded score among its members."""
+def _rank(entry: object) -> tuple[Fraction, Fraction]:
+    if isinstance(entry, _Notebook):
+        return entry.counted, entry.raw
+    return cast(Fraction, entry), cast(Fraction, entry)
+
+
+def _team_notebook(notebook: dict[tuple[str, str], T], teams: dict[tuple[str, str], list[str]]) -> None:
+    """A team hands in once: every member gets the member's notebook that counts most."""
     for (sheet, _team), members in teams.items():
-        scores = [notebook[(m, sheet)] for m in members if (m, sheet) in notebook]
-        if scores:
+        entries = [notebook[(m, sheet)] for m in members if (m, sheet) in notebook]
+        if entries:
+            best = max(entries, key=_rank)
             for m in members:
-                notebook[(m, sheet)] = max(scores)
+                notebook[(m, sheet)] = best
+
+
+def notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
+    """(student, sheet) → the notebook points that count (stored late decision, teams), for other front ends."""
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
+    notebook = _notebooks(session, cfg, extensions)
+    _team_notebook(notebook, _teams(session))
+    return {key: nb.counted for key, nb in notebook.items()}
+
+
+def _notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
+    """Before teams (kept for gradebook.grid; use :func:`notebook_points`)."""
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
+    return {key: nb.counted for key, nb in _notebooks(session, cfg, extensions).items()}
 
 
 def _students(session: Session) -> list[Any]:
+    """The roster: students with a profile (ids only nbgrader or the autograder stored are left out)."""
     current_group = (select(GroupMembership.student_id, func.min(GroupMembership.group_id).label("group_id"))
                      .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id).subquery())
     return list(session.execute(
         select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, nt.student.c.email,
                StudentProfile.matriculation, current_group.c.group_id)
-        .outerjoin(StudentProfile, StudentProfile.student_id == nt.student.c.id)
+        .join(StudentProfile, StudentProfile.student_id == nt.student.c.id)
         .outerjoin(current_group, current_group.c.student_id == nt.student.c.id)).all())
+
+
+def off_roster(engine: Engine) -> list[str]:
+    """Student ids the gradebook has but the roster lacks (left out of every list)."""
+    with Session(engine) as session:
+        return sorted(set(session.execute(select(nt.student.c.id)).scalars()) - roster_ids(session))
 
 
 def _overrides(session: Session) -> dict[str, tuple[str, str]]:
@@ -193,37 +278,80 @@ def _overrides(session: Session) -> dict[str, tuple[str, str]]:
     return {o.student_id: (o.status, o.reason) for o in rows}
 
 
-def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,
-                      rule: AdmissionRule | None = None) -> list[Standing]:
-    """Every student's standing at ``as_of`` (default: now), sorted by name."""
-    as_of = as_of or datetime.now(timezone.utc)
-    rule = rule or cfg.rule
-    semester_max = cfg.semester_max
-    threshold = rule.threshold(semester_max)
+@dataclass(frozen=True)
+class _Data:
+    facts: dict[str, SheetFacts]
+    notebook: dict[tuple[str, str], _Notebook]
+    paper: dict[tuple[str, str], Fraction]
+    extensions: dict[tuple[str, str], datetime]
+    students: list[Any]
+    overrides: dict[str, tuple[str, str]]
+
+
+def _load(engine: Engine, cfg: CourseConfig) -> _Data:
     with Session(engine) as session:
         teams = _teams(session)
-        notebook, paper = _notebook_points(session, cfg), _paper_points(session, teams)
+        extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
+        notebook = _notebooks(session, cfg, extensions)
         _team_notebook(notebook, teams)
-        students, overrides = _students(session), _overrides(session)
-    graded = {s.id for s in cfg.semester if s.due <= as_of} | {sheet for _, sheet in notebook} | {sh for _, sh in paper}
-    open_max = sum((s.max_points for s in cfg.semester if s.due > as_of), ZERO)
-    closed = [s.id for s in cfg.semester if s.due <= as_of]
+        students = _students(session)
+        facts = load_facts(session, cfg, {row[0] for row in students})
+        return _Data(facts, notebook, _paper_points(session, teams), extensions, students, _overrides(session))
+
+
+def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fraction | None,
+           deadline: datetime, as_of: datetime) -> str:
+    if not decided:
+        if facts.planned:
+            return PLANNED
+        if not facts.released:
+            return UNRELEASED
+        return OPEN_FOR_HANDIN if deadline > as_of else PENDING
+    if nb is not None and nb.status in ("invalid", "timeout", "crashed"):
+        return nb.status
+    if nb is not None and nb.late:
+        return "late"
+    return "graded" if nb is not None or paper is not None else "missing"
+
+
+def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
+    facts = data.facts[sem.id]
+    ext = data.extensions.get((sid, sem.id))
+    due = utc(sem.due)
+    deadline = ext if ext is not None and ext > due else due
+    decided = facts.decided(deadline, as_of)
+    nb = data.notebook.get((sid, sem.id))
+    paper = data.paper.get((sid, sem.id))
+    counted_nb = nb.counted if nb is not None else None
+    counted = (counted_nb or ZERO) + (paper or ZERO) if decided else None
+    return SheetCell(sem.id, _state(facts, decided, nb, paper, deadline, as_of), counted,
+                     nb.raw if nb else None, paper, counted_nb, nb.received_at if nb else None, deadline,
+                     deadline != due, nb.late if nb else False, nb.decision if nb else "")
+
+
+def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,
+                      rule: AdmissionRule | None = None) -> list[Standing]:
+    """Every roster student's standing at ``as_of`` (default: now), sorted by name.
+
+    Only decided sheets count; a sheet not decided yet for a student counts with its full maximum as
+    still reachable (so it can never make anyone not_admitted), and shows as pending or planned."""
+    as_of = utc(as_of or datetime.now(timezone.utc))
+    rule = rule or cfg.rule
+    threshold = rule.threshold(cfg.semester_max)
+    data = _load(engine, cfg)
     standings = []
-    for sid, last, first, email, matriculation, group in students:
-        sheets: dict[str, Fraction | None] = {
-            s.id: notebook.get((sid, s.id), ZERO) + paper.get((sid, s.id), ZERO) if s.id in graded else None
-            for s in cfg.semester}
-        points = sum((p for p in sheets.values() if p is not None), ZERO)
-        status, needed = decide(points, open_max + sum((sheets[c] or ZERO for c in closed), ZERO), threshold)
-        status = apply_sheet_minimum(status, sheets, cfg.semester, rule.min_per_sheet, as_of)
-        if rule.min_per_part is not None:
-            parts = {"notebook": {s: notebook.get((sid, s), ZERO) for s in graded},
-                     "paper": {s: paper.get((sid, s), ZERO) for s in graded}}
-            status = apply_part_minimum(status, parts, cfg.semester, rule.min_per_part, as_of)
-        override_status, reason = overrides.get(sid, (None, ""))
+    for sid, last, first, email, matriculation, group in data.students:
+        cells = {sem.id: sheet_cell(data, sid, sem, as_of) for sem in cfg.semester}
+        points = sum((c.counted for c in cells.values() if c.counted is not None), ZERO)
+        still = sum((sem.max_points for sem in cfg.semester if not cells[sem.id].decided), ZERO)
+        status, needed = decide(points, points + still, threshold)
+        status = apply_sheet_minimum(status, cells, cfg.semester, rule.min_per_sheet)
+        status = apply_part_minimum(status, cells, cfg.semester, rule.min_per_part)
+        override_status, reason = data.overrides.get(sid, (None, ""))
         standings.append(Standing(sid, last or "", first or "", email or "", matriculation or "", group or "",
-                                  sheets, points, semester_max, threshold, override_status or status,
-                                  ZERO if override_status == ADMITTED else needed, reason))
+                                  {k: c.counted for k, c in cells.items()}, points, cfg.semester_max, threshold,
+                                  override_status or status, ZERO if override_status == ADMITTED else needed, reason,
+                                  cells, still))
     standings.sort(key=lambda s: (s.last_name.casefold(), s.first_name.casefold(), s.student_id))
     return standings
 

@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import dataclasses
 import os
+import re
 import tomllib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime
 from fractions import Fraction
 from pathlib import Path
@@ -65,6 +66,8 @@ class CourseConfig:
     db_url: str
     rule: AdmissionRule
     semester: tuple[SemesterSheet, ...]
+    # how each of root, data_dir and db_url was found ("MLPH_ROOT", "mlph.toml", "default", …)
+    origins: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def source_dir(self) -> Path:
@@ -98,42 +101,70 @@ class CourseConfig:
 
 
 def find_root(start: Path | None = None) -> Path:
+    return locate_root(start)[0]
+
+
+def locate_root(start: Path | None = None) -> tuple[Path, str]:
+    """The course root and how it was found."""
     env = os.environ.get("MLPH_ROOT")
     if env:
         root = Path(env).resolve()
         if not (root / CONFIG_NAME).is_file():
             raise ConfigError(f"MLPH_ROOT={env}: no {CONFIG_NAME} there")
-        return root
+        return root, "MLPH_ROOT"
     here = (start or Path.cwd()).resolve()
     for candidate in (here, *here.parents):
         if (candidate / CONFIG_NAME).is_file():
-            return candidate
+            return candidate, f"{CONFIG_NAME} in the working directory or a parent"
     repo = Path(__file__).resolve().parents[1]
     if (repo / CONFIG_NAME).is_file():
-        return repo
+        return repo, "the repository the package is installed from"
     raise ConfigError(f"no {CONFIG_NAME} in {here} or its parents; set MLPH_ROOT")
+
+
+THRESHOLD_FORMS = "a percentage ('50%'), a fraction ('1/2') or points ('120 points')"
+_PERCENT = re.compile(r"^(\d+(?:[.,]\d+)?)\s*%$")
+_FRACTION = re.compile(r"^(\d+)\s*/\s*(\d+)$")
+_POINTS = re.compile(r"^(\d+(?:[.,]\d+)?)\s*points?$", re.IGNORECASE)
+
+
+def parse_share(text: str, where: str) -> Fraction:
+    """A share of a maximum: ``50%`` or ``1/2`` (a bare ``0.5`` is refused: it reads as points elsewhere)."""
+    t = text.strip()
+    if m := _PERCENT.match(t):
+        value = Fraction(m.group(1).replace(",", ".")) / 100
+    elif m := _FRACTION.match(t):
+        if int(m.group(2)) == 0:
+            raise ConfigError(f"{where}: {text!r} divides by zero")
+        value = Fraction(int(m.group(1)), int(m.group(2)))
+    else:
+        raise ConfigError(f"{where}: {text!r} is ambiguous: write a percentage ('50%') or a fraction ('1/2')")
+    if not 0 < value <= 1:
+        raise ConfigError(f"{where}: {text!r} must lie above 0 and at most 100%")
+    return value
+
+
+def parse_rule(text: str, where: str) -> AdmissionRule:
+    """A threshold, in one syntax everywhere (mlph.toml and --preview-threshold): ``50%``, ``1/2`` or
+    ``120 points``. A bare number (``0.4``, ``1``) is refused: it could mean either."""
+    t = text.strip()
+    if m := _POINTS.match(t):
+        points = Fraction(m.group(1).replace(",", "."))
+        if points <= 0:
+            raise ConfigError(f"{where}: a threshold in points must be positive, not {text!r}")
+        return AdmissionRule(fraction=None, absolute=points)
+    if _PERCENT.match(t) or _FRACTION.match(t):
+        return AdmissionRule(fraction=parse_share(t, where))
+    raise ConfigError(f"{where}: threshold {text!r} is ambiguous or malformed: write {THRESHOLD_FORMS}")
 
 
 def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
     rule = parse_rule(str(raw.get("threshold", "1/2")), f"{where}: [admission] threshold")
     for key in ("min_per_sheet", "min_per_part"):
         if key in raw:
-            minimum = parse_points(str(raw[key]), f"{where}: [admission] {key}")
-            if not 0 < minimum <= 1:
-                raise ConfigError(f"{where}: [admission] {key} must be a fraction in (0, 1]")
+            minimum = parse_share(str(raw[key]), f"{where}: [admission] {key}")
             rule = dataclasses.replace(rule, **{key: minimum})
     return rule
-
-
-def parse_rule(text: str, where: str) -> AdmissionRule:
-    """A threshold: a fraction of the semester's points ("1/2", "0.5") or absolute points ("120")."""
-    text = text.strip()
-    value = parse_points(text, where)
-    if "/" in text or value < 1:
-        if not 0 < value <= 1:
-            raise ConfigError(f"{where}: a threshold fraction must lie in (0, 1], not {text}")
-        return AdmissionRule(fraction=value)
-    return AdmissionRule(fraction=None, absolute=value)
 
 
 def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tuple[SemesterSheet, ...]:
@@ -161,7 +192,10 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
 
 def load_config(root: Path | None = None) -> CourseConfig:
     """Read ``mlph.toml`` and apply the environment overrides."""
-    root = (root or find_root()).resolve()
+    origins = {"root": "given"}
+    if root is None:
+        root, origins["root"] = locate_root()
+    root = root.resolve()
     where = str(root / CONFIG_NAME)
     try:
         raw = tomllib.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
@@ -171,7 +205,11 @@ def load_config(root: Path | None = None) -> CourseConfig:
     tz = str(course.get("timezone", "Europe/Berlin"))
     data_dir = Path(os.environ.get("MLPH_COURSE_DIR") or root / course.get("data_dir", "course-data"))
     data_dir = data_dir.resolve()
+    origins["data_dir"] = ("MLPH_COURSE_DIR" if os.environ.get("MLPH_COURSE_DIR")
+                           else f"{CONFIG_NAME} [course] data_dir" if course.get("data_dir") else "default (course-data)")
     db_url = os.environ.get("MLPH_DB_URL") or course.get("db_url") or f"sqlite:///{data_dir / 'gradebook.db'}"
+    origins["db_url"] = ("MLPH_DB_URL" if os.environ.get("MLPH_DB_URL") else f"{CONFIG_NAME} [course] db_url"
+                         if course.get("db_url") else "default (gradebook.db in the data directory)")
     return CourseConfig(
         root=root,
         name=str(course.get("name", "course")),
@@ -180,4 +218,5 @@ def load_config(root: Path | None = None) -> CourseConfig:
         db_url=db_url,
         rule=_rule(raw.get("admission", {}), where),
         semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
+        origins=origins,
     )

@@ -1,22 +1,25 @@
-"""The admins' admission list as CSV (csv-module quoting) and XLSX (header, frozen panes, formats)."""
+"""The admins' admission list: in the terminal (rich table), as CSV (csv-module quoting), as CSV for German
+Excel (semicolons, decimal commas, UTF-8 BOM) and as XLSX (bold frozen header, autofilter, column widths,
+number formats). A sheet not decided yet is written as "pending" ("planned" if never authored), never 0.
+The percentage is truncated to two decimals everywhere (:func:`gradebook.admission.percent_text`)."""
 from __future__ import annotations
 
 import csv
-from fractions import Fraction
+from collections import Counter
 from pathlib import Path
 from typing import Any
 
-from .admission import Standing
+from rich.console import Console
+from rich.table import Table
+
+from .admission import Standing, percent_text
+from .config import CourseConfig
 from .paper import fmt
+
+__all__ = ["percent_text", "header", "write_csv", "write_excel_csv", "write_xlsx", "print_admission"]
 
 BASE = ["student_id", "last_name", "first_name", "email", "matriculation", "group"]
 TAIL = ["points", "max_points", "percent", "status", "points_needed", "override_reason"]
-
-
-def percent_text(fraction: Fraction) -> str:
-    """Percent with two decimals, truncated (never shows 50.00 for 49.999...)."""
-    hundredths = (fraction * 10000).__floor__()
-    return f"{hundredths // 100}.{hundredths % 100:02d}"
 
 
 def header(standings: list[Standing]) -> list[str]:
@@ -24,44 +27,62 @@ def header(standings: list[Standing]) -> list[str]:
     return BASE + sheets + TAIL
 
 
-def _row(s: Standing) -> list[Any]:
-    sheets = ["" if v is None else fmt(v) for v in s.sheets.values()]
+def _sheet_text(s: Standing, sheet: str, number: Any = fmt) -> Any:
+    value = s.sheets[sheet]
+    if value is not None:
+        return number(value)
+    cell = s.cells.get(sheet)
+    return cell.state if cell is not None and cell.state == "planned" else "pending"
+
+
+def _row(s: Standing, number: Any = fmt) -> list[Any]:
+    sheets = [_sheet_text(s, sheet, number) for sheet in s.sheets]
     return [s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group, *sheets,
-            fmt(s.points), fmt(s.max_points), percent_text(s.fraction), s.status, fmt(s.points_needed),
-            s.override_reason]
+            number(s.points), number(s.max_points), percent_text(s.fraction) if number is fmt
+            else percent_text(s.fraction).replace(".", ","), s.status, number(s.points_needed), s.override_reason]
 
 
-def write_csv(standings: list[Standing], path: Path) -> Path:
+def _write(path: Path, rows: list[list[Any]], delimiter: str, encoding: str) -> Path:
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
-    with tmp.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh, quoting=csv.QUOTE_MINIMAL)
-        w.writerow(header(standings))
-        w.writerows(_row(s) for s in standings)
+    with tmp.open("w", newline="", encoding=encoding) as fh:
+        csv.writer(fh, delimiter=delimiter, quoting=csv.QUOTE_MINIMAL).writerows(rows)
     tmp.replace(path)
     return path
 
 
-def write_xlsx(standings: list[Standing], path: Path) -> Path:
-    """Header row in bold, panes frozen below it and right of the names, number formats on the
-    points and percent columns (styled cells only where a format is needed: write-only mode)."""
-    from openpyxl import Workbook
-    from openpyxl.cell import WriteOnlyCell
-    from openpyxl.styles import Font
+def write_csv(standings: list[Standing], path: Path) -> Path:
+    return _write(path, [header(standings)] + [_row(s) for s in standings], ",", "utf-8")
 
-    wb = Workbook(write_only=True)
-    ws = wb.create_sheet("admission")
-    ws.freeze_panes = "D2"
+
+def _comma(value: Any) -> str:
+    return fmt(value).replace(".", ",")
+
+
+def write_excel_csv(standings: list[Standing], path: Path) -> Path:
+    """The same list for German Excel: opens by double-click with umlauts, columns and numbers intact."""
+    return _write(path, [header(standings)] + [_row(s, _comma) for s in standings], ";", "utf-8-sig")
+
+
+WIDTHS = {"student_id": 12, "last_name": 20, "first_name": 16, "email": 26, "matriculation": 13, "group": 8,
+          "status": 13, "override_reason": 30, "percent": 9, "points_needed": 13}
+
+
+def write_xlsx(standings: list[Standing], path: Path) -> Path:
+    """Bold header, frozen below it and right of the names, autofilter over the table, column widths,
+    points as numbers ("0.0#"), the truncated percentage as a number formatted "0.00%"."""
+    from openpyxl import Workbook
+    from openpyxl.utils import get_column_letter
+
+    wb = Workbook()
+    ws = wb.active
+    ws.title = "admission"
     cols = header(standings)
-    bold = Font(bold=True)
-    ws.append([_styled(WriteOnlyCell(ws, value=name), font=bold) for name in cols])
+    ws.append(cols)
     for s in standings:
-        row: list[Any] = [s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group]
-        row += [None if v is None else float(v) for v in s.sheets.values()]
-        row += [_styled(WriteOnlyCell(ws, value=float(s.points)), number_format="0.0#"), float(s.max_points),
-                _styled(WriteOnlyCell(ws, value=float(s.fraction)), number_format="0.00%"), s.status,
-                float(s.points_needed), s.override_reason]
-        ws.append(row)
+        ws.append(_xlsx_row(s))
+    _format_sheet(ws, cols, len(standings))
+    ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{len(standings) + 1}"
     path.parent.mkdir(parents=True, exist_ok=True)
     tmp = path.with_name(path.name + ".part")
     wb.save(tmp)
@@ -69,7 +90,50 @@ def write_xlsx(standings: list[Standing], path: Path) -> Path:
     return path
 
 
-def _styled(cell: Any, **style: Any) -> Any:
-    for key, value in style.items():
-        setattr(cell, key, value)
-    return cell
+def _xlsx_row(s: Standing) -> list[Any]:
+    sheets = [_sheet_text(s, sheet, float) for sheet in s.sheets]
+    return [s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group, *sheets, float(s.points),
+            float(s.max_points), float(s.percent / 100), s.status, float(s.points_needed), s.override_reason]
+
+
+def _format_sheet(ws: Any, cols: list[str], n: int) -> None:
+    from openpyxl.styles import Alignment, Font
+    from openpyxl.utils import get_column_letter
+
+    ws.freeze_panes = "D2"
+    for i, name in enumerate(cols, 1):
+        letter = get_column_letter(i)
+        ws.cell(1, i).font = Font(bold=True)
+        ws.column_dimensions[letter].width = WIDTHS.get(name, max(9, len(name) + 2))
+        number = "0.00%" if name == "percent" else "0.0#" if i > len(BASE) and name not in ("status", "override_reason") else None
+        if number is None:
+            continue
+        for row in range(2, n + 2):
+            cell = ws.cell(row, i)
+            if isinstance(cell.value, float):
+                cell.number_format = number
+            else:
+                cell.alignment = Alignment(horizontal="right")
+
+
+def print_admission(console: Console, standings: list[Standing], cfg: CourseConfig, per_sheet: bool = False) -> None:
+    """The list in the terminal: one line per student, then the counts per status."""
+    threshold = fmt(standings[0].threshold) if standings else "?"
+    table = Table(title=f"admission: {len(standings)} roster students, maximum {fmt(cfg.semester_max)}, "
+                        f"threshold {threshold} points")
+    for name in ("student", "name", "group"):
+        table.add_column(name)
+    sheets = [sem.id for sem in cfg.semester] if per_sheet else []
+    for sheet in sheets:
+        table.add_column(sheet, justify="right")
+    for name in ("points", "%", "status", "needed", "pending"):
+        table.add_column(name, justify="left" if name == "status" else "right")
+    for s in standings:
+        undecided = sum(1 for v in s.sheets.values() if v is None)
+        table.add_row(s.student_id, f"{s.last_name}, {s.first_name}", s.group,
+                      *[_sheet_text(s, sheet) for sheet in sheets], fmt(s.points), percent_text(s.fraction),
+                      s.status + (" (override)" if s.override_reason else ""),
+                      fmt(s.points_needed) if s.points_needed else "", str(undecided) if undecided else "")
+    console.print(table)
+    counts = Counter(s.status for s in standings)
+    console.print(", ".join(f"{counts[k]} {k}" for k in ("admitted", "open", "not_admitted")), highlight=False)

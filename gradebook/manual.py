@@ -11,7 +11,10 @@ from . import nbgrader_tables as nt
 from .db import atomic
 from .errors import InputError
 from .models import AuditLog, Extension
+from .config import CourseConfig, load_config
+from .handins import LateDecision, redecide
 from .paper import fmt
+from .sheets_state import roster_ids
 
 
 def set_manual_score(engine: Engine, sheet: str, student: str, cell: str, points: Fraction | None,
@@ -42,10 +45,19 @@ def set_manual_score(engine: Engine, sheet: str, student: str, cell: str, points
                              new_value=None if points is None else fmt(points), reason=reason))
 
 
-def set_extension(engine: Engine, sheet: str, student: str, until: datetime, author: str, reason: str) -> None:
+def set_extension(engine: Engine, sheet: str, student: str, until: datetime, author: str, reason: str,
+                  cfg: CourseConfig | None = None) -> LateDecision | None:
+    """Move ``student``'s deadline of ``sheet`` to ``until`` and, in the same transaction, take the late
+    decision of their graded hand-in again (stored on ``autograde_result``); that decision, or None."""
+    cfg = cfg or load_config()
+    manifest = cfg.manifest(sheet)  # an unknown or planned sheet is refused
+    if until.tzinfo is None:
+        raise InputError(f"extension of {sheet} for {student!r}: {until} has no time zone")
+    if not reason.strip():
+        raise InputError(f"an extension of {sheet} for {student!r} needs a reason")
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
-        if session.execute(select(nt.student.c.id).where(nt.student.c.id == student)).first() is None:
+        if student not in roster_ids(session):
             raise InputError(f"unknown student {student!r} (not in the roster)")
         row = session.execute(select(Extension).where(Extension.sheet == sheet, Extension.student_id == student)
                               ).scalar_one_or_none()
@@ -54,5 +66,9 @@ def set_extension(engine: Engine, sheet: str, student: str, until: datetime, aut
             row = Extension(sheet=sheet, student_id=student, until=until, reason=reason, author=author)
             session.add(row)
         row.until, row.reason, row.author = until, reason, author
+        session.flush()
+        decision = redecide(session, manifest, student, cfg.timezone)
+        new = until.isoformat() + (f"; {decision.text(cfg.timezone)}" if decision else "")
         session.add(AuditLog(at=now, author=author, entity="extension", key=f"{sheet}/{student}", old_value=old,
-                             new_value=until.isoformat(), reason=reason))
+                             new_value=new, reason=reason))
+    return decision

@@ -7,11 +7,11 @@ from datetime import datetime, timezone
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from . import nbgrader_tables as nt
 from .admission import ADMITTED, NOT_ADMITTED
 from .db import atomic
 from .errors import InputError, UnknownStudentError
 from .models import AdmissionOverride, AuditLog
+from .sheets_state import roster_ids
 
 
 def _active(session: Session, student: str) -> AdmissionOverride | None:
@@ -19,22 +19,33 @@ def _active(session: Session, student: str) -> AdmissionOverride | None:
         AdmissionOverride.student_id == student, AdmissionOverride.revoked_at.is_(None))).scalar_one_or_none()
 
 
-def set_override(engine: Engine, student: str, status: str, reason: str, author: str) -> None:
+def set_override(engine: Engine, student: str, status: str, reason: str, author: str,
+                 replace: bool = False) -> str | None:
+    """Set ``student``'s override; an active one is replaced only with ``replace`` (else an error naming it).
+    Returns the replaced override in words, or None."""
     if status not in (ADMITTED, NOT_ADMITTED):
         raise InputError(f"override status must be {ADMITTED} or {NOT_ADMITTED}, not {status!r}")
     if not reason.strip():
         raise InputError(f"an override for {student!r} needs a reason")
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
-        if session.execute(select(nt.student.c.id).where(nt.student.c.id == student)).first() is None:
-            raise UnknownStudentError(f"unknown student {student!r}")
+        if student not in roster_ids(session):
+            raise UnknownStudentError(f"unknown student {student!r} (not on the roster)")
         old = _active(session, student)
+        if old is not None and not replace:
+            raise InputError(f"{student!r} already has an active override: {_text(old)}; "
+                             "give --replace to replace it (or revoke it first)")
         if old is not None:
             old.revoked_at = now
         session.add(AdmissionOverride(student_id=student, status=status, reason=reason, author=author, created_at=now))
         session.add(AuditLog(at=now, author=author, entity="admission_override", key=student,
                              old_value=f"{old.status}: {old.reason}" if old else None, new_value=f"{status}: {reason}",
                              reason=reason))
+        return _text(old) if old is not None else None
+
+
+def _text(o: AdmissionOverride) -> str:
+    return f"{o.status} ({o.reason}; by {o.author} on {o.created_at:%Y-%m-%d})"
 
 
 def revoke_override(engine: Engine, student: str, author: str, reason: str) -> None:

@@ -27,6 +27,14 @@ def paper(cfg, tmp_path, sheet, rows):
     import_points(open_gradebook(cfg.db_url), cfg.manifest(sheet), f, "tutor")
 
 
+def close(cfg, *sheets):
+    """Decide sheets by closing them (the tests here are not about grading being complete)."""
+    from gradebook.sheets_state import close_sheet
+
+    for sheet in sheets or [s.id for s in cfg.semester]:
+        close_sheet(open_gradebook(cfg.db_url), cfg, sheet, "admin", "test: decided")
+
+
 def by_id(cfg, as_of):
     return {s.student_id: s for s in compute_standings(open_gradebook(cfg.db_url), cfg, as_of)}
 
@@ -44,8 +52,14 @@ def test_points_maximum_and_status_over_the_semester(gradebook_course, tmp_path)
     assert (mid["ab1"].status, mid["ab1"].points_needed) == (OPEN, 4)
     assert (mid["cd2"].points, mid["cd2"].status) == (Fraction(7, 2), OPEN)  # 3.5 + 20 still possible ≥ 16
     assert (mid["ef3"].points, mid["ef3"].status) == (0, OPEN)
+    end = by_id(cfg, AFTER_ALL)  # sheet09 was never authored: planned, still reachable, never 0
+    assert end["ab1"].sheets["sheet09"] is None and end["ab1"].cells["sheet09"].state == "planned"
+    assert end["ab1"].status == OPEN
+    from gradebook.sheets_state import close_sheet
+
+    close_sheet(open_gradebook(cfg.db_url), cfg, "sheet09", "admin", "cancelled")
     end = by_id(cfg, AFTER_ALL)
-    assert end["ab1"].status == NOT_ADMITTED and end["ab1"].points_needed == 4
+    assert end["ab1"].status == NOT_ADMITTED and end["ab1"].points_needed == 4 and end["ab1"].sheets["sheet09"] == 0
 
 
 def test_exactly_half_is_admitted(gradebook_course, tmp_path):
@@ -66,6 +80,7 @@ def test_absolute_threshold_rule(gradebook_course, tmp_path):
 
     cfg = gradebook_course
     autograded(cfg, "tiny01", "ab1", Fraction(1), Fraction(2))
+    close(cfg)
     rule = AdmissionRule(fraction=None, absolute=Fraction(3))
     got = {s.student_id: s for s in compute_standings(open_gradebook(cfg.db_url), cfg, AFTER_ALL, rule=rule)}
     assert (got["ab1"].status, got["ab1"].threshold, got["cd2"].status) == (ADMITTED, 3, NOT_ADMITTED)
@@ -79,6 +94,7 @@ def test_late_policy_grace_and_extension(gradebook_course):
     with atomic(open_gradebook(cfg.db_url)) as s:
         s.add(Extension(sheet="tiny01", student_id="ef3", until=datetime(2026, 11, 5, 9, 0, tzinfo=timezone.utc),
                         reason="ill", author="admin"))
+    close(cfg, "tiny01")
     got = {k: v.sheets["tiny01"] for k, v in by_id(cfg, MID).items()}
     assert got == {"ab1": 3, "cd2": 0, "ef3": 3}
 
@@ -89,6 +105,7 @@ def test_override_changes_status_not_points(gradebook_course):
     with atomic(open_gradebook(cfg.db_url)) as s:
         s.add(AdmissionOverride(student_id="ab1", status=ADMITTED, reason="medical certificate", author="admin",
                                 created_at=datetime.now(timezone.utc)))
+    close(cfg)
     st_ = by_id(cfg, AFTER_ALL)["ab1"]
     assert (st_.status, st_.points, st_.override_reason, st_.points_needed) == (ADMITTED, 1, "medical certificate", 0)
 
@@ -103,7 +120,7 @@ def test_exports_quote_names_and_match_the_standings(gradebook_course, tmp_path)
     rows = list(csv.DictReader((tmp_path / "a.csv").open(encoding="utf-8")))
     assert [r["student_id"] for r in rows] == ["cd2", "ab1", "ef3"]  # García, Müller, O'Brien
     cd2 = rows[0]
-    assert (cd2["last_name"], cd2["tiny01"], cd2["tiny02"], cd2["sheet09"]) == ("García, Jr.", "5.5", "0", "")
+    assert (cd2["last_name"], cd2["tiny01"], cd2["tiny02"], cd2["sheet09"]) == ("García, Jr.", "5.5", "0", "planned")
     assert (cd2["points"], cd2["max_points"], cd2["percent"], cd2["status"], cd2["points_needed"]) == (
         "5.5", "32", "17.18", "open", "10.5")
     from openpyxl import load_workbook
@@ -151,6 +168,7 @@ def test_bonus_sheet_counts_points_not_maximum(gradebook_course, tmp_path):
     sem = cfg.semester
     cfg = dataclasses.replace(cfg, semester=(sem[0], dataclasses.replace(sem[1], bonus=True)))  # max 6, threshold 3
     autograded(cfg, "tiny02", "ab1", Fraction(1), Fraction(2))  # 3 bonus points only
+    close(cfg)
     got = by_id(cfg, AFTER_ALL)["ab1"]
     assert (got.points, got.max_points, got.threshold, got.status) == (3, 6, 3, ADMITTED)
 
@@ -166,6 +184,7 @@ def test_minimum_per_sheet(gradebook_course, tmp_path):
     autograded(cfg, "tiny02", "ab1", Fraction(1), Fraction(0))  # 6 + 1 = 7 ≥ 6, but tiny02 has 1 < 2
     autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(2))
     autograded(cfg, "tiny02", "cd2", Fraction(1), Fraction(2))
+    close(cfg)
     got = by_id(cfg, AFTER_ALL)
     assert (got["ab1"].points, got["ab1"].status) == (7, NOT_ADMITTED)
     assert (got["cd2"].points, got["cd2"].status) == (6, ADMITTED)
@@ -212,6 +231,7 @@ def test_minimum_per_part(gradebook_course, tmp_path):
     autograded(cfg, "tiny02", "ab1", Fraction(1), Fraction(2))  # 6 notebook points, no paper
     autograded(cfg, "tiny01", "cd2", Fraction(1), Fraction(2))
     paper(cfg, tmp_path, "tiny01", [("cd2", "3")])  # 3 + 3
+    close(cfg)
     got = by_id(cfg, AFTER_ALL)
     assert (got["ab1"].points, got["ab1"].status) == (6, NOT_ADMITTED)  # paper part below a third
     assert (got["cd2"].points, got["cd2"].status) == (6, ADMITTED)
