@@ -124,6 +124,9 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     state = "planned" if sem.manifest is None else "pending" if total is None else "graded"
     title = sem.manifest.title if sem.manifest else "(planned)"
     view = SheetView(sem, title, state, total, notebook_max=sem.part_max("notebook"), paper_max=sem.part_max("paper"))
+    cell = getattr(standing, "cells", {}).get(sem.id) if standing is not None else None
+    if cell is not None:  # the standing's own state of the sheet (pending, late, missing, …) where it has one
+        view.state = "graded" if cell.state == "graded" and total is not None else cell.state
     if sem.manifest is None:
         return view
     members = team_of(session, sem.id, student)
@@ -137,6 +140,8 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
         view.autograde_reason, view.late, view.decision = result.reason or "", result.late, result.decision or ""
         if detail:
             view.result = _parse_result(result.result_json)
+    if cell is not None and cell.decision:
+        view.late, view.decision = cell.late, cell.decision
     latest_nb = view.latest.get("notebook")
     graded_at = _utc(result.graded_at) if result is not None else None
     view.grading = latest_nb is not None and (graded_at is None or latest_nb.received_at > graded_at
