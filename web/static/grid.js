@@ -161,7 +161,12 @@
       if (r.status === 200) {
         applyCell(r.data.cell);
         flash(el);
-        say("Saved " + (el.getAttribute("aria-label") || "the comment") + ".", "ok");
+        var active = document.activeElement;
+        if (active && active.classList && active.classList.contains("pts") && active.classList.contains("invalid")) {
+          validate(active);  // the cell being typed in is refused: its reason stays on show
+        } else {
+          say("Saved " + (el.getAttribute("aria-label") || "the comment") + ".", "ok");
+        }
       } else if (r.status === 409 && r.data.cell) {
         showConflict(el, r.data);
       } else {
