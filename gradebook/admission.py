@@ -100,6 +100,16 @@ def decide(points: Fraction, reachable: Fraction, threshold: Fraction) -> tuple[
     return OPEN, threshold - points
 
 
+def status_of(counted: dict[str, Fraction | None], maxima: dict[str, Fraction], threshold: Fraction
+              ) -> tuple[str, Fraction, Fraction, Fraction]:
+    """(status, points still needed, points, still reachable) from the counted points per sheet (None: not
+    decided yet, so its maximum is still reachable, never 0)."""
+    points = sum((v for v in counted.values() if v is not None), ZERO)
+    still = sum((maxima[k] for k, v in counted.items() if v is None), ZERO)
+    status, needed = decide(points, points + still, threshold)
+    return status, needed, points, still
+
+
 def apply_sheet_minimum(status: str, cells: dict[str, SheetCell], semester: tuple[SemesterSheet, ...],
                         minimum: Fraction | None) -> str:
     """With a minimum per sheet, a decided (non-bonus) sheet below it makes admission impossible, and
@@ -339,12 +349,11 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
     rule = rule or cfg.rule
     threshold = rule.threshold(cfg.semester_max)
     data = _load(engine, cfg)
+    maxima = {sem.id: sem.max_points for sem in cfg.semester}
     standings = []
     for sid, last, first, email, matriculation, group in data.students:
         cells = {sem.id: sheet_cell(data, sid, sem, as_of) for sem in cfg.semester}
-        points = sum((c.counted for c in cells.values() if c.counted is not None), ZERO)
-        still = sum((sem.max_points for sem in cfg.semester if not cells[sem.id].decided), ZERO)
-        status, needed = decide(points, points + still, threshold)
+        status, needed, points, still = status_of({k: c.counted for k, c in cells.items()}, maxima, threshold)
         status = apply_sheet_minimum(status, cells, cfg.semester, rule.min_per_sheet)
         status = apply_part_minimum(status, cells, cfg.semester, rule.min_per_part)
         override_status, reason = data.overrides.get(sid, (None, ""))

@@ -11,7 +11,8 @@ from . import nbgrader_tables as nt
 from .db import atomic
 from .errors import InputError
 from .models import AuditLog, GroupMembership, Person, TutorialGroup
-from .tables import read_rows
+from .roster import ID_RE
+from .tables import Row, read_rows
 
 
 @dataclass
@@ -27,30 +28,59 @@ class GroupReport:
         return f"{len(self.moved)} student(s) assigned or moved, {self.unchanged} unchanged"
 
 
-def import_groups(engine: Engine, path: Path) -> GroupReport:
-    """Groups and their tutors from CSV/XLSX: ``group,name,tutor_id,tutor_name,tutor_email``."""
-    rows = read_rows(path, ["group", "name", "tutor_id"])
-    errors = [f"{path}:{r.line}: group id is empty" for r in rows if not r.get("group")]
+def _group_errors(path: Path, rows: list[Row], staff: dict[str, str]) -> list[str]:
+    """Every bad row: id, name and tutor required; a tutor not yet staff needs a tutor_name; no duplicates;
+    a tutor who is staff must be a tutor or an admin (students cannot lead groups)."""
+    errors: list[str] = []
     seen: dict[str, int] = {}
     for r in rows:
-        if r.get("group") in seen:
-            errors.append(f"{path}:{r.line}: group {r.get('group')!r} already appears in row {seen[r.get('group')]}")
-        seen.setdefault(r.get("group"), r.line)
-    if errors:
-        raise InputError(f"{path}: nothing imported, {len(errors)} bad row(s):\n" + "\n".join(errors))
+        gid, where = r.get("group"), f"{path}:{r.line}"
+        if not gid:
+            errors.append(f"{where}: group id is empty")
+        elif gid in seen:
+            errors.append(f"{where}: group {gid!r} already appears in row {seen[gid]}")
+        seen.setdefault(gid, r.line)
+        if not r.get("name"):
+            errors.append(f"{where}: group {gid!r}: name is empty")
+        tutor = r.get("tutor_id")
+        if not tutor:
+            errors.append(f"{where}: group {gid!r}: tutor_id is empty (every group needs a tutor)")
+        elif tutor not in staff and not r.get("tutor_name"):
+            errors.append(f"{where}: group {gid!r}: tutor {tutor!r} is not staff; give tutor_name to add them "
+                          "(or `mlph staff add` first)")
+        elif not ID_RE.match(tutor):
+            errors.append(f"{where}: group {gid!r}: tutor_id {tutor!r} must be letters, digits or . _ @ -")
+        email = r.get("tutor_email")
+        if email and "@" not in email:
+            errors.append(f"{where}: group {gid!r}: tutor e-mail {email!r} has no @")
+    return errors
+
+
+def import_groups(engine: Engine, path: Path, author: str = "import") -> GroupReport:
+    """Groups and their tutors from CSV/XLSX: ``group,name,tutor_id[,tutor_name,tutor_email]``; every row
+    checked first, nothing imported if one is bad (all bad rows named)."""
+    rows = read_rows(path, ["group", "name", "tutor_id"])
     report = GroupReport()
+    now = datetime.now(timezone.utc)
     with atomic(engine) as session:
+        staff = {p.id: p.role for p in session.execute(select(Person)).scalars()}
+        errors = _group_errors(path, rows, staff)
+        if errors:
+            raise InputError(f"{path}: nothing imported, {len(errors)} bad row(s):\n" + "\n".join(errors))
         for r in rows:
-            tutor = r.get("tutor_id") or None
-            if tutor:
-                person = session.get(Person, tutor) or Person(id=tutor, role="tutor", name=tutor)
-                person.name = r.get("tutor_name") or person.name
-                person.email = r.get("tutor_email") or person.email
-                session.add(person)
-                report.tutors += 1
-            group = session.get(TutorialGroup, r.get("group")) or TutorialGroup(id=r.get("group"))
-            group.name, group.tutor_id = r.get("name") or r.get("group"), tutor
+            tutor = r.get("tutor_id")
+            person = session.get(Person, tutor) or Person(id=tutor, role="tutor", name=tutor)
+            person.name = r.get("tutor_name") or person.name
+            person.email = r.get("tutor_email") or person.email
+            session.add(person)
+            report.tutors += 1
+            group = session.get(TutorialGroup, r.get("group"))
+            old = f"{group.name} ({group.tutor_id})" if group is not None else None
+            group = group or TutorialGroup(id=r.get("group"))
+            group.name, group.tutor_id = r.get("name"), tutor
             session.add(group)
+            session.add(AuditLog(at=now, author=author, entity="tutorial_group", key=group.id, old_value=old,
+                                 new_value=f"{group.name} ({tutor})", reason=f"import of {path.name}"))
             report.groups += 1
     return report
 

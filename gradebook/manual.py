@@ -55,6 +55,7 @@ def set_extension(engine: Engine, sheet: str, student: str, until: datetime, aut
         raise InputError(f"extension of {sheet} for {student!r}: {until} has no time zone")
     if not reason.strip():
         raise InputError(f"an extension of {sheet} for {student!r} needs a reason")
+    until = until.astimezone(timezone.utc)  # stored in UTC (SQLite keeps no offset)
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
         if student not in roster_ids(session):

@@ -8,6 +8,7 @@ import csv
 from dataclasses import dataclass
 from fractions import Fraction
 from pathlib import Path
+from typing import Any
 
 from .errors import InputError
 
@@ -45,13 +46,38 @@ def _csv_rows(path: Path) -> tuple[list[str], list[Row]]:
     return header, rows
 
 
-def _xlsx_rows(path: Path) -> tuple[list[str], list[Row]]:
+def _load(path: Path, data_only: bool) -> Any:
     from openpyxl import load_workbook
 
     try:
-        wb = load_workbook(path, read_only=True, data_only=True)
+        return load_workbook(path, read_only=True, data_only=data_only)
     except Exception as exc:  # openpyxl raises many kinds for a broken file
         raise InputError(f"{path}: not a readable XLSX file: {exc}") from exc
+
+
+def _formulas_without_value(path: Path) -> list[str]:
+    """Cells holding a formula whose value the file does not store (saved by a program that does not
+    calculate, e.g. a script): reading them would silently give an empty cell."""
+    from openpyxl.utils import get_column_letter
+
+    formulas, values = _load(path, False), _load(path, True)
+    bad = []
+    for frow, vrow in zip(formulas.worksheets[0].iter_rows(), values.worksheets[0].iter_rows(values_only=True)):
+        for col, (fcell, value) in enumerate(zip(frow, vrow), start=1):
+            if getattr(fcell, "data_type", None) == "f" and value is None:
+                bad.append(f"{path}:{fcell.row}: cell {get_column_letter(col)}{fcell.row} holds the formula "
+                           f"{fcell.value} without a stored value (open the file in Excel or LibreOffice and save it, "
+                           "or paste the values)")
+    formulas.close()
+    values.close()
+    return bad
+
+
+def _xlsx_rows(path: Path) -> tuple[list[str], list[Row]]:
+    bad = _formulas_without_value(path)
+    if bad:
+        raise InputError(f"{path}: nothing imported, {len(bad)} formula cell(s) without a value:\n" + "\n".join(bad))
+    wb = _load(path, True)
     sheet = wb.worksheets[0]
     it = sheet.iter_rows(values_only=True)
     try:
