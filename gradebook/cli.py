@@ -20,7 +20,9 @@ from .config import CourseConfig, load_config
 from .errors import InputError
 from .paper import fmt
 
-console = Console()
+def console() -> Console:
+    """A console made per command, so that it sees the terminal (or $COLUMNS) of this run."""
+    return Console()
 
 
 def engine_of(cfg: CourseConfig, create: bool = False) -> Engine:
@@ -171,7 +173,7 @@ def admission(csv_path: Path | None, excel_path: Path | None, xlsx_path: Path | 
         click.echo(f"{len(changes)} student(s) would change status under threshold {preview_threshold}")
         return
     standings = compute_standings(engine, cfg, when)
-    print_admission(console, standings, cfg, per_sheet)
+    print_admission(console(), standings, cfg, per_sheet)
     left_out_hint(engine)
     for path, writer in ((csv_path, write_csv), (excel_path, write_excel_csv), (xlsx_path, write_xlsx)):
         if path:
@@ -294,7 +296,7 @@ def status(student: str, as_of: str | None) -> None:
     from .status import print_status, student_standing
 
     cfg = load_config()
-    print_status(console, student_standing(engine_of(cfg), cfg, student, parse_time(as_of, cfg)), cfg)
+    print_status(console(), student_standing(engine_of(cfg), cfg, student, parse_time(as_of, cfg)), cfg)
 
 
 @click.command("grade")

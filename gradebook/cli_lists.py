@@ -18,7 +18,7 @@ def _table(title: str, columns: list[str], rows: list[list[Any]]) -> None:
         table.add_column(c)
     for r in rows:
         table.add_row(*[str(v) for v in r])
-    console.print(table)
+    console().print(table)
 
 
 @click.command("list")

@@ -11,7 +11,7 @@ from sqlalchemy.orm import Session
 
 from . import nbgrader_tables as nt
 from .config import CourseConfig
-from .db import mask, open_gradebook, sqlite_path
+from .db import check_url, mask, open_gradebook, sqlite_path
 from .errors import GradebookError
 from .models import StudentProfile
 from .sheets_state import SheetRow, sheet_rows
@@ -20,7 +20,9 @@ ENV_HINT = "MLPH_ROOT (course root), MLPH_COURSE_DIR (data directory), MLPH_DB_U
 
 
 def require_course(cfg: CourseConfig) -> None:
-    """A missing data directory or SQLite file is an error naming what was looked for."""
+    """A database URL this project cannot use, a missing data directory or SQLite file: an error naming
+    what was looked for."""
+    check_url(cfg.db_url)
     if not cfg.data_dir.is_dir():
         raise GradebookError(
             f"no course data directory at {cfg.data_dir} (from {cfg.origins.get('data_dir', 'mlph.toml')}; "

@@ -79,6 +79,12 @@ def status_over_time(engine: Engine, cfg: CourseConfig, until: datetime) -> list
     return points
 
 
+def _locator() -> Any:
+    from matplotlib.ticker import MaxNLocator
+
+    return MaxNLocator
+
+
 def _histograms(plt: Any, cfg: CourseConfig, standings: list[Standing], decided: list[str]) -> Any:
     sems = [sem for sem in cfg.semester if sem.id in decided]
     n = max(1, len(sems))
@@ -91,6 +97,7 @@ def _histograms(plt: Any, cfg: CourseConfig, standings: list[Standing], decided:
         ax.set_title(f"{sem.id} (max {float(sem.max_points):g})", fontsize=10)
         ax.set_xlabel("points")
         ax.set_ylabel("students")
+        ax.yaxis.set_major_locator(_locator()(integer=True))
     for ax in list(axes.flat)[len(sems):]:
         ax.axis("off")
     if not sems:
@@ -108,6 +115,8 @@ def _timeline(plt: Any, timeline: list[tuple[str, dict[str, int]]]) -> Any:
                color=STATUS_COLOURS[status])
         bottom = [b + v for b, v in zip(bottom, vals)]
     ax.set_ylabel("students")
+    ax.set_xlabel("just after the deadline of")
+    ax.yaxis.set_major_locator(_locator()(integer=True))
     ax.tick_params(axis="x", labelrotation=30)
     ax.legend(loc="upper left", bbox_to_anchor=(1.01, 1.0), frameon=False)  # beside the bars, never over them
     fig.tight_layout()
@@ -147,6 +156,7 @@ def _figures(cfg: CourseConfig, standings: list[Standing], tasks: dict[str, tupl
     ax.boxplot([by_group[g] for g in labels], showmeans=True)
     ax.set_xticks(range(1, len(labels) + 1), labels, rotation=30, ha="right")
     ax.set_ylabel("percent of the semester's points")
+    ax.set_ylim(0, 100)
     fig.tight_layout()
     figs.append(("Per tutorial group: spread and mean (triangle)", _png(fig)))
     plt.close(fig)
