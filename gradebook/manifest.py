@@ -1,7 +1,12 @@
 """Sheet manifests: ``source/sheetNN/sheet.toml`` declares a sheet's title, due date and tasks.
 
 Notebook tasks name their nbgrader test cells (grade ids) with the points of each; paper tasks carry
-their points directly. Points are exact (:class:`fractions.Fraction`).
+their points directly, a model ``solution`` for tutors and a rubric (``[[task.rubric]]`` items with
+``id``, ``text`` and ``points`` that add up to the task's points). ``time_budget_s`` is the cell time
+the solution notebook may take. Points are exact (:class:`fractions.Fraction`).
+
+A paper task without a rubric or solution parses (``mlph validate`` reports it); a rubric that is
+malformed is a :class:`ManifestError`.
 """
 from __future__ import annotations
 
@@ -16,6 +21,7 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 from .errors import ManifestError
 
 MANIFEST_NAME = "sheet.toml"
+DEFAULT_TIME_BUDGET_S = 2.0
 TaskKind = Literal["notebook", "paper"]
 
 
@@ -37,12 +43,22 @@ def parse_points(value: object, where: str) -> Fraction:
 
 
 @dataclass(frozen=True)
+class RubricItem:
+    """One statement a tutor ticks for a paper task, worth ``points``."""
+    id: str
+    text: str
+    points: Fraction
+
+
+@dataclass(frozen=True)
 class Task:
     id: str
     title: str
     kind: TaskKind
     points: Fraction
     tests: dict[str, Fraction] = field(default_factory=dict)
+    rubric: tuple[RubricItem, ...] = ()
+    solution: str | None = None  # paper tasks: the model solution for tutors (never released)
 
 
 @dataclass(frozen=True)
@@ -54,6 +70,7 @@ class Manifest:
     tasks: tuple[Task, ...]
     path: Path
     late_policy: dict[str, Any] = field(default_factory=dict)
+    time_budget_s: float = DEFAULT_TIME_BUDGET_S
 
     @property
     def directory(self) -> Path:
@@ -108,12 +125,39 @@ def parse_due(value: object, tz_name: object, where: str) -> datetime:
     return due.replace(tzinfo=tz) if due.tzinfo is None else due.astimezone(tz)
 
 
+def _parse_rubric(raw: object, points: Fraction, where: str) -> tuple[RubricItem, ...]:
+    """A paper task's ``[[task.rubric]]`` items: unique ids, text, positive points adding up to ``points``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        raise ManifestError(f"{where}: 'rubric' must be a list of [[task.rubric]] tables")
+    items: list[RubricItem] = []
+    for n, entry in enumerate(raw, 1):
+        rid, text = entry.get("id"), entry.get("text")
+        if not isinstance(rid, str) or not rid.strip():
+            raise ManifestError(f"{where}: rubric item {n} needs a string 'id'")
+        if not isinstance(text, str) or not text.strip():
+            raise ManifestError(f"{where}: rubric item {rid!r} needs a non-empty 'text'")
+        pts = parse_points(entry.get("points"), f"{where}: rubric item {rid!r}")
+        if pts <= 0:
+            raise ManifestError(f"{where}: rubric item {rid!r} must carry positive points, not {pts}")
+        if any(i.id == rid for i in items):
+            raise ManifestError(f"{where}: rubric item id {rid!r} is used twice")
+        items.append(RubricItem(rid, text.strip(), pts))
+    total = sum((i.points for i in items), Fraction(0))
+    if items and total != points:
+        raise ManifestError(f"{where}: the rubric items add up to {total} points, the task has {points}")
+    return tuple(items)
+
+
 def _parse_task(raw: dict[str, Any], where: str) -> Task:
     tid = raw.get("id")
     if not isinstance(tid, str) or not tid:
         raise ManifestError(f"{where}: every [[task]] needs a string 'id'")
     kind = raw.get("kind")
     title = str(raw.get("title", tid))
+    if kind != "paper" and ("rubric" in raw or "solution" in raw):
+        raise ManifestError(f"{where}: task {tid!r}: 'rubric' and 'solution' belong to paper tasks only")
     if kind == "notebook":
         tests = raw.get("tests")
         if not isinstance(tests, dict) or not tests:
@@ -124,7 +168,11 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
         points = parse_points(raw.get("points"), f"{where}: task {tid!r}")
         if points <= 0:
             raise ManifestError(f"{where}: paper task {tid!r} must carry positive points")
-        return Task(tid, title, "paper", points)
+        solution = raw.get("solution")
+        if solution is not None and (not isinstance(solution, str) or not solution.strip()):
+            raise ManifestError(f"{where}: paper task {tid!r}: 'solution' must be non-empty text")
+        rubric = _parse_rubric(raw.get("rubric"), points, f"{where}: paper task {tid!r}")
+        return Task(tid, title, "paper", points, rubric=rubric, solution=solution)
     raise ManifestError(f"{where}: task {tid!r} has kind {kind!r}; expected 'notebook' or 'paper'")
 
 
@@ -151,6 +199,9 @@ def load_manifest(path: Path) -> Manifest:
     late = raw.get("late", {})
     if not isinstance(late, dict):
         raise ManifestError(f"{where}: [late] must be a table")
+    budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
+        raise ManifestError(f"{where}: 'time_budget_s' must be a positive number of seconds, not {budget!r}")
     return Manifest(
         id=sheet_id,
         title=str(raw.get("title", sheet_id)),
@@ -159,4 +210,5 @@ def load_manifest(path: Path) -> Manifest:
         tasks=tasks,
         path=path,
         late_policy=late,
+        time_budget_s=float(budget),
     )

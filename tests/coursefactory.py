@@ -101,9 +101,47 @@ threshold = "1/2"
 """
 
 
+CONFORMING_PAPER = """
+solution = '''
+By linearity of the expectation, E[a X] = a E[X] for every constant a.
+'''
+[[task.rubric]]
+id = "linearity"
+text = "Uses the linearity of the expectation"
+points = 2
+[[task.rubric]]
+id = "conclusion"
+text = "Concludes E[a X] = a E[X]"
+points = 1
+"""
+HANDIN_TEXT = ("\n\nHand in the pen-and-paper part as one PDF (scan or photo of handwriting, or typeset) on the "
+               "course web page, next to your notebook.")
+SETUP_DATA = "\nX_data = np.linspace(0.0, 1.0, 5)\nX_data.flags.writeable = False\n"
+DATA_TEST = "\ncheck(\"scale_data\", scale(X_data, 3.0), expected=3.0 * np.linspace(0.0, 1.0, 5))\n"
+
+
+def conform(sheet_dir: Path) -> None:
+    """Bring a tiny sheet to this round's conventions (source/README.md): a time budget, a rubric and a
+    model solution for the paper task, the mistake's task, the hand-in sentence, read-only setup data."""
+    sheet = sheet_dir.name
+    manifest = sheet_dir / "sheet.toml"
+    text = manifest.read_text().replace('timezone = "Europe/Berlin"\n', 'timezone = "Europe/Berlin"\ntime_budget_s = 2.0\n', 1)
+    manifest.write_text(text + CONFORMING_PAPER)
+    mistakes = sheet_dir / "mistakes.toml"
+    mistakes.write_text(mistakes.read_text().replace('cell = "scale_solution"\n', 'cell = "scale_solution"\ntask = "scale"\n'))
+    nb = nbformat.read(sheet_dir / f"{sheet}.ipynb", as_version=4)
+    by_id = {c.metadata["nbgrader"]["grade_id"]: c for c in nb.cells}
+    by_id["intro"].source += HANDIN_TEXT
+    by_id["setup"].source += SETUP_DATA
+    by_id["test_scale_more"].source = DATA_TEST.strip() + "\n" + by_id["test_scale_more"].source
+    nbformat.write(nb, sheet_dir / f"{sheet}.ipynb")
+
+
 def make_course(root: Path, tiny: tuple[str, ...] = ("tiny01",), real: tuple[str, ...] = (),
-                planned: dict[str, int] | None = None, due: str = "2026-11-04T10:00:00") -> Path:
-    """A course repository at ``root``: tiny sheets built here, real sheets copied from the repo."""
+                planned: dict[str, int] | None = None, due: str = "2026-11-04T10:00:00",
+                conforming: bool = False) -> Path:
+    """A course repository at ``root``: tiny sheets built here, real sheets copied from the repo.
+    ``conforming``: the tiny sheets follow this round's conventions (:func:`conform`)."""
     root.mkdir(parents=True, exist_ok=True)
     semester = ""
     for sheet in tiny:
@@ -113,6 +151,8 @@ def make_course(root: Path, tiny: tuple[str, ...] = ("tiny01",), real: tuple[str
         (d / "sheet.toml").write_text(TINY_MANIFEST.format(sheet=sheet, due=due))
         (d / "mistakes.toml").write_text(
             f"[[mistake]]\ncell = \"scale_solution\"\nwhy = \"adds instead of multiplying\"\nsource = '''\n{WRONG_ANSWER}'''\n")
+        if conforming:
+            conform(d)
         semester += f'\n[[semester.sheet]]\nid = "{sheet}"\n'
     for sheet in real:
         shutil.copytree(REPO / "source" / sheet, root / "source" / sheet)

@@ -1,21 +1,24 @@
-"""`mlph validate`: is a sheet sound? Runs the solution, the student version and every mistake.
+"""`mlph validate`: is a sheet sound? Static checks, then the solution, the student version and every
+mistake run through the real sandboxed grader, all in one pool.
 
-Checks, per sheet: (1) the solution notebook passes every test cell; (2) the student version
-fails every test cell (a test passing on the stubs is vacuous); (3) no line of a solution or
-hidden-test region appears anywhere in ``release/``; (4) manifest and notebook metadata agree;
-(5) ``release/`` is exactly what ``source/`` generates; (6) every simulated mistake in
-``mistakes.toml`` loses points.
+Without a kernel: (1) manifest and notebook metadata agree; (2) the notebook's format; (3) the
+sheet's shape (points, tasks, a rubric and a model solution for every paper task, the hand-in
+sentence); (4) every visible check can fail at home, every answer function has a visible check, no
+expected value uses a student's function, no test cell uses another task's answers; (5) every
+mistake names its task, enough mistakes; (6) ``release/`` is what ``source/`` generates; (7) no line
+of a solution, a hidden test or a paper model solution is in ``release/``.
+
+From the runs: (8) the solution passes every test cell; (9) within ``time_budget_s`` of cell time
+(the time of each cell is printed); (10) nothing on stderr; (11) recorded values are well-formed and
+not guessable; (12) the setup data is read-only; (13) the student version fails every test cell;
+(14) the solution graded as a submission gets full points; (15) in the student's view (released
+notebook, visible tests only) the solution passes; (16) every mistake loses points, in its own task
+only, and is printed as "caught by the visible tests" or "only at grading".
 """
 from __future__ import annotations
 
-import copy
-import json
-import re
-import tempfile
-import tomllib
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import nbformat
@@ -24,17 +27,23 @@ from nbformat import NotebookNode
 from gradebook.config import CourseConfig
 from gradebook.manifest import Manifest
 
-from autograder.grading.assemble import assemble, grade_id, is_answer, is_test, nbgrader_meta
 from autograder.errors import SheetError
+from autograder.grading.assemble import assemble, grade_id, is_answer
 from autograder.grading.harden import harden
+from autograder.grading.pipeline import source_imports
+from autograder.grading.scoring import Reference, reference_from_run, score_run
 from autograder.limits import Limits
-from autograder.nbgrader_bridge import generate
-from autograder.grading.pipeline import default_workers, executor_for, run_jobs
-from autograder.grading.reference import run_source
-from autograder.grading.scoring import CHECK_NAME_RE, reference_from_run, score_run
+from autograder.sheets import runs
+from autograder.sheets.consistency import check_leaks, check_metadata, check_release_current, secret_lines
+from autograder.sheets.conventions import COURSE, Conventions, check_conventions
+from autograder.sheets.mistakes import (MistakeOutcome, check_declarations, failed_test_cells, load_mistakes,
+                                        outcome, student_view, task_of, up_to_task, with_answer)
+from autograder.sheets.rules import check_notebook_format, check_test_cells
 
-REGION_RE = re.compile(r"### BEGIN (SOLUTION|HIDDEN TESTS)(.*?)### END \1", re.S)
-MIN_SECRET_CHARS = 10
+__all__ = ["SheetReport", "validate_sheet", "check_leaks", "secret_lines", "load_mistakes", "with_answer"]
+
+REFERENCE, SOLUTION, STUDENT, VIEW = "reference", "solution", "student version", "student view"
+Say = Callable[[str], None]
 
 
 @dataclass
@@ -42,167 +51,156 @@ class SheetReport:
     sheet: str
     passed: list[str] = field(default_factory=list)
     problems: list[str] = field(default_factory=list)
+    time_budget_s: float = 0.0
+    cell_times: list[runs.CellTime] = field(default_factory=list)  # the solution's code cells
+    mistakes: list[MistakeOutcome] = field(default_factory=list)
+
+    @property
+    def runtime_s(self) -> float:
+        """The solution's CPU seconds in its cells (what the budget is compared with)."""
+        return sum(t.cpu for t in self.cell_times)
+
+    @property
+    def wall_s(self) -> float:
+        return sum(t.wall for t in self.cell_times)
 
 
-def _lines(text: str) -> list[str]:
-    return [ln.strip() for ln in text.splitlines() if ln.strip()]
+class _Steps:
+    def __init__(self, report: SheetReport, say: Say):
+        self.report, self.say = report, say
 
-
-def secret_lines(source: NotebookNode) -> set[str]:
-    """Lines only found inside solution or hidden-test regions of the source notebook."""
-    secret: set[str] = set()
-    public: set[str] = set()
-    for cell in source.cells:
-        text = "".join(cell.source)
-        if is_answer(cell) and not REGION_RE.search(text):
-            secret.update(_lines(text))  # nbgrader replaces a marker-less solution cell whole
-            continue
-        secret.update(ln for m in REGION_RE.finditer(text) for ln in _lines(m.group(2)))
-        public.update(_lines(REGION_RE.sub("", text)))
-    return {ln for ln in secret - public if len(re.sub(r"\s", "", ln)) >= MIN_SECRET_CHARS}
-
-
-def _release_texts(release: Path) -> dict[str, list[str]]:
-    texts: dict[str, list[str]] = {}
-    for path in sorted(p for p in release.rglob("*") if p.is_file()):
-        raw = path.read_bytes().decode("utf-8", errors="replace")
-        if path.suffix == ".ipynb":
-            try:
-                nb = json.loads(raw)
-                raw = "\n".join("".join(c.get("source", "")) for c in nb.get("cells", []))
-            except json.JSONDecodeError:
-                pass
-        texts[str(path)] = _lines(raw)
-    return texts
-
-
-def check_leaks(source: NotebookNode, release: Path) -> list[str]:
-    secrets = secret_lines(source)
-    return [f"{path}: contains the secret line {line!r}"
-            for path, lines in _release_texts(release).items() for line in lines if line in secrets]
-
-
-def check_metadata(manifest: Manifest, source: NotebookNode) -> list[str]:
-    problems = []
-    nb_points = {grade_id(c): nbgrader_meta(c).get("points") for c in source.cells if is_test(c)}
-    declared = manifest.test_points
-    for gid in sorted(set(nb_points) | set(declared), key=str):
-        in_notebook = nb_points.get(gid)
-        if gid not in declared:
-            problems.append(f"test cell {gid!r} is in the notebook but not in {manifest.path.name}")
-        elif gid not in nb_points:
-            problems.append(f"test {gid!r} is in {manifest.path.name} but not a test cell of the notebook")
-        elif in_notebook is None or float(declared[gid]) != float(in_notebook):
-            problems.append(f"test {gid!r}: {declared[gid]} points in the manifest, {in_notebook} in the notebook")
-    ids = {grade_id(c) for c in source.cells}
-    for task in manifest.paper_tasks:
-        if task.id not in ids and f"paper_{task.id}" not in ids:
-            problems.append(f"paper task {task.id!r} has no cell with grade_id {task.id!r} in the notebook")
-    names = [m.group(2) for c in source.cells if is_test(c) for m in CHECK_NAME_RE.finditer("".join(c.source))]
-    problems += [f"check name {n!r} is used more than once" for n in sorted({n for n in names if names.count(n) > 1})]
-    if not any(is_answer(c) for c in source.cells):
-        problems.append("the notebook has no solution cell")
-    return problems
-
-
-def _comparable(path: Path) -> Any:
-    if path.suffix == ".ipynb":
-        return json.loads(path.read_text(encoding="utf-8"))
-    return path.read_bytes()
-
-
-def check_release_current(cfg: CourseConfig, sheet: str) -> list[str]:
-    """Regenerate into a scratch directory (scratch database) and compare with ``release/``."""
-    with tempfile.TemporaryDirectory(prefix="mlph-validate-") as tmp:
-        out = generate(cfg, sheet, release_dir=Path(tmp) / "release", db_url=f"sqlite:///{tmp}/scratch.db")
-        have = cfg.release_dir / sheet
-        fresh = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
-        committed = {p.relative_to(have) for p in have.rglob("*") if p.is_file()} if have.is_dir() else set()
-        problems = [f"release/{sheet}/{p}: missing (run `mlph release {sheet}`)" for p in sorted(fresh - committed)]
-        problems += [f"release/{sheet}/{p}: not generated from source/{sheet}" for p in sorted(committed - fresh)]
-        problems += [f"release/{sheet}/{p}: out of date with source/{sheet} (run `mlph release {sheet}`)"
-                     for p in sorted(fresh & committed) if _comparable(out / p) != _comparable(have / p)]
-    return problems
-
-
-def load_mistakes(manifest: Manifest) -> list[dict[str, str]]:
-    path = manifest.directory / "mistakes.toml"
-    if not path.is_file():
-        return []
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SheetError(f"{path}: not valid TOML: {exc}") from exc
-    mistakes = raw.get("mistake", [])
-    for i, m in enumerate(mistakes, 1):
-        if not all(isinstance(m.get(k), str) for k in ("cell", "why", "source")):
-            raise SheetError(f"{path}: mistake {i} needs string 'cell', 'why' and 'source'")
-    return list(mistakes)
-
-
-def with_answer(nb: NotebookNode, cell_id: str, code: str) -> NotebookNode:
-    """A copy of ``nb`` with the answer cell ``cell_id`` replaced by ``code``."""
-    new = copy.deepcopy(nb)
-    hits = [c for c in new.cells if grade_id(c) == cell_id and is_answer(c)]
-    if not hits:
-        raise SheetError(f"no answer cell {cell_id!r}")
-    hits[0].source = code
-    return new
-
-
-def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(),
-                   say: Callable[[str], None] = lambda s: None) -> SheetReport:
-    report = SheetReport(sheet)
-
-    def step(name: str, problems: list[str]) -> None:
-        report.problems.extend(f"{sheet}: {p}" for p in problems)
+    def __call__(self, name: str, problems: list[str]) -> None:
+        prefix = f"{self.report.sheet}: "
+        self.report.problems.extend(prefix + p.removeprefix(prefix) for p in problems)
         if not problems:
-            report.passed.append(name)
-        say(("  ok    " if not problems else "  FAIL  ") + name)
+            self.report.passed.append(name)
+        self.say(("  ok    " if not problems else "  FAIL  ") + name)
 
+    def info(self, text: str) -> None:
+        self.say("        " + text)
+
+
+def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(), say: Say = lambda s: None,
+                   conventions: Conventions = COURSE) -> SheetReport:
     manifest = cfg.manifest(sheet)
+    report = SheetReport(sheet, time_budget_s=manifest.time_budget_s)
+    step = _Steps(report, say)
     source = nbformat.read(manifest.directory / manifest.notebook, as_version=4)
-    step("manifest and notebook metadata agree", check_metadata(manifest, source))
-    step("release/ is what source/ generates", check_release_current(cfg, sheet))
-    release_nb_path = cfg.release_dir / sheet / manifest.notebook
-    step("no solution or hidden-test line in release/",
-         check_leaks(source, cfg.release_dir / sheet) if release_nb_path.parent.is_dir() else ["release/ missing"])
-    try:
-        reference = reference_from_run(run_source(source, limits), sheet)
-        step("the solution passes every test cell", [])
-    except SheetError as exc:
-        step("the solution passes every test cell", [ln.removeprefix(f"{sheet}: ") for ln in str(exc).splitlines()])
-        return report
-    variants: list[tuple[str, NotebookNode]] = [("solution", source)]
-    if release_nb_path.is_file():
-        variants.append(("student version", nbformat.read(release_nb_path, as_version=4)))
     mistakes = load_mistakes(manifest)
-    for m in mistakes:
-        variants.append((f"mistake in {m['cell']}: {m['why']}", with_answer(source, m["cell"], m["source"])))
-    scores = _run_variants(source, reference, manifest, variants, limits)
-    if release_nb_path.is_file():
-        vacuous = [c.grade_id for c in scores["student version"] if c.points > 0]
-        step("every test cell fails on the student version",
-             [f"test cell {g!r} passes on the unanswered student version (vacuous test)" for g in vacuous])
-    step("the solution graded as a submission gets full points (test cells without expected values)",
-         [f"test cell {c.grade_id!r} fails: {c.message}" for c in scores["solution"] if c.points < c.max_points])
-    lenient = [name for name, cells in scores.items() if name not in ("student version", "solution") and all(c.points == c.max_points for c in cells)]
-    step(f"each of {len(mistakes)} simulated mistakes loses points", [f"{n}: gets full points" for n in lenient])
+    step("manifest and notebook metadata agree", check_metadata(manifest, source))
+    step("notebook format (nbformat 4.5, cell ids, python3, test grade ids)", check_notebook_format(source))
+    step("sheet shape: points, tasks, paper rubrics and model solutions, hand-in",
+         check_conventions(manifest, source, conventions))
+    step("visible checks can fail at home; every answer function has one; each task graded on its own",
+         check_test_cells(manifest, source))
+    step("every mistake names its task; enough mistakes", check_declarations(manifest, source, mistakes, conventions))
+    step("release/ is what source/ generates", check_release_current(cfg, sheet))
+    release_path = cfg.release_dir / sheet / manifest.notebook
+    solutions = [t.solution for t in manifest.paper_tasks if t.solution]
+    step("no solution, hidden-test or paper model-solution line in release/",
+         check_leaks(source, release_path.parent, solutions) if release_path.parent.is_dir() else ["release/ missing"])
+    release = nbformat.read(release_path, as_version=4) if release_path.is_file() else None
+    runnable = [m for m in mistakes if any(grade_id(c) == m["cell"] and is_answer(c) for c in source.cells)]
+    reports = runs.run_all(_variants(manifest, source, release, runnable), limits, source_imports(source), REFERENCE)
+    reference = _reference_steps(step, reports[REFERENCE], sheet)
+    if reference is not None:
+        _graded_steps(step, manifest, source, reference, reports)
+        _mistake_steps(step, manifest, source, reference, runnable, reports)
     return report
 
 
-def _run_variants(source: NotebookNode, reference: Any, manifest: Manifest,
-                  variants: list[tuple[str, NotebookNode]], limits: Limits) -> dict[str, list[Any]]:
-    jobs = [{"name": name, "notebook": harden(assemble(source, nb).notebook), "files": {}, "limits": limits.to_dict(),
-             "prestart": True} for name, nb in variants]
-    scores: dict[str, list[Any]] = {}
+def _variants(manifest: Manifest, source: NotebookNode, release: NotebookNode | None,
+              mistakes: list[dict[str, str]]) -> dict[str, NotebookNode]:
+    """Every notebook validate runs, by name (as run: hardened where a submission would be). A
+    mistake's student view stops after its task's last test cell."""
+    graded = {REFERENCE: runs.probed(source), SOLUTION: harden(assemble(source, source).notebook)}
+    if release is not None:
+        graded[STUDENT] = harden(assemble(source, release).notebook)
+        graded[VIEW] = student_view(release, source)
+    for i, m in enumerate(mistakes):
+        graded[f"mistake {i}"] = harden(assemble(source, with_answer(source, m["cell"], m["source"])).notebook)
+        if release is not None:
+            view = up_to_task(student_view(release, source), manifest, task_of(m, manifest, source)[0], m["cell"])
+            graded[f"mistake {i} ({VIEW})"] = with_answer(view, m["cell"], m["source"])
+    return graded
 
-    def on_done(job: dict[str, Any], report: Any) -> None:
-        if isinstance(report, BaseException):
-            raise SheetError(f"{manifest.id}: running {job['name']} failed: {report}")
-        report["notebook"] = nbformat.from_dict(report["notebook"])
-        scores[job["name"]] = score_run(report, reference, manifest.test_points, source)
 
-    with executor_for(min(default_workers(), max(1, len(jobs))), None) as executor:
-        run_jobs(executor, jobs, on_done)
-    return scores
+def _reference_steps(step: _Steps, run: dict[str, Any] | str, sheet: str) -> Reference | None:
+    """The steps read off the solution's (probed) run; its reference, or None if it failed."""
+    name = "the solution passes every test cell"
+    if isinstance(run, str):
+        step(name, [f"the solution notebook {run}"])
+        return None
+    try:
+        reference = reference_from_run(run, sheet)
+    except SheetError as exc:
+        step(name, str(exc).splitlines())
+        return None
+    step(name, [])
+    _time_step(step, runs.cell_times(run))
+    step("an honest run writes nothing to stderr", runs.stderr_output(run))
+    step("recorded values: well-formed, named [A-Za-z0-9_], not guessable", runs.record_problems(reference))
+    step("setup data is read-only (in-place bugs fail in their own task)",
+         [f"setup cell {cell!r} leaves writeable arrays: {', '.join(names)} (set X.flags.writeable = False "
+          "right there)" for cell, names in runs.writeable_setup_arrays(run).items()])
+    return reference
+
+
+def _time_step(step: _Steps, times: list[runs.CellTime]) -> None:
+    report = step.report
+    report.cell_times = times
+    total, budget = report.runtime_s, report.time_budget_s
+    step(f"the solution runs within its time budget ({total:.2f} s CPU of {budget:g} s; wall {report.wall_s:.2f} s)",
+         [] if total <= budget else  # NaN (no clock) fails too
+         [f"the solution takes {total:.2f} s of CPU time in its cells, over its budget of {budget:g} s "
+          "(time_budget_s in sheet.toml)"])
+    slowest = sorted(times, key=lambda t: -t.cpu if t.cpu == t.cpu else 0.0)[:3]
+    step.info("slowest cells (CPU s): " + ", ".join(f"{t.cell} {t.cpu:.3f}" for t in slowest))
+    step.info("every cell (CPU/wall s): " + ", ".join(f"{t.cell} {t.cpu:.3f}/{t.wall:.3f}" for t in times))
+
+
+def _score(run: dict[str, Any] | str, reference: Reference, manifest: Manifest, source: NotebookNode) -> Any:
+    return run if isinstance(run, str) else score_run(run, reference, manifest.test_points, source)
+
+
+def _graded_steps(step: _Steps, manifest: Manifest, source: NotebookNode, reference: Reference,
+                  reports: dict[str, dict[str, Any] | str]) -> None:
+    if STUDENT in reports:
+        cells = _score(reports[STUDENT], reference, manifest, source)
+        step("every test cell fails on the student version",
+             [f"student version {cells}"] if isinstance(cells, str) else
+             [f"test cell {c.grade_id!r} passes on the unanswered student version (vacuous test)"
+              for c in cells if c.points > 0])
+    cells = _score(reports[SOLUTION], reference, manifest, source)
+    step("the solution graded as a submission gets full points (test cells without expected values)",
+         [f"the solution as a submission {cells}"] if isinstance(cells, str) else
+         [f"test cell {c.grade_id!r} fails: {c.message}" for c in cells if c.points < c.max_points])
+    if VIEW in reports:
+        view = reports[VIEW]
+        step("the solution passes the visible tests in the student's view (release/, no hidden tests)",
+             [f"the student's view {view}"] if isinstance(view, str) else
+             [f"in the student's view, the solution fails test cell {gid!r}: {_error_of(view, gid)}"
+              for gid in failed_test_cells(view)])
+
+
+def _error_of(run: dict[str, Any], gid: str) -> str:
+    for i, cell in enumerate(run["notebook"].cells):
+        if grade_id(cell) == gid:
+            errors = [f"{o.get('ename')}: {o.get('evalue')}" for o in cell.get("outputs", []) if o.get("output_type") == "error"]
+            return errors[0][:300] if errors else run["states"][i]
+    return "not run"
+
+
+def _mistake_steps(step: _Steps, manifest: Manifest, source: NotebookNode, reference: Reference,
+                   mistakes: list[dict[str, str]], reports: dict[str, dict[str, Any] | str]) -> None:
+    results = []
+    for i, m in enumerate(mistakes):
+        graded = _score(reports[f"mistake {i}"], reference, manifest, source)
+        results.append(outcome(m, manifest, source, graded, reports.get(f"mistake {i} ({VIEW})")))
+    step.report.mistakes = results
+    step(f"each of {len(mistakes)} simulated mistakes loses points, in its own task only",
+         [p for r in results for p in r.problems()])
+    for r in results:
+        step.info(r.summary())
+    visible = sum(r.caught_visibly for r in results)
+    step.info(f"{visible} of {len(results)} mistakes caught by the visible tests, {len(results) - visible} only at grading")
