@@ -8,6 +8,7 @@ naming who changed the cell, to what and when.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Sequence
@@ -42,6 +43,7 @@ class CellState:
     comment: str = ""
     comment_version: int = 0
     team_points: Fraction | None = None  # the most entered for a teammate (it counts for the whole team)
+    written: bool = False  # (after a save) the save changed the points or the comment
 
     @property
     def empty(self) -> bool:
@@ -53,7 +55,7 @@ class CellState:
                 "points": None if self.points is None else fmt(self.points),
                 "ticks": None if self.ticks is None else list(self.ticks),
                 "entered_by": self.entered_by, "entered_at": self.entered_at.isoformat() if self.entered_at else None,
-                "comment": self.comment, "comment_version": self.comment_version}
+                "comment": self.comment, "comment_version": self.comment_version, "written": self.written}
 
 
 @dataclass(frozen=True)
@@ -168,16 +170,68 @@ def _latest(refs: Sequence[HandinRef | None]) -> HandinRef | None:
     return max(have, key=lambda r: r.received_at) if have else None
 
 
-def _autograded(session: Session, cfg: CourseConfig, sheet: str) -> dict[str, Fraction]:
-    """student → the sheet's notebook points exactly as the admission counts them (late policy, teams)."""
-    import dataclasses
+def _scores(session: Session, sheet: str, ids: Sequence[str]) -> dict[str, tuple[Fraction, datetime | None]]:
+    """student → (nbgrader's score with manual scores and extra credit, nbgrader's timestamp) on ``sheet``.
 
-    from .admission import _notebook_points, _team_notebook, _teams as all_teams
+    Two indexed lookups (the submissions of ``ids``, then their grades by cell and notebook): joined in
+    one query, SQLite scans every grade of the course."""
+    from .admission import _exact
+    from .sheets_state import utc
 
-    only = dataclasses.replace(cfg, semester=tuple(s for s in cfg.semester if s.id == sheet))
-    notebook = _notebook_points(session, only)
-    _team_notebook(notebook, all_teams(session))
-    return {sid: pts for (sid, sh), pts in notebook.items() if sh == sheet}
+    notebooks = select(nt.notebook.c.id).join(nt.assignment, nt.notebook.c.assignment_id == nt.assignment.c.id).where(
+        nt.assignment.c.name == sheet)
+    subs = {sn: (sid, stamp) for sn, sid, stamp in session.execute(
+        select(nt.submitted_notebook.c.id, nt.submitted_assignment.c.student_id, nt.submitted_assignment.c.timestamp)
+        .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
+        .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
+        .where(nt.assignment.c.name == sheet, nt.submitted_assignment.c.student_id.in_(ids),
+               nt.submitted_notebook.c.notebook_id.in_(notebooks)))}
+    if not subs:
+        return {}
+    cells = select(nt.base_cell.c.id).where(nt.base_cell.c.notebook_id.in_(notebooks))
+    total: dict[str, float] = defaultdict(float)
+    for sn, manual, auto, extra in session.execute(
+            select(nt.grade.c.notebook_id, nt.grade.c.manual_score, nt.grade.c.auto_score, nt.grade.c.extra_credit)
+            .where(nt.grade.c.notebook_id.in_(list(subs)), nt.grade.c.cell_id.in_(cells))):
+        score = manual if manual is not None else auto if auto is not None else 0.0
+        total[subs[sn][0]] += score + (extra or 0.0)
+    stamps = {sid: stamp for sid, stamp in subs.values()}
+    return {sid: (_exact(t), utc(stamps[sid]) if stamps[sid] else None) for sid, t in total.items()}
+
+
+def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
+                members: dict[str, list[str]], team_of: dict[str, str]) -> dict[str, Fraction]:
+    """student → the sheet's notebook points that count, by the admission's rule
+    (:func:`gradebook.admission.notebook_points`: nbgrader's scores with manual scores, the stored late
+    decision or else one taken from the time of receipt, the late policy, a team's best), read for
+    ``students`` and their teammates only (the admission's own reads every student of every sheet)."""
+    from .handins import decide_late
+    from .models import Extension
+    from .sheets_state import utc
+
+    ids = sorted(set(students) | {m for ms in members.values() for m in ms})
+    scores = _scores(session, manifest.id, ids)
+    results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
+        AutogradeResult.sheet == manifest.id, AutogradeResult.student_id.in_(ids))).scalars()}
+    extensions = {sid: utc(until) for sid, until in session.execute(select(Extension.student_id, Extension.until).where(
+        Extension.sheet == manifest.id, Extension.student_id.in_(ids)))}
+    ranked: dict[str, tuple[Fraction, Fraction]] = {}  # (counted, raw)
+    for sid in scores.keys() | results.keys():
+        ag = results.get(sid)
+        raw, stamp = scores.get(sid, (Fraction(ag.score) if ag else Fraction(0), None))
+        if ag is not None and ag.late is not None:
+            late = bool(ag.late)
+        else:
+            late = decide_late(ag.submitted_at if ag is not None else stamp, manifest, extensions.get(sid)).late
+        zero = late and manifest.late_policy.get("policy", "none") == "zero"
+        ranked[sid] = (Fraction(0) if zero else raw, raw)
+    out = {}
+    for sid in students:
+        crew = members.get(team_of.get(sid, ""), [sid])
+        best = max((ranked[m] for m in crew if m in ranked), default=None)
+        if best is not None:
+            out[sid] = best[0]
+    return out
 
 
 def _cells(session: Session, manifest: Manifest, students: Sequence[str],
@@ -217,7 +271,7 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
         ids = [sid for sid, _, _ in roster]
         team_of, members = _teams(session, sheet, ids)
         handins = _handins(session, sheet, sorted(set(ids) | {m for ms in members.values() for m in ms}))
-        auto = _autograded(session, cfg, sheet)
+        auto = _autograded(session, manifest, ids, members, team_of)
         results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
             AutogradeResult.sheet == sheet, AutogradeResult.student_id.in_(ids))).scalars()}
         cells = _cells(session, manifest, ids, members, team_of)
@@ -272,15 +326,16 @@ def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, va
 
     def work(session: Session) -> CellState:
         require_student(session, student)
+        written = False
         if value is not None or ticks is not None:
-            write_versioned(session, PaperPoints, manifest, student, task, points_values(task_def, points, ticks),
-                            author, expected_version, why)
+            written = write_versioned(session, PaperPoints, manifest, student, task,
+                                      points_values(task_def, points, ticks), author, expected_version, why).written
         if comment is not None:
             text = comment.strip()
-            write_versioned(session, PaperComment, manifest, student, task, {"text": text} if text else None,
-                            author, expected_comment_version, why)
+            written = write_versioned(session, PaperComment, manifest, student, task, {"text": text} if text else None,
+                                      author, expected_comment_version, why).written or written
         session.flush()
-        return _state(session, manifest, student, task)
+        return dataclasses.replace(_state(session, manifest, student, task), written=written)
 
     entity = "paper_points" if value is not None or ticks is not None else "paper_comment"
     return guarded(engine, manifest, entity, f"{manifest.id}/{task}/{student}", work)

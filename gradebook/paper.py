@@ -160,6 +160,7 @@ class Change:
     value: str | None  # the points ("5/2") or the comment text; None: empty
     author: str | None
     at: datetime | None
+    written: bool = False  # this call changed the cell (False: it already held the value)
 
 
 class CellConflict(ConflictError):
@@ -252,7 +253,7 @@ def write_versioned(session: Session, model: type[Versioned], manifest: Manifest
             session.expire(row)  # the session's copy is stale now
     new = None if values is None else values[column]
     session.add(AuditLog(at=now, author=author, entity=entity, key=key, old_value=old, new_value=new, reason=reason))
-    return Change(0, None, None, None) if values is None else Change(version, new, author, now)
+    return Change(0, None, None, None, True) if values is None else Change(version, new, author, now, True)
 
 
 def current_change(row: Versioned | None, column: str) -> Change:

@@ -290,3 +290,27 @@ def test_set_points_keeps_its_interface(course: CourseConfig) -> None:
     assert set_points(engine, m, "ab1", "derive", None, "tina", 0, ticks=["setup", "result"]) == 1
     assert student_paper(engine, m, "ab1")["derive"].points == Fraction(4)
     assert set_points(engine, m, "ab1", "derive", None, "tina", 1) == 0
+
+
+def test_autograded_points_follow_the_admissions_rule(course: CourseConfig) -> None:
+    """The grid reads only its group's students; its numbers equal gradebook.admission.notebook_points
+    (manual scores, a stored late decision, a late hand-in under policy "zero", an extension, a team)."""
+    from gradebook.admission import notebook_points
+    from gradebook.manual import set_extension, set_manual_score
+    from gradebook.models import AutogradeResult
+
+    engine = open_gradebook(course.db_url)
+    autograded(course, "tiny01", "ab1", Fraction(1), Fraction(2))
+    autograded(course, "tiny01", "cd2", Fraction(1), Fraction(2), when=datetime(2026, 11, 5, 12, tzinfo=timezone.utc))
+    autograded(course, "tiny01", "ef3", Fraction(1), Fraction(1), when=datetime(2026, 11, 5, 12, tzinfo=timezone.utc))
+    set_manual_score(engine, "tiny01", "ef3", "test_scale_more", Fraction(3, 2), "boss", "regraded by hand")
+    set_extension(engine, "tiny01", "ef3", datetime(2026, 11, 6, 10, tzinfo=timezone.utc), "boss", "ill")
+    with atomic(engine) as s:
+        row = s.execute(select(AutogradeResult).where(AutogradeResult.student_id == "ab1")).scalar_one()
+        row.late, row.decision = True, "late (decided when it was received)"
+        s.add_all([TeamMember(sheet="tiny01", team="T", student_id=sid) for sid in ("cd2", "ef3")])
+    shown = {s.id: s.autograded for g in ("g1", "g2") for s in grid(engine, course, "tiny01", g).students}
+    with Session(engine) as s:
+        expected = {sid: pts for (sid, sheet), pts in notebook_points(s, course).items() if sheet == "tiny01"}
+    assert shown == expected
+    assert shown == {"ab1": 0, "cd2": Fraction(5, 2), "ef3": Fraction(5, 2)}
