@@ -65,6 +65,10 @@ class CourseConfig:
     db_url: str
     rule: AdmissionRule
     semester: tuple[SemesterSheet, ...]
+    # [intake] identity: "owner" (an exchange entry must belong to the student it names: every student has
+    # an own uid, as on JupyterHub with local accounts) or "shared" (one uid for all: the exchange cannot
+    # tell students apart; the web upload is the safe intake there)
+    intake_identity: str = "owner"
 
     @property
     def source_dir(self) -> Path:
@@ -180,4 +184,12 @@ def load_config(root: Path | None = None) -> CourseConfig:
         db_url=db_url,
         rule=_rule(raw.get("admission", {}), where),
         semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
+        intake_identity=_identity(raw.get("intake", {}), where),
     )
+
+
+def _identity(raw: dict[str, Any], where: str) -> str:
+    identity = str(raw.get("identity", "owner"))
+    if identity not in ("owner", "shared"):
+        raise ConfigError(f"{where}: [intake] identity must be \"owner\" or \"shared\", not {identity!r}")
+    return identity
