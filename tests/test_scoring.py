@@ -189,6 +189,7 @@ def test_a_recorded_value_is_not_a_channel_out_of_the_grader(reference, value):
      "rtol": float("nan"), "atol": 1e-9},
     {"name": "scale_visible", "value": {"shape": [3], "kind": "number", "data": [2.0, 4.0, 6.0]}, "mode": "close",
      "rtol": 1e300, "atol": 1e300},
+    {"name": ["a", "list"], "value": {}, "mode": 7}, {"name": {"a": 1}},
     "not a dict", None, [1, 2],
 ])
 def test_a_malformed_record_is_a_failed_check_never_an_exception(reference, bad):

@@ -63,9 +63,9 @@ class LimitedClient(NotebookClient):
     def _admit(self, size: int, cell_index: int, outs: list[NotebookNode] | None) -> bool:
         """Count ``size`` bytes for the cell; False (and a note in the cell, once) when a limit is exceeded."""
         used = self._used.get(cell_index, 0)
-        self._used[cell_index] = used + size
-        self._total += size
-        if used + size <= self.output_bytes and self._total <= self.notebook_bytes:
+        self._used[cell_index] = used + size  # a cell's budget counts everything it tried to print
+        if used + size <= self.output_bytes and self._total + size <= self.notebook_bytes:
+            self._total += size  # the notebook's counts only what was kept
             return True
         if outs is not None and cell_index not in self._noted:
             self._noted.add(cell_index)

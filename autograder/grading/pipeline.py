@@ -247,11 +247,13 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
             d["message"] = link_cause(c.message, c.ename, i, cause, labels, states)
         out.append(d)
     described = describe_events(events, labels)
-    public = {"timeout": described[-1] if described else "the notebook ran past its time limit",
-              "crashed": described[-1] if described else "the kernel stopped (memory or process limit?)"}
+    reason = ""
+    if status in ("timeout", "crashed"):  # the event that ended the run is the reason; the others are notes
+        reason = described.pop() if described else {"timeout": "the notebook ran past its time limit",
+                                                     "crashed": "the kernel stopped (memory or process limit?)"}[status]
     res = base_result(sub, manifest)
-    res.update(status=status, reason=public.get(status, ""), detail=run.get("reason", ""),
-               notes=list(notes) + [n for n in described if n not in public.values()], timings=run.get("timings", {}),
+    res.update(status=status, reason=reason, detail=run.get("reason", ""),
+               notes=list(notes) + described, timings=run.get("timings", {}),
                cells=out, score=str(sum((c.points for c in cells), Fraction(0))),
                notebook=sanitize_notebook(nb, set(manifest.test_points) | set(task_of) | _source_ids(source)))
     return res

@@ -87,12 +87,17 @@ def valid_record(rec: Any) -> dict[str, Any] | None:
     return {"name": name, "mode": mode, "rtol": float(rtol), "atol": float(atol), "value": value}  # type: ignore[arg-type]
 
 
-def records(cell: NotebookNode) -> list[dict[str, Any]]:
-    """The well-formed check records among a cell's outputs (at most :data:`MAX_RECORDS_PER_CELL`)."""
+def records(cell: NotebookNode, names: set[str] | None = None) -> list[dict[str, Any]]:
+    """The well-formed check records among a cell's outputs, only those named in ``names`` when given (records
+    under other names are never looked at), at most :data:`MAX_RECORDS_PER_CELL`."""
     found = []
-    for out in cell.get("outputs", [])[:10 * MAX_RECORDS_PER_CELL]:
+    for out in cell.get("outputs", []):
         data = out.get("data") if isinstance(out, dict) else None
-        rec = valid_record(data.get(MIME)) if isinstance(data, dict) else None
+        raw = data.get(MIME) if isinstance(data, dict) else None
+        name = raw.get("name") if isinstance(raw, dict) else None
+        if names is not None and not (isinstance(name, str) and name in names):
+            continue
+        rec = valid_record(raw)
         if rec is not None:
             found.append(rec)
             if len(found) >= MAX_RECORDS_PER_CELL:

@@ -106,7 +106,7 @@ def _compare(value: dict[str, Any], ref: dict[str, Any]) -> str | None:
 
 def _check_outcomes(cell: NotebookNode, expected: dict[str, dict[str, Any]], hidden: set[str]) -> list[dict[str, str]]:
     got: dict[str, list[dict[str, Any]]] = {}
-    for rec in records(cell):
+    for rec in records(cell, set(expected)):
         got.setdefault(rec["name"], []).append(rec["value"])
     outcomes = []
     for name, ref in expected.items():

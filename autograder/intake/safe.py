@@ -44,6 +44,10 @@ def clean_name(raw: str | bytes, limit: int = 128) -> str:
             raw = raw.decode("utf-8")
         except UnicodeDecodeError:
             raise IntakeRefused("a file name is not valid UTF-8") from None
+    try:
+        raw.encode("utf-8")  # names read from disk carry undecodable bytes as lone surrogates
+    except UnicodeEncodeError:
+        raise IntakeRefused("a file name is not valid UTF-8") from None
     name = unicodedata.normalize("NFC", raw)
     shown = name.encode("unicode_escape").decode("ascii")[:60]
     if not name or name in (".", ".."):
