@@ -68,25 +68,63 @@ def validate(sheets: tuple[str, ...]) -> None:
 @main.command()
 @click.argument("sheet")
 @click.option("--no-exchange", is_flag=True, help="Only generate release/SHEET; do not copy it to the exchange.")
-def release(sheet: str, no_exchange: bool) -> None:
-    """Generate the student version into release/SHEET and release it to the exchange."""
+@click.option("--force", is_flag=True, help="Release again over an earlier release (a corrected sheet).")
+def release(sheet: str, no_exchange: bool, force: bool) -> None:
+    """Generate the student version into release/SHEET and release it to the exchange.
+
+    \b
+    Example:  mlph release sheet04
+              mlph release sheet04 --force      # after a correction; students fetch it again
+    """
     from autograder.nbgrader_bridge import generate, release as release_to_exchange
 
     cfg = load_config()
     out = generate(cfg, sheet)
     click.echo(f"generated {out}")
     if not no_exchange:
-        click.echo(f"released to {release_to_exchange(cfg, sheet)}")
+        click.echo(f"released to {release_to_exchange(cfg, sheet, force=force)}")
 
 
 @main.command()
 @click.argument("sheet")
-def collect(sheet: str) -> None:
-    """Collect the newest submission of every student into submitted/<student>/SHEET/."""
-    from autograder.nbgrader_bridge import collect as collect_sheet
+@click.option("--zip", "zip_path", type=click.Path(path_type=Path, dir_okay=False), default=None,
+              help="Import an LMS bulk download (Moodle's 'Download all submissions') instead of the exchange.")
+@click.option("--admit", multiple=True, metavar="ID", help="Accept hand-ins of this id although it is not on the roster.")
+def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
+    """Take the newest hand-in of every student of SHEET into submitted/<student>/SHEET/, through the intake's
+    checks (no links, bounded sizes, the entry's owner, the server's time of receipt; see the README).
 
-    students = collect_sheet(load_config(), sheet)
-    click.echo(f"{len(students)} submission(s) of {sheet} in submitted/")
+    \b
+    Example:  mlph collect sheet04
+              mlph collect sheet04 --zip moodle-sheet04.zip
+              mlph collect sheet04 --admit gast17      # an id not on the roster
+    """
+    from gradebook.db import open_gradebook
+
+    cfg = load_config()
+    engine = open_gradebook(cfg.db_url)
+    if zip_path is not None:
+        from autograder.intake.zipimport import import_zip
+
+        zreport = import_zip(cfg, engine, sheet, zip_path)
+        click.echo(str(zreport))
+        for folder, why in zreport.unmatched:
+            click.echo(f"  not imported: {folder}: {why}")
+        for student, why in zreport.invalid:
+            click.echo(f"  invalid: {student}: {why}")
+        for student, folder in zreport.superseded:
+            click.echo(f"  older duplicate ignored: {student}: {folder}")
+        return
+    from autograder.intake.exchange import collect as collect_exchange
+
+    report = collect_exchange(cfg, engine, sheet, admit=frozenset(admit))
+    click.echo(str(report))
+    for student, why in report.invalid:
+        click.echo(f"  invalid: {student}: {why}")
+    for student, why in report.held:
+        click.echo(f"  held: {student}: {why}")
+    for entry, why in report.refused:
+        click.echo(f"  refused: {entry}: {why}")
 
 
 def print_summary(summary: Any) -> None:
@@ -105,6 +143,8 @@ def print_summary(summary: Any) -> None:
 @click.argument("sheets", nargs=-1, required=True)
 @click.option("--workers", type=int, default=None, help="Parallel submissions (default: one per core).")
 @click.option("--cluster", default=None, metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786).")
+@click.option("--connect-timeout", type=float, default=20.0, show_default=True,
+              help="Seconds to reach the Dask scheduler before giving up with a message.")
 @click.option("--force", is_flag=True, help="Regrade every submission, not only new or changed ones.")
 @click.option("--student", "students", multiple=True, help="Only this student (repeatable).")
 @click.option("--cell-timeout", type=float, default=Limits.cell_timeout, show_default=True, help="Seconds per cell.")
@@ -124,9 +164,19 @@ def print_summary(summary: Any) -> None:
 def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None, force: bool,
               students: tuple[str, ...], cell_timeout: float, notebook_timeout: float, output_bytes: int,
               memory_mib: int, max_processes: int, file_mib: int, unsafe_no_sandbox: bool, watch: bool,
-              no_progress: bool) -> None:
+              no_progress: bool, connect_timeout: float) -> None:
     """Grade every collected submission of SHEETS, each in its own sandbox, and store the scores in the
-    gradebook (see the README: the sandbox, its limits and the threat model)."""
+    gradebook (see the README: the sandbox, its limits and the threat model).
+
+    \b
+    Exit codes: 0  every submission has its result (a student's invalid, missing, timed-out or crashed
+                   notebook is that student's result, not a failure of the grader);
+                3  the grader failed on some submissions (grader_error: they are graded again by the next run);
+                2  nothing was graded: a configuration or usage error (the message says which).
+    Example:  mlph autograde sheet04
+              mlph autograde sheet04 --watch            # grade on submit (exchange and web uploads)
+              mlph autograde sheet04 --student ab123 --force
+    """
     from autograder.grading.run import autograde_sheets, watch as run_watch
 
     limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes,
@@ -136,15 +186,16 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
                       "and gradebook in reach. Only for notebooks you trust.[/]")
     if watch:
         run_watch(load_config(), list(sheets), workers=workers, cluster=cluster, limits=limits,
-                  sandbox=not unsafe_no_sandbox, say=console.print)
+                  sandbox=not unsafe_no_sandbox, say=lambda s: console.print(s, highlight=False, markup=False),
+                  connect_timeout=connect_timeout)
         return
     summaries = autograde_sheets(load_config(), list(sheets), workers=workers, cluster=cluster, limits=limits,
                                  sandbox=not unsafe_no_sandbox, force=force, students=list(students) or None,
-                                 progress=not no_progress)
+                                 progress=not no_progress, connect_timeout=connect_timeout)
     for summary in summaries:
         print_summary(summary)
-    if any(summary.failed for summary in summaries):
-        sys.exit(1)
+    if any(r["status"] == "grader_error" for summary in summaries for r in summary.results):
+        sys.exit(3)
 
 
 @main.command()

@@ -11,6 +11,8 @@ MiB = 1024 * 1024
 class Limits:
     """Per-submission limits (sane defaults; `mlph autograde` options override).
 
+    ``output_bytes`` is the output kept per cell, ``notebook_output_bytes`` per notebook (every kind of output).
+
     Times are seconds; sizes are bytes. ``memory_bytes`` caps the sandbox's cgroup (all its processes
     and its tmpfs together) and each process's address space; ``max_processes`` counts tasks (threads
     included); ``file_bytes`` is the largest file a process may write; ``tmp_bytes`` the size of each
@@ -20,6 +22,7 @@ class Limits:
     cell_timeout: float = 30.0
     notebook_timeout: float = 300.0
     output_bytes: int = 1_000_000
+    notebook_output_bytes: int = 8_000_000
     interrupt_grace: float = 3.0
     startup_timeout: float = 60.0
     memory_bytes: int = 2048 * MiB

@@ -48,13 +48,15 @@ def nbgrader_config(cfg: CourseConfig, release_dir: Path | None = None, db_url: 
     return c
 
 
-def _api(cfg: CourseConfig, **kwargs: Any) -> Any:
+def _api(cfg: CourseConfig, force: bool = False, **kwargs: Any) -> Any:
     ensure_tools_on_path()
     from nbgrader.apps import NbGraderAPI
     from nbgrader.coursedir import CourseDirectory
 
     prepare_exchange(cfg)
     config = nbgrader_config(cfg, **kwargs)
+    if force:
+        config.ExchangeReleaseAssignment.force = True
     coursedir = CourseDirectory(config=config)
     return NbGraderAPI(coursedir=coursedir, config=config)
 
@@ -92,19 +94,16 @@ def generate(cfg: CourseConfig, sheet: str, release_dir: Path | None = None, db_
     return out
 
 
-def release(cfg: CourseConfig, sheet: str, release_dir: Path | None = None) -> Path:
-    """Copy the generated student version into the exchange's outbound directory."""
-    api = _api(cfg, release_dir=release_dir)
+def release(cfg: CourseConfig, sheet: str, release_dir: Path | None = None, force: bool = False) -> Path:
+    """Copy the generated student version into the exchange's outbound directory (``force``: over an earlier
+    release; without it, an earlier release is an error that says so)."""
+    out = cfg.exchange_dir / COURSE_ID / "outbound" / sheet
+    if out.exists() and not force:
+        raise NbgraderError(f"{sheet} is already released (in {out}); release a corrected version with "
+                            f"`mlph release {sheet} --force` (students who fetched it must fetch it again)")
+    api = _api(cfg, force=force, release_dir=release_dir)
     _check(api.release_assignment(sheet), f"releasing {sheet}")
-    return cfg.exchange_dir / COURSE_ID / "outbound" / sheet
-
-
-def collect(cfg: CourseConfig, sheet: str) -> list[str]:
-    """Collect the newest submission of every student into ``submitted/<student>/<sheet>/``."""
-    api = _api(cfg)
-    _check(api.collect(sheet, update=True), f"collecting {sheet}")
-    submitted = cfg.data_dir / "submitted"
-    return sorted(p.parent.name for p in submitted.glob(f"*/{sheet}") if p.is_dir())
+    return out
 
 
 def prepare_exchange(cfg: CourseConfig) -> None:

@@ -85,6 +85,18 @@ def store_result(engine: Engine, result: dict[str, Any]) -> None:
         row.score = result["score"]
         row.max_score = result["max_score"]
         row.result_json = json.dumps({k: v for k, v in result.items() if k != "notebook"}, sort_keys=True)
+        row.deadline = datetime.fromisoformat(result["deadline"]) if result.get("deadline") else None
+        row.late = result.get("late")
+        row.decision = result.get("decision")
+        # nbgrader's own late penalty (its formgrader shows it, its export subtracts it): the whole autograded
+        # score when our decision counts the hand-in as 0
+        penalty = float(Fraction(result["score"]) - Fraction(result.get("counted_score", result["score"])))
+        session.execute(update(nt.submitted_notebook).where(nt.submitted_notebook.c.id.in_(
+            select(nt.submitted_notebook.c.id).join(nt.submitted_assignment,
+                                                     nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
+            .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
+            .where(nt.assignment.c.name == sheet, nt.submitted_assignment.c.student_id == student)
+        )).values(late_submission_penalty=penalty or None))
 
 
 GRADER_ERROR = "grader_error"

@@ -68,6 +68,10 @@ class CourseConfig:
     semester: tuple[SemesterSheet, ...]
     # how each of root, data_dir and db_url was found ("MLPH_ROOT", "mlph.toml", "default", …)
     origins: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # [intake] identity: "owner" (an exchange entry must belong to the student it names: every student has
+    # an own uid, as on JupyterHub with local accounts) or "shared" (one uid for all: the exchange cannot
+    # tell students apart; the web upload is the safe intake there)
+    intake_identity: str = "owner"
 
     @property
     def source_dir(self) -> Path:
@@ -219,4 +223,12 @@ def load_config(root: Path | None = None) -> CourseConfig:
         rule=_rule(raw.get("admission", {}), where),
         semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
         origins=origins,
+        intake_identity=_identity(raw.get("intake", {}), where),
     )
+
+
+def _identity(raw: dict[str, Any], where: str) -> str:
+    identity = str(raw.get("identity", "owner"))
+    if identity not in ("owner", "shared"):
+        raise ConfigError(f"{where}: [intake] identity must be \"owner\" or \"shared\", not {identity!r}")
+    return identity

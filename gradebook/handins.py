@@ -12,11 +12,11 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from .manifest import Manifest
-from .models import AutogradeResult, Extension
+from .models import AutogradeResult, Extension, Handin, StudentProfile
 
 POLICIES = ("zero", "none")
 
@@ -108,3 +108,95 @@ def store_decision(row: AutogradeResult, decision: LateDecision, tz: str = "Euro
     row.deadline = decision.deadline
     row.late = decision.late
     row.decision = decision.text(tz)
+
+
+# --- the intake's records (every hand-in, accepted or not) ---------------------------------------------------
+
+ACCEPTED, INVALID, HELD, REFUSED = "accepted", "invalid", "held", "refused"
+
+
+@dataclass(frozen=True)
+class HandinRecord:
+    """One hand-in as the intake saw it (plain data; stored as a ``handin`` row)."""
+
+    sheet: str
+    student_id: str
+    kind: str  # notebook | paper
+    source: str  # exchange | web | zip
+    received_at: datetime
+    status: str  # accepted | invalid | held | refused
+    reason: str = ""
+    sha256: str | None = None
+    size: int | None = None
+    original_name: str | None = None
+    stored_path: str | None = None
+    entry: str | None = None
+    uploaded_by: str | None = None
+    handin_id: int | None = None
+
+
+def record_handins(engine: Engine, records: list[HandinRecord]) -> list[HandinRecord]:
+    """Store the records in one transaction; the records with their ids."""
+    from dataclasses import asdict, replace
+
+    from .db import atomic
+
+    out = []
+    with atomic(engine) as session:
+        for rec in records:
+            row = Handin(**{k: v for k, v in asdict(rec).items() if k != "handin_id"})
+            row.reason = rec.reason or None
+            session.add(row)
+            session.flush()
+            out.append(replace(rec, handin_id=row.id))
+    return out
+
+
+def latest_handins(engine: Engine, sheet: str, kind: str = "notebook") -> dict[str, HandinRecord]:
+    """Per student, the newest hand-in of ``sheet`` that is accepted or invalid (held and refused ones never
+    replace a hand-in: they were not the student's, or did not arrive)."""
+    with Session(engine) as session:
+        rows = session.execute(select(Handin).where(Handin.sheet == sheet, Handin.kind == kind,
+                                                    Handin.status.in_((ACCEPTED, INVALID)))
+                               .order_by(Handin.received_at, Handin.id)).scalars().all()
+    latest: dict[str, HandinRecord] = {}
+    for r in rows:
+        latest[r.student_id] = HandinRecord(r.sheet, r.student_id, r.kind, r.source, _utc(r.received_at), r.status,
+                                            r.reason or "", r.sha256, r.size, r.original_name, r.stored_path,
+                                            r.entry, r.uploaded_by, r.id)
+    return latest
+
+
+def seen_entries(engine: Engine, sheet: str) -> set[tuple[str, str]]:
+    """(entry, status) of every exchange/zip entry of ``sheet`` recorded already (a rerun skips them)."""
+    with Session(engine) as session:
+        return {(str(e), s) for e, s in session.execute(select(Handin.entry, Handin.status)
+                                                   .where(Handin.sheet == sheet, Handin.entry.is_not(None)))}
+
+
+def roster_ids(engine: Engine) -> set[str] | None:
+    """The ids on the roster (students with a profile: imported by `mlph students import`); None without a roster."""
+    with Session(engine) as session:
+        ids = set(session.execute(select(StudentProfile.student_id)).scalars())
+    return ids or None
+
+
+def logins(engine: Engine) -> dict[str, str]:
+    """login on the course's Jupyter server → roster id, for the students whose login differs from their id."""
+    with Session(engine) as session:
+        return {str(login): sid for sid, login in session.execute(
+            select(StudentProfile.student_id, StudentProfile.login).where(StudentProfile.login.is_not(None)))}
+
+
+def decision_for(engine: Engine, manifest: Manifest, student: str, received_at: datetime | None) -> LateDecision:
+    """The decision for a hand-in about to be stored (reads the student's extension)."""
+    with Session(engine) as session:
+        return decide_late(received_at, manifest, extension_of(session, manifest.id, student))
+
+
+def decision_fields(decision: LateDecision, score: str, tz: str) -> dict[str, object]:
+    """What a result carries of its decision: shown by the feedback, ``--watch`` and every page."""
+    from fractions import Fraction
+
+    return {"deadline": decision.deadline.isoformat(), "late": decision.late, "decision": decision.text(tz),
+            "counted_score": "0" if decision.counts_zero else str(Fraction(score))}

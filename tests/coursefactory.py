@@ -97,6 +97,9 @@ data_dir = "course-data"
 
 [admission]
 threshold = "1/2"
+
+[intake]
+identity = "shared"  # the tests submit every student as root
 {semester}
 """
 

@@ -99,7 +99,10 @@ def test_a_batch_with_every_kind_of_submission(course):
     for sid, (_, expected) in HOSTILE.items():
         assert status[sid] == ("graded", str(expected)), sid
     by_student = {r["student"]: r for r in summary.results}
-    assert "is not a notebook (not JSON" in by_student["broken"]["reason"]
+    assert "the JSON breaks at line 1, column" in by_student["broken"]["reason"]
+    # the reason is said once, not repeated in every row
+    assert {c["message"] for c in by_student["broken"]["cells"]} == {
+        "not graded: the hand-in could not be read (see the note at the top)"}
     assert by_student["nonotebook"]["reason"] == "no tiny01.ipynb in the submission"
     assert "test cell 'test_scale_more' was missing and has been restored" in by_student["deleted"]["notes"]
     # nbgrader itself sees the same scores
@@ -139,12 +142,14 @@ def test_rerun_grades_only_new_or_changed_submissions(course):
     assert scores(course) == {"a": 3, "b": 3}
 
 
-def test_cli_reports_failures_with_exit_code_1(course):
+def test_a_students_broken_notebook_is_not_a_grader_failure(course, monkeypatch):
+    """Exit 0 when every submission has its result (a broken notebook is that student's result); exit 3 when
+    the grader itself failed on a submission (retried by the next run)."""
     release = course.release_dir / "tiny01" / "tiny01.ipynb"
     put(course, "good", student_nb(release, CORRECT))
     put(course, "broken", "not json")
     result = CliRunner().invoke(main, ["autograde", "tiny01", "--no-progress", "--workers", "1"])
-    assert result.exit_code == 1, result.output
+    assert result.exit_code == 0, result.output
     assert "invalid" in result.output and "broken" in result.output and "graded" in result.output
     result = CliRunner().invoke(main, ["autograde", "tiny01", "--no-progress"])
     assert "0 graded now, 2 already up to date" in result.output
@@ -156,14 +161,3 @@ def test_autograde_before_release_is_a_clear_error(course_factory):
     result = CliRunner().invoke(main, ["autograde", "tiny01", "--no-progress"])
     assert result.exit_code == 2
     assert "sheet 'tiny01' is not in the gradebook: run `mlph release tiny01` first" in result.output
-
-
-@pytest.mark.parametrize("text", ["2026-11-03 12:00:00.000000 UTC", "2026-11-03 12:00:00.123456 CET",
-                                  "2026-07-03 23:59:59.000000 Europe/Berlin", "2026-11-03 12:00:00 3600",
-                                  "2026-11-03T12:00:00", "2026-11-03 12:00:00+01:00"])
-def test_submission_timestamps_are_read_as_nbgrader_reads_them(text):
-    from nbgrader.utils import parse_utc
-
-    from autograder.grading.pipeline import parse_timestamp
-
-    assert parse_timestamp(text).replace(tzinfo=None) == parse_utc(text)

@@ -33,7 +33,7 @@ def test_release_collect_autograde_points_admission(course_factory, tmp_path):
         nbformat.write(nb, nb_path)
         submit(cfg, "tiny01", student, work)
     result = run(main, ["collect", "tiny01"])
-    assert result.exit_code == 0 and "2 submission(s) of tiny01" in result.output
+    assert result.exit_code == 0 and "tiny01: 2 new hand-in(s)" in result.output
     result = run(main, ["autograde", "tiny01", "--no-progress"])
     assert result.exit_code == 0, result.output
     assert (cfg.data_dir / "feedback" / "bob" / "tiny01" / "tiny01.html").is_file()

@@ -7,6 +7,7 @@ not manage (files unchanged, no process left, nothing leaked into the feedback).
 from __future__ import annotations
 
 import hashlib
+import json
 import subprocess
 from pathlib import Path
 from typing import Any
@@ -21,10 +22,48 @@ from autograder.nbgrader_bridge import generate
 from coursefactory import TINY_ANSWER, WRONG_ANSWER, make_course
 from gradebook.config import load_config
 
-LIMITS = Limits(cell_timeout=4, notebook_timeout=60, interrupt_grace=2)
+LIMITS = Limits(cell_timeout=6, notebook_timeout=90, interrupt_grace=2)
 CORRECT = TINY_ANSWER.strip("\n")
 MARKER = "876543.21"
 HIDDEN_TOKENS = ("linspace", "3.25", "scale_hidden", "arange(4.0)")
+
+
+BAD_RECORDS = [
+    {"name": "scale_visible", "value": {"scalar": 10**400}, "mode": "close", "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [10**9, 10**9], "kind": "number", "data": []}, "mode": "close",
+     "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [3], "kind": "number", "data": [2.0, "4", None]}, "mode": "close",
+     "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"scalar": 1.0}, "mode": "close", "rtol": -1, "atol": "x"},
+    {"name": ["list"], "value": {}, "mode": 7}, "string", None, 12345,
+]
+ACTIVE_HTML = """from IPython.display import display, HTML, Javascript, SVG
+display(HTML('<b>bold</b><script>alert(1)</script><img src=x onerror="alert(2)"><a href="javascript:alert(3)">x</a>'))
+display(Javascript('alert(4)'))
+display(SVG('<svg xmlns="http://www.w3.org/2000/svg"><script>alert(5)</script></svg>'))
+display({'text/html': '<iframe src="javascript:alert(6)"></iframe>', 'text/markdown': '<script>alert(7)</script>',
+         'application/vnd.jupyter.widget-view+json': {'model_id': 'x'}}, raw=True)"""
+# Reads every test cell's source as it runs and tries every channel into the feedback: the exception's text and
+# class name (plain, base64, hex), a record's name, string value and shape, and the output.
+EVERY_CHANNEL = """import base64, numpy as np
+from IPython.display import display
+_src = []
+def _grab(info):
+    _src.append(info.raw_cell)
+    s = "".join(_src)
+    for enc in (s, base64.b64encode(s.encode()).decode(), s.encode().hex()):
+        display({'application/vnd.mlph.check+json': {'name': 'scale_more', 'value': {'scalar': enc[:190]},
+                 'mode': 'close', 'rtol': 0.0, 'atol': 0.0}}, raw=True)
+    print(s)
+get_ipython().events.register('pre_run_cell', _grab)
+def scale(x, a):
+    if a == 4:
+        s = "".join(_src)
+        leak = type(base64.b64encode(s.encode()).decode()[:60].replace('+', '_').replace('/', '_').replace('=', '_'),
+                    (ValueError,), {})
+        raise leak(s + " | " + base64.b64encode(s.encode()).decode() + " | " + s.encode().hex())
+    return a * np.asarray(x, dtype=float)
+"""
 
 
 def attacks(root: Path, db: Path) -> dict[str, tuple[str, list[str], int]]:
@@ -45,7 +84,7 @@ def attacks(root: Path, db: Path) -> dict[str, tuple[str, list[str], int]]:
         "background": (
             f"import subprocess\nsubprocess.Popen(['setsid', 'sh', '-c', 'sleep {MARKER} & sleep {MARKER}'])\n" + CORRECT,
             [], 3),
-        "big_output": (CORRECT + "\nprint('x' * 200_000_000)", [], 3),
+        "big_output": (CORRECT + "\nprint('x' * 40_000_000)", [], 3),
         "sigint_loop": (CORRECT, ["import signal\nsignal.signal(signal.SIGINT, signal.SIG_IGN)\nwhile True:\n    pass"], 3),
         "memory_30gb": (CORRECT, ["import numpy as np\nx = np.ones(30 * 2**30 // 8)"], 3),
         "fork_bomb": (CORRECT, ["import os\nwhile True:\n    try:\n        os.fork()\n    except OSError:\n        pass"], 3),
@@ -74,6 +113,19 @@ def attacks(root: Path, db: Path) -> dict[str, tuple[str, list[str], int]]:
             "get_ipython().events.register('pre_run_cell', _spy)\n"
             "def scale(x, a):\n    if a == 4 and _seen:\n        return _seen[-1]\n"
             "    return a * np.asarray(x, dtype=float)\n", [], 1),
+        "malformed_records": (  # records of every malformed kind, shown while each test cell runs
+            "from IPython.display import display\nMIME = 'application/vnd.mlph.check+json'\n"
+            f"BAD = {BAD_RECORDS!r}\n"
+            "def _spam(info):\n    for b in BAD:\n        display({MIME: b}, raw=True)\n"
+            "    for i in range(50):\n        display({MIME: {'name': 'n%d' % i, 'value': {'scalar': 1.0}, "
+            "'mode': 'close', 'rtol': 0.0, 'atol': 0.0}}, raw=True)\n"
+            "get_ipython().events.register('pre_run_cell', _spam)\n" + CORRECT, [], 3),
+        "display_amplify": (CORRECT, [
+            "from IPython.display import display, update_display\n"
+            "for _ in range(100):\n    display({'text/plain': 'x'}, display_id='d', raw=True)\n"
+            "for _ in range(40):\n    update_display({'text/plain': 'z' * 500_000}, display_id='d', raw=True)"], 3),
+        "active_html": (CORRECT, [ACTIVE_HTML], 3),
+        "every_channel": (EVERY_CHANNEL, [], 1),
     }
 
 
@@ -123,6 +175,9 @@ def batch(tmp_path_factory: pytest.TempPathFactory) -> dict[str, Any]:
         notebooks[sid], expected[sid] = _student_nb(release, answer, extra), score
     for sid, (nb, score) in _tampered(release).items():
         notebooks[sid], expected[sid] = nb, score
+    added_md = notebooks["active_html"]
+    added_md.cells.insert(3, nbformat.v4.new_markdown_cell('<script>alert(8)</script><img src=x onerror="alert(9)">',
+                                                           attachments={"a.svg": {"image/svg+xml": "PHN2Zz4="}}))
     for sid, nb in notebooks.items():
         d = cfg.data_dir / "submitted" / sid / "tiny01"
         d.mkdir(parents=True)
@@ -175,7 +230,7 @@ def test_no_background_process_outlives_grading(batch):
     assert subprocess.run(["pgrep", "-f", f"sleep {MARKER}"], capture_output=True, text=True).stdout == ""
 
 
-def test_200_mb_on_one_line_is_cut_to_the_output_limit(batch):
+def test_40_mb_on_one_line_is_cut_to_the_output_limit(batch):
     _assert_score(batch, "big_output")
     path = batch["cfg"].data_dir / "autograded" / "big_output" / "tiny01" / "tiny01.ipynb"
     assert path.stat().st_size < 2 * LIMITS.output_bytes
@@ -184,7 +239,8 @@ def test_200_mb_on_one_line_is_cut_to_the_output_limit(batch):
 
 def test_a_loop_ignoring_sigint_costs_only_its_own_cell(batch):
     res = _assert_score(batch, "sigint_loop")
-    assert "ignored the interrupt; the kernel was restarted" in res["reason"]
+    assert any("ignored the interrupt, so the kernel was restarted" in n for n in res["notes"])
+    assert any("a cell you added after your answer cell `def scale(x, a):`" in n for n in res["notes"])
 
 
 def test_a_30_gb_allocation_fails_inside_the_sandbox_only(batch):
@@ -193,7 +249,7 @@ def test_a_30_gb_allocation_fails_inside_the_sandbox_only(batch):
 
 def test_a_fork_bomb_is_contained_and_cleaned_up(batch):
     res = _assert_score(batch, "fork_bomb")
-    assert "the kernel was restarted" in res["reason"]
+    assert any("the kernel was restarted" in n for n in res["notes"])
 
 
 def test_there_is_no_network(batch):
@@ -209,14 +265,57 @@ def test_reference_values_are_not_in_the_kernel_to_be_picked(batch):
     _assert_score(batch, "frame_peek")
 
 
-@pytest.mark.parametrize("student, shown", [("leak_hidden", "a hidden test failed with an error"),
-                                            ("leak_record", "failed: shape None instead of (1, 2)")])
+def _encodings(token: str) -> list[str]:
+    import base64
+
+    return [token, base64.b64encode(token.encode()).decode()[:8], token.encode().hex()[:8]]
+
+
+@pytest.mark.parametrize("student, shown", [("leak_hidden", "the test stopped with a ValueError"),
+                                            ("leak_record", "check &#x27;scale_more&#x27; has the wrong shape"),
+                                            ("every_channel", "an exception of a class defined in your code")])
 def test_hidden_test_source_does_not_leak_into_feedback(batch, student, shown):
+    """Every channel a student's code has into the feedback (exception text and class name, record names,
+    values and shapes, printed output), plain or encoded: no hidden name, input or number comes out."""
     res = _assert_score(batch, student)
     feedback = (batch["cfg"].data_dir / "feedback" / student / "tiny01" / "tiny01.html").read_text()
     assert shown in feedback
+    stored = batch["cfg"].data_dir / "feedback" / student
+    import json
+
+    from sqlalchemy import create_engine, text
+
+    with create_engine(batch["cfg"].db_url).connect() as conn:
+        row = conn.execute(text("SELECT result_json FROM autograde_result WHERE student_id = :s"), {"s": student}).one()
+    public = json.loads(row[0])
+    public_text = feedback + json.dumps({k: public[k] for k in ("cells", "notes", "reason")})
     for token in HIDDEN_TOKENS:
-        assert token not in feedback and all(token not in c["message"] for c in res["cells"])
+        for enc in _encodings(token):
+            assert enc not in public_text, (token, enc)
+    assert stored.is_dir()
+
+
+def test_malformed_and_out_of_range_records_never_stop_the_grader(batch):
+    res = _assert_score(batch, "malformed_records")
+    assert res["status"] == "graded"
+
+
+def test_display_updates_cannot_amplify_output(batch):
+    _assert_score(batch, "display_amplify")
+    path = batch["cfg"].data_dir / "autograded" / "display_amplify" / "tiny01" / "tiny01.ipynb"
+    assert path.stat().st_size < 3 * LIMITS.output_bytes
+    assert "output truncated" in path.read_text()
+
+
+def test_active_content_in_outputs_is_stored_inert(batch):
+    _assert_score(batch, "active_html")
+    nb = nbformat.read(batch["cfg"].data_dir / "autograded" / "active_html" / "tiny01" / "tiny01.ipynb", as_version=4)
+    # what a browser renders: outputs, Markdown and raw cells, attachments (code is shown as text)
+    rendered = json.dumps([c.get("outputs", []) for c in nb.cells] + [c for c in nb.cells if c.cell_type != "code"])
+    assert "<b>bold</b>" in rendered  # harmless HTML is kept
+    for active in ("<script", "onerror", "javascript:", "application/javascript", "image/svg+xml", "<iframe",
+                   "widget-view", "attachments"):
+        assert active not in rendered, active
 
 
 @pytest.mark.parametrize("student", ["edited_tests", "retagged_tests", "duplicate_ids"])

@@ -113,7 +113,7 @@ def test_watch_grades_a_submission_seconds_after_it_arrives(course_factory, tmp_
     assert feedback.is_file() and "3 / 3" in feedback.read_text()
     print(f"watch: feedback {latency:.2f} s after submitting")
     assert latency < 10, f"graded {latency:.1f} s after submitting"
-    assert any(line.startswith("ann: 3 / 3 (graded") for line in said), said
+    assert any(line.startswith("ann: 3 / 3 points (graded") for line in said), said
     assert not watcher.is_alive()
 
 

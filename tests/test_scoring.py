@@ -9,7 +9,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 from nbformat.v4 import new_output
 
-from autograder.checks.mlph_check import MIME, check, compare, encode
+from autograder.checks.mlph_check import MIME, check, compare, encode  # noqa: F401
 from autograder.grading.scoring import hidden_check_names, reference_from_run, score_run
 from autograder.errors import SheetError
 from coursefactory import tiny_notebook
@@ -65,7 +65,7 @@ def test_a_forged_correct_record_next_to_the_real_wrong_one_fails(reference):
 def test_missing_record_fails_even_without_error(reference):
     outs = dict(SOLUTION, test_scale_visible=[rec("scale_visible", [2.0, 4.0, 6.0])])
     res = score(outs, reference)["test_scale_visible"]
-    assert (res.points, res.message) == (0, "a hidden test was not recorded")
+    assert (res.points, res.message) == (0, "a hidden test failed")
 
 
 def test_student_cannot_loosen_the_tolerance(reference):
@@ -79,30 +79,32 @@ def test_error_output_and_timeout_cost_only_that_cell(reference):
     outs = dict(SOLUTION, test_scale_visible=SOLUTION["test_scale_visible"] + [err])
     res = score(outs, reference, states={"test_scale_more": "timeout"})
     assert res["test_scale_visible"].status == "error" and res["test_scale_visible"].points == 0
-    assert res["test_scale_visible"].message == "AssertionError: check 'scale_visible' failed"
+    assert res["test_scale_visible"].ename == "AssertionError"
+    assert res["test_scale_visible"].message.startswith("the test stopped with a AssertionError; run this test cell")
     assert res["test_scale_more"].status == "timeout"
 
 
-def test_error_mentioning_a_hidden_check_is_redacted(reference):
-    err = new_output("error", ename="AssertionError", evalue="check 'scale_hidden_a' failed: got 1, expected 7",
-                     traceback=[])
-    res = score(dict(SOLUTION, test_scale_visible=[err]), reference)["test_scale_visible"]
-    assert res.message == "a hidden test failed with an error"
+SMUGGLED = ["scale(np.linspace(0, 1, 5), 3.25)", "c2NhbGUobnAubGluc3BhY2UoMCwgMSwgNSksIDMuMjUp",  # base64 of it
+            "7363616c65286e702e6c696e73706163652830", "fpnyr(ac.yvafcnpr(0, 1, 5), 3.25)", "3.25", "np.linspace"]
 
 
-@pytest.mark.parametrize("ename, evalue, shown", [
-    ("ZeroDivisionError", "division by zero", True),
-    ("ValueError", "scale(np.linspace(0, 1, 5), 3.25)", False),   # hidden source smuggled out by an input hook
-    ("Exception", "np.linspace", False),
-    ("Leak_3_25", "", True),                                       # '3_25' is no token of the hidden part
-    ("Exception", "3.25", False),
-])
-def test_an_error_that_shows_the_hidden_source_is_withheld(reference, ename, evalue, shown):
-    err = new_output("error", ename=ename, evalue=evalue, traceback=[])
+@pytest.mark.parametrize("evalue", SMUGGLED)
+@pytest.mark.parametrize("ename", ["ValueError", "Leak_scale_hidden_b", "c2NhbGVfaGlkZGVu"])
+def test_no_text_of_an_error_reaches_the_message(reference, ename, evalue):
+    """Whatever the student's code puts into an exception (the hidden test's source, read by an input hook, in
+    any encoding), the message is ours: a built-in type's name or "a class defined in your code"."""
+    err = new_output("error", ename=ename, evalue=evalue, traceback=[evalue])
     res = score(dict(SOLUTION, test_scale_more=[err]), reference)["test_scale_more"]
-    assert res.points == 0
-    assert (res.message == f"{ename}: {evalue}") is shown
-    assert shown or res.message == "a hidden test failed with an error"
+    assert res.points == 0 and res.status == "error"
+    assert evalue not in res.message and "scale_hidden" not in res.message and ename[:6] not in res.message.replace(
+        "ValueError", "")
+    assert res.ename == ("ValueError" if ename == "ValueError" else "")
+
+
+def test_a_stub_is_not_implemented_yet(reference):
+    err = new_output("error", ename="NotImplementedError", evalue="", traceback=[])
+    res = score(dict(SOLUTION, test_scale_more=[err]), reference)["test_scale_more"]
+    assert res.message.startswith("not implemented yet")
 
 
 def test_reference_requires_passing_cells_with_records():
@@ -155,25 +157,51 @@ def test_check_asserts_locally_on_expected():
         check("x", [1.0, 2.0], expected=[1.0, 2.0, 3.0])
 
 
-def test_a_recorded_string_is_not_a_channel_out_of_the_grader():
-    """A student's value is echoed in a failed visible check's message: numbers in full, text cut short,
-    and a message showing any token of a hidden test is withheld."""
-    smuggled = "scale(np.linspace(0, 1, 5), 3.25) and much more text from a hidden test"
-    assert compare(encode(smuggled), encode(2.0), "close", 1e-6, 1e-9) == "got a str ('scale(np.linspa...), expected 2.0"
-    assert compare(encode(1.5), encode(2.0), "exact", 0, 0) == "got 1.5, expected 2.0"
-    nb = tiny_notebook()
-    nb.cells[3].source = 'check("scale_visible", scale([1], 2), expected=2.0)\n' + nb.cells[3].source.split("\n", 1)[1]
-    reference = {"test_scale_visible": {"scale_visible": {"value": encode(2.0), "mode": "close", "rtol": 1e-6,
-                                                          "atol": 1e-9},
-                                        "scale_hidden_a": {"value": encode([0.0, -1.5, -3, -4.5]), "mode": "close",
-                                                           "rtol": 1e-6, "atol": 1e-9}},
-                 "test_scale_more": {}}
-    for value, shown in (("np.linspace", False), ("hello", True)):
-        run = run_with({"test_scale_visible": [rec("scale_visible", value), rec("scale_hidden_a", [0.0, -1.5, -3, -4.5])]})
-        res = {c.grade_id: c for c in score_run(run, reference, POINTS, nb)}["test_scale_visible"]
-        assert res.points == 0
-        assert ("got 'hello'" in res.message) is shown
-        assert shown or "details withheld" in res.message
+@pytest.mark.parametrize("value", ["np.linspace", "hello", 3.25, [3.25, 0.8125], [[1.0] * 3] * 2])
+def test_a_recorded_value_is_not_a_channel_out_of_the_grader(reference, value):
+    """A failed visible check says which check and what kind of difference, with the *reference's* visible
+    expected value; nothing of the student's recorded value (text, numbers, shape) appears."""
+    run = run_with(dict(SOLUTION, test_scale_visible=[rec("scale_visible", value),
+                                                      rec("scale_hidden_a", [0.0, -1.5, -3, -4.5])]))
+    res = {c.grade_id: c for c in score_run(run, reference, POINTS, tiny_notebook())}["test_scale_visible"]
+    assert res.points == 0 and res.status == "failed"
+    assert res.message.startswith("check 'scale_visible' ") and res.message.endswith("expected [2, 4, 6]")
+    for shown in ("linspace", "hello", "3.25", "0.8125", "(2, 3)", "1.0"):
+        assert shown not in res.message
+
+
+@pytest.mark.parametrize("bad", [
+    {"name": "scale_visible", "value": {"scalar": float("inf")}, "mode": "close", "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"scalar": 10**400}, "mode": "close", "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [10**9, 10**9], "kind": "number", "data": []}, "mode": "close",
+     "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [3], "kind": "number", "data": [2.0, 4.0]}, "mode": "close",
+     "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [3], "kind": "number", "data": [2.0, 4.0, "6"]}, "mode": "close",
+     "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"items": [{"items": []}] * 5000}, "mode": "close", "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"scalar": "x" * 10_000}, "mode": "close", "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": [2.0, 4.0, 6.0], "mode": "close", "rtol": 1e-6, "atol": 1e-9},
+    {"name": "x" * 1000, "value": {"scalar": 1.0}, "mode": "close", "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [3], "kind": "number", "data": [2.0, 4.0, 6.0]}, "mode": "magic",
+     "rtol": 1e-6, "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [3], "kind": "number", "data": [2.0, 4.0, 6.0]}, "mode": "close",
+     "rtol": float("nan"), "atol": 1e-9},
+    {"name": "scale_visible", "value": {"shape": [3], "kind": "number", "data": [2.0, 4.0, 6.0]}, "mode": "close",
+     "rtol": 1e300, "atol": 1e300},
+    {"name": ["a", "list"], "value": {}, "mode": 7}, {"name": {"a": 1}},
+    "not a dict", None, [1, 2],
+])
+def test_a_malformed_record_is_a_failed_check_never_an_exception(reference, bad):
+    """Out-of-range and malformed records are dropped by the schema (the check counts as not recorded)."""
+    from autograder.checks.mlph_check import MIME
+
+    outs = dict(SOLUTION, test_scale_visible=[new_output("display_data", data={MIME: bad}),
+                                              rec("scale_hidden_a", [0.0, -1.5, -3, -4.5])])
+    res = score(outs, reference)
+    assert res["test_scale_visible"].points == 0 and res["test_scale_visible"].status == "failed"
+    assert "was not recorded" in res["test_scale_visible"].message
+    assert res["test_scale_more"].points == 2
 
 
 def test_a_solution_that_cannot_run_says_why():

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import os
 import random
 import shutil
 import tempfile
@@ -24,7 +25,8 @@ from gradebook.config import CourseConfig
 
 from autograder.limits import Limits
 from autograder.grading.run import Summary, autograde
-from autograder.nbgrader_bridge import collect, fetch, generate, release, submit
+from autograder.intake.exchange import collect as collect_exchange
+from autograder.nbgrader_bridge import fetch, generate, release, submit
 from autograder.demo.simulate import Handin, SimStudent, handin, make_class, paper_points
 from autograder.sheets.validate import load_mistakes
 
@@ -40,8 +42,11 @@ def demo_config(cfg: CourseConfig, as_of: datetime) -> CourseConfig:
     out.mkdir(parents=True)
     authored = tuple(s for s in cfg.semester if s.manifest is not None)
     upcoming = [s for s in cfg.semester if s.manifest is None and s.due > as_of][:1]
-    return dataclasses.replace(cfg, data_dir=out, db_url=f"sqlite:///{out / 'gradebook.db'}",
-                               semester=authored + tuple(upcoming))
+    # MLPH_DB_URL (e.g. an empty PostgreSQL database) is honoured; else SQLite in the demo's directory.
+    db_url = os.environ.get("MLPH_DB_URL") or f"sqlite:///{out / 'gradebook.db'}"
+    # Every simulated student submits as the same OS user: the exchange cannot tell them apart.
+    return dataclasses.replace(cfg, data_dir=out, db_url=db_url, semester=authored + tuple(upcoming),
+                               intake_identity="shared")
 
 
 def write_roster(students: list[SimStudent], path: Path) -> None:
@@ -116,9 +121,14 @@ def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers:
         manifest = demo.manifest(sheet)
         generate(demo, sheet, release_dir=release_dir)
         release(demo, sheet, release_dir=release_dir)
+        if manifest.due > as_of:  # released, not due yet: nobody has handed it in in this simulation
+            say(f"{sheet}: released, due {manifest.due:%Y-%m-%d}")
+            continue
         handins = _hand_ins(demo, sheet, release_dir, students, rng)
         _submit_all(demo, sheet, manifest.notebook, handins)
-        collected = collect(demo, sheet)
+        simulated = {h.student.id: h.clock for h in handins}  # the simulation's clock stands in for the server's
+        report = collect_exchange(demo, engine, sheet, clock=lambda entry: simulated[entry.name.split("+")[0]])
+        collected = report.accepted + [s for s, _ in report.invalid]
         t1 = time.monotonic()
         summary = autograde(demo, sheet, workers=workers, limits=DEMO_LIMITS)
         seconds = time.monotonic() - t1
@@ -143,6 +153,8 @@ def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers:
     say(f"admission status: {figures['status']}; demo took {figures['total_seconds']} s")
     for name, path in outputs.items():
         say(f"  {name:9s} {path}")
+    say(f"the demo's course: MLPH_COURSE_DIR={demo.data_dir} mlph status {students[0].id}   (or mlph admission, "
+        "mlph report, ...)")
     return {"outputs": outputs, "figures": figures, "students": students, "config": demo}
 
 

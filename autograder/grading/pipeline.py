@@ -13,8 +13,9 @@ import hashlib
 import importlib.util
 import json
 import os
+import stat
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Executor, Future, ProcessPoolExecutor, as_completed
+from concurrent.futures import FIRST_COMPLETED, Executor, Future, wait
 from contextlib import contextmanager
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -25,24 +26,30 @@ from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
-from nbformat.reader import NotJSONError
 
 from gradebook.config import CourseConfig
+from gradebook.handins import HandinRecord
 from gradebook.manifest import Manifest
 
-from autograder.grading.assemble import assemble, is_answer
+from autograder.intake.safe import IntakeRefused, TreeLimits, read_tree
+from autograder.intake.store import declared_files
+
+from autograder.grading.assemble import assemble, grade_id, is_answer, is_test
+from autograder.grading.messages import describe_events, first_failure, label_cells, link_cause
+from autograder.grading.sanitize import sanitize_notebook
 from autograder.grading.harden import harden
 from autograder.sandbox.kernels import worker_init
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import CHECK_MODULE
 from autograder.sandbox.bwrap import check_bwrap
 from autograder.grading.scoring import Reference, score_run
+from autograder.grading.pool import IsolatingPool, WorkerDied
 from autograder.grading.worker import grade_job
+from autograder.errors import AutograderError
 
-GRADER_VERSION = "1"
+GRADER_VERSION = "2"  # 2: intake records, validated records, templated feedback
 MAX_NOTEBOOK_BYTES = 20_000_000
 MAX_FILE_BYTES = 1_000_000
-IGNORED = {"timestamp.txt", CHECK_MODULE.name}
 
 
 @dataclass(frozen=True)
@@ -51,44 +58,23 @@ class Submission:
     student: str
     directory: Path
     notebook: Path
-    submitted_at: datetime | None
+    submitted_at: datetime | None  # the server's time of receipt (the intake's record); None: unknown
     fingerprint: str
-
-
-def parse_timestamp(text: str) -> datetime:
-    """An nbgrader timestamp (``2026-11-03 12:00:00.000000 CET``) as an aware UTC datetime: nbgrader's
-    ``parse_utc``, without importing nbgrader (0.6 s) on the grading path."""
-    from dateutil.parser import parse
-    from dateutil.tz import gettz
-
-    parts = text.strip().split(" ")
-    if len(parts) == 3:
-        zone: Any = parts[2]
-        try:
-            zone = int(zone)
-        except ValueError:
-            zone = gettz(zone)
-        when = parse(" ".join(parts[:2] + ["TZ"]), tzinfos={"TZ": zone})
-    else:
-        when = parse(text)
-    return when.astimezone(timezone.utc) if when.tzinfo else when.replace(tzinfo=timezone.utc)
-
-
-def _timestamp(directory: Path) -> datetime | None:
-    path = directory / "timestamp.txt"
-    if not path.is_file():
-        return None
-    try:
-        return parse_timestamp(path.read_text())
-    except (ValueError, OverflowError):  # dateutil's ParserError is a ValueError
-        return None
+    invalid: str = ""  # the intake refused the student's newest hand-in: why (the directory is not graded)
 
 
 def fingerprint(directory: Path, source_hash: str) -> str:
+    """What identifies a submission's grading: the grader version, the sheet's source and the files (read without
+    following links; an unreadable directory fingerprints as its reason, so a fix is graded again)."""
     h = hashlib.sha256(f"{GRADER_VERSION}\0{source_hash}\0".encode())
-    for path in sorted(p for p in directory.rglob("*") if p.is_file()):
-        h.update(str(path.relative_to(directory)).encode() + b"\0")
-        h.update(hashlib.sha256(path.read_bytes()).digest())
+    try:
+        files = read_tree(directory, TreeLimits(max_files=10_000, max_total_bytes=1 << 40, max_depth=32))
+    except IntakeRefused as exc:
+        h.update(f"unreadable\0{exc}".encode())
+        return h.hexdigest()
+    for name in sorted(files):
+        h.update(name.encode() + b"\0")
+        h.update(hashlib.sha256(files[name]).digest())
     return h.hexdigest()
 
 
@@ -96,31 +82,45 @@ def source_hash(source_path: Path) -> str:
     return hashlib.sha256(source_path.read_bytes() + CHECK_MODULE.read_bytes()).hexdigest()
 
 
-def discover(cfg: CourseConfig, manifest: Manifest, students: Iterable[str] | None = None) -> list[Submission]:
-    """Every ``submitted/<student>/<sheet>/`` directory, in student order."""
+def discover(cfg: CourseConfig, manifest: Manifest, students: Iterable[str] | None = None,
+             handins: dict[str, HandinRecord] | None = None) -> list[Submission]:
+    """Every ``submitted/<student>/<sheet>/`` directory, and every student whose newest hand-in the intake
+    found invalid, in student order. ``handins``: the intake's newest record per student (time of receipt)."""
     shash = source_hash(manifest.directory / manifest.notebook)
     wanted = set(students) if students else None
-    subs = []
+    handins = handins or {}
+    found: dict[str, Submission] = {}
     for directory in sorted((cfg.data_dir / "submitted").glob(f"*/{manifest.id}")):
         student = directory.parent.name
-        if not directory.is_dir() or (wanted is not None and student not in wanted):
+        if directory.is_symlink() or not directory.is_dir() or (wanted is not None and student not in wanted):
             continue
-        subs.append(Submission(manifest.id, student, directory, directory / manifest.notebook,
-                               _timestamp(directory), fingerprint(directory, shash)))
-    return subs
+        rec = handins.get(student)
+        found[student] = Submission(manifest.id, student, directory, directory / manifest.notebook,
+                                    rec.received_at if rec else None, fingerprint(directory, shash))
+    for student, rec in handins.items():
+        if rec.status == "invalid" and (wanted is None or student in wanted):
+            directory = cfg.data_dir / "submitted" / student / manifest.id
+            fp = hashlib.sha256(f"{GRADER_VERSION}\0invalid\0{rec.handin_id}\0{rec.reason}".encode()).hexdigest()
+            found[student] = Submission(manifest.id, student, directory, directory / manifest.notebook,
+                                        rec.received_at, fp, invalid=rec.reason or "the hand-in was refused")
+    return [found[s] for s in sorted(found)]
 
 
-def _files(sub: Submission) -> dict[str, str]:
-    """The submission's small text files besides the notebook (modules a student wrote)."""
+def _files(sub: Submission, manifest: Manifest) -> dict[str, str]:
+    """The data files the sheet declares (``[handin] files``), as text: nothing else reaches the sandbox."""
+    wanted = set(declared_files(manifest))
+    if not wanted:
+        return {}
+    try:
+        tree = read_tree(sub.directory, TreeLimits(max_file_bytes=MAX_FILE_BYTES))
+    except IntakeRefused:
+        return {}
     files = {}
-    for path in sorted(sub.directory.rglob("*")):
-        rel = str(path.relative_to(sub.directory))
-        if path.is_file() and not path.is_symlink() and path != sub.notebook and rel not in IGNORED \
-                and path.stat().st_size <= MAX_FILE_BYTES and path.suffix in {".py", ".txt", ".csv", ".json"}:
-            try:
-                files[rel] = path.read_text(encoding="utf-8")
-            except UnicodeDecodeError:
-                continue
+    for name in sorted(wanted & set(tree)):
+        try:
+            files[name] = tree[name].decode("utf-8")
+        except UnicodeDecodeError:
+            continue
     return files
 
 
@@ -130,24 +130,54 @@ def base_result(sub: Submission, manifest: Manifest) -> dict[str, Any]:
             "max_score": str(manifest.notebook_points), "score": "0", "cells": [], "notes": [], "timings": {}}
 
 
-def failed_result(sub: Submission, manifest: Manifest, status: str, reason: str) -> dict[str, Any]:
+NOT_GRADED = {"invalid": "not graded: the hand-in could not be read (see the note at the top)",
+              "missing": "not graded: the notebook is missing from the hand-in",
+              "grader_error": "not graded yet: the grader failed; it will try again"}
+
+
+def failed_result(sub: Submission, manifest: Manifest, status: str, reason: str,
+                  labels: dict[str, str] | None = None) -> dict[str, Any]:
+    """A result without a run: the reason once, every test cell not graded (0 points)."""
     res = base_result(sub, manifest)
-    res["cells"] = [{"grade_id": g, "points": "0", "max_points": str(p), "status": "not_run", "message": reason}
-                    for g, p in manifest.test_points.items()]
+    why = NOT_GRADED.get(status, "not graded")
+    res["cells"] = [{"grade_id": g, "points": "0", "max_points": str(p), "status": "not_run", "message": why,
+                     "label": (labels or {}).get(g, g)} for g, p in manifest.test_points.items()]
     return res | {"status": status, "reason": reason}
 
 
+def test_labels(source: NotebookNode, manifest: Manifest) -> dict[str, str]:
+    """grade id → how the student finds the test cell (its task and first visible line)."""
+    task_of = {gid: t.title for t in manifest.notebook_tasks for gid in t.tests}
+    labels = label_cells(source, task_of)
+    return {gid: labels[i] for i, c in enumerate(source.cells) if (gid := grade_id(c)) in manifest.test_points}
+
+
 def load_notebook(path: Path) -> NotebookNode:
-    """A submitted notebook, or ValueError with the reason it is not a valid one."""
-    if path.stat().st_size > MAX_NOTEBOOK_BYTES:
+    """A submitted notebook (read without following links, bounded), or ValueError with the reason it is not a
+    valid one: where the JSON breaks (line and column), or which part nbformat rejects."""
+    try:
+        fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
+    except OSError as exc:
+        raise ValueError(f"{path.name} cannot be read ({exc.strerror})") from None
+    with os.fdopen(fd, "rb") as fh:
+        if not stat.S_ISREG(os.fstat(fd).st_mode):
+            raise ValueError(f"{path.name} is not a regular file")
+        raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
+    if len(raw) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
     try:
-        nb = nbformat.reads(path.read_text(encoding="utf-8"), as_version=4)
+        data = json.loads(raw.decode("utf-8"))
+    except UnicodeDecodeError as exc:
+        raise ValueError(f"{path.name} is not UTF-8 text (byte {exc.start})") from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{path.name} is not a notebook: the JSON breaks at line {exc.lineno}, column {exc.colno} "
+                         f"({exc.msg}); open it in Jupyter, or hand in the last version that opened") from None
+    try:
+        nb = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(nb)
-    except (UnicodeDecodeError, json.JSONDecodeError, NotJSONError) as exc:
-        raise ValueError(f"{path.name} is not a notebook (not JSON: {str(exc)[:120]})") from exc
     except Exception as exc:  # nbformat raises several kinds on a malformed notebook
-        raise ValueError(f"{path.name} is not a valid notebook: {str(exc).splitlines()[0][:200]}") from exc
+        first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
+        raise ValueError(f"{path.name} is not a valid notebook: {first}") from None
     return nb
 
 
@@ -178,42 +208,84 @@ def _installed(module: str) -> bool:
 
 
 def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: Limits,
-             sandboxed: bool = True, preload: tuple[str, ...] = ()) -> dict[str, Any]:
+             sandboxed: bool = True, preload: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> dict[str, Any]:
     """The worker's job for a submission, or a finished result (``"status"`` key) if it cannot run."""
+    if sub.invalid:
+        return failed_result(sub, manifest, "invalid", sub.invalid, labels)
     if not sub.notebook.is_file():
-        return failed_result(sub, manifest, "missing", f"no {manifest.notebook} in the submission")
+        return failed_result(sub, manifest, "missing", f"no {manifest.notebook} in the submission", labels)
     try:
         submitted = load_notebook(sub.notebook)
     except ValueError as exc:
-        return failed_result(sub, manifest, "invalid", str(exc))
+        return failed_result(sub, manifest, "invalid", str(exc), labels)
     assembly = assemble(source, submitted)
     return {"sheet": sub.sheet, "student": sub.student, "notebook": harden(assembly.notebook),
-            "files": _files(sub), "limits": limits.to_dict(), "notes": assembly.notes,
+            "files": _files(sub, manifest), "limits": limits.to_dict(), "notes": assembly.notes,
             "sandbox": sandboxed, "prestart": True, "preload": list(preload)}
 
 
 def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference: Reference,
            run: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """Score a run report (trusted code, outside the kernel) into the submission's result."""
-    run["notebook"] = nbformat.from_dict(run["notebook"])
+    nb = nbformat.from_dict(run["notebook"])
+    run["notebook"] = nb
     cells = score_run(run, reference, manifest.test_points, source)
     status = {"ok": "graded", "timeout": "timeout"}.get(run["status"], "crashed")
+    task_of = {gid: t.title for t in manifest.notebook_tasks for gid in t.tests}
+    task_of |= {c_gid: task_of.get(t_gid, "") for c_gid, t_gid in _answer_tasks(nb, task_of).items()}
+    labels = label_cells(nb, task_of)
+    states = list(run.get("states", []))
+    events = [e for e in run.get("events", []) if isinstance(e, dict)]
+    cause = first_failure(nb, states)
+    where = {grade_id(c): i for i, c in enumerate(nb.cells) if is_test(c)}
+    out = []
+    for c in cells:
+        d = c.to_json()
+        i = where.get(c.grade_id, -1)
+        d["label"] = labels[i] if i >= 0 else c.grade_id
+        if c.status == "error":
+            d["message"] = link_cause(c.message, c.ename, i, cause, labels, states)
+        out.append(d)
+    described = describe_events(events, labels)
+    reason = ""
+    if status in ("timeout", "crashed"):  # the event that ended the run is the reason; the others are notes
+        reason = described.pop() if described else {"timeout": "the notebook ran past its time limit",
+                                                     "crashed": "the kernel stopped (memory or process limit?)"}[status]
     res = base_result(sub, manifest)
-    res.update(status=status, reason=run.get("reason", ""), notes=notes, timings=run.get("timings", {}),
-               cells=[c.to_json() for c in cells], score=str(sum((c.points for c in cells), Fraction(0))),
-               notebook=run["notebook"])
+    res.update(status=status, reason=reason, detail=run.get("reason", ""),
+               notes=list(notes) + described, timings=run.get("timings", {}),
+               cells=out, score=str(sum((c.points for c in cells), Fraction(0))),
+               notebook=sanitize_notebook(nb, set(manifest.test_points) | set(task_of) | _source_ids(source)))
     return res
 
 
+def _source_ids(source: NotebookNode) -> set[str]:
+    return {gid for c in source.cells if (gid := grade_id(c))}
+
+
+def _answer_tasks(nb: NotebookNode, task_of: dict[str, str]) -> dict[str, str]:
+    """Answer cell grade id → the grade id of the first test cell after it (whose task it answers)."""
+    found: dict[str, str] = {}
+    pending: list[str] = []
+    for cell in nb.cells:
+        gid = grade_id(cell)
+        if gid and is_answer(cell):
+            pending.append(gid)
+        elif gid and is_test(cell) and gid in task_of:
+            found.update({a: gid for a in pending})
+            pending = []
+    return found
+
+
 @contextmanager
-def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tuple[str, ...]] | None = None) -> Iterator[Executor]:
+def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tuple[str, ...]] | None = None,
+                 connect_timeout: float = 20.0) -> Iterator[Executor]:
     """One code path for local and distributed grading: a concurrent.futures Executor either way.
     ``warm`` (limits, sandboxed, preload): local workers start their first kernel at once; with a
-    sandbox, every Dask worker must be able to run one (else a clear error before any job)."""
+    sandbox, every Dask worker must be able to run one (else a clear error before any job). Locally, a
+    worker that dies costs only the job it held (:class:`~autograder.grading.pool.IsolatingPool`)."""
     if cluster:
-        from distributed import Client
-
-        client = Client(cluster)
+        client = _dask_client(cluster, connect_timeout)
         try:
             if warm and warm[1]:
                 client.run(check_bwrap)
@@ -223,39 +295,66 @@ def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tu
     else:
         init = functools.partial(worker_init, os.getpid(), warm)
         ctx = get_context("forkserver")
-        ctx.set_forkserver_preload(["autograder.grading.worker"])  # imported once, not once per worker
-        with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=init) as pool:
-            if warm:  # workers are spawned on demand: ask for all of them now
-                for _ in range(workers):
-                    pool.submit(int)
+        ctx.set_forkserver_preload(["autograder.grading.worker", "autograder.grading.pool"])
+        pool = IsolatingPool(workers, ctx, initializer=init)
+        try:
             yield pool
+        finally:
+            pool.shutdown(wait=True, cancel_futures=True)
+
+
+def _dask_client(cluster: str, timeout: float) -> Any:
+    from distributed import Client
+
+    try:
+        return Client(cluster, timeout=timeout)
+    except (OSError, TimeoutError) as exc:
+        raise AutograderError(f"cannot reach the Dask scheduler at {cluster} within {timeout:g} s "
+                              f"(--connect-timeout): {exc}") from None
+    except ValueError as exc:
+        raise AutograderError(f"{cluster!r} is not a Dask scheduler address (tcp://host:8786): {exc}") from None
 
 
 def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def _for_worker(job: dict[str, Any]) -> dict[str, Any]:
+    return {k: v for k, v in job.items() if k not in ("notes", "attempt", "labels")}
+
+
 def submit_jobs(executor: Executor, jobs: list[dict[str, Any]]) -> dict[Future[str], dict[str, Any]]:
     """Hand every job to the executor (workers start at once); the futures, each with its job."""
-    return {executor.submit(grade_job, {k: v for k, v in job.items() if k != "notes"}): job for job in jobs}
+    return {executor.submit(grade_job, _for_worker(job)): job for job in jobs}
 
 
-def collect_reports(futures: dict[Future[str], dict[str, Any]],
-                    on_done: Callable[[dict[str, Any], dict[str, Any] | BaseException], None]) -> None:
-    """Call ``on_done(job, report_or_exception)`` as each job finishes."""
-    for fut in as_completed(futures):
-        job = futures[fut]
-        try:
-            report = json.loads(fut.result())
-        except BaseException as exc:  # a failed submission is data, never a crashed batch
-            if isinstance(exc, KeyboardInterrupt):
-                raise
-            on_done(job, exc)
-        else:
-            on_done(job, report)
+def collect_reports(executor: Executor, futures: dict[Future[str], dict[str, Any]],
+                    on_done: Callable[[dict[str, Any], dict[str, Any] | BaseException], None],
+                    retries: int = 1) -> None:
+    """Call ``on_done(job, report_or_exception)`` as each job finishes; a job whose worker died is tried
+    again (``retries`` times) before its exception is reported."""
+    pending = dict(futures)
+    while pending:
+        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        for fut in done:
+            job = pending.pop(fut)
+            try:
+                report = json.loads(fut.result())
+            except WorkerDied as exc:
+                if job.get("attempt", 0) < retries:
+                    job["attempt"] = job.get("attempt", 0) + 1
+                    pending[executor.submit(grade_job, _for_worker(job))] = job
+                else:
+                    on_done(job, exc)
+            except BaseException as exc:  # a failed submission is data, never a crashed batch
+                if isinstance(exc, KeyboardInterrupt):
+                    raise
+                on_done(job, exc)
+            else:
+                on_done(job, report)
 
 
 def run_jobs(executor: Executor, jobs: list[dict[str, Any]],
              on_done: Callable[[dict[str, Any], dict[str, Any] | BaseException], None]) -> None:
     """Submit every job; call ``on_done(job, report_or_exception)`` as each finishes."""
-    collect_reports(submit_jobs(executor, jobs), on_done)
+    collect_reports(executor, submit_jobs(executor, jobs), on_done)

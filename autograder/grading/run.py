@@ -1,7 +1,7 @@
 """The autograde run: coordinator of discovery, workers, scoring and storage, with progress."""
 from __future__ import annotations
 
-import shutil
+import logging
 import time
 import traceback
 from collections import Counter
@@ -18,14 +18,17 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gradebook.autograde_store import GRADER_ERROR, graded_fingerprints, require_sheet, store_result
 from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
+from gradebook.handins import decision_fields, decision_for, latest_handins
 
 from autograder.grading.feedback import write_feedback
 from autograder.limits import Limits
-from autograder.nbgrader_bridge import collect
+from autograder.intake.exchange import collect as collect_exchange
 from autograder.grading.pipeline import (Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
-                       make_job, source_hash, source_imports, submit_jobs)
+                       make_job, source_hash, source_imports, submit_jobs, test_labels)
 from autograder.grading.reference import load_reference
 from autograder.sandbox.bwrap import prepare_sandboxes
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -50,20 +53,22 @@ def _progress(enabled: bool) -> Progress:
 
 
 def _save_files(cfg: CourseConfig, sub: Submission, result: dict[str, Any], manifest: Any) -> None:
+    """The graded notebook (its outputs already made inert by :func:`finish`) and the feedback page."""
     nb = result.pop("notebook", None)
     out = cfg.data_dir / "autograded" / sub.student / sub.sheet
     if nb is not None:
         out.mkdir(parents=True, exist_ok=True)
-        nbformat.write(nb, out / manifest.notebook)
-        if (sub.directory / "timestamp.txt").is_file():
-            shutil.copy2(sub.directory / "timestamp.txt", out / "timestamp.txt")
-    write_feedback(result, manifest, cfg.data_dir / "feedback")
+        tmp = out / f".{manifest.notebook}.part"
+        nbformat.write(nb, tmp)
+        tmp.replace(out / manifest.notebook)
+    write_feedback(result, manifest, cfg.data_dir / "feedback", cfg.timezone)
 
 
 def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, cluster: str | None = None,
               force: bool = False, students: list[str] | None = None, limits: Limits = Limits(),
               progress: bool = True, sandbox: bool = True, executor: Executor | None = None,
-              preload: tuple[str, ...] | None = None, last: bool | None = None) -> Summary:
+              preload: tuple[str, ...] | None = None, last: bool | None = None,
+              connect_timeout: float = 20.0) -> Summary:
     """Grade every submission of ``sheet`` not graded yet in its current form (all with ``force``).
 
     Student code runs in bubblewrap sandboxes (``sandbox=False`` only for trusted notebooks); a
@@ -78,7 +83,7 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     shash = source_hash(source_path)
     engine = open_gradebook(cfg.db_url)
     require_sheet(engine, sheet)
-    subs = discover(cfg, manifest, students)
+    subs = discover(cfg, manifest, students, latest_handins(engine, sheet))
     done = {} if force else graded_fingerprints(engine, sheet)
     todo = [s for s in subs if done.get(s.student) != s.fingerprint]
     summary = Summary(sheet, skipped=len(subs) - len(todo))
@@ -88,9 +93,9 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     last = executor is None if last is None else last
     with ExitStack() as stack:
         pool = executor or stack.enter_context(
-            executor_for(workers or default_workers(), cluster, (limits, sandbox, preload)))
+            executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout))
         context = _Context(cfg, manifest, source, shash, engine, limits, sandbox, preload,
-                           workers or default_workers() if last else 0)
+                           workers or default_workers() if last else 0, test_labels(source, manifest))
         _grade(context, todo, summary, pool, progress)
     summary.results.sort(key=lambda r: r["student"])
     return summary
@@ -107,36 +112,69 @@ class _Context:
     sandbox: bool
     preload: tuple[str, ...]
     last_without_spare: int  # the last jobs of a one-shot run start no spare kernel (nobody would use it)
+    labels: dict[str, str]  # grade id -> how the student finds the test cell
+
+
+def _store(ctx: _Context, sub: Submission, result: dict[str, Any]) -> dict[str, Any]:
+    """Save the files and the database row of one result. Anything that fails here (a bug, a full disk, a
+    lost database connection) costs this submission only: it is stored as a ``grader_error`` (retried by the
+    next run) if that is possible, logged with its traceback for the instructors, and the batch goes on."""
+    try:
+        decision = decision_for(ctx.engine, ctx.manifest, sub.student, sub.submitted_at)
+        result.update(decision_fields(decision, result["score"], ctx.cfg.timezone))
+        _save_files(ctx.cfg, sub, result, ctx.manifest)
+        store_result(ctx.engine, result)
+        return result
+    except Exception:
+        log.exception("storing the result of %s/%s failed", sub.sheet, sub.student)
+        failed = failed_result(sub, ctx.manifest, GRADER_ERROR, "the grader failed while storing this result; "
+                               "it is tried again by the next run", ctx.labels)
+        try:
+            store_result(ctx.engine, failed)
+        except Exception:
+            log.exception("storing the grader error of %s/%s failed too", sub.sheet, sub.student)
+        return failed
+
+
+def _finished(ctx: _Context, sub: Submission, job: dict[str, Any], report: dict[str, Any] | BaseException,
+              reference: Any) -> dict[str, Any]:
+    """A worker's report (or its exception) → the submission's result; never raises."""
+    if isinstance(report, BaseException):
+        reason = f"the grader failed on this submission: {''.join(traceback.format_exception_only(report)).strip()}"
+        log.error("%s/%s: %s", sub.sheet, sub.student, reason)
+        return failed_result(sub, ctx.manifest, GRADER_ERROR, reason[:500], ctx.labels)  # retried by the next run
+    try:
+        return finish(sub, ctx.manifest, ctx.source, reference, report, job.get("notes", []))
+    except Exception:
+        log.exception("scoring %s/%s failed", sub.sheet, sub.student)
+        return failed_result(sub, ctx.manifest, GRADER_ERROR, "the grader failed while scoring this submission; "
+                             "it is tried again by the next run", ctx.labels)
 
 
 def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Executor, progress: bool) -> None:
-    cfg, manifest, source = ctx.cfg, ctx.manifest, ctx.source
     by_student = {s.student: s for s in todo}
 
     with _progress(progress) as bar:
-        task = bar.add_task(f"autograding {manifest.id}", total=len(todo), rate="")
+        task = bar.add_task(f"autograding {ctx.manifest.id}", total=len(todo), rate="")
 
-        def record(result: dict[str, Any]) -> None:
-            sub = by_student[result["student"]]
-            _save_files(cfg, sub, result, manifest)
-            store_result(ctx.engine, result)
-            summary.results.append(result)
+        def record(sub: Submission, result: dict[str, Any]) -> None:
+            summary.results.append(_store(ctx, sub, result))
             bar.advance(task)
             elapsed = bar.tasks[0].elapsed or 0.0
             bar.update(task, rate=f"{len(summary.results) / elapsed:.1f}/s" if elapsed else "")
 
         jobs = []
         for sub in todo:
-            job = make_job(sub, manifest, source, ctx.limits, ctx.sandbox, ctx.preload)
+            job = make_job(sub, ctx.manifest, ctx.source, ctx.limits, ctx.sandbox, ctx.preload, ctx.labels)
             if "status" in job:
-                record(job)
+                record(sub, job)
             else:
                 jobs.append(job)
         for job in jobs[len(jobs) - ctx.last_without_spare:]:
             job["spare"] = False
         futures = submit_jobs(pool, jobs)
         try:  # the solution runs here while the workers grade (its reference is needed only to score)
-            reference = load_reference(cfg, manifest, source, ctx.shash, ctx.limits, ctx.sandbox)
+            reference = load_reference(ctx.cfg, ctx.manifest, ctx.source, ctx.shash, ctx.limits, ctx.sandbox)
         except BaseException:
             for fut in futures:
                 fut.cancel()
@@ -144,24 +182,20 @@ def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Execut
 
         def on_done(job: dict[str, Any], report: dict[str, Any] | BaseException) -> None:
             sub = by_student[job["student"]]
-            if isinstance(report, BaseException):
-                reason = f"the grader failed on this submission: {''.join(traceback.format_exception_only(report)).strip()}"
-                record(failed_result(sub, manifest, GRADER_ERROR, reason[:500]))  # retried by the next run
-            else:
-                record(finish(sub, manifest, source, reference, report, job.get("notes", [])))
+            record(sub, _finished(ctx, sub, job, report, reference))
 
-        collect_reports(futures, on_done)
+        collect_reports(pool, futures, on_done)
 
 
 def autograde_sheets(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None,
                      cluster: str | None = None, limits: Limits = Limits(), sandbox: bool = True,
-                     **options: Any) -> list[Summary]:
+                     connect_timeout: float = 20.0, **options: Any) -> list[Summary]:
     """:func:`autograde` for several sheets with one pool of workers (and their kernels)."""
     if sandbox and not cluster:
         prepare_sandboxes()
     preload = _imports(cfg, sheets)
     n = workers or default_workers()
-    with executor_for(n, cluster, (limits, sandbox, preload)) as pool:
+    with executor_for(n, cluster, (limits, sandbox, preload), connect_timeout) as pool:
         return [autograde(cfg, sheet, workers=n, cluster=cluster, limits=limits, sandbox=sandbox, executor=pool,
                           preload=preload, last=i == len(sheets) - 1, **options) for i, sheet in enumerate(sheets)]
 
@@ -176,21 +210,33 @@ def _imports(cfg: CourseConfig, sheets: list[str]) -> tuple[str, ...]:
 
 def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, cluster: str | None = None,
           limits: Limits = Limits(), sandbox: bool = True, interval: float = 2.0,
-          say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False) -> None:
+          say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False,
+          connect_timeout: float = 20.0) -> None:
     """Grade on submit: every ``interval`` seconds collect ``sheets`` from the exchange and grade what is
     new or changed (feedback included), until ``stop()`` is true or Ctrl-C. One pool for the whole
     run, so its kernels are started ahead of the next submission."""
     if sandbox and not cluster:
         prepare_sandboxes()
-    say(f"watching the exchange for {', '.join(sheets)} (Ctrl-C to stop)")
+    say(f"watching the exchange and the web uploads for {', '.join(sheets)} (Ctrl-C to stop)")
     preload = _imports(cfg, sheets)
-    with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload)) as pool:
+    engine = open_gradebook(cfg.db_url)
+    with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
         while not stop():
             for sheet in sheets:
-                collect(cfg, sheet)
+                report = collect_exchange(cfg, engine, sheet)
+                for student, why in report.held + report.refused:
+                    say(f"{sheet}: hand-in {student} not accepted: {why}")
                 summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool,
                                     preload=preload)
                 for r in summary.results:
-                    why = f": {r['reason']}" if r["reason"] else ""
-                    say(f"{r['student']}: {r['score']} / {r['max_score']} ({r['status']}{why})")
+                    say(result_line(r))
             time.sleep(interval)
+
+
+def result_line(r: dict[str, Any]) -> str:
+    """One result in one line, with the points the gradebook counts (and why, when that differs)."""
+    counted = r.get("counted_score", r["score"])
+    line = f"{r['student']}: {counted} / {r['max_score']} points ({r['status']}"
+    if r.get("late"):
+        line += f"; {r.get('decision', 'late')}"
+    return line + (f": {r['reason']}" if r.get("reason") else "") + ")"

@@ -3,28 +3,41 @@
 Test cells record values with ``check`` (see ``checks/mlph_check.py``). The reference solution's
 run records the expected values; a student's test cell passes when it raised no error and every
 check the reference records in that cell was recorded by the student with a matching value,
-compared here, with the reference's mode and tolerances. Nothing the student's code does inside
-its kernel enters this comparison except the values it recorded, and forging a value requires
-knowing the reference solution's output on the hidden inputs.
+compared here, with the reference's mode and tolerances.
+
+Everything that comes out of a student's kernel is untrusted data: a check record is parsed by
+:mod:`.records` against a strict schema with bounds before it is compared (a malformed one is a failed
+check with a fixed message), and no exception of the comparison ever leaves :func:`score_run`.
+
+The messages are ours (:mod:`.messages`): built from templates, the trusted source and the reference's
+*visible* expected values, plus categorical facts about the student's run (which check, passed or
+failed, the kind of failure, a built-in exception's type). No text, number or name the student's code
+produced reaches them, so nothing read from a hidden test inside the kernel can come back out.
 """
 from __future__ import annotations
 
+import logging
 import re
-from dataclasses import asdict, dataclass
+from dataclasses import asdict, dataclass, field
 from fractions import Fraction
 from typing import Any
 
 from nbformat import NotebookNode
 
-from autograder.grading.assemble import grade_id, is_test
-from autograder.checks.mlph_check import MIME, MODES, compare
+from autograder.checks.mlph_check import compare
 from autograder.errors import SheetError
+from autograder.grading.assemble import grade_id, is_test
+from autograder.grading.messages import error_kind, failure_kind, show_expected
+from autograder.grading.records import records
 
+log = logging.getLogger(__name__)
 HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 CHECK_NAME_RE = re.compile(r"check\(\s*(['\"])(.+?)\1")
-MESSAGE_LIMIT = 300
 
 Reference = dict[str, dict[str, dict[str, Any]]]  # grade_id -> check name -> record
+
+__all__ = ["CellResult", "Reference", "reference_from_run", "score_run", "hidden_check_names", "CHECK_NAME_RE",
+           "HIDDEN_RE", "records"]
 
 
 @dataclass(frozen=True)
@@ -33,7 +46,9 @@ class CellResult:
     points: Fraction
     max_points: Fraction
     status: str  # passed | failed | error | timeout | not_run | crashed
-    message: str
+    message: str  # ours, from templates: safe to show the student
+    ename: str = ""  # a built-in exception type, when status is error ("" otherwise or when not built-in)
+    checks: list[dict[str, str]] = field(default_factory=list)  # visible checks: name, outcome, expected
 
     def to_json(self) -> dict[str, Any]:
         d = asdict(self)
@@ -41,44 +56,16 @@ class CellResult:
         return d
 
 
-def records(cell: NotebookNode) -> list[dict[str, Any]]:
-    """The well-formed check records among a cell's outputs."""
-    found = []
-    for out in cell.get("outputs", []):
-        rec = out.get("data", {}).get(MIME) if isinstance(out.get("data"), dict) else None
-        if (isinstance(rec, dict) and isinstance(rec.get("name"), str) and isinstance(rec.get("value"), dict)
-                and rec.get("mode") in MODES):
-            found.append(rec)
-    return found
-
-
 def hidden_check_names(source: str) -> set[str]:
     return {m.group(2) for block in HIDDEN_RE.findall(source) for m in CHECK_NAME_RE.finditer(block)}
 
 
-TOKEN_RE = re.compile(r"[A-Za-z_][A-Za-z0-9_]{2,}|\d[\d.e-]{2,}")  # names and numbers of 3+ characters
-WITHHELD = "details withheld: the message would show part of a hidden test"
-
-
-def secret_tokens(source: str) -> set[str]:
-    """Identifiers and numbers of a test cell's hidden part that its visible part does not show."""
-    hidden = "".join(HIDDEN_RE.findall(source))
-    return set(TOKEN_RE.findall(hidden)) - set(TOKEN_RE.findall(HIDDEN_RE.sub("", source)))
-
-
-def _error(cell: NotebookNode, secret: set[str]) -> str | None:
-    """The cell's error as a visible message. Student code can put anything into an exception (the
-    hidden test's source, read by an input hook), so a message that shows any token of a hidden
-    test is withheld."""
+def _trusted_error(cell: NotebookNode) -> str | None:
+    """The solution's own error text (trusted: only for `mlph validate` and the instructors)."""
     for out in cell.get("outputs", []):
         if out.get("output_type") == "error":
-            text = f"{out.get('ename', 'Error')}: {out.get('evalue', '')}"[:MESSAGE_LIMIT]
-            return "a hidden test failed with an error" if shows_secret(text, secret) else text
+            return f"{out.get('ename', 'Error')}: {str(out.get('evalue', ''))[:300]}"
     return None
-
-
-def shows_secret(text: str, secret: set[str]) -> bool:
-    return bool(secret & set(TOKEN_RE.findall(text)))
 
 
 def reference_from_run(run: dict[str, Any], sheet: str) -> Reference:
@@ -92,7 +79,7 @@ def reference_from_run(run: dict[str, Any], sheet: str) -> Reference:
         if not is_test(cell):
             continue
         gid = grade_id(cell) or f"cell {index}"
-        err = _error(cell, set())
+        err = _trusted_error(cell)
         if run["states"][index] != "ok" or err:
             problems.append(f"{sheet}: test cell {gid!r} does not pass on the solution: {err or run['states'][index]}")
             continue
@@ -108,48 +95,68 @@ def reference_from_run(run: dict[str, Any], sheet: str) -> Reference:
     return ref
 
 
-def _verdict(cell: NotebookNode, state: str, expected: dict[str, dict[str, Any]], hidden: set[str],
-             secret: set[str]) -> tuple[str, str]:
-    if state in ("not_run", "crashed"):
-        return state, "not run: the notebook stopped before this cell" if state == "not_run" else "the kernel died here"
-    if state == "timeout":
-        return "timeout", "this cell ran past its time limit"
-    err = _error(cell, secret)
-    if err:
-        return "error", err
+def _compare(value: dict[str, Any], ref: dict[str, Any]) -> str | None:
+    """compare(), which never raises on a validated value (and if it did, counts as a mismatch)."""
+    try:
+        return compare(value, ref["value"], ref["mode"], float(ref["rtol"]), float(ref["atol"]))
+    except Exception:  # pragma: no cover - records are validated; a bug here must not stop the batch
+        log.exception("comparison failed")
+        return "the values could not be compared"
+
+
+def _check_outcomes(cell: NotebookNode, expected: dict[str, dict[str, Any]], hidden: set[str]) -> list[dict[str, str]]:
     got: dict[str, list[dict[str, Any]]] = {}
-    for rec in records(cell):
+    for rec in records(cell, set(expected)):
         got.setdefault(rec["name"], []).append(rec["value"])
+    outcomes = []
     for name, ref in expected.items():
-        label = "a hidden test" if name in hidden else f"check {name!r}"
         values = got.get(name)
         if not values:
-            return "failed", f"{label} was not recorded"
-        for value in values:
-            why = compare(value, ref["value"], ref["mode"], float(ref["rtol"]), float(ref["atol"]))
-            if why and (name in hidden or shows_secret(why, secret)):
-                return "failed", f"{label} failed" + ("" if name in hidden else f" ({WITHHELD})")
-            if why:
-                return "failed", f"{label} failed: {why}"
-    return "passed", ""
+            kind = "not_recorded"
+        else:
+            whys = [_compare(v, ref) for v in values]
+            kind = next((failure_kind(w) for w in whys if w), "ok")
+        entry = {"name": "" if name in hidden else name, "hidden": "yes" if name in hidden else "",
+                 "outcome": kind}
+        if name not in hidden and kind != "ok":
+            entry["expected"] = show_expected(ref["value"])
+        outcomes.append(entry)
+    return outcomes
+
+
+def _verdict(cell: NotebookNode, state: str, expected: dict[str, dict[str, Any]],
+             hidden: set[str]) -> tuple[str, str, list[dict[str, str]]]:
+    """(status, ename, check outcomes) of one test cell; the message is made by :mod:`.messages`."""
+    if state in ("not_run", "crashed", "timeout"):
+        return state, "", []
+    ename = error_kind(cell)
+    if ename is not None:
+        return "error", ename, []
+    outcomes = _check_outcomes(cell, expected, hidden)
+    return ("passed" if all(o["outcome"] == "ok" for o in outcomes) else "failed"), "", outcomes
 
 
 def score_run(run: dict[str, Any], reference: Reference, points: dict[str, Fraction],
               source: NotebookNode) -> list[CellResult]:
-    """Per test cell of the sheet (every grade id in ``points``), the points earned."""
+    """Per test cell of the sheet (every grade id in ``points``), the points earned. Never raises for anything
+    the student's run contains: a cell that cannot be scored is a failed cell with a fixed message."""
+    from autograder.grading.messages import cell_message
+
     nb: NotebookNode = run["notebook"]
-    hidden = {grade_id(c): hidden_check_names("".join(c.source)) for c in source.cells if is_test(c)}
-    # every hidden test's tokens: a hook can read one test's source and show it in a later cell's message
-    secret = set().union(*(secret_tokens("".join(c.source)) for c in source.cells if is_test(c)))
-    all_hidden = set().union(*hidden.values()) if hidden else set()
+    hidden = set().union(*(hidden_check_names("".join(c.source)) for c in source.cells if is_test(c)))
     where = {grade_id(c): i for i, c in enumerate(nb.cells) if is_test(c)}
+    states = run.get("states", [])
     results = []
     for gid, pts in points.items():
         index = where.get(gid)
-        if index is None or gid not in reference:
-            results.append(CellResult(gid, Fraction(0), pts, "not_run", "test cell missing"))
+        if index is None or gid not in reference or index >= len(states):
+            results.append(CellResult(gid, Fraction(0), pts, "not_run", "this test cell is missing"))
             continue
-        status, message = _verdict(nb.cells[index], run["states"][index], reference[gid], all_hidden,
-                                   secret | all_hidden)
-        results.append(CellResult(gid, pts if status == "passed" else Fraction(0), pts, status, message))
+        try:
+            status, ename, checks = _verdict(nb.cells[index], states[index], reference[gid], hidden)
+        except Exception:  # never the batch: the record parser and comparison are total, this is a last guard
+            log.exception("scoring %s failed", gid)
+            status, ename, checks = "failed", "", [{"name": "", "hidden": "", "outcome": "malformed"}]
+        results.append(CellResult(gid, pts if status == "passed" else Fraction(0), pts, status,
+                                  cell_message(status, ename, checks), ename, checks))
     return results

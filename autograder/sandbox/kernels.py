@@ -14,6 +14,7 @@ import atexit
 import json
 import logging
 import os
+import secrets
 import select
 import shutil
 import tempfile
@@ -26,6 +27,7 @@ from typing import IO, Any
 
 from jupyter_client.asynchronous.client import AsyncKernelClient
 from jupyter_client.manager import AsyncKernelManager
+from jupyter_client.session import Session
 from jupyter_core.utils import run_sync
 
 from autograder.limits import Limits
@@ -105,6 +107,15 @@ class QuickClient(AsyncKernelClient):
         return False
 
 
+class RandomIdSession(Session):
+    """jupyter_client's session with message ids the kernel cannot predict (the stock ones are
+    ``<session>_<pid>_<counter>``): a kernel cannot prepare a reply or a status for a request not sent yet."""
+
+    @property
+    def msg_id(self) -> str:
+        return secrets.token_hex(16)
+
+
 class SandboxedKernelManager(AsyncKernelManager):
     """jupyter_client's manager, with the kernel's command line wrapped in the sandbox.
 
@@ -118,6 +129,8 @@ class SandboxedKernelManager(AsyncKernelManager):
 
     def __init__(self, **kwargs: Any) -> None:
         super().__init__(client_class="autograder.sandbox.kernels.QuickClient", **kwargs)
+        self.session = RandomIdSession(parent=self, key=self.session.key, session=self.session.session,
+                                       signature_scheme=self.session.signature_scheme)
         self.kernel_pidfd: int | None = None
         self._forking: threading.Thread | None = None
         self._fork_error: ZygoteUnavailable | None = None
