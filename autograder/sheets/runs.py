@@ -223,5 +223,5 @@ def run_all(notebooks: dict[str, NotebookNode], limits: Limits, preload: tuple[s
     workers = min(default_workers(), max(1, len(jobs)))
     with executor_for(workers, None, warm=(limits, True, preload)) as executor:
         futures.update(submit_jobs(executor, jobs))
-        collect_reports(futures, on_done)
+        collect_reports(executor, futures, on_done)
     return reports
