@@ -202,12 +202,46 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
 @click.option("--students", "n_students", type=int, default=72, show_default=True, help="Simulated class size.")
 @click.option("--seed", type=int, default=2026, show_default=True)
 @click.option("--workers", type=int, default=None, help="Parallel submissions (default: one per core).")
-def demo(n_students: int, seed: int, workers: int | None) -> None:
-    """The whole pipeline on a simulated class: release, submit, collect, autograde, points, admission."""
+@click.option("--serve", is_flag=True, help="Afterwards, serve the demo's course on the web (with grade-on-submit) "
+                                            "and print logins for a student, a tutor and an admin.")
+@click.option("--port", type=int, default=8000, show_default=True, help="With --serve: the port on 127.0.0.1.")
+def demo(n_students: int, seed: int, workers: int | None, serve: bool, port: int) -> None:
+    """The whole pipeline on a simulated class: release, submit, collect, autograde, points, admission.
+
+    \b
+    Example:  mlph demo                       # outputs in course-data/demo/
+              mlph demo --serve --port 8000   # then open http://127.0.0.1:8000 with the printed logins
+    """
     from autograder.demo import run_demo
 
-    run_demo(load_config(), n_students=n_students, seed=seed, workers=workers,
-             say=lambda text: console.print(text, soft_wrap=True, highlight=False))
+    say = lambda text: console.print(text, soft_wrap=True, highlight=False)  # noqa: E731
+    out = run_demo(load_config(), n_students=n_students, seed=seed, workers=workers, say=say)
+    if serve:
+        from autograder.demo.serve import serve_demo
+
+        serve_demo(out["config"], port, say)
+
+
+@main.command()
+@click.argument("sheet")
+@click.argument("student")
+@click.option("--reason", required=True, help="Why (audited).")
+@click.option("--author", default=None, help="Who (default: the current user).")
+def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
+    """Have STUDENT's SHEET hand-in graded again by the next `mlph autograde` (or the running --watch).
+
+    \b
+    Example:  mlph regrade sheet04 ab123 --reason "sheet04's test_pca fixed"
+    """
+    import getpass
+
+    from gradebook.autograde_store import mark_for_regrade
+    from gradebook.db import open_gradebook
+
+    cfg = load_config()
+    cfg.manifest(sheet)
+    mark_for_regrade(open_gradebook(cfg.db_url), sheet, student, author or getpass.getuser(), reason)
+    click.echo(f"{sheet}, {student}: marked; the next `mlph autograde {sheet}` grades it again")
 
 
 register_gradebook_commands(main)

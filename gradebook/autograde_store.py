@@ -12,8 +12,8 @@ from sqlalchemy.orm import Session
 
 from . import nbgrader_tables as nt
 from .db import atomic
-from .errors import GradebookError
-from .models import AutogradeResult
+from .errors import GradebookError, InputError
+from .models import AuditLog, AutogradeResult
 
 
 def _ensure_row(session: Session, table: Any, where: dict[str, Any], values: dict[str, Any] | None = None) -> str:
@@ -109,3 +109,18 @@ def graded_fingerprints(engine: Engine, sheet: str) -> dict[str, str]:
         rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.fingerprint)
                                .where(AutogradeResult.sheet == sheet, AutogradeResult.status != GRADER_ERROR))
         return {student: fp for student, fp in rows}
+
+
+def mark_for_regrade(engine: Engine, sheet: str, student: str, author: str, reason: str) -> None:
+    """Let the next ``mlph autograde``/``--watch`` pass grade this submission again (its fingerprint is
+    cleared; the points stay until then). Audited."""
+    if not reason.strip():
+        raise InputError("a regrade needs a reason")
+    with atomic(engine) as session:
+        row = session.execute(select(AutogradeResult).where(AutogradeResult.sheet == sheet,
+                                                            AutogradeResult.student_id == student)).scalar_one_or_none()
+        if row is None:
+            raise InputError(f"{sheet}: no graded submission of student {student!r}")
+        old, row.fingerprint = row.fingerprint, ""
+        session.add(AuditLog(at=datetime.now(timezone.utc), author=author, entity="regrade",
+                             key=f"{sheet}/{student}", old_value=old, new_value="", reason=reason))

@@ -161,3 +161,16 @@ def test_autograde_before_release_is_a_clear_error(course_factory):
     result = CliRunner().invoke(main, ["autograde", "tiny01", "--no-progress"])
     assert result.exit_code == 2
     assert "sheet 'tiny01' is not in the gradebook: run `mlph release tiny01` first" in result.output
+
+
+def test_regrade_one_submission(course):
+    release = course.release_dir / "tiny01" / "tiny01.ipynb"
+    put(course, "a", student_nb(release, CORRECT))
+    put(course, "b", student_nb(release, CORRECT))
+    autograde(course, "tiny01", workers=1, limits=LIMITS, progress=False)
+    result = CliRunner().invoke(main, ["regrade", "tiny01", "b", "--reason", "test fixed", "--author", "boss"])
+    assert result.exit_code == 0, result.output
+    again = autograde(course, "tiny01", workers=1, limits=LIMITS, progress=False)
+    assert [r["student"] for r in again.results] == ["b"] and again.skipped == 1
+    result = CliRunner().invoke(main, ["regrade", "tiny01", "nobody", "--reason", "x"])
+    assert result.exit_code == 2 and "no graded submission of student 'nobody'" in result.output

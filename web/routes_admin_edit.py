@@ -12,6 +12,7 @@ from fastapi.responses import Response
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from gradebook.autograde_store import mark_for_regrade
 from gradebook.config import CourseConfig
 from gradebook.db import atomic
 from gradebook.errors import GradebookError, InputError
@@ -164,21 +165,6 @@ def manual_score(request: Request, sheet: str = Form(), student: str = Form(), c
         return f"{sheet}/{cell}, {student}: {points}"
 
     return _changes(request, action)
-
-
-def mark_for_regrade(engine: Engine, sheet: str, student: str, author: str, reason: str) -> None:
-    """Let the next ``mlph autograde``/``--watch`` pass grade this submission again (its fingerprint is
-    cleared; the points stay until then). Audited."""
-    if not reason.strip():
-        raise InputError("a regrade needs a reason")
-    with atomic(engine) as session:
-        row = session.execute(select(AutogradeResult).where(AutogradeResult.sheet == sheet,
-                                                            AutogradeResult.student_id == student)).scalar_one_or_none()
-        if row is None:
-            raise InputError(f"{sheet}: no graded submission of student {student!r}")
-        old, row.fingerprint = row.fingerprint, ""
-        session.add(AuditLog(at=datetime.now(timezone.utc), author=author, entity="regrade",
-                             key=f"{sheet}/{student}", old_value=old, new_value="", reason=reason))
 
 
 @router.post("/regrade")

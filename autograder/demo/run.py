@@ -49,6 +49,27 @@ def demo_config(cfg: CourseConfig, as_of: datetime) -> CourseConfig:
                                intake_identity="shared")
 
 
+TUTORS = [("g1", "Monday 14:00", "tutor-lena", "Lena Vogel"), ("g2", "Tuesday 10:00", "tutor-omar", "Omar Haddad"),
+          ("g3", "Thursday 16:00", "tutor-ying", "Ying Zhao")]
+
+
+def _groups(engine: Any, out: Path, students: list[SimStudent]) -> None:
+    """Three tutorial groups with their tutors, the students dealt round-robin (through the import functions)."""
+    from gradebook.groups import add_staff, assign_students, import_groups
+
+    with (out / "groups.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["group", "name", "tutor_id", "tutor_name"])
+        w.writerows(TUTORS)
+    import_groups(engine, out / "groups.csv", author="demo")
+    with (out / "members.csv").open("w", newline="", encoding="utf-8") as fh:
+        w = csv.writer(fh)
+        w.writerow(["student_id", "group"])
+        w.writerows((s.id, TUTORS[i % len(TUTORS)][0]) for i, s in enumerate(students))
+    assign_students(engine, out / "members.csv", author="demo")
+    add_staff(engine, "demo-admin", "Demo Admin", None, "admin", "demo")
+
+
 def write_roster(students: list[SimStudent], path: Path) -> None:
     with path.open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -113,7 +134,8 @@ def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers:
     write_roster(students, demo.data_dir / "roster.csv")
     engine = open_gradebook(demo.db_url)
     import_students(engine, demo.data_dir / "roster.csv")
-    say(f"class of {len(students)} simulated students → {demo.data_dir / 'roster.csv'}")
+    _groups(engine, demo.data_dir, students)
+    say(f"class of {len(students)} simulated students in {len(TUTORS)} tutorial groups → {demo.data_dir / 'roster.csv'}")
     release_dir = demo.data_dir / "release"
     figures: dict[str, Any] = {"sheets": {}}
     summaries: list[Summary] = []
