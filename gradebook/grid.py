@@ -315,7 +315,8 @@ def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, va
               expected_version: int = 0, expected_comment_version: int = 0, reason: str | None = None) -> CellState:
     """Save one cell of the tutors' grid in one transaction: the points typed as ``value`` (``""``
     clears them) or the sum of the rubric items ``ticks``, and/or the ``comment`` (``""`` removes it).
-    Each is written only if it is still at the version the page showed; else a CellConflict."""
+    Each is written only if it is still at the version the page showed; else a CellConflict.
+    The state returned leaves ``team_points`` out (the grid has them from its page)."""
     if value is not None and ticks is not None:
         raise InputError(f"{manifest.id}/{task}, student {student!r}: type the points or tick rubric items, not both")
     typed = parse_points(value, manifest, student, task) if value is not None else None
@@ -335,14 +336,14 @@ def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, va
             written = write_versioned(session, PaperComment, manifest, student, task, {"text": text} if text else None,
                                       author, expected_comment_version, why).written or written
         session.flush()
-        return dataclasses.replace(_state(session, manifest, student, task), written=written)
+        return dataclasses.replace(_state(session, manifest, student, task, teams=False), written=written)
 
     entity = "paper_points" if value is not None or ticks is not None else "paper_comment"
     return guarded(engine, manifest, entity, f"{manifest.id}/{task}/{student}", work)
 
 
-def _state(session: Session, manifest: Manifest, student: str, task: str) -> CellState:
-    team_of, members = _teams(session, manifest.id, [student])
+def _state(session: Session, manifest: Manifest, student: str, task: str, teams: bool = True) -> CellState:
+    team_of, members = _teams(session, manifest.id, [student]) if teams else ({}, {})
     return _cells(session, manifest, [student], members, team_of)[(student, task)]
 
 
