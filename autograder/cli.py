@@ -137,6 +137,9 @@ def print_summary(summary: Any) -> None:
         table.add_row(status, str(n), "\n".join(examples))
     console.print(table)
     console.print(f"{len(summary.results)} graded now, {summary.skipped} already up to date")
+    if summary.held:
+        console.print(f"[bold yellow]{len(summary.held)} hand-in(s) of ids not on the roster were not graded:[/] "
+                      f"{', '.join(summary.held[:10])} (add them with `mlph students import`)", highlight=False)
 
 
 @main.command()

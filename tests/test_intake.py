@@ -255,3 +255,16 @@ def test_web_uploads_are_checked_by_content_and_leave_nothing_when_refused(cours
     assert rec.status == "refused" and "not on the roster" in rec.reason
     leftovers = [p for p in cfg.data_dir.rglob("*") if p.name.startswith(".")]
     assert leftovers == []
+
+
+def test_autograde_holds_hand_ins_of_ids_not_on_the_roster(course_factory):
+    """Whatever put them into submitted/, ids not on the roster are not graded into the admission list."""
+    cfg = _course(course_factory)
+    for student in ("honest", "ghost"):
+        d = cfg.data_dir / "submitted" / student / "tiny01"
+        d.mkdir(parents=True)
+        (d / "tiny01.ipynb").write_bytes(_notebook(cfg))
+    summary = autograde(cfg, "tiny01", workers=1, limits=LIMITS, progress=False)
+    assert [r["student"] for r in summary.results] == ["honest"] and summary.held == ["ghost"]
+    with open_gradebook(cfg.db_url).connect() as conn:
+        assert conn.execute(text("SELECT count(*) FROM autograde_result WHERE student_id = 'ghost'")).scalar() == 0

@@ -18,7 +18,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 from gradebook.autograde_store import GRADER_ERROR, graded_fingerprints, require_sheet, store_result
 from gradebook.config import CourseConfig
 from gradebook.db import open_gradebook
-from gradebook.handins import decision_fields, decision_for, latest_handins
+from gradebook.handins import decision_fields, decision_for, latest_handins, roster_ids
 
 from autograder.grading.feedback import write_feedback
 from autograder.limits import Limits
@@ -36,6 +36,7 @@ class Summary:
     sheet: str
     results: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
+    held: list[str] = field(default_factory=list)  # in submitted/ but not on the roster: not graded
 
     @property
     def counts(self) -> Counter[str]:
@@ -84,9 +85,12 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     engine = open_gradebook(cfg.db_url)
     require_sheet(engine, sheet)
     subs = discover(cfg, manifest, students, latest_handins(engine, sheet))
+    roster = roster_ids(engine)
+    held = [] if roster is None else sorted(s.student for s in subs if s.student not in roster)
+    subs = [s for s in subs if s.student not in held]  # roster first: never graded into the admission list
     done = {} if force else graded_fingerprints(engine, sheet)
     todo = [s for s in subs if done.get(s.student) != s.fingerprint]
-    summary = Summary(sheet, skipped=len(subs) - len(todo))
+    summary = Summary(sheet, skipped=len(subs) - len(todo), held=held)
     if not todo:
         return summary
     preload = source_imports(source) if preload is None else preload
@@ -230,6 +234,8 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
                                     preload=preload)
                 for r in summary.results:
                     say(result_line(r))
+                for student in summary.held:
+                    say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
             time.sleep(interval)
 
 
