@@ -79,12 +79,14 @@ def _course(tmp: Path) -> CourseConfig:
     ab1, ef3 and a student whose roster name is markup) and g2 (tutor2: cd2); admin boss."""
     from autograder.nbgrader_bridge import generate
 
-    root = make_course(tmp / "course", tiny=("tiny01", "tiny02"))
+    root = make_course(tmp / "course", tiny=("tiny01", "tiny02", "tiny03"))
     manifest = root / "source" / "tiny01" / "sheet.toml"
     manifest.write_text(manifest.read_text() + RUBRIC_TASK)
+    later = root / "source" / "tiny03" / "sheet.toml"  # open for hand-in for a while yet
+    later.write_text(later.read_text().replace('due = "2026-11-04T10:00:00"', 'due = "2099-01-15T10:00:00"'))
     data = tmp / "data"
     cfg = dataclasses.replace(load_config(root), data_dir=data, db_url=f"sqlite:///{data / 'gradebook.db'}")
-    for sheet in ("tiny01", "tiny02"):
+    for sheet in ("tiny01", "tiny02", "tiny03"):
         generate(cfg, sheet)
     engine = open_gradebook(cfg.db_url)
     (tmp / "roster.csv").write_text("student_id,last_name,first_name,email,matriculation\n"
@@ -342,7 +344,45 @@ def test_student_dashboard_shows_points(browser: Any, server: Server) -> None:
     page.context.close()
 
 
-def test_student_hands_in_and_sees_the_points_appear(browser: Any, server: Server) -> None:
-    pytest.importorskip("autograder.intake.upload",
-                        reason="the single intake (autograder.intake.upload.accept_upload) has not landed on main yet")
-    pytest.skip("written when the intake lands: hand in a notebook and a PDF, grade, see the points")
+def _submission(cfg: CourseConfig, path: Path) -> Path:
+    """tiny03's released notebook, answered correctly, with a markdown cell that tries to run a script."""
+    import nbformat
+    from nbformat.v4 import new_markdown_cell
+
+    nb = nbformat.read(cfg.release_dir / "tiny03" / "tiny03.ipynb", as_version=4)
+    for c in nb.cells:
+        if c.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "scale_solution":
+            c.source = "def scale(x, a):\n    return a * np.asarray(x, dtype=float)\n"
+    nb.cells.append(new_markdown_cell('My notes <script>alert("nb")</script><img src=x onerror=alert(4)>'))
+    nbformat.write(nb, path)
+    return path
+
+
+def test_student_hands_in_and_sees_the_points_appear(browser: Any, server: Server, tmp_path: Path) -> None:
+    """Through the sheet page and the intake; graded by `mlph autograde` (what `--watch` does on submit);
+    the points appear on the open page without a reload; the tutor's grid shows the PDF."""
+    from playwright.sync_api import expect
+
+    pytest.importorskip("autograder.intake.upload", reason="needs the intake (autograder.intake.upload)")
+    page = open_as(browser, server, "ab1")
+    page.goto(f"{server.base}/students/ab1/sheets/tiny03")
+    (tmp_path / "scan.pdf").write_bytes(PDF)
+    for kind, file in (("paper", tmp_path / "scan.pdf"), ("notebook", _submission(server.cfg, tmp_path / "tiny03.ipynb"))):
+        form = page.locator(f'form:has(input[name="kind"][value="{kind}"])')
+        form.locator('input[type="file"]').set_input_files(str(file))
+        form.locator('button[type="submit"]').click()
+        expect(page.locator(".flash.ok")).to_contain_text(f"Your {kind} was received")
+    expect(page.locator("#grading")).to_contain_text("being graded")
+    graded = subprocess.run([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny03", "--workers", "1"],
+                            env=server.env, cwd=server.cfg.root, capture_output=True, text=True, timeout=150)
+    assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr[-2000:]
+    expect(page.locator("#grading")).to_contain_text("3 / 3 points", timeout=15000)  # polled, no reload
+    assert page.locator('img[src="x"]').count() == 0
+    tutor = open_as(browser, server, "tutor1")
+    tutor.goto(f"{server.base}/tutor/tiny03/g1")
+    flag = tutor.locator('tr[data-student="ab1"] a.pdf-flag')
+    expect(flag).to_have_text("PDF")
+    pdf = tutor.request.get(server.base + (flag.get_attribute("href") or ""))
+    assert pdf.ok and pdf.body() == PDF and pdf.headers["content-type"] == "application/pdf"
+    for p in (page, tutor):
+        p.context.close()
