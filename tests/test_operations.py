@@ -162,3 +162,37 @@ def test_nothing_passes_from_one_student_to_the_next(course_factory):
     nb = nbformat.read(cfg.data_dir / "autograded" / "b_looks" / "tiny01" / "tiny01.ipynb", as_version=4)
     printed = "".join(o.get("text", "") for c in nb.cells if c.cell_type == "code" for o in c.outputs)
     assert "TRACES False False False False False" in printed
+
+
+def _worker_trouble(job):
+    """In a real pool worker: one student's job kills its worker, another's exhausts the worker's memory."""
+    import os
+
+    from autograder.grading.worker import grade_job
+
+    if job["student"] == "killer":
+        os._exit(9)
+    if job["student"] == "hog":
+        _ = bytearray(8 * 2**30)
+    return grade_job(job)
+
+
+def test_a_dead_or_exhausted_worker_costs_only_the_job_it_held(course_factory, monkeypatch):
+    """Real worker processes: a worker that dies fails only the job it held (tried once more, then
+    grader_error), a worker out of memory fails only its job (MemoryError), and every other submission in
+    the same batch is graded."""
+    from autograder.grading import pipeline
+
+    cfg = course_factory()
+    generate(cfg, "tiny01")
+    students = ["ann", "bob", "cem", "dan", "hog", "killer"]
+    for student in students:
+        _put(cfg, student, TINY_ANSWER)
+    monkeypatch.setattr(pipeline, "grade_job", _worker_trouble)
+    monkeypatch.setenv("MLPH_WORKER_MEMORY_MIB", "3072")
+    summary = autograde(cfg, "tiny01", workers=2, limits=Limits(cell_timeout=20), progress=False)
+    by = {r["student"]: r for r in summary.results}
+    assert sorted(by) == students
+    assert all(by[s]["status"] == "graded" and by[s]["score"] == "3" for s in ("ann", "bob", "cem", "dan"))
+    assert by["killer"]["status"] == "grader_error" and "worker process grading this job died" in by["killer"]["reason"]
+    assert by["hog"]["status"] == "grader_error" and "MemoryError" in by["hog"]["reason"]

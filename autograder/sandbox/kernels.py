@@ -14,6 +14,7 @@ import atexit
 import json
 import logging
 import os
+import resource
 import secrets
 import select
 import shutil
@@ -356,10 +357,24 @@ def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), 
     return kernel
 
 
+WORKER_MEMORY_MIB = 4096  # address space of a worker process (it holds one notebook: output is bounded too)
+
+
+def bound_worker_memory() -> None:
+    """A worker's own address space is capped (soft limit; ``MLPH_WORKER_MEMORY_MIB``): running out is a
+    MemoryError for the job it holds (that submission's grader_error), never the machine's memory."""
+    mib = int(os.environ.get("MLPH_WORKER_MEMORY_MIB", WORKER_MEMORY_MIB))
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = mib * 1024 * 1024
+    resource.setrlimit(resource.RLIMIT_AS, (limit if hard == resource.RLIM_INFINITY else min(limit, hard), hard))
+
+
 def worker_init(coordinator: int, warm: tuple[Limits, bool, tuple[str, ...]] | None) -> None:
     """Pool initializer: leave with the coordinator (a ``kill -9``'d grader must not leave workers and
-    their spare kernels behind), and start the first spare kernel while the coordinator prepares jobs."""
+    their spare kernels behind), bound the worker's memory, and start the first spare kernel while the
+    coordinator prepares jobs."""
     threading.Thread(target=_exit_with, args=(coordinator,), daemon=True).start()
+    bound_worker_memory()
     if warm:
         warm_up(*warm)
 
