@@ -59,7 +59,7 @@ def validate(sheets: tuple[str, ...]) -> None:
     problems: list[str] = []
     for sheet in _sheets(cfg, sheets):
         console.print(f"[bold]{sheet}[/bold]")
-        problems += validate_sheet(cfg, sheet, say=lambda s: console.print(s, highlight=False, soft_wrap=True)).problems
+        problems += validate_sheet(cfg, sheet, say=lambda s: console.print(s, highlight=False, soft_wrap=True, markup=False)).problems
     if problems:
         raise ValidationFailed(problems)
     console.print("[green]all checks passed[/green]")
