@@ -260,6 +260,8 @@ def pages(base: str, url: str, held: dict[str, list[str]], reps: int) -> None:
         ("admission list (1000)", admin, "/admin/admission", TARGETS["admin overview"]),
     ]
     print(f"pages: {reps} GETs each after a warm-up, one at a time (round trip on 127.0.0.1):")
+    floor, _ = timed_get(tutor, "/static/grid.css", reps)
+    print(f"  {'floor: a static file':<34} {statistics.median(floor) * 1000:8.1f} ms (no session, no database)")
     for name, http, path, target in checks:
         rounds, server = timed_get(http, path, reps)
         summary(name, rounds, server, target)
