@@ -208,3 +208,9 @@ def test_a_solution_that_cannot_run_says_why():
     run = dict(run_with(SOLUTION), status="crashed", reason="the kernel failed: bwrap: Can't find source path")
     with pytest.raises(SheetError, match="tiny01: the solution notebook could not run: the kernel failed: bwrap"):
         reference_from_run(run, "tiny01")
+
+
+def test_a_ragged_sequence_is_recorded_item_by_item():
+    value = [np.zeros((2, 3)), np.ones(4)]
+    assert compare(encode(value), encode([np.zeros((2, 3)), np.ones(4)]), "close", 1e-6, 1e-9) is None
+    assert compare(encode(value), encode([np.zeros((2, 3)), np.zeros(4)]), "close", 1e-6, 1e-9).startswith("item 1:")
