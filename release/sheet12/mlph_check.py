@@ -44,7 +44,12 @@ def encode(value: Any) -> dict[str, Any]:
         np = None  # type: ignore[assignment]
     if np is not None and not isinstance(value, (str, bytes, dict)):
         if isinstance(value, (list, tuple, np.ndarray)) or hasattr(value, "__array__"):
-            arr = np.asarray(value)
+            try:
+                arr = np.asarray(value)
+            except ValueError:  # a ragged sequence (arrays of different shapes): recorded item by item
+                if isinstance(value, (list, tuple)):
+                    return {"items": [encode(v) for v in value]}
+                raise
             if arr.ndim == 0 and arr.dtype.kind in "biuf":
                 return {"scalar": _scalar(arr.item())}
             if arr.dtype.kind in "biuf":
