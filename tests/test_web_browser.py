@@ -270,6 +270,27 @@ def test_a_second_tutors_stale_save_shows_the_conflict(browser: Any, server: Ser
         page.context.close()
 
 
+def test_closing_the_tab_saves_the_cell_being_typed_in(browser: Any, server: Server) -> None:
+    """The cell still has the focus (it was never left) when the tab closes: pagehide saves it (keepalive)."""
+    from playwright.sync_api import expect
+
+    from gradebook.grid import cell_state
+
+    page = open_as(browser, server, "tutor1")
+    page.goto(f"{server.base}/tutor/tiny02/g1")
+    cell(page, "ef3", "proof").click()
+    page.keyboard.type("1,5")
+    expect(cell(page, "ef3", "proof")).to_be_focused()
+    page.close()
+    engine, manifest = open_gradebook(server.cfg.db_url), server.cfg.manifest("tiny02")
+    deadline = time.monotonic() + 10
+    while cell_state(engine, manifest, "ef3", "proof").points is None and time.monotonic() < deadline:
+        time.sleep(0.1)
+    state = cell_state(engine, manifest, "ef3", "proof")
+    assert (state.points, state.entered_by) == (Fraction(3, 2), "tutor1")
+    page.context.close()
+
+
 def test_rubric_ticks_and_comments_save_from_the_side_panel(browser: Any, server: Server) -> None:
     from playwright.sync_api import expect
 
