@@ -194,12 +194,11 @@ def conflict(manifest: Manifest, entity: str, key: str, now_: Change, expected: 
                         f"you edited version {expected}); reload and try again", key, now_, expected)
 
 
-def _last_change(session: Session, entity: str, key: str) -> tuple[int, AuditLog | None]:
-    """How many changes the audit log holds for ``key``, and the newest."""
-    count = session.execute(select(func.count()).select_from(AuditLog).where(
-        AuditLog.entity == entity, AuditLog.key == key)).scalar_one()
-    last = session.execute(select(AuditLog).where(AuditLog.entity == entity, AuditLog.key == key)
-                           .order_by(AuditLog.id.desc()).limit(1)).scalar_one_or_none()
+def _changes(session: Session, entity: str, key: str) -> tuple[int, int | None]:
+    """How many changes the audit log holds for ``key``, and the id of the newest (one scan; the audit
+    log has no index on its key: an index on ``(entity, key)`` would make this a lookup)."""
+    count, last = session.execute(select(func.count(), func.max(AuditLog.id)).where(
+        AuditLog.entity == entity, AuditLog.key == key)).one()
     return int(count), last
 
 
@@ -228,8 +227,9 @@ def write_versioned(session: Session, model: type[Versioned], manifest: Manifest
         return current_change(row, column)
     now = datetime.now(timezone.utc)
     if row is None:
-        count, last = _last_change(session, entity, key)
+        count, last_id = _changes(session, entity, key)
         if expected != 0:
+            last = session.get(AuditLog, last_id) if last_id is not None else None
             raise conflict(manifest, entity, key, Change(0, None, last.author if last else None,
                                                          last.at if last else None), expected)
         assert values is not None
