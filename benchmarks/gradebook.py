@@ -111,6 +111,7 @@ def main() -> None:
     with tempfile.TemporaryDirectory(prefix="mlph-bench-gb-") as tmp:
         root = Path(tmp)
         write_course(root, args.sheets)
+        (root / "data").mkdir()  # commands other than those creating a course need it
         url = f"sqlite:///{root / 'gradebook.db'}"
         t0 = time.perf_counter()
         fill_database(url, args.students, args.sheets)

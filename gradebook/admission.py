@@ -18,7 +18,7 @@ from sqlalchemy.orm import Session
 
 from . import nbgrader_tables as nt
 from .config import AdmissionRule, CourseConfig, SemesterSheet
-from .handins import decide_late
+from .handins import LateDecision, decide_late
 from .models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, PaperPoints, StudentProfile,
                      TeamMember)
 from .sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, load_facts, roster_ids, utc
@@ -43,7 +43,13 @@ class SheetCell:
     deadline: datetime  # the student's deadline (extension included)
     extended: bool
     late: bool
-    decision: str  # the stored decision in words ("" when there is none)
+    decision_of: str | LateDecision = field(default="", repr=False)  # stored text, or one taken from a timestamp
+    timezone: str = "Europe/Berlin"
+
+    @property
+    def decision(self) -> str:
+        """The late decision in words ("" when there is no graded notebook)."""
+        return self.decision_of if isinstance(self.decision_of, str) else self.decision_of.text(self.timezone)
 
     @property
     def decided(self) -> bool:
@@ -160,7 +166,7 @@ class _Notebook:
     status: str
     received_at: datetime | None
     late: bool
-    decision: str
+    decision: str | LateDecision  # the stored text; a decision taken here is put in words only when shown
 
 
 def _nbgrader_scores(session: Session) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
@@ -191,12 +197,13 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
             continue
         ag = results.get(key)
         raw, stamp = scores.get(key, (Fraction(ag.score) if ag else ZERO, None))
+        text: str | LateDecision
         if ag is not None and ag.late is not None:
             late, text, received = bool(ag.late), ag.decision or "", ag.submitted_at
         else:
             received = ag.submitted_at if ag is not None else stamp
-            decision = decide_late(received, manifest, extensions.get(key))
-            late, text = decision.late, decision.text(cfg.timezone)
+            text = decide_late(received, manifest, extensions.get(key))
+            late = text.late
         zero = late and manifest.late_policy.get("policy", "none") == "zero"
         out[key] = _Notebook(raw, ZERO if zero else raw, ag.status if ag else "graded",
                              utc(received) if received else None, late, text)
@@ -296,6 +303,7 @@ class _Data:
     extensions: dict[tuple[str, str], datetime]
     students: list[Any]
     overrides: dict[str, tuple[str, str]]
+    timezone: str
 
 
 def _load(engine: Engine, cfg: CourseConfig) -> _Data:
@@ -306,7 +314,8 @@ def _load(engine: Engine, cfg: CourseConfig) -> _Data:
         _team_notebook(notebook, teams)
         students = _students(session)
         facts = load_facts(session, cfg, {row[0] for row in students})
-        return _Data(facts, notebook, _paper_points(session, teams), extensions, students, _overrides(session))
+        return _Data(facts, notebook, _paper_points(session, teams), extensions, students, _overrides(session),
+                     cfg.timezone)
 
 
 def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fraction | None,
@@ -336,7 +345,7 @@ def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> Sh
     counted = (counted_nb or ZERO) + (paper or ZERO) if decided else None
     return SheetCell(sem.id, _state(facts, decided, nb, paper, deadline, as_of), counted,
                      nb.raw if nb else None, paper, counted_nb, nb.received_at if nb else None, deadline,
-                     deadline != due, nb.late if nb else False, nb.decision if nb else "")
+                     deadline != due, nb.late if nb else False, nb.decision if nb else "", data.timezone)
 
 
 def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,

@@ -152,7 +152,7 @@ def admission(csv_path: Path | None, excel_path: Path | None, xlsx_path: Path | 
     """Every roster student's points, maximum, percent and status (admitted / not_admitted / open).
 
     Only decided sheets count; a sheet not decided yet shows as "pending" (a planned one as "planned")
-    and counts as still reachable.
+    and counts as still reachable. The list is printed unless it is written to a file (then the counts).
 
     \b
     Examples:
@@ -173,11 +173,11 @@ def admission(csv_path: Path | None, excel_path: Path | None, xlsx_path: Path | 
         click.echo(f"{len(changes)} student(s) would change status under threshold {preview_threshold}")
         return
     standings = compute_standings(engine, cfg, when)
-    print_admission(console(), standings, cfg, per_sheet)
+    outputs = [(p, w) for p, w in ((csv_path, write_csv), (excel_path, write_excel_csv), (xlsx_path, write_xlsx)) if p]
+    print_admission(console(), standings, cfg, per_sheet, rows=per_sheet or not outputs)
     left_out_hint(engine)
-    for path, writer in ((csv_path, write_csv), (excel_path, write_excel_csv), (xlsx_path, write_xlsx)):
-        if path:
-            click.echo(f"wrote {writer(standings, path)}")
+    for path, writer in outputs:
+        click.echo(f"wrote {writer(standings, path)}")
 
 
 @click.group()
