@@ -66,8 +66,8 @@ class GroupRow:
 
 def list_groups(engine: Engine) -> list[GroupRow]:
     with Session(engine) as session:
-        sizes = dict(session.execute(select(GroupMembership.group_id, func.count()).where(
-            GroupMembership.valid_to.is_(None)).group_by(GroupMembership.group_id)).tuples().all())
+        sizes = {gid: n for gid, n in session.execute(select(GroupMembership.group_id, func.count()).where(
+            GroupMembership.valid_to.is_(None)).group_by(GroupMembership.group_id))}
         people = {p.id: p.name for p in session.execute(select(Person)).scalars()}
         groups = session.execute(select(TutorialGroup).order_by(TutorialGroup.id)).scalars().all()
         return [GroupRow(g.id, g.name, g.tutor_id or "", people.get(g.tutor_id or "", ""), int(sizes.get(g.id, 0)))
