@@ -12,7 +12,11 @@ A synthetic course of 1000 students × 12 sheets (benchmarks/gradebook.py's buil
 - Pages (round trip on 127.0.0.1, an upper bound of the server time): the tutor grid of a 30-student
   group, a student's dashboard, the admin overview and the admission list with 1000 students.
 
-    .venv/bin/python benchmarks/web.py [--saves 60] [--workers 2] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    .venv/bin/python benchmarks/web.py [--saves 60] [--workers 1] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+
+One uvicorn worker by default: with ``--workers N`` (N > 1) uvicorn's supervisor binds the socket with
+``proto`` 0, asyncio then leaves Nagle on for accepted connections, and every keep-alive request waits
+~40 ms for a delayed ACK (Kludex/uvicorn#3149, open); ``--workers 2`` shows it (the static-file floor).
 """
 from __future__ import annotations
 
@@ -283,7 +287,7 @@ def main() -> None:
     ap.add_argument("--sheets", type=int, default=12)
     ap.add_argument("--saves", type=int, default=60, help="saves per tutor (and by the admin)")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=1)
     ap.add_argument("--pg", default=os.environ.get("MLPH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = ap.parse_args()
     if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
