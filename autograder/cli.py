@@ -102,7 +102,7 @@ def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
     from gradebook.db import open_gradebook
 
     cfg = load_config()
-    engine = open_gradebook(cfg.db_url)
+    engine = open_gradebook(cfg.db_url, create=False)
     if zip_path is not None:
         from autograder.intake.zipimport import import_zip
 
@@ -243,7 +243,7 @@ def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
 
     cfg = load_config()
     cfg.manifest(sheet)
-    mark_for_regrade(open_gradebook(cfg.db_url), sheet, student, author or getpass.getuser(), reason)
+    mark_for_regrade(open_gradebook(cfg.db_url, create=False), sheet, student, author or getpass.getuser(), reason)
     click.echo(f"{sheet}, {student}: marked; the next `mlph autograde {sheet}` grades it again")
 
 

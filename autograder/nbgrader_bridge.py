@@ -5,6 +5,7 @@ the course configuration, so `mlph` and plain `nbgrader` commands see the same c
 """
 from __future__ import annotations
 
+import getpass
 import os
 import shutil
 import sys
@@ -103,6 +104,9 @@ def release(cfg: CourseConfig, sheet: str, release_dir: Path | None = None, forc
                             f"`mlph release {sheet} --force` (students who fetched it must fetch it again)")
     api = _api(cfg, force=force, release_dir=release_dir)
     _check(api.release_assignment(sheet), f"releasing {sheet}")
+    from gradebook.sheets_state import mark_released
+
+    mark_released(open_gradebook(cfg.db_url), sheet, getpass.getuser())
     return out
 
 

@@ -245,3 +245,18 @@ def sheet_rows(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None)
                              len(f.paper_entered), tuple(f.missing(as_of)) if not f.closed else (),
                              f.closed_by, f.close_reason))
     return rows
+
+
+def mark_released(engine: Engine, sheet: str, author: str) -> None:
+    """Record (and audit) that ``sheet`` was released to the students now (`mlph release`)."""
+    from .db import atomic
+    from .models import AuditLog, SheetState
+
+    now = datetime.now(timezone.utc)
+    with atomic(engine) as session:
+        state = session.get(SheetState, sheet) or SheetState(sheet=sheet)
+        old = state.released_at.isoformat() if state.released_at else None
+        state.released_at = now
+        session.add(state)
+        session.add(AuditLog(at=now, author=author, entity="sheet_state", key=sheet, old_value=old,
+                             new_value=f"released {now.isoformat()}", reason="mlph release"))

@@ -93,7 +93,7 @@ def create_app(cfg: CourseConfig, settings: WebSettings | None = None) -> FastAP
     app = FastAPI(title=f"{cfg.name}: grading", docs_url=None, redoc_url=None, openapi_url=None,
                   dependencies=[Depends(csrf_protect)])
     app.state.cfg, app.state.settings = cfg, settings
-    app.state.engine = open_gradebook(cfg.db_url)
+    app.state.engine = open_gradebook(cfg.db_url, create=False)
     app.state.jinja = make_env(cfg.timezone)
     _install_handlers(app)
     for name in ROUTE_MODULES:

@@ -28,7 +28,7 @@ def accounts_create(ids: tuple[str, ...], students: bool, staff: bool, author: s
 
     if not (ids or students or staff):
         raise InputError("name ids, or give --students and/or --staff")
-    created, existing = create_accounts(open_gradebook(load_config().db_url), ids, students=students, staff=staff,
+    created, existing = create_accounts(open_gradebook(load_config().db_url, create=False), ids, students=students, staff=staff,
                                         author=author or getpass.getuser())
     click.echo(f"{len(created)} account(s) created, {len(existing)} already there")
 
@@ -43,7 +43,7 @@ def accounts_set_password(username: str, author: str | None) -> None:
     from gradebook.db import open_gradebook
 
     password = (getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline()).rstrip("\r\n")
-    set_password(open_gradebook(load_config().db_url), username, password, author or getpass.getuser())
+    set_password(open_gradebook(load_config().db_url, create=False), username, password, author or getpass.getuser())
     click.echo(f"{username}: password set")
 
 
@@ -57,7 +57,7 @@ def accounts_disable(username: str, enable: bool, author: str | None) -> None:
     from gradebook.config import load_config
     from gradebook.db import open_gradebook
 
-    disable_account(open_gradebook(load_config().db_url), username, author or getpass.getuser(), disabled=not enable)
+    disable_account(open_gradebook(load_config().db_url, create=False), username, author or getpass.getuser(), disabled=not enable)
     click.echo(f"{username}: {'enabled' if enable else 'disabled'}")
 
 
@@ -68,7 +68,7 @@ def accounts_list() -> None:
     from gradebook.config import load_config
     from gradebook.db import open_gradebook
 
-    rows = list_accounts(open_gradebook(load_config().db_url))
+    rows = list_accounts(open_gradebook(load_config().db_url, create=False))
     for a in rows:
         last = f"{a.last_login_at:%Y-%m-%d %H:%M}" if a.last_login_at else "never"
         click.echo("\t".join([a.username, a.role or "(gone)", a.name, "password" if a.has_password else "no password",
@@ -97,7 +97,7 @@ def accounts_links(usernames: tuple[str, ...], csv_path: Path, base_url: str | N
     base = (base_url or settings.base_url).rstrip("/")
     if not base.startswith(("http://", "https://")):
         raise InputError("the links need the site's address: --base-url https://… (or MLPH_WEB_BASE_URL)")
-    links = issue_links(open_gradebook(load_config().db_url), list(usernames) or None, base,
+    links = issue_links(open_gradebook(load_config().db_url, create=False), list(usernames) or None, base,
                         hours or settings.link_hours, author or getpass.getuser())
     csv_path.parent.mkdir(parents=True, exist_ok=True)
     with csv_path.open("w", newline="", encoding="utf-8") as fh:
@@ -121,7 +121,7 @@ def serve(host: str, port: int, workers: int) -> None:
     from gradebook.db import open_gradebook
 
     cfg = load_config()
-    open_gradebook(cfg.db_url)  # a bad course or database is an error here, not in every worker
+    open_gradebook(cfg.db_url, create=False)  # a bad course or database is an error here, not in every worker
     click.echo(f"serving {cfg.name} (data {cfg.data_dir}, database {cfg.db_url.split('@')[-1]}) on http://{host}:{port}")
     uvicorn.run("web.app:app_from_env", factory=True, host=host, port=port, workers=workers, proxy_headers=False,
                 server_header=False, log_level="info")

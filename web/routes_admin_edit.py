@@ -133,7 +133,7 @@ def extension(request: Request, sheet: str = Form(), student: str = Form(), unti
         except ValueError as exc:
             raise InputError(f"{until!r} is not a date and time") from exc
         when = when if when.tzinfo else when.replace(tzinfo=ZoneInfo(cfg.timezone))
-        set_extension(engine_of(request), sheet, student.strip(), when, user.username, reason)
+        set_extension(engine_of(request), sheet, student.strip(), when, user.username, reason, cfg=cfg)
         return f"{sheet}, {student}: due {when:%Y-%m-%d %H:%M %Z}"
 
     return _changes(request, action)
@@ -141,13 +141,13 @@ def extension(request: Request, sheet: str = Form(), student: str = Form(), unti
 
 @router.post("/override")
 def override(request: Request, student: str = Form(), status: str = Form(), reason: str = Form(""),
-             user: User = Depends(admin)) -> Response:
+             replace: str = Form(""), user: User = Depends(admin)) -> Response:
     def action() -> str:
         if status == "revoke":
             revoke_override(engine_of(request), student.strip(), user.username, reason or "revoked on the web page")
             return f"{student}: override revoked"
-        set_override(engine_of(request), student.strip(), status, reason, user.username)
-        return f"{student}: {status} ({reason})"
+        old = set_override(engine_of(request), student.strip(), status, reason, user.username, replace=bool(replace))
+        return f"{student}: {status} ({reason})" + (f", replacing {old}" if old else "")
 
     return _changes(request, action)
 

@@ -82,7 +82,7 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     source_path = manifest.directory / manifest.notebook
     source = nbformat.read(source_path, as_version=4)
     shash = source_hash(source_path)
-    engine = open_gradebook(cfg.db_url)
+    engine = open_gradebook(cfg.db_url, create=False)
     require_sheet(engine, sheet)
     subs = discover(cfg, manifest, students, latest_handins(engine, sheet))
     roster = roster_ids(engine)
@@ -223,7 +223,7 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
         prepare_sandboxes()
     say(f"watching the exchange and the web uploads for {', '.join(sheets)} (Ctrl-C to stop)")
     preload = _imports(cfg, sheets)
-    engine = open_gradebook(cfg.db_url)
+    engine = open_gradebook(cfg.db_url, create=False)
     with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
         while not stop():
             for sheet in sheets:
