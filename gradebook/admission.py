@@ -169,7 +169,7 @@ class _Notebook:
     decision: str | LateDecision  # the stored text; a decision taken here is put in words only when shown
 
 
-def _nbgrader_scores(session: Session) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
+def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
     score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
                      + func.coalesce(nt.grade.c.extra_credit, 0.0))
     rows = session.execute(
@@ -178,17 +178,19 @@ def _nbgrader_scores(session: Session) -> dict[tuple[str, str], tuple[Fraction, 
         .join(nt.submitted_notebook, nt.grade.c.notebook_id == nt.submitted_notebook.c.id)
         .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
         .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
+        .where(*([nt.submitted_assignment.c.student_id.in_(ids)] if ids is not None else []))
         .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp)
     ).all()
     return {(sid, sheet): (_exact(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
 
 
-def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime]
-               ) -> dict[tuple[str, str], _Notebook]:
+def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
+               ids: set[str] | None = None) -> dict[tuple[str, str], _Notebook]:
     """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
     only where no autograde result exists is it taken here from nbgrader's timestamp."""
-    scores = _nbgrader_scores(session)
-    results = {(r.student_id, r.sheet): r for r in session.execute(select(AutogradeResult)).scalars()}
+    scores = _nbgrader_scores(session, ids)
+    only = [AutogradeResult.student_id.in_(ids)] if ids is not None else []
+    results = {(r.student_id, r.sheet): r for r in session.execute(select(AutogradeResult).where(*only)).scalars()}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     out: dict[tuple[str, str], _Notebook] = {}
     for key in scores.keys() | results.keys():
@@ -215,10 +217,12 @@ def _fraction(text: str) -> Fraction:
     return Fraction(text)  # points take few distinct values: parse each once
 
 
-def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], Fraction]:
+def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]],
+                  ids: set[str] | None = None) -> dict[tuple[str, str], Fraction]:
     """Exact sums, computed in integer units of 1/L (L: the lcm of the denominators that occur).
     In a team, every member gets, per task, the points entered for any member (the highest)."""
-    rows = session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)).all()
+    rows = session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)
+                           .where(*([PaperPoints.student_id.in_(ids)] if ids is not None else []))).all()
     values = {pts: _fraction(pts) for pts in {r[3] for r in rows}}
     unit = math.lcm(*(v.denominator for v in values.values())) if values else 1
     units = {pts: v.numerator * (unit // v.denominator) for pts, v in values.items()}
@@ -272,7 +276,7 @@ def _notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str
     return {key: nb.counted for key, nb in _notebooks(session, cfg, extensions).items()}
 
 
-def _students(session: Session) -> list[Any]:
+def _students(session: Session, ids: set[str] | None = None) -> list[Any]:
     """The roster: students with a profile (ids only nbgrader or the autograder stored are left out)."""
     current_group = (select(GroupMembership.student_id, func.min(GroupMembership.group_id).label("group_id"))
                      .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id).subquery())
@@ -280,7 +284,8 @@ def _students(session: Session) -> list[Any]:
         select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, nt.student.c.email,
                StudentProfile.matriculation, current_group.c.group_id)
         .join(StudentProfile, StudentProfile.student_id == nt.student.c.id)
-        .outerjoin(current_group, current_group.c.student_id == nt.student.c.id)).all())
+        .outerjoin(current_group, current_group.c.student_id == nt.student.c.id)
+        .where(*([nt.student.c.id.in_(ids)] if ids is not None else []))).all())
 
 
 def off_roster(engine: Engine) -> list[str]:
@@ -306,15 +311,20 @@ class _Data:
     timezone: str
 
 
-def _load(engine: Engine, cfg: CourseConfig) -> _Data:
+def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _Data:
+    """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only,
+    while the sheets' facts (what is decided) are always the whole course's."""
     with Session(engine) as session:
         teams = _teams(session)
-        extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
-        notebook = _notebooks(session, cfg, extensions)
+        ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
+        extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
+            select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
+        notebook = _notebooks(session, cfg, extensions, ids)
         _team_notebook(notebook, teams)
-        students = _students(session)
-        facts = load_facts(session, cfg, {row[0] for row in students})
-        return _Data(facts, notebook, _paper_points(session, teams), extensions, students, _overrides(session),
+        students = _students(session, only)
+        facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students})
+        overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
+        return _Data(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
                      cfg.timezone)
 
 
@@ -349,15 +359,16 @@ def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> Sh
 
 
 def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,
-                      rule: AdmissionRule | None = None) -> list[Standing]:
-    """Every roster student's standing at ``as_of`` (default: now), sorted by name.
+                      rule: AdmissionRule | None = None, students: set[str] | None = None) -> list[Standing]:
+    """Every roster student's standing at ``as_of`` (default: now), sorted by name (``students``: only these;
+    the same numbers, read with a few indexed queries: one student's page does not compute the course's).
 
     Only decided sheets count; a sheet not decided yet for a student counts with its full maximum as
     still reachable (so it can never make anyone not_admitted), and shows as pending or planned."""
     as_of = utc(as_of or datetime.now(timezone.utc))
     rule = rule or cfg.rule
     threshold = rule.threshold(cfg.semester_max)
-    data = _load(engine, cfg)
+    data = _load(engine, cfg, students)
     maxima = {sem.id: sem.max_points for sem in cfg.semester}
     standings = []
     for sid, last, first, email, matriculation, group in data.students:

@@ -37,6 +37,10 @@ class RosterEntry:
     email: str
     matriculation: str | None
     programme: str | None
+    login: str | None = None  # login on the course's Jupyter server, where it differs from the id
+
+
+LOGIN_RE = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
 
 
 def _entry(row: Row, where: str) -> tuple[RosterEntry | None, list[str]]:
@@ -52,10 +56,13 @@ def _entry(row: Row, where: str) -> tuple[RosterEntry | None, list[str]]:
     matriculation = row.get("matriculation") or None
     if matriculation and not matriculation.isdigit():
         errors.append(f"{where}:{row.line}: student {sid!r}: matriculation {matriculation!r} is not a number")
+    login = row.get("login") or None
+    if login and not LOGIN_RE.match(login):
+        errors.append(f"{where}:{row.line}: student {sid!r}: login {login!r} must be 1-128 letters, digits or . _ @ -")
     if errors:
         return None, errors
     return RosterEntry(sid, row.get("last_name"), row.get("first_name"), email, matriculation,
-                       row.get("programme") or None), []
+                       row.get("programme") or None, login), []
 
 
 def parse_roster(path: Path) -> list[RosterEntry]:
@@ -63,6 +70,7 @@ def parse_roster(path: Path) -> list[RosterEntry]:
     entries: list[RosterEntry] = []
     errors: list[str] = []
     seen: dict[str, int] = {}
+    logins: dict[str, tuple[str, int]] = {}
     for row in read_rows(path, REQUIRED):
         entry, problems = _entry(row, str(path))
         errors += problems
@@ -72,6 +80,11 @@ def parse_roster(path: Path) -> list[RosterEntry]:
             errors.append(f"{path}:{row.line}: student {entry.student_id!r} already appears in row {seen[entry.student_id]}")
             continue
         seen[entry.student_id] = row.line
+        if entry.login and entry.login in logins:
+            errors.append(f"{path}:{row.line}: student {entry.student_id!r}: login {entry.login!r} is already "
+                          f"{logins[entry.login][0]!r}'s (row {logins[entry.login][1]})")
+        elif entry.login:
+            logins[entry.login] = (entry.student_id, row.line)
         entries.append(entry)
     if errors:
         raise InputError(f"{path}: nothing imported, {len(errors)} bad row(s):\n" + "\n".join(errors))
@@ -98,10 +111,12 @@ def import_students(engine: Engine, path: Path) -> ImportReport:
             else:
                 report.unchanged.append(e.student_id)
             if profile is None:
-                session.add(StudentProfile(student_id=e.student_id, matriculation=e.matriculation, programme=e.programme))
+                session.add(StudentProfile(student_id=e.student_id, matriculation=e.matriculation, programme=e.programme,
+                                           login=e.login))
             else:
                 profile.matriculation = e.matriculation or profile.matriculation
                 profile.programme = e.programme or profile.programme
+                profile.login = e.login or profile.login
     return report
 
 
@@ -109,4 +124,4 @@ def _profile_differs(profile: StudentProfile | None, e: RosterEntry) -> bool:
     if profile is None:
         return bool(e.matriculation or e.programme)
     return bool((e.matriculation and e.matriculation != profile.matriculation)
-                or (e.programme and e.programme != profile.programme))
+                or (e.programme and e.programme != profile.programme) or (e.login and e.login != profile.login))

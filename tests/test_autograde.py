@@ -156,8 +156,14 @@ def test_a_students_broken_notebook_is_not_a_grader_failure(course, monkeypatch)
 
 
 def test_autograde_before_release_is_a_clear_error(course_factory):
-    cfg = course_factory()
+    cfg = course_factory(tiny=("tiny01", "tiny02"))
     put(cfg, "someone", "{}")
+    result = CliRunner().invoke(main, ["autograde", "tiny01", "--no-progress"])
+    assert result.exit_code == 2  # no gradebook yet: named, never created empty
+    assert "no gradebook at" in result.output and "`mlph release`" in result.output
+    from autograder.nbgrader_bridge import generate
+
+    generate(cfg, "tiny02")  # a gradebook that does not know tiny01
     result = CliRunner().invoke(main, ["autograde", "tiny01", "--no-progress"])
     assert result.exit_code == 2
     assert "sheet 'tiny01' is not in the gradebook: run `mlph release tiny01` first" in result.output

@@ -132,8 +132,13 @@ def test_impersonation_and_ids_not_on_the_roster(course_factory):
     an id not on the roster is held, never graded, unless admitted."""
     cfg = _course(course_factory, identity="owner")
     engine = open_gradebook(cfg.db_url)
-    with engine.begin() as conn:
-        conn.execute(text("UPDATE student_profile SET login = 'nobody' WHERE student_id = 'ab1'"))
+    logins = cfg.root / "logins.csv"
+    logins.write_text("student_id,last_name,first_name,email,login\nab1,Nameab1,Firstab1,ab1@uni.de,nobody\n"
+                      "cd2,Namecd2,Firstcd2,cd2@uni.de,nobody\n")
+    with pytest.raises(Exception, match="login 'nobody' is already 'ab1'"):
+        import_students(engine, logins)
+    logins.write_text("student_id,last_name,first_name,email,login\nab1,Nameab1,Firstab1,ab1@uni.de,nobody\n")
+    assert import_students(engine, logins).changed == ["ab1"]
     own = _entry(cfg, "ab1")
     (own / "tiny01.ipynb").write_bytes(_notebook(cfg))
     forged = _entry(cfg, "cd2")  # made by ab1's login, naming cd2

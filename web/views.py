@@ -82,7 +82,7 @@ def _utc(when: datetime | None) -> datetime | None:
 
 
 def standing_of(engine: Engine, cfg: CourseConfig, student: str) -> Standing | None:
-    return next((s for s in compute_standings(engine, cfg) if s.student_id == student), None)
+    return next(iter(compute_standings(engine, cfg, students={student})), None)
 
 
 def _result(session: Session, sheet: str, members: list[str]) -> AutogradeResult | None:
