@@ -34,14 +34,16 @@ DEMO_LIMITS = Limits(cell_timeout=8.0, notebook_timeout=120.0)
 
 
 def demo_config(cfg: CourseConfig, as_of: datetime) -> CourseConfig:
-    """The demo's own data directory and SQLite file, rebuilt; its semester is the authored sheets
-    plus the next planned one, so that all three statuses occur at ``as_of``."""
+    """The demo's own data directory and SQLite file, rebuilt; its semester is the sheets due by ``as_of``
+    plus the next one, so that all three statuses occur at ``as_of``."""
     out = cfg.data_dir / "demo"
     if out.exists():
         shutil.rmtree(out)
     out.mkdir(parents=True)
-    authored = tuple(s for s in cfg.semester if s.manifest is not None)
-    upcoming = [s for s in cfg.semester if s.manifest is None and s.due > as_of][:1]
+    # the sheets due by now (authored ones are handed in and graded) and the next one (open: so that all three
+    # statuses occur at ``as_of``)
+    authored = tuple(s for s in cfg.semester if s.due <= as_of)
+    upcoming = [s for s in cfg.semester if s.due > as_of][:1]
     # MLPH_DB_URL (e.g. an empty PostgreSQL database) is honoured; else SQLite in the demo's directory.
     db_url = os.environ.get("MLPH_DB_URL") or f"sqlite:///{out / 'gradebook.db'}"
     # Every simulated student submits as the same OS user: the exchange cannot tell them apart.
@@ -139,7 +141,7 @@ def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers:
     release_dir = demo.data_dir / "release"
     figures: dict[str, Any] = {"sheets": {}}
     summaries: list[Summary] = []
-    for sheet in demo.authored_sheets():
+    for sheet in [s.id for s in demo.semester if s.manifest is not None]:
         manifest = demo.manifest(sheet)
         generate(demo, sheet, release_dir=release_dir)
         release(demo, sheet, release_dir=release_dir)
