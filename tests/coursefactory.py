@@ -65,6 +65,26 @@ def tiny_notebook() -> NotebookNode:
     return nb
 
 
+# A paper task with a rubric (the tutors' grid tests append it to a tiny sheet's manifest).
+RUBRIC_TASK = """
+[[task]]
+id = "derive"
+title = "Derivation"
+kind = "paper"
+points = 4
+solution = "Integrate by parts; the boundary term vanishes."
+
+[[task.rubric]]
+id = "setup"
+text = "Sets up the integral"
+points = 1.5
+
+[[task.rubric]]
+id = "result"
+text = "Correct result"
+points = 2.5
+"""
+
 TINY_MANIFEST = """
 id = "{sheet}"
 title = "A tiny sheet"

@@ -23,7 +23,7 @@ from typing import Any
 
 import pytest
 
-from coursefactory import REPO, make_course
+from coursefactory import REPO, RUBRIC_TASK, make_course
 from gb_helpers import autograded
 from gradebook.config import CourseConfig, load_config
 from gradebook.db import atomic, open_gradebook
@@ -35,24 +35,6 @@ CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
               pytest.mark.timeout(120)]
 HOSTILE = "<img src=x onerror=alert(1)>"
-RUBRIC_TASK = """
-[[task]]
-id = "derive"
-title = "Derivation"
-kind = "paper"
-points = 4
-solution = "Integrate by parts."
-
-[[task.rubric]]
-id = "setup"
-text = "Sets up the integral"
-points = 1.5
-
-[[task.rubric]]
-id = "result"
-text = "Correct result"
-points = 2.5
-"""
 # the smallest PDF a browser opens: one empty page
 PDF = (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj 2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj "
        b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 200 200]>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")

@@ -10,6 +10,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+
+from coursefactory import RUBRIC_TASK
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
@@ -22,24 +24,6 @@ from gradebook.groups import assign_students, import_groups
 from gradebook.models import AuditLog, Handin, PaperComment, PaperPoints, TeamMember
 from gradebook.paper import CellConflict, fmt, import_points, set_points
 
-RUBRIC_TASK = """
-[[task]]
-id = "derive"
-title = "Derivation"
-kind = "paper"
-points = 4
-solution = "Integrate by parts."
-
-[[task.rubric]]
-id = "setup"
-text = "Sets up the integral"
-points = 1.5
-
-[[task.rubric]]
-id = "result"
-text = "Correct result"
-points = 2.5
-"""
 
 
 def with_rubric(cfg: CourseConfig, tmp_path: Path) -> CourseConfig:

@@ -14,6 +14,8 @@ from typing import Any
 
 import pytest
 
+from coursefactory import RUBRIC_TASK
+
 from gradebook.config import CourseConfig, load_config
 from gradebook.db import open_gradebook
 from gradebook.groups import add_staff, assign_students, import_groups
@@ -25,26 +27,6 @@ GRID_EXPECT: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/tutor/{sheet}/{group}"): ("/tutor/tiny01/g1", _G1),
     ("POST", "/tutor/{sheet}/{group}/cell"): ("/tutor/tiny01/g1/cell", _G1),
 }
-
-RUBRIC_TASK = """
-[[task]]
-id = "derive"
-title = "Derivation"
-kind = "paper"
-points = 4
-solution = "Integrate by parts; the boundary term vanishes."
-
-[[task.rubric]]
-id = "setup"
-text = "Sets up the integral"
-points = 1.5
-
-[[task.rubric]]
-id = "result"
-text = "Correct result"
-points = 2.5
-"""
-
 
 def grid_course(cfg: CourseConfig, tmp_path: Path) -> CourseConfig:
     """The matrix's course: tiny01 gains a paper task "derive" (max 4, with a rubric); groups g1 (tutor1:
