@@ -234,6 +234,8 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
     task_of = {gid: t.title for t in manifest.notebook_tasks for gid in t.tests}
     task_of |= {c_gid: task_of.get(t_gid, "") for c_gid, t_gid in _answer_tasks(nb, task_of).items()}
     labels = label_cells(nb, task_of)
+    shown = test_labels(source, manifest)  # a test cell as the student's notebook shows it (expected included)
+    labels = [shown.get(grade_id(c) or "", label) if is_test(c) else label for c, label in zip(nb.cells, labels)]
     states = list(run.get("states", []))
     events = [e for e in run.get("events", []) if isinstance(e, dict)]
     cause = first_failure(nb, states)
