@@ -109,14 +109,6 @@ def test_flow_follows_the_cells_bindings_and_shadowing():
     assert flow.global_calls(value["d"]) == set()        # f is the cell's own lambda by then
 
 
-def test_a_helpers_local_variable_does_not_shadow_the_cells_binding():
-    """A name bound at top level and also inside an earlier helper resolves to the top-level binding."""
-    tree = ast.parse("def _ref(x):\n    out = x * 2\n    return out\nout = coupling(X)\ncheck('c', out, expected=1)\n")
-    flow = Flow(tree)
-    use = tree.body[-1].value.args[1]  # type: ignore[attr-defined]
-    assert flow.global_calls(use) == {"coupling"}
-
-
 def test_the_tiny_sheet_follows_the_static_rules(tmp_path):
     sheet = _sheet(tmp_path)
     m = load_manifest(sheet / "sheet.toml")

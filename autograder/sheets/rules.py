@@ -106,7 +106,7 @@ class Flow:
 
     def __init__(self, tree: ast.AST):
         self.binds: dict[str, list[tuple[int, list[ast.AST]]]] = {}
-        for node in _cell_scope(tree):
+        for node in ast.walk(tree):
             if isinstance(node, (ast.Assign, ast.AnnAssign, ast.AugAssign)) and node.value is not None:
                 targets: list[ast.expr] = list(node.targets) if isinstance(node, ast.Assign) else [node.target]
                 for name in _names(targets):
@@ -119,9 +119,6 @@ class Flow:
             elif isinstance(node, (ast.Import, ast.ImportFrom)):
                 for alias in node.names:
                     self.binds.setdefault((alias.asname or alias.name).split(".")[0], []).append((node.lineno, []))
-
-        for binds in self.binds.values():
-            binds.sort(key=lambda b: b[0])  # in line order: the last one before a use is the one it sees
 
     def global_calls(self, expr: ast.AST) -> set[str]:
         """Names of functions called by ``expr`` (directly or through the cell's bindings) that the
@@ -144,17 +141,6 @@ class Flow:
         """What the cell last bound to ``name`` before its use (None: a global at that point)."""
         earlier = [parts for line, parts in self.binds.get(name.id, []) if line < name.lineno]
         return earlier[-1] if earlier else None
-
-
-def _cell_scope(tree: ast.AST) -> Iterator[ast.AST]:
-    """Every node of the cell's own (top-level) scope: a function's or class's name, not its body (a helper's
-    local variable never shadows the cell's)."""
-    todo = list(ast.iter_child_nodes(tree))
-    while todo:
-        node = todo.pop()
-        yield node
-        if not isinstance(node, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef, ast.Lambda)):
-            todo.extend(ast.iter_child_nodes(node))
 
 
 def _names(targets: list[ast.expr]) -> Iterator[str]:
