@@ -13,12 +13,10 @@ from zoneinfo import ZoneInfo
 
 import click
 from rich.console import Console
-from rich.table import Table
 from sqlalchemy import Engine
 
 from .config import CourseConfig, load_config
 from .errors import InputError
-from .paper import fmt
 
 def console() -> Console:
     """A console made per command, so that it sees the terminal (or $COLUMNS) of this run."""

@@ -3,7 +3,7 @@ audited with the logged-in admin as author: roster and staff, groups and tutors,
 overrides, manual scores, and regrading one submission."""
 from __future__ import annotations
 
-from datetime import datetime, timezone
+from datetime import datetime
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -14,12 +14,10 @@ from sqlalchemy.orm import Session
 
 from gradebook.autograde_store import mark_for_regrade
 from gradebook.config import CourseConfig
-from gradebook.db import atomic
 from gradebook.errors import GradebookError, InputError
 from gradebook.groups import add_staff, assign_students, import_groups
 from gradebook.manual import set_extension, set_manual_score
-from gradebook.models import (AdmissionOverride, AuditLog, AutogradeResult, Extension, GroupMembership, Person,
-                              TutorialGroup)
+from gradebook.models import AdmissionOverride, Extension, GroupMembership, Person, TutorialGroup
 from gradebook.overrides import revoke_override, set_override
 from gradebook.roster import import_students
 from gradebook.tables import parse_decimal
