@@ -190,7 +190,9 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
     only where no autograde result exists is it taken here from nbgrader's timestamp."""
     scores = _nbgrader_scores(session, ids)
     only = [AutogradeResult.student_id.in_(ids)] if ids is not None else []
-    results = {(r.student_id, r.sheet): r for r in session.execute(select(AutogradeResult).where(*only)).scalars()}
+    columns = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
+               AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at)  # not the result's JSON
+    results = {(r.student_id, r.sheet): r for r in session.execute(select(*columns).where(*only)).all()}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     out: dict[tuple[str, str], _Notebook] = {}
     for key in scores.keys() | results.keys():
