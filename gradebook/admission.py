@@ -272,12 +272,6 @@ def notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str]
     return {key: nb.counted for key, nb in notebook.items()}
 
 
-def _notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
-    """Before teams (kept for gradebook.grid; use :func:`notebook_points`)."""
-    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
-    return {key: nb.counted for key, nb in _notebooks(session, cfg, extensions).items()}
-
-
 def _students(session: Session, ids: set[str] | None = None) -> list[Any]:
     """The roster: students with a profile (ids only nbgrader or the autograder stored are left out)."""
     current_group = (select(GroupMembership.student_id, func.min(GroupMembership.group_id).label("group_id"))

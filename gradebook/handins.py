@@ -176,9 +176,10 @@ def seen_entries(engine: Engine, sheet: str) -> set[tuple[str, str]]:
 
 def roster_ids(engine: Engine) -> set[str] | None:
     """The ids on the roster (students with a profile: imported by `mlph students import`); None without a roster."""
+    from .sheets_state import roster_ids as roster_of
+
     with Session(engine) as session:
-        ids = set(session.execute(select(StudentProfile.student_id)).scalars())
-    return ids or None
+        return roster_of(session) or None
 
 
 def logins(engine: Engine) -> dict[str, str]:

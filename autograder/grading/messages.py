@@ -130,8 +130,11 @@ def first_line(source: str, limit: int = 70) -> str:
     return "(empty cell)"
 
 
+HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
+
+
 def visible_source(source: str) -> str:
-    return re.sub(r"### BEGIN HIDDEN TESTS.*?### END HIDDEN TESTS", "", source, flags=re.S)
+    return HIDDEN_RE.sub("", source)
 
 
 def label_cells(nb: NotebookNode, task_of: dict[str, str]) -> list[str]:

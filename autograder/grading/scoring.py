@@ -27,11 +27,10 @@ from nbformat import NotebookNode
 from autograder.checks.mlph_check import compare
 from autograder.errors import SheetError
 from autograder.grading.assemble import grade_id, is_test
-from autograder.grading.messages import error_kind, failure_kind, show_expected
+from autograder.grading.messages import HIDDEN_RE, error_kind, failure_kind, show_expected
 from autograder.grading.records import records
 
 log = logging.getLogger(__name__)
-HIDDEN_RE = re.compile(r"### BEGIN HIDDEN TESTS(.*?)### END HIDDEN TESTS", re.S)
 CHECK_NAME_RE = re.compile(r"check\(\s*(['\"])(.+?)\1")
 
 Reference = dict[str, dict[str, dict[str, Any]]]  # grade_id -> check name -> record
