@@ -11,6 +11,7 @@ need_apt=()
 /usr/bin/python3 -c "import venv, ensurepip" 2>/dev/null || need_apt+=(python3-venv)
 command -v bwrap >/dev/null || need_apt+=(bubblewrap)  # the autograder's sandbox
 command -v chromium >/dev/null || need_apt+=(chromium)  # the web application's browser tests (Playwright)
+command -v npm >/dev/null || need_apt+=(nodejs npm)  # configurable-http-proxy, the JupyterHub tests' proxy
 if [ ${#need_apt[@]} -gt 0 ]; then
     echo "installing system packages: ${need_apt[*]}"
     if [ "$(id -u)" -eq 0 ]; then
@@ -27,6 +28,15 @@ if [ ! -x .venv/bin/python ] || [ ! -f "$stamp" ] || [ pyproject.toml -nt "$stam
     .venv/bin/pip install -q --upgrade pip
     .venv/bin/pip install -q -e '.[test]'
     touch "$stamp"
+fi
+
+# JupyterHub's proxy (configurable-http-proxy, from the npm registry) in a project-local prefix .hub/,
+# for the tests and benchmarks that start a real Hub on 127.0.0.1 (JupyterHub itself is the `hub` extra).
+chp=.hub/node_modules/.bin/configurable-http-proxy
+if [ ! -x "$chp" ]; then
+    echo "installing configurable-http-proxy into .hub/ (npm)"
+    mkdir -p .hub
+    npm install --prefix .hub --no-audit --no-fund --loglevel=error configurable-http-proxy@5 >/dev/null
 fi
 
 # The autograder's sandbox runs kernels as uid 65534 (nobody), which must reach .venv: when it
