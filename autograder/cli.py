@@ -247,6 +247,26 @@ def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
     click.echo(f"{sheet}, {student}: marked; the next `mlph autograde {sheet}` grades it again")
 
 
+@main.command("hub-config")
+@click.option("--service-url", default="http://127.0.0.1:8100", show_default=True,
+              help="Where `mlph serve` listens, as the Hub's proxy reaches it.")
+@click.option("--hub-api-url", default=None, help="The Hub's API as `mlph serve` reaches it "
+                                                  "(default: $MLPH_HUB_API_URL, else http://127.0.0.1:8081/hub/api).")
+@click.option("--service", default=None, help="The service's name (default: $MLPH_HUB_SERVICE, else mlph).")
+@click.option("--exchange-url", default=None, help="Where the students' servers reach the service "
+                                                   "(default: the service URL and its prefix /services/NAME).")
+def hub_config(service_url: str, hub_api_url: str | None, service: str | None, exchange_url: str | None) -> None:
+    """Print the jupyterhub_config.py lines (the service, its OAuth client and token, the scopes students'
+    servers need) and the nbgrader_config.py lines of the single-user image (the course's exchange).
+
+    \b
+    Example:  mlph hub-config --service-url http://10.0.0.5:8100 >> hub-lines.txt
+    """
+    from autograder.hub.config import hub_config_text
+
+    click.echo(hub_config_text(load_config(), service_url, hub_api_url, service, exchange_url), nl=False)
+
+
 register_gradebook_commands(main)
 register_web_commands(main)
 
