@@ -1,0 +1,119 @@
+"""The Hub as the identity: who a Hub token belongs to (asked of the Hub, cached at most 60 s), and which
+roster student or staff member that Hub user is in this course.
+
+:class:`HubGate` wraps JupyterHub's own ``HubOAuth`` (token → user, the OAuth code → token exchange and
+PKCE). A Hub user is a student of this course by the roster's id or its ``login`` column, else a staff
+member by their id; anyone else is *not in this course* and gets nothing here (no account is made). Roles
+stay in the gradebook: Hub groups and the Hub's admin flag mean nothing to mlph.
+"""
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Any
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from autograder.hub.config import HubSettings
+from gradebook import nbgrader_tables as nt
+from gradebook.accounts import STUDENT, create_accounts
+from gradebook.models import Account, Person, StudentProfile
+
+log = logging.getLogger("mlph.hub")
+CACHE_SECONDS = 60  # a revoked Hub token is refused at most this long after its revocation
+
+
+class HubRefused(Exception):
+    """The request has no usable Hub identity; ``status`` and the message say why."""
+
+    def __init__(self, status: int, message: str) -> None:
+        super().__init__(message)
+        self.status = status
+
+
+@dataclass(frozen=True)
+class HubCaller:
+    hub_name: str
+    kind: str  # student | staff
+    subject_id: str  # roster id or staff id
+
+
+class HubGate:
+    """One per application: the Hub's answers for tokens (cached ≤ 60 s) and the OAuth client."""
+
+    def __init__(self, settings: HubSettings, public_hub_url: str = "") -> None:
+        from jupyterhub.services.auth import HubOAuth
+
+        self.settings = settings
+        self.auth = HubOAuth(api_url=settings.api_url, api_token=settings.api_token,
+                             oauth_client_id=settings.oauth_client_id, oauth_redirect_uri=settings.oauth_redirect_uri,
+                             access_scopes={settings.access_scope}, cache_max_age=CACHE_SECONDS,
+                             base_url=settings.prefix + "/", hub_prefix="/hub/", hub_host=public_hub_url.rstrip("/"))
+
+    def user_for_token(self, token: str, use_cache: bool = True) -> dict[str, Any]:
+        """The Hub's model of the token's owner, if the token is valid and may call this service."""
+        try:
+            model = self.auth.user_for_token(token, use_cache=use_cache)
+        except Exception as exc:  # the Hub down or refusing us: not the caller's fault, but no identity
+            log.error("the Hub could not be asked about a token: %s", exc)
+            raise HubRefused(503, "The JupyterHub cannot be reached to check your login; try again in a minute.") from None
+        if not model:
+            raise HubRefused(403, "The Hub does not know this token (expired, revoked or never issued); restart "
+                                  "your server from the Hub's control panel.")
+        if not self.auth.check_scopes(self.auth.access_scopes, model):
+            raise HubRefused(403, f"This token may not use the course's service (it lacks the scope "
+                                  f"{self.settings.access_scope}); ask the course team to add it to "
+                                  "c.Spawner.server_token_scopes, then restart your server.")
+        if model.get("kind", "user") != "user":
+            raise HubRefused(403, "Only a Hub user's token can hand in (this one belongs to a service).")
+        return dict(model)
+
+    def authorize_url(self, state: str, code_challenge: str) -> str:
+        from urllib.parse import urlencode
+
+        query = urlencode({"client_id": self.settings.oauth_client_id, "redirect_uri": self.settings.oauth_redirect_uri,
+                           "response_type": "code", "state": state, "code_challenge": code_challenge,
+                           "code_challenge_method": "S256"})
+        return f"{self.auth.oauth_authorization_url}?{query}"
+
+    def token_for_code(self, code: str, code_verifier: str) -> str:
+        return str(self.auth.token_for_code(code, code_verifier=code_verifier))
+
+
+def bearer_token(authorization: str | None) -> str | None:
+    """The token of an ``Authorization: token …`` (or ``Bearer …``) header."""
+    if not authorization:
+        return None
+    scheme, _, value = authorization.strip().partition(" ")
+    return value.strip() or None if scheme.lower() in ("token", "bearer") else None
+
+
+def course_subject(engine: Engine, hub_name: str) -> HubCaller | None:
+    """This course's student (roster ``login`` column, then roster id) or staff member (id) for a Hub user."""
+    with Session(engine) as session:
+        sid = session.execute(select(StudentProfile.student_id).where(StudentProfile.login == hub_name)
+                              ).scalar_one_or_none()
+        if sid is None:
+            sid = session.execute(select(nt.student.c.id).where(nt.student.c.id == hub_name)).scalar_one_or_none()
+        if sid is not None:
+            return HubCaller(hub_name, STUDENT, str(sid))
+        if session.get(Person, hub_name) is not None:
+            return HubCaller(hub_name, "staff", hub_name)
+    return None
+
+
+def account_for(engine: Engine, caller: HubCaller) -> int:
+    """The web account of a course member who logged in through the Hub (made without a password on their
+    first Hub login: only the Hub's login opens it, until a password is set)."""
+    def find() -> int | None:
+        with Session(engine) as session:
+            return session.execute(select(Account.id).where(
+                Account.subject_id == caller.subject_id, Account.kind == caller.kind)).scalar_one_or_none()
+
+    found = find()
+    if found is None:
+        create_accounts(engine, [caller.subject_id], author=f"hub:{caller.hub_name}")
+        found = find()
+    assert found is not None
+    return found
