@@ -19,20 +19,20 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autograder.errors import AutograderError
-from gradebook.config import CourseConfig, load_config
-from gradebook.db import open_gradebook
+from gradebook.course.config import CourseConfig, load_config
+from gradebook.store.db import open_gradebook
 from gradebook.errors import ConflictError, GradebookError, UnknownStudentError
 
-from .middleware import BodyLimit, CatchAll, SecurityHeaders
-from .security import LoginRequired, csrf_protect
-from .settings import WebSettings
-from .templating import make_env, render
+from web.middleware import BodyLimit, CatchAll, SecurityHeaders
+from web.security import LoginRequired, csrf_protect
+from web.settings import WebSettings
+from web.templating import make_env, render
 
 log = logging.getLogger("mlph.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Route modules, each with a module-level ``router`` (fastapi.APIRouter); a missing one is skipped.
-ROUTE_MODULES = ("web.routes_auth", "web.routes_student", "web.routes_admin", "web.routes_admin_edit",
-                 "web.routes_tutor")
+ROUTE_MODULES = ("web.routes.auth", "web.routes.student", "web.routes.admin", "web.routes.admin_edit",
+                 "web.routes.tutor")
 
 
 def _wants_html(request: Request) -> bool:

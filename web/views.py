@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gradebook.admission import Standing, compute_standings
-from gradebook.config import CourseConfig, SemesterSheet
-from gradebook.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
+from gradebook.admission.rule import Standing, compute_standings
+from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
 
-from .security import team_of
+from web.security import team_of
 
 
 @dataclass(frozen=True)
