@@ -7,7 +7,6 @@ anything else a generic 500 page, its traceback only in the server log.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from pathlib import Path
 from urllib.parse import quote
@@ -30,7 +29,8 @@ from web.templating import make_env, render
 
 log = logging.getLogger("mlph.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# Route modules, each with a module-level ``router`` (fastapi.APIRouter); a missing one is skipped.
+# Route modules, each with a module-level ``router`` (fastapi.APIRouter); one that cannot be imported stops
+# the start with its error (never a silently missing page).
 ROUTE_MODULES = ("web.routes.auth", "web.routes.student", "web.routes.admin", "web.routes.admin_edit",
                  "web.routes.tutor")
 
@@ -97,8 +97,7 @@ def create_app(cfg: CourseConfig, settings: WebSettings | None = None) -> FastAP
     app.state.jinja = make_env(cfg.timezone)
     _install_handlers(app)
     for name in ROUTE_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            app.include_router(importlib.import_module(name).router)
+        app.include_router(importlib.import_module(name).router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(CatchAll, handler=app.state.server_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

@@ -1,7 +1,7 @@
 """What the student pages show, read from the gradebook (plain data for the templates).
 
 The points that count, the status and the points still needed come from
-:func:`gradebook.admission.compute_standings` (the one truth); the late decision is the one stored on
+:func:`gradebook.admission.rule.compute_standings` (the one truth); the late decision is the one stored on
 ``autograde_result``; nothing here decides anything again.
 """
 from __future__ import annotations

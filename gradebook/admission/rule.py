@@ -151,12 +151,6 @@ def _part(cell: SheetCell, part: str) -> Fraction:
     return (cell.counted_notebook if part == "notebook" else cell.paper) or ZERO
 
 
-@lru_cache(maxsize=65536)
-def _exact(x: float | None) -> Fraction:
-    """nbgrader stores floats; scores take few distinct values, so each is converted once."""
-    return Fraction(x).limit_denominator(10**6) if x is not None else Fraction(0)
-
-
 @dataclass(frozen=True)
 class _Notebook:
     """A student's graded notebook of a sheet with its late decision."""
@@ -181,7 +175,7 @@ def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tupl
         .where(*([nt.submitted_assignment.c.student_id.in_(ids)] if ids is not None else []))
         .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp)
     ).all()
-    return {(sid, sheet): (_exact(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
+    return {(sid, sheet): (nt.exact_score(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
 
 
 def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],

@@ -7,7 +7,7 @@ from typing import Any
 import click
 from rich.table import Table
 
-from gradebook.cli.commands import author_of, console, engine_of, left_out_hint, local, parse_time
+from gradebook.cli.common import author_of, console, engine_of, left_out_hint, local, parse_time
 from gradebook.course.config import load_config
 from gradebook.points.paper import fmt
 

@@ -2,4 +2,4 @@
 instructors' HTML report, and the admins' lists (roster, groups, staff, overrides, extensions, audit log,
 hand-ins per sheet).
 
-May import: every room below it (:mod:`gradebook.admission` down to :mod:`gradebook.store`)."""
+May import: every room below it (:mod:`gradebook.admission.rule` down to :mod:`gradebook.store`)."""

@@ -1,7 +1,7 @@
 """The admins' admission list: in the terminal (rich table), as CSV (csv-module quoting), as CSV for German
 Excel (semicolons, decimal commas, UTF-8 BOM) and as XLSX (bold frozen header, autofilter, column widths,
 number formats). A sheet not decided yet is written as "pending" ("planned" if never authored), never 0.
-The percentage is truncated to two decimals everywhere (:func:`gradebook.admission.percent_text`)."""
+The percentage is truncated to two decimals everywhere (:func:`gradebook.admission.rule.percent_text`)."""
 from __future__ import annotations
 
 import csv

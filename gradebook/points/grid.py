@@ -2,8 +2,8 @@
 
 :func:`grid` reads everything the page shows in a few queries (never one per student);
 :func:`save_cell` writes one cell's points (typed, or the sum of ticked rubric items) and/or its
-comment through :func:`gradebook.paper.write_versioned`, the same versioned, audited write as
-``set_points``: a save based on a stale version raises :class:`gradebook.paper.CellConflict`
+comment through :func:`gradebook.points.paper.write_versioned`, the same versioned, audited write as
+``set_points``: a save based on a stale version raises :class:`gradebook.points.paper.CellConflict`
 naming who changed the cell, to what and when.
 """
 from __future__ import annotations
@@ -175,7 +175,6 @@ def _scores(session: Session, sheet: str, ids: Sequence[str]) -> dict[str, tuple
 
     Two indexed lookups (the submissions of ``ids``, then their grades by cell and notebook): joined in
     one query, SQLite scans every grade of the course."""
-    from gradebook.admission.rule import _exact
     from gradebook.course.sheets_state import utc
 
     notebooks = select(nt.notebook.c.id).join(nt.assignment, nt.notebook.c.assignment_id == nt.assignment.c.id).where(
@@ -196,13 +195,13 @@ def _scores(session: Session, sheet: str, ids: Sequence[str]) -> dict[str, tuple
         score = manual if manual is not None else auto if auto is not None else 0.0
         total[subs[sn][0]] += score + (extra or 0.0)
     stamps = {sid: stamp for sid, stamp in subs.values()}
-    return {sid: (_exact(t), utc(stamps[sid]) if stamps[sid] else None) for sid, t in total.items()}
+    return {sid: (nt.exact_score(t), utc(stamps[sid]) if stamps[sid] else None) for sid, t in total.items()}
 
 
 def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
                 members: dict[str, list[str]], team_of: dict[str, str]) -> dict[str, Fraction]:
     """student → the sheet's notebook points that count, by the admission's rule
-    (:func:`gradebook.admission.notebook_points`: nbgrader's scores with manual scores, the stored late
+    (:func:`gradebook.admission.rule.notebook_points`: nbgrader's scores with manual scores, the stored late
     decision or else one taken from the time of receipt, the late policy, a team's best), read for
     ``students`` and their teammates only (the admission's own reads every student of every sheet)."""
     from gradebook.points.handins import decide_late

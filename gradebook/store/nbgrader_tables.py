@@ -2,11 +2,13 @@
 importing nbgrader (whose package import alone takes about 3 s).
 
 Column names and types follow nbgrader 0.9's ``nbgrader/api.py``; nbgrader itself creates the
-tables (see :mod:`gradebook.nbgrader_schema`), so this metadata is never used for ``create_all``.
+tables (see :mod:`gradebook.store.nbgrader_schema`), so this metadata is never used for ``create_all``.
 """
 from __future__ import annotations
 
 import uuid
+from fractions import Fraction
+from functools import lru_cache
 
 from sqlalchemy import Boolean, Column, DateTime, Float, ForeignKey, Interval, MetaData, String, Table, Text
 
@@ -48,3 +50,9 @@ comment = Table("comment", metadata, Column("id", String(32), primary_key=True),
                 Column("notebook_id", String(32), ForeignKey("submitted_notebook.id")),
                 Column("cell_id", String(32), ForeignKey("base_cell.id")),
                 Column("auto_comment", Text()), Column("manual_comment", Text()))
+
+
+@lru_cache(maxsize=65536)
+def exact_score(x: float | None) -> Fraction:
+    """nbgrader stores scores as floats; scores take few distinct values, so each is converted once."""
+    return Fraction(x).limit_denominator(10**6) if x is not None else Fraction(0)

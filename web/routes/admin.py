@@ -96,7 +96,7 @@ def preview_page(request: Request, threshold: str = "", user: User = Depends(adm
 
 @router.get("/report")
 def report(request: Request, user: User = Depends(admin)) -> Response:
-    """``gradebook.report``'s page as it is (plots inline as data: images), sandboxed: no script runs."""
+    """``gradebook.exports.report``'s page as it is (plots inline as data: images), sandboxed: no script runs."""
     from gradebook.exports.report import write_report
 
     with tempfile.TemporaryDirectory(prefix="mlph-report-") as tmp:

@@ -3,7 +3,7 @@ sheet and group, whose cells save themselves one by one (``POST .../cell``, JSON
 
 A tutor sees and writes only the groups they tutor (``tutorial_group.tutor_id``), an admin every group;
 a saved student must be a current member of the URL's group. Every write goes through
-:func:`gradebook.grid.save_cell` (versioned, audited); a stale save answers 409 with who changed the
+:func:`gradebook.points.grid.save_cell` (versioned, audited); a stale save answers 409 with who changed the
 cell, to what and when, and the cell as it is now.
 """
 from __future__ import annotations
