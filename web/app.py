@@ -22,7 +22,10 @@ from gradebook.course.config import CourseConfig, load_config
 from gradebook.store.db import open_gradebook
 from gradebook.errors import ConflictError, GradebookError, UnknownStudentError
 
+from autograder.hub.config import hub_settings
+from web.hub import HubGate
 from web.middleware import BodyLimit, CatchAll, SecurityHeaders
+from web.prefix import ServicePrefix
 from web.security import LoginRequired, csrf_protect
 from web.settings import WebSettings
 from web.templating import make_env, render
@@ -32,7 +35,7 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Route modules, each with a module-level ``router`` (fastapi.APIRouter); one that cannot be imported stops
 # the start with its error (never a silently missing page).
 ROUTE_MODULES = ("web.routes.auth", "web.routes.student", "web.routes.admin", "web.routes.admin_edit",
-                 "web.routes.tutor")
+                 "web.routes.tutor", "web.routes.hub")
 
 
 def _wants_html(request: Request) -> bool:
@@ -95,6 +98,8 @@ def create_app(cfg: CourseConfig, settings: WebSettings | None = None) -> FastAP
     app.state.cfg, app.state.settings = cfg, settings
     app.state.engine = open_gradebook(cfg.db_url, create=False)
     app.state.jinja = make_env(cfg.timezone)
+    hub = hub_settings(cfg)  # MLPH_HUB_API_URL set: mlph is the Hub's service (web.hub, web.routes.hub)
+    app.state.hub = HubGate(hub, settings.hub_public_url) if hub is not None else None
     _install_handlers(app)
     for name in ROUTE_MODULES:
         app.include_router(importlib.import_module(name).router)
@@ -102,6 +107,8 @@ def create_app(cfg: CourseConfig, settings: WebSettings | None = None) -> FastAP
     app.add_middleware(CatchAll, handler=app.state.server_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)
     app.add_middleware(SecurityHeaders)
+    if hub is not None:  # behind the Hub's proxy, requests keep the prefix /services/<name>/
+        app.add_middleware(ServicePrefix, prefix=hub.prefix)
     return app
 
 

@@ -122,6 +122,13 @@ def serve(host: str, port: int, workers: int) -> None:
 
     cfg = load_config()
     open_gradebook(cfg.db_url, create=False)  # a bad course or database is an error here, not in every worker
+    from autograder.hub.config import check_hub, hub_settings
+
+    hub = hub_settings(cfg)
+    if hub is not None:  # the Hub answers, the token is valid and is the registered service's
+        version = check_hub(hub)
+        click.echo(f"JupyterHub {version} at {hub.api_url}: service {hub.service!r} registered, its token valid; "
+                   f"serving under {hub.prefix}/")
     click.echo(f"serving {cfg.name} (data {cfg.data_dir}, database {cfg.db_url.split('@')[-1]}) on http://{host}:{port}")
     uvicorn.run("web.app:app_from_env", factory=True, host=host, port=port, workers=workers, proxy_headers=False,
                 server_header=False, log_level="info")

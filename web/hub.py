@@ -1,24 +1,14 @@
-"""The Hub as the identity: who a Hub token belongs to (asked of the Hub, cached at most 60 s), and which
-roster student or staff member that Hub user is in this course.
+"""The Hub as the identity: who a Hub token belongs to (asked of the Hub, cached at most 60 s).
 
 :class:`HubGate` wraps JupyterHub's own ``HubOAuth`` (token → user, the OAuth code → token exchange and
-PKCE). A Hub user is a student of this course by the roster's id or its ``login`` column, else a staff
-member by their id; anyone else is *not in this course* and gets nothing here (no account is made). Roles
-stay in the gradebook: Hub groups and the Hub's admin flag mean nothing to mlph.
+PKCE); :func:`gradebook.people.hub_identity.member_for_login` says which course member that Hub user is.
 """
 from __future__ import annotations
 
 import logging
-from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
-
 from autograder.hub.config import HubSettings
-from gradebook import nbgrader_tables as nt
-from gradebook.accounts import STUDENT, create_accounts
-from gradebook.models import Account, Person, StudentProfile
 
 log = logging.getLogger("mlph.hub")
 CACHE_SECONDS = 60  # a revoked Hub token is refused at most this long after its revocation
@@ -30,13 +20,6 @@ class HubRefused(Exception):
     def __init__(self, status: int, message: str) -> None:
         super().__init__(message)
         self.status = status
-
-
-@dataclass(frozen=True)
-class HubCaller:
-    hub_name: str
-    kind: str  # student | staff
-    subject_id: str  # roster id or staff id
 
 
 class HubGate:
@@ -87,33 +70,3 @@ def bearer_token(authorization: str | None) -> str | None:
         return None
     scheme, _, value = authorization.strip().partition(" ")
     return value.strip() or None if scheme.lower() in ("token", "bearer") else None
-
-
-def course_subject(engine: Engine, hub_name: str) -> HubCaller | None:
-    """This course's student (roster ``login`` column, then roster id) or staff member (id) for a Hub user."""
-    with Session(engine) as session:
-        sid = session.execute(select(StudentProfile.student_id).where(StudentProfile.login == hub_name)
-                              ).scalar_one_or_none()
-        if sid is None:
-            sid = session.execute(select(nt.student.c.id).where(nt.student.c.id == hub_name)).scalar_one_or_none()
-        if sid is not None:
-            return HubCaller(hub_name, STUDENT, str(sid))
-        if session.get(Person, hub_name) is not None:
-            return HubCaller(hub_name, "staff", hub_name)
-    return None
-
-
-def account_for(engine: Engine, caller: HubCaller) -> int:
-    """The web account of a course member who logged in through the Hub (made without a password on their
-    first Hub login: only the Hub's login opens it, until a password is set)."""
-    def find() -> int | None:
-        with Session(engine) as session:
-            return session.execute(select(Account.id).where(
-                Account.subject_id == caller.subject_id, Account.kind == caller.kind)).scalar_one_or_none()
-
-    found = find()
-    if found is None:
-        create_accounts(engine, [caller.subject_id], author=f"hub:{caller.hub_name}")
-        found = find()
-    assert found is not None
-    return found

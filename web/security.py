@@ -178,6 +178,8 @@ async def csrf_protect(request: Request) -> None:
     """App-wide dependency: refuse a state-changing request without the right token (403)."""
     if request.method in SAFE_METHODS:
         return
+    if str(request.scope.get("path", "")).startswith("/api/exchange/") and request.headers.get("authorization"):
+        return  # the exchange's API: a Hub token in a header (no cookie counts there; browsers cannot forge it)
     sent = request.headers.get(CSRF_HEADER)
     if sent is None:
         ctype = request.headers.get("content-type", "")
@@ -273,4 +275,7 @@ def require_student_access(request: Request, user: User, student: str) -> None:
 
 
 def template_globals(request: Request) -> dict[str, Any]:
-    return {"user": current_user(request), "csrf_token": csrf_token(request)}
+    return {"user": current_user(request), "csrf_token": csrf_token(request),
+            # the login page offers what is configured: the Hub's OAuth login, the local passwords, or both
+            "hub_login": getattr(request.app.state, "hub", None) is not None,
+            "password_login": settings_of(request).password_login}

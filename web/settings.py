@@ -51,6 +51,8 @@ class WebSettings:
     link_hours: int = 72  # validity of a one-time set-password link
     base_url: str = ""  # for set-password links in the CSV (e.g. https://grading.example.org)
     trusted_proxies: tuple[ipaddress.IPv4Network | ipaddress.IPv6Network, ...] = field(default_factory=tuple)
+    password_login: bool = True  # the local argon2 accounts' login form (off: only the Hub's login)
+    hub_public_url: str = ""  # the Hub as browsers reach it ("": the same host, i.e. through the Hub's proxy)
 
     @classmethod
     def from_env(cls) -> WebSettings:
@@ -60,7 +62,9 @@ class WebSettings:
                    login_window_minutes=_int("MLPH_WEB_LOGIN_WINDOW_MINUTES", 15),
                    link_hours=_int("MLPH_WEB_LINK_HOURS", 72),
                    base_url=os.environ.get("MLPH_WEB_BASE_URL", "").rstrip("/"),
-                   trusted_proxies=_networks(os.environ.get("MLPH_WEB_TRUSTED_PROXIES", "")))
+                   trusted_proxies=_networks(os.environ.get("MLPH_WEB_TRUSTED_PROXIES", "")),
+                   password_login=os.environ.get("MLPH_WEB_PASSWORD_LOGIN", "1").strip().lower() not in ("0", "no", "off", "false"),
+                   hub_public_url=os.environ.get("MLPH_HUB_PUBLIC_URL", "").rstrip("/"))
 
     def is_trusted_proxy(self, host: str | None) -> bool:
         if not host or not self.trusted_proxies:

@@ -18,7 +18,7 @@ from pathlib import Path
 
 import requests
 
-from gradebook.config import CourseConfig
+from gradebook.course.config import CourseConfig
 from gradebook.errors import ConfigError
 
 SERVER_ROLE_SCOPES = ("users:activity!user", "access:servers!server")  # the Hub's default `server` role

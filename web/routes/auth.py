@@ -40,6 +40,8 @@ def login_page(request: Request, next: str = "/") -> Response:
 async def login(request: Request, username: str = Form(max_length=128), password: str = Form(max_length=1024),
                 next: str = Form("/")) -> Response:
     engine, settings, ip = engine_of(request), settings_of(request), client_ip(request)
+    if not settings.password_login:
+        raise HTTPException(404, "This site has no password login; log in through the course's JupyterHub.")
     username = username.strip()
     wait = await run_in_threadpool(throttle_wait, engine, settings, username, ip)
     if wait:

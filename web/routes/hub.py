@@ -29,13 +29,14 @@ from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
 from autograder.hub import protocol
-from gradebook.config import CourseConfig, SemesterSheet
-from gradebook.handins import decide_late, extension_of
-from gradebook.models import AutogradeResult, Handin, SheetState
+from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.points.handins import decide_late, extension_of
+from gradebook.store.models import AutogradeResult, Handin, SheetState
 
-from .hub import HubCaller, HubGate, HubRefused, account_for, bearer_token, course_subject
-from .security import PRE_CSRF_COOKIE, engine_of, is_secure, set_session_cookie, settings_of, start_session, team_of
-from .templating import render
+from gradebook.people.hub_identity import Member, account_of_member, member_for_login
+from web.hub import HubGate, HubRefused, bearer_token
+from web.security import PRE_CSRF_COOKIE, engine_of, is_secure, set_session_cookie, settings_of, start_session, team_of
+from web.templating import render
 
 router = APIRouter()
 log = logging.getLogger("mlph.hub")
@@ -59,7 +60,7 @@ def _error(status: int, message: str) -> JSONResponse:
     return JSONResponse({"error": message}, status_code=status)
 
 
-async def _student(request: Request, claims: dict[str, str] | None = None) -> HubCaller:
+async def _student(request: Request, claims: dict[str, str] | None = None) -> Member:
     """The roster student who owns the request's Hub token; HubRefused otherwise."""
     gate = _gate(request)
     token = bearer_token(request.headers.get("authorization"))
@@ -68,7 +69,7 @@ async def _student(request: Request, claims: dict[str, str] | None = None) -> Hu
                               "(its $JUPYTERHUB_API_TOKEN), or log in through the Hub.")
     model = await run_in_threadpool(gate.user_for_token, token)
     name = str(model.get("name", ""))
-    caller = await run_in_threadpool(course_subject, engine_of(request), name)
+    caller = await run_in_threadpool(member_for_login, engine_of(request), name)
     said = {k: v for k, v in {**dict(request.query_params), **(claims or {})}.items()
             if k in CLAIM_FIELDS and v not in ("", "*", COURSE_ID)}
     if said:
@@ -176,9 +177,9 @@ async def exchange_submit(request: Request, sheet: str) -> Response:
     cfg, engine = _cfg(request), engine_of(request)
     record = await run_in_threadpool(lambda: accept_upload(cfg, engine, sheet=sheet, student=caller.subject_id,
                                                            kind="notebook", filename=upload.filename or "",
-                                                           data=data, uploaded_by=f"hub:{caller.hub_name}"))
+                                                           data=data, uploaded_by=f"hub:{caller.login}"))
     if record.status != "accepted":
-        log.info("Hub hand-in of %s (%s) for %s refused: %s", caller.subject_id, caller.hub_name, sheet, record.reason)
+        log.info("Hub hand-in of %s (%s) for %s refused: %s", caller.subject_id, caller.login, sheet, record.reason)
         return _error(413 if "larger than" in (record.reason or "") else 422,
                       f"Your notebook for {sheet} was not accepted: {record.reason}")
     assert sem.manifest is not None
@@ -289,7 +290,7 @@ async def hub_callback(request: Request, code: str = "", state: str = "", error:
         log.warning("Hub OAuth code refused: %s", exc)
         raise HTTPException(400, "The JupyterHub did not confirm the login; please try again.") from None
     engine, name = engine_of(request), str(model.get("name", ""))
-    caller = await run_in_threadpool(course_subject, engine, name)
+    caller = await run_in_threadpool(member_for_login, engine, name)
     if caller is None:
         log.info("Hub user %r logged in but is not in this course", name)
         page = render(request, "error.html", {
@@ -299,7 +300,9 @@ async def hub_callback(request: Request, code: str = "", state: str = "", error:
                        "your Hub login to the roster."}, status_code=403)
         page.delete_cookie(OAUTH_COOKIE, path="/")
         return page
-    account_id = await run_in_threadpool(account_for, engine, caller)
+    account_id, disabled = await run_in_threadpool(account_of_member, engine, caller)
+    if disabled:
+        raise HTTPException(403, f"The account of {caller.subject_id} is disabled; ask the course team.")
     session_token = await run_in_threadpool(start_session, engine, account_id, settings_of(request).session_hours)
     response = RedirectResponse(_safe_next(unquote(saved[2])), status_code=303)
     set_session_cookie(request, response, session_token)
