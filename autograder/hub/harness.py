@@ -172,13 +172,13 @@ def hub_config(workdir: Path, port: int, hub_port: int, proxy_api_port: int, tok
 
 
 def start_hub(workdir: Path, users: list[str], admins: list[str] = (), extra_config: list[str] = (),  # type: ignore[assignment]
-              env: dict[str, str] | None = None, timeout: float = 60) -> RunningHub:
+              env: dict[str, str] | None = None, timeout: float = 90, hub_port: int | None = None) -> RunningHub:
     """Start a Hub in ``workdir`` with ``extra_config`` lines (e.g. those ``mlph hub-config`` prints) and wait
     until its API answers through the proxy."""
     workdir.mkdir(parents=True, exist_ok=True)
     for user in [*users, *admins]:
         (workdir / "home" / user).mkdir(parents=True, exist_ok=True)
-    port, hub_port, proxy_port = free_port(), free_port(), free_port()
+    port, hub_port, proxy_port = free_port(), hub_port or free_port(), free_port()
     token = os.urandom(24).hex()
     config = workdir / "jupyterhub_config.py"
     config.write_text(hub_config(workdir, port, hub_port, proxy_port, token, list(users), list(admins),
