@@ -44,12 +44,12 @@ class HubGate:
         if not model:
             raise HubRefused(403, "The Hub does not know this token (expired, revoked or never issued); restart "
                                   "your server from the Hub's control panel.")
+        if model.get("kind", "user") != "user":
+            raise HubRefused(403, "Only a Hub user's token can hand in (this one belongs to a service).")
         if not self.auth.check_scopes(self.auth.access_scopes, model):
             raise HubRefused(403, f"This token may not use the course's service (it lacks the scope "
                                   f"{self.settings.access_scope}); ask the course team to add it to "
                                   "c.Spawner.server_token_scopes, then restart your server.")
-        if model.get("kind", "user") != "user":
-            raise HubRefused(403, "Only a Hub user's token can hand in (this one belongs to a service).")
         return dict(model)
 
     def authorize_url(self, state: str, code_challenge: str) -> str:

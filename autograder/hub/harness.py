@@ -82,6 +82,7 @@ class RunningHub:
     process: subprocess.Popen[bytes]
     log_path: Path
     _pids: set[int] = field(default_factory=set)
+    _token_ids: dict[str, str] = field(default_factory=dict)
 
     def api(self, method: str, path: str, token: str | None = None, **kwargs: Any) -> requests.Response:
         headers = {"Authorization": f"token {token or self.token}"}
@@ -94,14 +95,12 @@ class RunningHub:
             body["expires_in"] = expires_in
         r = self.api("POST", f"users/{user}/tokens", json=body)
         r.raise_for_status()
+        self._token_ids[r.json()["token"]] = str(r.json()["id"])
         return str(r.json()["token"])
 
     def revoke(self, user: str, token: str) -> None:
-        r = self.api("GET", f"users/{user}/tokens")
-        r.raise_for_status()
-        for t in r.json()["api_tokens"]:
-            if token.startswith(t.get("prefix", "\0")):
-                self.api("DELETE", f"users/{user}/tokens/{t['id']}").raise_for_status()
+        """Revoke a token made by :meth:`user_token` (as the user does on the Hub's token page)."""
+        self.api("DELETE", f"users/{user}/tokens/{self._token_ids[token]}").raise_for_status()
 
     def spawn(self, user: str, timeout: float = 90) -> dict[str, str]:
         """Start ``user``'s server; the environment the Hub gave it (read from the running process)."""
