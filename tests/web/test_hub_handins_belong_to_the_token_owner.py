@@ -9,6 +9,7 @@ for the token's owner at the server's time, and stores nothing else.
 """
 from __future__ import annotations
 
+import http.client
 import json
 import time
 from collections.abc import Iterator
@@ -210,10 +211,15 @@ def test_oversized_and_malformed_uploads_are_refused_and_leave_no_file(hc: HubCo
     r = requests.post(f"{hc.service_url}/services/mlph/{protocol.sheet_submissions('tiny01')}",
                       headers={"Authorization": f"token {token}"}, data={"note": "no file"}, timeout=30)
     assert r.status_code == 400 and "has no notebook" in r.json()["error"]
-    huge = requests.post(f"{hc.service_url}/services/mlph/{protocol.sheet_submissions('tiny01')}",
-                         headers={"Authorization": f"token {token}", "Content-Type": "multipart/form-data; boundary=x",
-                                  "Content-Length": str(40 * 1024 * 1024)}, data=b"x" * 1024, timeout=30)
-    assert huge.status_code == 413 and "too large" in huge.json()["error"]
+    conn = http.client.HTTPConnection(hc.service_url.removeprefix("http://"), timeout=30)
+    conn.putrequest("POST", f"/services/mlph/{protocol.sheet_submissions('tiny01')}")
+    for key, value in (("Authorization", f"token {token}"), ("Content-Type", "multipart/form-data; boundary=x"),
+                       ("Content-Length", str(40 * 1024 * 1024))):  # announced, never sent: refused before reading
+        conn.putheader(key, value)
+    conn.endheaders(b"x" * 1024)
+    huge = conn.getresponse()
+    assert huge.status == 413 and b"The upload is too large" in huge.read()
+    conn.close()
     assert [r for r in _rows(hc) if r[2] == "accepted"] == accepted and _files(hc) == files
     refused = [r for r in _rows(hc) if r[2] == "refused"]
     assert ("tiny01", "cd2", "refused", "hub:cd2") in refused  # the intake's record of what it refused
