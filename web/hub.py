@@ -52,13 +52,16 @@ class HubGate:
                                   "c.Spawner.server_token_scopes, then restart your server.")
         return dict(model)
 
-    def authorize_url(self, state: str, code_challenge: str) -> str:
+    def authorize_url(self, state: str, code_challenge: str, origin: str) -> str:
+        """The Hub's authorization page; on ``origin`` (the Hub as this request reached us through its proxy)
+        unless the Hub's public URL is configured."""
         from urllib.parse import urlencode
 
         query = urlencode({"client_id": self.settings.oauth_client_id, "redirect_uri": self.settings.oauth_redirect_uri,
                            "response_type": "code", "state": state, "code_challenge": code_challenge,
                            "code_challenge_method": "S256"})
-        return f"{self.auth.oauth_authorization_url}?{query}"
+        url = self.auth.oauth_authorization_url
+        return f"{url if '://' in url else origin + url}?{query}"
 
     def token_for_code(self, code: str, code_verifier: str) -> str:
         return str(self.auth.token_for_code(code, code_verifier=code_verifier))

@@ -1,6 +1,6 @@
 """Serving under the Hub's proxy: requests arrive as ``/services/<name>/…`` (the proxy keeps the prefix).
 
-:class:`ServicePrefix` takes the prefix off the path before routing (``root_path`` keeps it), and puts it in
+:class:`ServicePrefix` declares the prefix as the ASGI ``root_path`` (routing matches what follows it), puts it in
 front of what the pages send back: ``Location`` headers, cookie paths, and the site-absolute URLs in HTML
 (``href``/``src``/``action``/``data-*-url`` attributes that start with one ``/``). The pages and routes stay
 written for ``/``; a request that comes without the prefix (the service's own port) is served as before.
@@ -36,9 +36,8 @@ class ServicePrefix:
         if scope["type"] != "http" or not (path == self.prefix or path.startswith(self.prefix + "/")):
             await self.app(scope, receive, send)
             return
-        inner = {**scope, "path": path[len(self.prefix):] or "/",
-                 "raw_path": (path[len(self.prefix):] or "/").encode(),
-                 "root_path": str(scope.get("root_path", "")) + self.prefix}
+        # ASGI: ``path`` keeps the root path; routing (and StaticFiles) match on what follows it
+        inner = {**scope, "root_path": str(scope.get("root_path", "")) + self.prefix}
         start: Message | None = None
         body: list[bytes] = []
 

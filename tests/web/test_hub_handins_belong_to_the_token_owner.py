@@ -12,7 +12,6 @@ from __future__ import annotations
 import http.client
 import json
 import time
-from collections.abc import Iterator
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -24,21 +23,13 @@ import requests
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
-from autograder.hub import harness, protocol
+from autograder.hub import protocol
 from coursefactory import TINY_ANSWER
 from gradebook.store.db import open_gradebook
 from gradebook.store.models import Account, Handin
-from hubcourse import HubCourse, start_hub_course
+from hubcourse import HubCourse
 
 ACCESS = "access:services!service=mlph"
-
-
-@pytest.fixture(scope="module")
-def hc(tmp_path_factory: pytest.TempPathFactory) -> Iterator[HubCourse]:
-    why = harness.missing_parts()
-    if why:
-        pytest.skip(why)
-    yield from start_hub_course(tmp_path_factory.mktemp("hubcourse"))
 
 
 def _rows(hc: HubCourse) -> list[tuple[str, str, str, str | None]]:

@@ -268,7 +268,8 @@ def hub_login(request: Request, next: str = "/") -> Response:
     gate = _gate(request)
     verifier, challenge, _method = gate.auth.generate_pkce_code_challenge()
     state = secrets.token_urlsafe(24)
-    response = RedirectResponse(gate.authorize_url(state, challenge), status_code=303)
+    origin = f"{'https' if is_secure(request) else 'http'}://{request.headers.get('host', '')}"
+    response = RedirectResponse(gate.authorize_url(state, challenge, origin), status_code=303)
     response.set_cookie(OAUTH_COOKIE, f"{state}|{verifier}|{quote(_safe_next(next), safe='')}", max_age=600,
                         path="/", httponly=True, samesite="lax", secure=is_secure(request))
     return response
