@@ -92,7 +92,7 @@ def jupyterhub_lines(hub: HubSettings, service_url: str) -> list[str]:
     access to it, and the scope in the servers' tokens (the `server` role's plus the service's)."""
     service = {"name": hub.service, "url": service_url.rstrip("/"), "api_token": hub.api_token,
                "oauth_client_id": hub.oauth_client_id, "oauth_redirect_uri": hub.oauth_redirect_uri,
-               "display": True}
+               "display": True, "oauth_no_confirm": True}  # the course's own service: no consent page
     server_scopes = [*SERVER_ROLE_SCOPES, hub.access_scope]
     return [
         f"# {hub.service}: the course's grading service (printed by `mlph hub-config`)",

@@ -19,7 +19,7 @@ from web.testing import ensure_account, logged_in, setup_web_course
 ROLES = ("anon", "student_a", "student_b", "tutor1", "tutor2", "admin")
 SUBJECTS = {"student_a": "ab1", "student_b": "cd2", "tutor1": "tutor1", "tutor2": "tutor2", "admin": "boss"}
 CODES = {"O": "ok", "L": "login", "D": "deny"}
-PUBLIC, ADMIN_ONLY, OWN_A = "OOOOOO", "LDDDDO", "LODODO"
+PUBLIC, ADMIN_ONLY, OWN_A, NOBODY = "OOOOOO", "LDDDDO", "LODODO", "DDDDDD"
 PDF = b"%PDF-1.4\n1 0 obj<<>>endobj\ntrailer<<>>\n%%EOF\n"
 
 # (method, route path) -> (concrete url, codes for ROLES in order, form data or None)
@@ -57,6 +57,16 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("POST", "/admin/override"): ("/admin/override", ADMIN_ONLY, None),
     ("POST", "/admin/manual-score"): ("/admin/manual-score", ADMIN_ONLY, None),
     ("POST", "/admin/regrade"): ("/admin/regrade", ADMIN_ONLY, None),
+    # the Hub service (web/routes/hub.py): without a Hub configured nobody gets anything; with one, the
+    # exchange API takes a Hub token only, never a session (tests/web/test_hub_handins_belong_to_the_token_owner.py)
+    ("GET", "/api/exchange/v1/sheets"): ("/api/exchange/v1/sheets", NOBODY, None),
+    ("GET", "/api/exchange/v1/sheets/{sheet}/files"): ("/api/exchange/v1/sheets/tiny01/files", NOBODY, None),
+    ("POST", "/api/exchange/v1/sheets/{sheet}/submissions"): ("/api/exchange/v1/sheets/tiny01/submissions", NOBODY,
+                                                               None),
+    ("GET", "/api/exchange/v1/submissions"): ("/api/exchange/v1/submissions", NOBODY, None),
+    ("GET", "/api/exchange/v1/sheets/{sheet}/feedback"): ("/api/exchange/v1/sheets/tiny01/feedback", NOBODY, None),
+    ("GET", "/login/hub"): ("/login/hub", NOBODY, None),
+    ("GET", "/oauth_callback"): ("/oauth_callback?code=x&state=y", NOBODY, None),
 }
 
 

@@ -69,3 +69,13 @@ def test_login_page_offers_what_is_configured(gradebook_course: Any, monkeypatch
     refused = hub_only.post("/services/mlph/login", data={"username": "ab1", "password": "x" * 12,
                                                           "csrf_token": csrf}, headers=HTML)
     assert refused.status_code == 404 and "no password login" in refused.text
+
+
+def test_the_exchange_api_takes_no_session_cookie(app: Any) -> None:
+    client = logged_in(app, "ab1")  # a live web session of ab1, and no Hub token
+    for url in ("/services/mlph/api/exchange/v1/sheets", "/services/mlph/api/exchange/v1/submissions"):
+        r = client.get(url)
+        assert r.status_code == 401 and "No Hub token" in r.json()["error"]
+    r = client.post("/services/mlph/api/exchange/v1/sheets/tiny01/submissions",
+                    files={"file": ("tiny01.ipynb", b"{}")})
+    assert r.status_code == 401
