@@ -125,6 +125,8 @@ def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
         click.echo(f"  held: {student}: {why}")
     for entry, why in report.refused:
         click.echo(f"  refused: {entry}: {why}")
+    for entry, why in report.failed:
+        click.echo(f"  not stored: {entry}: {why}")
 
 
 def print_summary(summary: Any) -> None:
