@@ -17,7 +17,7 @@ import uuid
 from datetime import datetime, timezone
 from pathlib import Path
 
-from gradebook.manifest import Manifest
+from gradebook.course.manifest import Manifest
 
 from autograder.intake import boundedjson
 from autograder.intake.safe import IntakeRefused, clean_path

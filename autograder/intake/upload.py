@@ -19,10 +19,10 @@ from typing import Literal
 
 from sqlalchemy import Engine, func, select, update
 
-from gradebook.config import CourseConfig
-from gradebook.db import atomic
-from gradebook.handins import ACCEPTED, REFUSED, HandinRecord, record_handins, roster_ids
-from gradebook.models import Handin, StudentProfile
+from gradebook.course.config import CourseConfig
+from gradebook.store.db import atomic
+from gradebook.points.handins import ACCEPTED, REFUSED, HandinRecord, record_handins, roster_ids
+from gradebook.store.models import Handin, StudentProfile
 
 from autograder.intake.safe import IntakeRefused, clean_name
 from autograder.intake.store import check_notebook, check_pdf, digest, source_grade_ids, write_paper, write_submission

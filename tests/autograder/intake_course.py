@@ -15,9 +15,9 @@ from autograder.grading.assemble import grade_id
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import generate
 from coursefactory import TINY_ANSWER
-from gradebook.config import CourseConfig
-from gradebook.db import open_gradebook
-from gradebook.roster import import_students
+from gradebook.course.config import CourseConfig
+from gradebook.store.db import open_gradebook
+from gradebook.people.roster import import_students
 
 LIMITS = Limits(cell_timeout=4, notebook_timeout=60, interrupt_grace=2)
 

@@ -16,7 +16,7 @@ from autograder.intake.exchange import collect
 from autograder.intake.safe import IntakeRefused
 from autograder.intake.upload import accept_upload
 from autograder.intake.zipimport import import_zip
-from gradebook.db import open_gradebook
+from gradebook.store.db import open_gradebook
 from intake_course import LIMITS, bigint_notebook, deep_notebook, entry, handin_rows, lms_zip, make, notebook
 
 STUDENTS = {"honest": "Hanna Honest", "deep": "Dora Deep", "bigint": "Bert Bigint", "boom": "Bea Boom",
