@@ -152,6 +152,8 @@ def _folders(zf: zipfile.ZipFile, report: ZipReport) -> dict[str, _Folder]:
             continue
         raw_folder, _, rest = info.filename.replace("\\", "/").partition("/")
         try:
+            if info.filename.startswith(("/", "\\")) or info.filename[1:2] == ":":
+                raise IntakeRefused("the path is absolute")
             folder = clean_path(raw_folder)
             if not rest:
                 raise IntakeRefused("not inside a participant's folder")
