@@ -92,8 +92,9 @@ def _store(cfg: CourseConfig, rec: HandinRecord, data: bytes) -> HandinRecord:
             check_notebook(data, manifest, source_grade_ids(manifest))
             path = write_submission(cfg.data_dir, rec.sheet, rec.student_id, {manifest.notebook: data},
                                     rec.received_at, "web")
-            if path is None:
-                return HandinRecord(**{**rec.__dict__, "reason": "a later upload arrived first; it counts"})
+            if path is None:  # a concurrent upload received later was written first: that one counts
+                return HandinRecord(**{**rec.__dict__, "status": ACCEPTED, "sha256": digest({"file": data}),
+                                       "reason": "a later upload was stored first; the later one counts"})
             stored = path / manifest.notebook
         elif rec.kind == "paper":
             check_pdf(data)
