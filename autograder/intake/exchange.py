@@ -105,7 +105,7 @@ def _judge(cfg: CourseConfig, entry: Path, student: str, roster: set[str] | None
             log.warning("exchange entry %s refused: %s", entry.name, why)
             return replace(base, received_at=_stamp(entry, clock), reason=why), None
         snap = read_snapshot(entry, TreeLimits())
-        base = replace(base, received_at=clock(entry) if clock else datetime.fromtimestamp(snap.ctime, timezone.utc))
+        base = replace(base, received_at=clock(entry) if clock else snap.changed_at)
         if cfg.intake_identity == "owner" and (why := _owner_ok(snap.uid, student, known_logins)):
             return replace(base, reason=why), None  # replaced by someone else's directory while we read
         kept, notes = select_files(snap.files, manifest, source_grade_ids(manifest))

@@ -15,9 +15,13 @@ import os
 import stat
 import unicodedata
 from dataclasses import dataclass
+from datetime import datetime, timedelta, timezone
 from pathlib import Path
 
 from autograder.errors import AutograderError
+
+
+EPOCH = datetime(1970, 1, 1, tzinfo=timezone.utc)
 
 
 class IntakeRefused(AutograderError):
@@ -97,7 +101,7 @@ class _Walk:
         self.files: dict[str, bytes] = {}
         self.total = 0
         self.dirs = 0
-        self.ctime = 0.0  # the latest inode change seen (directories and files), taken as each is left
+        self.ctime_ns = 0  # the latest inode change seen (directories and files), taken as each is left
 
     def listing(self, dir_fd: int, prefix: str) -> list[str]:
         """The names in a directory, refused past the bound (never listed whole: a million empty entries
@@ -134,7 +138,7 @@ class _Walk:
                 self.file(dir_fd, raw, rel)
             else:
                 raise IntakeRefused(f"{rel} is not a regular file (a device, pipe or socket)")
-        self.ctime = max(self.ctime, os.fstat(dir_fd).st_ctime)  # after its entries: a removal shows here
+        self.ctime_ns = max(self.ctime_ns, os.fstat(dir_fd).st_ctime_ns)  # after its entries: a removal shows here
 
     def file(self, dir_fd: int, raw_name: str, rel: str) -> None:
         if len(self.files) >= self.limits.max_files:
@@ -145,7 +149,7 @@ class _Walk:
             raise IntakeRefused(f"{rel} cannot be opened safely ({exc.strerror})") from None
         try:
             data = _read_fd(fd, rel, min(self.limits.max_file_bytes, self.limits.max_total_bytes - self.total))
-            self.ctime = max(self.ctime, os.fstat(fd).st_ctime)  # after the read: any write before it shows
+            self.ctime_ns = max(self.ctime_ns, os.fstat(fd).st_ctime_ns)  # after the read: any write before it shows
         finally:
             os.close(fd)
         self.total += len(data)
@@ -158,15 +162,20 @@ class Snapshot:
     directory of it taken after each was read, and the owner of its top directory."""
 
     files: dict[str, bytes]
-    ctime: float
+    ctime_ns: int
     uid: int
+
+    @property
+    def changed_at(self) -> datetime:
+        """``ctime_ns`` as a UTC time, rounded up to the microsecond (never earlier than the change)."""
+        return EPOCH + timedelta(microseconds=-(-self.ctime_ns // 1000))
 
 
 def read_snapshot(path: Path, limits: TreeLimits = TreeLimits()) -> Snapshot:
     """Every regular file under the directory ``path`` (itself not a link), read through one descriptor; or
     IntakeRefused.
 
-    ``ctime`` is never earlier than the last change of any byte read: each file's change time is taken from
+    ``ctime_ns`` is never earlier than the last change of any byte read: each file's change time is taken from
     its open descriptor after it has been read, each directory's after its entries (a file removed or renamed
     away afterwards changes its directory), the top directory's last. (A write through a shared memory map
     may reach a file's change time up to the kernel's dirty-page writeback interval late.)"""
@@ -177,7 +186,7 @@ def read_snapshot(path: Path, limits: TreeLimits = TreeLimits()) -> Snapshot:
     try:
         walk = _Walk(limits)
         walk.directory(fd, "", 0)
-        return Snapshot(walk.files, walk.ctime, os.fstat(fd).st_uid)
+        return Snapshot(walk.files, walk.ctime_ns, os.fstat(fd).st_uid)
     finally:
         os.close(fd)
 
