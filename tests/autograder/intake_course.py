@@ -24,14 +24,16 @@ LIMITS = Limits(cell_timeout=4, notebook_timeout=60, interrupt_grace=2)
 
 def make(course_factory: Any, students: dict[str, str], due: str | None = None, db_url: str | None = None,
          tz: str | None = None) -> CourseConfig:
-    """A released tiny01 with ``students`` (id → "First Last") on the roster."""
+    """A released tiny01 with ``students`` (id → "First Last"; matriculation numbers 3700001, … in order) on the
+    roster."""
     cfg = course_factory(**({"due": due} if due else {}))
     if db_url:
         cfg = dataclasses.replace(cfg, db_url=db_url)
     generate(cfg, "tiny01")
     roster = cfg.root / "roster.csv"
-    roster.write_text("student_id,last_name,first_name,email\n" + "".join(
-        f"{sid},{name.split(' ', 1)[1]},{name.split(' ', 1)[0]},{sid}@uni.de\n" for sid, name in students.items()))
+    roster.write_text("student_id,last_name,first_name,email,matriculation\n" + "".join(
+        f"{sid},{name.split(' ', 1)[1]},{name.split(' ', 1)[0]},{sid}@uni.de,{3700001 + i}\n"
+        for i, (sid, name) in enumerate(students.items())))
     import_students(open_gradebook(cfg.db_url), roster)
     return cfg
 
@@ -65,12 +67,13 @@ def entry(cfg: CourseConfig, student: str, files: dict[str, bytes], n: int = 0) 
     return d
 
 
-def lms_zip(members: dict[str, bytes], when: tuple[int, int, int, int, int, int] = (2026, 11, 3, 9, 0, 0)) -> bytes:
+def lms_zip(members: dict[str, bytes], when: tuple[int, int, int, int, int, int] = (2026, 11, 3, 9, 0, 0),
+            stored: bool = False) -> bytes:
     buf = io.BytesIO()
     with zipfile.ZipFile(buf, "w", zipfile.ZIP_DEFLATED) as zf:
         for name, data in members.items():
             info = zipfile.ZipInfo(name, date_time=when)
-            info.compress_type = zipfile.ZIP_DEFLATED
+            info.compress_type = zipfile.ZIP_STORED if stored else zipfile.ZIP_DEFLATED
             zf.writestr(info, data)
     return buf.getvalue()
 
