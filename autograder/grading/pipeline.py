@@ -193,12 +193,12 @@ def parse_notebook(raw: bytes, name: str) -> NotebookNode:
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"{name} is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
     try:
-        data = boundedjson.loads(raw, name)
+        data = json.loads(boundedjson.scan(raw, name))
     except IntakeRefused as exc:
-        message = str(exc)
-        if "invalid JSON" in message:
-            message += "; open it in Jupyter, or hand in the last version that opened"
-        raise ValueError(message) from None
+        raise ValueError(str(exc)) from None
+    except json.JSONDecodeError as exc:
+        raise ValueError(f"{name} is not a notebook: the JSON breaks at line {exc.lineno}, column {exc.colno} "
+                         f"({exc.msg}); open it in Jupyter, or hand in the last version that opened") from None
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(nb)

@@ -55,15 +55,15 @@ def test_collect_watch_and_autograde_finish_for_everyone_beside_unparseable_hand
         d = cfg.data_dir / "submitted" / student / "tiny01"  # put there by hand, past the intake
         d.mkdir(parents=True)
         (d / "tiny01.ipynb").write_bytes(data)
-    real_loads = store.boundedjson.loads
+    real_scan = store.boundedjson.scan
 
-    def exploding_loads(data, name):  # a failure nobody foresaw, in the intake's and the grader's reading
+    def exploding_scan(data, name):  # a failure nobody foresaw, in the intake's and the grader's reading
         if b"BOOM" in data:
             raise MemoryError()
-        return real_loads(data, name)
+        return real_scan(data, name)
 
-    monkeypatch.setattr(store.boundedjson, "loads", exploding_loads)
-    assert pipeline.boundedjson.loads is exploding_loads
+    monkeypatch.setattr(store.boundedjson, "scan", exploding_scan)
+    assert pipeline.boundedjson.scan is exploding_scan
     said: list[str] = []
     passes = iter([False, True])
     watch(cfg, ["tiny01"], workers=1, limits=LIMITS, say=said.append, stop=lambda: next(passes), interval=0)
