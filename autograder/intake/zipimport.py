@@ -121,8 +121,10 @@ class _Folder:
         self.members: list[tuple[str, zipfile.ZipInfo]] = []
         self.broken = ""
         self.names: list[str] = []
+        self.latest = (1980, 1, 1, 0, 0, 0)  # the LMS's newest time stamp of any member (a broken folder's too)
 
     def add(self, rest: str, info: zipfile.ZipInfo) -> None:
+        self.latest = max(self.latest, info.date_time)
         if self.broken:
             return
         try:
@@ -218,8 +220,7 @@ def import_zip(cfg: CourseConfig, engine: Engine, sheet: str, zip_path: Path) ->
     with zf:
         chosen = _participants(_folders(zf, report), index, report)
         for student, folder in sorted(chosen.items()):
-            stamps = [info.date_time for _, info in folder.members] or [(1980, 1, 1, 0, 0, 0)]
-            when = datetime(*max(stamps), tzinfo=tz).astimezone(timezone.utc)  # stored as UTC, everywhere
+            when = datetime(*folder.latest, tzinfo=tz).astimezone(timezone.utc)  # stored as UTC, everywhere
             rec = HandinRecord(sheet, student, "notebook", "zip", when, INVALID, entry=f"{zip_path.name}:{folder.names[0]}")
             try:
                 kept, notes = _handin(zf, folder, manifest)
