@@ -77,9 +77,13 @@ def _entries(cfg: CourseConfig, sheet: str) -> list[tuple[Path, str]]:
     return sorted(found)
 
 
+def _utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
 def _stamp(entry: Path, clock: ReceiptClock | None) -> datetime:
     try:
-        return (clock or server_clock)(entry)
+        return _utc((clock or server_clock)(entry))
     except OSError:
         return datetime.now(timezone.utc)
 
@@ -105,7 +109,7 @@ def _judge(cfg: CourseConfig, entry: Path, student: str, roster: set[str] | None
             log.warning("exchange entry %s refused: %s", entry.name, why)
             return replace(base, received_at=_stamp(entry, clock), reason=why), None
         snap = read_snapshot(entry, TreeLimits())
-        base = replace(base, received_at=clock(entry) if clock else snap.changed_at)
+        base = replace(base, received_at=_utc(clock(entry)) if clock else snap.changed_at)
         if cfg.intake_identity == "owner" and (why := _owner_ok(snap.uid, student, known_logins)):
             return replace(base, reason=why), None  # replaced by someone else's directory while we read
         kept, notes = select_files(snap.files, manifest, source_grade_ids(manifest))
