@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 import autograder.grading.pipeline as pipeline
 import autograder.intake.store as store
@@ -41,6 +43,33 @@ def test_the_bounded_parser_refuses_before_the_recursive_one_and_keeps_honest_js
             loads(data, "x.ipynb")
     # brackets and digits inside strings are text, never structure
     assert loads(b'["' + b"[" * 100_000 + b"9" * 5000 + b'"]', "x.ipynb") == ["[" * 100_000 + "9" * 5000]
+
+
+LEAVES = (st.none() | st.booleans() | st.integers(-10 ** 40, 10 ** 40) | st.text(max_size=12)
+          | st.floats(allow_nan=False, allow_infinity=False))
+VALUES = st.recursive(LEAVES, lambda inner: st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=4), inner,
+                                                                                          max_size=3), max_leaves=12)
+
+
+def _depth(value: object) -> int:
+    if isinstance(value, list):
+        return 1 + max(map(_depth, value), default=0)
+    if isinstance(value, dict):
+        return 1 + max(map(_depth, value.values()), default=0)
+    return 0
+
+
+@settings(max_examples=300, deadline=None)
+@given(VALUES, st.integers(0, 80), st.booleans())
+def test_the_scan_takes_exactly_the_json_within_its_bounds(value, wraps, in_objects):
+    for _ in range(wraps):
+        value = {"k": value} if in_objects else [value]
+    data = json.dumps(value).encode()
+    if _depth(value) <= MAX_DEPTH:
+        assert loads(data, "x.ipynb") == value
+    else:
+        with pytest.raises(IntakeRefused, match="nested deeper than 64 levels"):
+            loads(data, "x.ipynb")
 
 
 def test_collect_watch_and_autograde_finish_for_everyone_beside_unparseable_hand_ins(course_factory, monkeypatch):
