@@ -77,6 +77,8 @@ def _snapshot(directory: Path) -> dict[str, bytes] | str:
         return read_tree(directory, SUBMITTED)
     except IntakeRefused as exc:
         return str(exc)
+    except OSError as exc:  # a file vanished or turned unreadable while it was read
+        return f"the submission could not be read ({exc.strerror})"
 
 
 def fingerprint_of(files: dict[str, bytes] | str, source_hash: str) -> str:
