@@ -5,8 +5,9 @@ directory ``{student}+{sheet}+{timestamp}+{random}`` that its author made; we re
 :func:`~autograder.intake.safe.read_tree` (no links, no special files, bounded), check who made it
 (``[intake] identity``), take the server's time of receipt (the entry's latest inode change, taken after its
 files were read: a student can make it later, never earlier than a byte we grade; ``timestamp.txt`` is the
-student's clock and is ignored), and keep the newest entry per student (by that time). Every entry's fate is recorded in the gradebook's ``handin`` table; a bad entry is
-that student's ``invalid`` hand-in and never stops or skips anyone else.
+student's clock and is ignored), and keep the newest entry per student (by that time). Every entry's fate is
+recorded in the gradebook's ``handin`` table, once; a bad entry (whatever reading or parsing it raises) is that
+student's ``invalid`` hand-in and never stops or skips anyone else.
 """
 from __future__ import annotations
 

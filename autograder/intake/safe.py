@@ -7,7 +7,8 @@ opened for reading (a FIFO cannot block us, a device cannot produce gigabytes); 
 open descriptor (``fstat``) and again while reading, so a file that grows after the check is still cut
 off. Names must be valid UTF-8 without control characters, ``/``, ``..`` or a leading dot path trick,
 and are NFC-normalised. Every bound (files, directories, entries per directory, bytes per file, bytes in all,
-name length, depth) is a :class:`TreeLimits` field; no directory is ever listed beyond its bound. A refusal is an :class:`IntakeRefused` with the reason, never a partial read.
+name length, depth) is a :class:`TreeLimits` field; no directory is ever listed beyond its bound. A refusal
+is an :class:`IntakeRefused` with the reason, never a partial read.
 """
 from __future__ import annotations
 
