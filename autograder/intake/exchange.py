@@ -14,6 +14,7 @@ from __future__ import annotations
 import logging
 import os
 import pwd
+from collections import Counter
 from collections.abc import Callable
 from dataclasses import dataclass, field, replace
 from datetime import datetime, timezone
@@ -30,6 +31,7 @@ from autograder.intake.store import digest, select_files, source_grade_ids, writ
 
 log = logging.getLogger(__name__)
 COURSE_ID = "mlph"
+MAX_NEW_PER_OWNER = 20  # new entries of one login read per pass: thousands of entries cost their maker's turn only
 ReceiptClock = Callable[[Path], datetime]
 
 
@@ -42,11 +44,14 @@ class CollectReport:
     refused: list[tuple[str, str]] = field(default_factory=list)  # (entry, reason): not the student's
     failed: list[tuple[str, str]] = field(default_factory=list)  # (entry, reason): our storage failed; not recorded
     unchanged: int = 0
+    deferred: int = 0  # new entries past MAX_NEW_PER_OWNER of one owner: left for the next pass
 
     def __str__(self) -> str:
         return (f"{self.sheet}: {len(self.accepted)} new hand-in(s), {len(self.invalid)} invalid, "
                 f"{len(self.held)} held (not on the roster), {len(self.refused)} refused, {self.unchanged} already collected"
-                + (f", {len(self.failed)} not stored (tried again next time)" if self.failed else ""))
+                + (f", {len(self.failed)} not stored (tried again next time)" if self.failed else "")
+                + (f", {self.deferred} left for the next pass (more than {MAX_NEW_PER_OWNER} new by one login)"
+                   if self.deferred else ""))
 
 
 def server_clock(entry: Path) -> datetime:
@@ -129,16 +134,27 @@ def _judge(cfg: CourseConfig, entry: Path, student: str, roster: set[str] | None
 def collect(cfg: CourseConfig, engine: Engine, sheet: str, *, admit: frozenset[str] = frozenset(),
             clock: ReceiptClock | None = None) -> CollectReport:
     """Take every new entry of ``sheet`` from the exchange (see the module doc), one entry in memory at a time:
-    each is read, checked, written (when it is the student's newest) and recorded before the next is read.
+    each is read, checked, written (when it is the student's newest) and recorded before the next is read. At
+    most :data:`MAX_NEW_PER_OWNER` new entries of one owner (login) per pass; the rest wait for the next.
     ``clock``: the time of receipt of an entry instead of its inode change (the demo's simulated clock)."""
     cfg.manifest(sheet)  # an unknown sheet is an error here, not an empty collection
     report = CollectReport(sheet)
     done = {e for e, _ in seen_entries(engine, sheet)}
     roster, known_logins = roster_ids(engine), logins(engine)
+    per_owner: Counter[int] = Counter()
     for entry, student in _entries(cfg, sheet):
         if entry.name in done:
             report.unchanged += 1
             continue
+        if cfg.intake_identity == "owner":  # (with one uid for all, "shared", owners cannot be told apart)
+            try:
+                owner = os.lstat(entry).st_uid
+            except OSError:
+                continue  # gone since the listing
+            per_owner[owner] += 1
+            if per_owner[owner] > MAX_NEW_PER_OWNER:  # a flood by one login waits for later passes
+                report.deferred += 1
+                continue
         rec, files = _judge(cfg, entry, student, roster, known_logins, admit, clock)
         if files is not None:
             try:

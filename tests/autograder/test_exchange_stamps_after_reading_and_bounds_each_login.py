@@ -1,6 +1,6 @@
 """The filesystem exchange: the recorded time of receipt is never earlier than the last change of a byte that is
-graded (the entry is read first, stamped after), directories are bounded like files, and the collector holds one
-entry in memory at a time. The attack: a notebook rewritten after the deadline while the collector walks the
+graded (the entry is read first, stamped after), directories are bounded like files, the collector holds one
+entry in memory at a time, and a flood of entries by one login costs that login's turn only. The attack: a notebook rewritten after the deadline while the collector walks the
 entry (as a student watching with inotify would), beside an honest student who handed in at the same moment."""
 from __future__ import annotations
 
@@ -11,8 +11,9 @@ from datetime import datetime, timedelta, timezone
 
 import autograder.intake.exchange as exchange
 import autograder.intake.safe as safe
-from autograder.intake.exchange import collect
+from autograder.intake.exchange import MAX_NEW_PER_OWNER, collect
 from gradebook.points.handins import decide_late, latest_handins
+from gradebook.people.roster import import_students
 from gradebook.store.db import open_gradebook
 from intake_course import entry, handin_rows, make, notebook
 
@@ -84,3 +85,25 @@ def test_directories_are_bounded_like_files_and_one_entry_is_in_memory_at_a_time
     assert events == ["read", "record"] * 3  # each entry is recorded (and its files dropped) before the next is read
     assert took < 5, took
     assert [r[2] for r in handin_rows(cfg)] == ["accepted", "invalid", "invalid"]
+
+
+def test_a_flood_of_entries_by_one_login_waits_its_turn(course_factory):
+    cfg = dataclasses.replace(make(course_factory, STUDENTS), intake_identity="owner")
+    engine = open_gradebook(cfg.db_url)
+    logins = cfg.root / "logins.csv"
+    logins.write_text("student_id,last_name,first_name,email,login\nhonest,Honest,Hanna,honest@uni.de,root\n"
+                      "other,Other,Otto,other@uni.de,nobody\n")
+    import_students(engine, logins)
+    flood = MAX_NEW_PER_OWNER + 10
+    for i in range(flood):  # made by the login "nobody" (uid 65534), each a full entry
+        d = entry(cfg, "other", {"tiny01.ipynb": notebook(cfg)}, n=i % 10)
+        d = d.rename(d.with_name(d.name + f"-{i:03d}"))
+        for p in (d, d / "tiny01.ipynb"):
+            os.chown(p, 65534, 65534)
+    entry(cfg, "honest", {"tiny01.ipynb": notebook(cfg)})  # made by root, whose roster login is "root"
+    report = collect(cfg, engine, "tiny01")
+    assert report.accepted == ["honest", "other"] and report.deferred == 10
+    assert len(handin_rows(cfg)) == MAX_NEW_PER_OWNER + 1
+    report = collect(cfg, engine, "tiny01")
+    assert report.deferred == 0 and report.unchanged == MAX_NEW_PER_OWNER + 1
+    assert len(handin_rows(cfg)) == flood + 1
