@@ -5,8 +5,8 @@ the time of receipt; the file gets a server-chosen name. A refused upload is rec
 with the reason) and leaves no file behind; any failure while checking it (whatever the parser raises) is
 such a refusal, never an error of the server.
 
-Bounded per student: at most :data:`UPLOADS_PER_MINUTE` uploads in any 60 seconds and
-:data:`UPLOAD_BYTES_PER_SHEET` bytes of uploads per sheet (an :class:`UploadThrottled`, not recorded; the web
+Bounded per student: at most ``[intake] uploads_per_minute`` (6) uploads in any 60 seconds and
+``upload_mb_per_sheet`` (200 MB) of uploads per sheet (an :class:`UploadThrottled`, not recorded; the web
 answers 429). The count and the record are one transaction holding the student's row, so concurrent uploads
 cannot pass the bound together. The record is made first (``refused``, "being received"), the file is
 written with its time of receipt (the grader reads the two together), then the record is completed.
@@ -27,11 +27,9 @@ from gradebook.store.models import Handin, StudentProfile
 from autograder.intake.safe import IntakeRefused, clean_name
 from autograder.intake.store import check_notebook, check_pdf, digest, source_grade_ids, write_paper, write_submission
 
-__all__ = ["UPLOADS_PER_MINUTE", "UPLOAD_BYTES_PER_SHEET", "UploadThrottled", "accept_upload", "source_grade_ids"]
+__all__ = ["UploadThrottled", "accept_upload", "source_grade_ids"]
 
 log = logging.getLogger(__name__)
-UPLOADS_PER_MINUTE = 6
-UPLOAD_BYTES_PER_SHEET = 200_000_000
 WINDOW = timedelta(seconds=60)
 
 
@@ -115,9 +113,10 @@ def _store(cfg: CourseConfig, rec: HandinRecord, data: bytes) -> HandinRecord:
 
 def accept_upload(cfg: CourseConfig, engine: Engine, *, sheet: str, student: str, kind: Literal["notebook", "paper"],
                   filename: str, data: bytes, uploaded_by: str, now: datetime | None = None,
-                  per_minute: int = UPLOADS_PER_MINUTE, bytes_per_sheet: int = UPLOAD_BYTES_PER_SHEET) -> HandinRecord:
+                  per_minute: int | None = None, bytes_per_sheet: int | None = None) -> HandinRecord:
     """Check and store one uploaded file; the stored record (``status`` accepted or refused, with ``reason``).
-    :class:`UploadThrottled` (nothing recorded) past the student's bounds."""
+    :class:`UploadThrottled` (nothing recorded) past the student's bounds (the arguments, else the course's
+    ``[intake] uploads_per_minute`` and ``upload_mb_per_sheet``)."""
     cfg.manifest(sheet)
     received = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
     rec = HandinRecord(sheet, student, kind, "web", received, REFUSED, original_name=_shown_name(filename),
@@ -125,5 +124,7 @@ def accept_upload(cfg: CourseConfig, engine: Engine, *, sheet: str, student: str
     roster = roster_ids(engine)
     if roster is not None and student not in roster:
         return record_handins(engine, [HandinRecord(**{**rec.__dict__, "reason": f"{student!r} is not on the roster"})])[0]
+    per_minute = per_minute or cfg.uploads_per_minute
+    bytes_per_sheet = bytes_per_sheet or cfg.upload_mb_per_sheet * 1_000_000
     rec = HandinRecord(**{**rec.__dict__, "handin_id": _reserve(engine, rec, per_minute, bytes_per_sheet)})
     return _complete(engine, _store(cfg, rec, data))

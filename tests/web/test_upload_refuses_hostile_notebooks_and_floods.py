@@ -12,7 +12,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from autograder.grading.assemble import grade_id
-from autograder.intake.upload import UPLOADS_PER_MINUTE, UploadThrottled, accept_upload
+from autograder.intake.upload import UploadThrottled, accept_upload
 from coursefactory import TINY_ANSWER
 from gradebook.store.models import Handin
 from web.app import create_app
@@ -60,11 +60,13 @@ def test_unparseable_notebooks_are_a_400_and_honest_uploads_pass(app: Any, grade
 def test_a_flood_of_uploads_is_cut_at_the_bound_and_others_hand_in(app: Any, gradebook_course: Any) -> None:
     honest = _notebook(gradebook_course)
     ab1 = logged_in(app, "ab1")
-    codes = [_post(ab1, "ab1", honest).status_code for _ in range(UPLOADS_PER_MINUTE)]
-    assert codes == [303] * UPLOADS_PER_MINUTE
+    per_minute = gradebook_course.uploads_per_minute
+    assert per_minute == 6  # the default of [intake] uploads_per_minute
+    codes = [_post(ab1, "ab1", honest).status_code for _ in range(per_minute)]
+    assert codes == [303] * per_minute
     r = _post(ab1, "ab1", honest)
     assert r.status_code == 429 and 0 < int(r.headers["retry-after"]) <= 61 and "at most 6 a minute" in r.text
-    assert _rows(app, "ab1") == UPLOADS_PER_MINUTE  # the refused one is not recorded
+    assert _rows(app, "ab1") == per_minute  # the refused one is not recorded
     assert _post(logged_in(app, "ef3"), "ef3", honest).status_code == 303  # another student is not throttled
     assert _rows(app, "ef3") == 1
 
@@ -96,3 +98,27 @@ def test_the_bytes_a_student_uploads_per_sheet_are_bounded(app: Any, gradebook_c
     with pytest.raises(UploadThrottled, match="your uploads for tiny01 have reached"):
         accept_upload(gradebook_course, app.state.engine, student="ab1", uploaded_by="ab1", **kw)
     assert accept_upload(gradebook_course, app.state.engine, student="cd2", uploaded_by="cd2", **kw).status == "accepted"
+
+
+def test_the_bounds_are_the_courses_to_set(gradebook_course: Any) -> None:
+    import dataclasses
+
+    from gradebook.course.config import load_config
+    from gradebook.errors import ConfigError
+
+    toml = gradebook_course.root / "mlph.toml"
+    text = toml.read_text()
+    toml.write_text(text.replace("[intake]\n", "[intake]\nuploads_per_minute = 2\nupload_mb_per_sheet = 1\n"))
+    cfg = dataclasses.replace(load_config(gradebook_course.root), db_url=gradebook_course.db_url)
+    assert (cfg.uploads_per_minute, cfg.upload_mb_per_sheet) == (2, 1)
+    from gradebook.store.db import open_gradebook
+
+    engine = open_gradebook(cfg.db_url)
+    honest = _notebook(cfg)
+    kw = dict(sheet="tiny01", kind="notebook", filename="tiny01.ipynb", data=honest)
+    assert [accept_upload(cfg, engine, student="ab1", uploaded_by="ab1", **kw).status for _ in range(2)] == ["accepted"] * 2
+    with pytest.raises(UploadThrottled, match="at most 2 a minute"):
+        accept_upload(cfg, engine, student="ab1", uploaded_by="ab1", **kw)
+    toml.write_text(text.replace("[intake]\n", "[intake]\nuploads_per_minute = 0\n"))
+    with pytest.raises(ConfigError, match=r"\[intake\] uploads_per_minute must be a whole number of at least 1"):
+        load_config(gradebook_course.root)
