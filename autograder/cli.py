@@ -112,8 +112,10 @@ def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
             click.echo(f"  not imported: {folder}: {why}")
         for student, why in zreport.invalid:
             click.echo(f"  invalid: {student}: {why}")
+        for student, why in zreport.ambiguous:
+            click.echo(f"  ambiguous, imported for nobody: {student}: {why}")
         for student, folder in zreport.superseded:
-            click.echo(f"  older duplicate ignored: {student}: {folder}")
+            click.echo(f"  older than the hand-in already there: {student}: {folder}")
         return
     from autograder.intake.exchange import collect as collect_exchange
 
@@ -125,6 +127,8 @@ def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
         click.echo(f"  held: {student}: {why}")
     for entry, why in report.refused:
         click.echo(f"  refused: {entry}: {why}")
+    for entry, why in report.failed:
+        click.echo(f"  not stored: {entry}: {why}")
 
 
 def print_summary(summary: Any) -> None:

@@ -2,6 +2,7 @@
 state, the hand-in itself (through the single intake) and the uploaded PDFs."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
@@ -17,6 +18,7 @@ from web.security import User, can_view_handin, engine_of, require_role, require
 from web.templating import render
 from web.views import dashboard, late_notice, sheet_detail
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 anyone = require_role("student", "tutor", "admin")
 KINDS = {"notebook": ".ipynb", "paper": ".pdf"}
@@ -92,9 +94,16 @@ async def hand_in(request: Request, student: str, sheet: str, kind: str = Form()
     if accept is None:
         raise HTTPException(503, "Handing in through the web page is not available yet on this server.")
     data = await file.read()
-    record = await run_in_threadpool(lambda: accept(_cfg(request), engine_of(request), sheet=sheet, student=student,
-                                                    kind=kind, filename=file.filename or "", data=data,
-                                                    uploaded_by=user.username))
+    try:
+        record = await run_in_threadpool(lambda: accept(_cfg(request), engine_of(request), sheet=sheet, student=student,
+                                                        kind=kind, filename=file.filename or "", data=data,
+                                                        uploaded_by=user.username))
+    except Exception as exc:  # the intake refuses a file by its record; a bound on uploads (or a fault) is raised
+        retry = getattr(exc, "retry_after", None)
+        if retry is not None:
+            raise HTTPException(429, f"Your {kind} was not accepted: {exc}.", headers={"Retry-After": str(retry)}) from None
+        log.exception("the hand-in of %s for %s failed", student, sheet)
+        raise HTTPException(503, f"Your {kind} could not be stored just now; please try again.") from None
     if getattr(record, "status", "") != "accepted":
         context = _sheet_context(request, user, student, sheet)
         context["flash_error"] = f"Your {kind} was not accepted: {getattr(record, 'reason', '') or 'refused'}"
