@@ -3,9 +3,8 @@
 :func:`cell` is the one formula guard every writer of a CSV, Excel CSV or XLSX passes each cell through
 (admission lists, set-password links, points templates, the web downloads): text that a spreadsheet would
 read as a formula or a command (starting with ``=``, ``+``, ``-``, ``@``, tab or carriage return) gets a
-leading single quote, as OWASP recommends ("CSV injection"); a spreadsheet shows such a cell as the text
-it is ("-Smith" appears as ``'-Smith`` in a plain CSV viewer, and as -Smith in Excel's cell). Numbers we
-wrote pass unchanged: Python numbers, and the text of a number wrapped in :class:`Number`.
+leading single quote, as OWASP recommends ("CSV injection"): the name "-Smith" is written ``'-Smith``.
+Numbers we wrote pass unchanged: Python numbers, and the text of a number wrapped in :class:`Number`.
 """
 from __future__ import annotations
 
