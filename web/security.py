@@ -204,6 +204,9 @@ async def csrf_protect(request: Request) -> None:
 # An address from which the account logged in successfully (while the attempts are kept, 30 days) is
 # bound only by the first rule, so a stranger elsewhere can never lock the owner out there.
 
+KEEP_ATTEMPTS = timedelta(days=30)  # an address stays known to an account this long after a login
+
+
 def throttle_key(ip: str) -> str:
     """The address a throttle counts: IPv6 by its /64 (one end user's network), IPv4 as it is."""
     try:
@@ -237,8 +240,8 @@ def _throttled(session: Session, settings: WebSettings, username: str, ip: str, 
     """Seconds until a login of ``username`` from (throttle key) ``ip`` is allowed (0: now)."""
     window = timedelta(minutes=settings.login_window_minutes)
     known = session.execute(select(LoginAttempt.id).where(
-        LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.success.is_(True)).limit(1)
-    ).first() is not None
+        LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.success.is_(True),
+        LoginAttempt.at > now - KEEP_ATTEMPTS).limit(1)).first() is not None
     rules = [(and_(LoginAttempt.username == username, LoginAttempt.ip == ip), settings.login_max_failures)]
     if not known:
         rules += [(LoginAttempt.ip == ip, 4 * settings.login_max_failures),
@@ -266,13 +269,15 @@ def finish_login_attempt(engine: Engine, attempt_id: int, success: bool) -> None
     if success:
         with atomic(engine) as session:
             session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))
+        prune_attempts(engine)
 
 
-def prune_attempts(engine: Engine, older_than: timedelta = timedelta(days=30)) -> None:
+def prune_attempts(engine: Engine, older_than: timedelta | None = None) -> None:
+    """Forget attempts older than ``older_than`` (default: :data:`KEEP_ATTEMPTS`)."""
     from sqlalchemy import delete
 
     with atomic(engine) as session:
-        session.execute(delete(LoginAttempt).where(LoginAttempt.at < _now() - older_than))
+        session.execute(delete(LoginAttempt).where(LoginAttempt.at < _now() - (older_than or KEEP_ATTEMPTS)))
 
 
 # --- object-level authorization ---------------------------------------------------------------------
