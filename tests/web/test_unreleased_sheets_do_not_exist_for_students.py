@@ -135,6 +135,7 @@ def test_rubric_texts_reach_students_with_their_points_after_the_deadline(course
     assert RUBRIC_TEXT not in page["ab1"].text  # deadline passed, no points yet
     assert RUBRIC_TEXT not in page["cd2"].text  # points in, but their deadline is still ahead
     assert "Derivation" in page["ab1"].text  # the task itself is listed for everyone
+    assert RUBRIC_TEXT in logged_in(app, "boss").get("/students/cd2/sheets/tiny01", headers=HTML).text  # staff: always
 
     manifest = course.root / "source" / "tiny01" / "sheet.toml"
     manifest.write_text(manifest.read_text().replace('timezone = "Europe/Berlin"',

@@ -49,7 +49,7 @@ def _sheet(request: Request, sheet: str, user: User) -> SemesterSheet:
 def student_dashboard(request: Request, student: str, user: User = Depends(anyone)) -> Response:
     require_student_access(request, user, student)
     visible = _for_students(request, user)
-    standing, sheets = dashboard(engine_of(request), _cfg(request), student, visible)
+    standing, sheets = dashboard(engine_of(request), _cfg(request), student, visible, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
     upcoming = [s for s in _cfg(request).semester if visible is not None and s.id not in visible]
@@ -61,7 +61,7 @@ def student_dashboard(request: Request, student: str, user: User = Depends(anyon
 def _sheet_context(request: Request, user: User, student: str, sheet: str) -> dict[str, Any]:
     require_student_access(request, user, student)
     _sheet(request, sheet, user)
-    standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet)
+    standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
     can_hand_in = user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
