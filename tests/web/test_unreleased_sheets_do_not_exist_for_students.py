@@ -103,7 +103,7 @@ def test_an_unreleased_sheet_answers_as_a_sheet_that_does_not_exist(course: Any)
 
     # the honest student's released sheet is as before, and its hand-in goes through
     assert ab1.get("/students/ab1/sheets/tiny01", headers=HTML).status_code == 200
-    ok = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper"}, files=pdf)
+    ok = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper", "confirm_late": "yes"}, files=pdf)
     assert ok.status_code == 303 and ok.headers["location"] == "/students/ab1/sheets/tiny01?handed_in=paper"
 
     overview = admin.get("/admin", headers=HTML).text
