@@ -60,9 +60,9 @@ def _mlph_guards():
                         state["writeable"].setdefault(cell, [])
                         if where not in state["writeable"][cell]:
                             state["writeable"][cell].append(where)
-                for n, v in state["sentinels"].items():
-                    if g.get(n) is not v and n not in state["shadowed"].setdefault(cell, []):
-                        state["shadowed"][cell].append(n)
+                for n, v in state["sentinels"].items():  # each name reported once, at the first call it affects
+                    if g.get(n) is not v and not any(n in names for names in state["shadowed"].values()):
+                        state["shadowed"].setdefault(cell, []).append(n)
             state["depth"] += 1
             try:
                 out = f(*args, **kwargs)
@@ -136,7 +136,7 @@ def _is_setup(cell: NotebookNode) -> bool:
             and not is_test(cell) and not is_answer(cell))
 
 
-def test_bound_names(nb: NotebookNode) -> list[str]:
+def names_tests_bind(nb: NotebookNode) -> list[str]:
     """Names the test cells of ``nb`` bind at top level that an answer cell could define: not bound by
     a setup cell, not ``_ref_*``, not the probes' own."""
     setup = set().union(*[cell_bindings(c) for c in nb.cells if _is_setup(c)])

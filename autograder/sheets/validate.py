@@ -127,7 +127,7 @@ def _variants(manifest: Manifest, source: NotebookNode, release: NotebookNode | 
     """Every notebook validate runs, by name (as run: hardened where a submission would be). A
     mistake's student view stops after its task's last test cell."""
     graded = {REFERENCE: runs.probed(guards.guarded(source)), SOLUTION: harden(assemble(source, source).notebook),
-              SHADOW: guards.guarded(source, guards.test_bound_names(source))}
+              SHADOW: guards.guarded(source, guards.names_tests_bind(source))}
     if release is not None:
         graded[STUDENT] = harden(assemble(source, release).notebook)
         graded[VIEW] = student_view(release, source)
