@@ -10,10 +10,14 @@ of a solution, a hidden test or a paper model solution is in ``release/``.
 
 From the runs: (8) the solution passes every test cell; (9) within ``time_budget_s`` of cell time
 (the time of each cell is printed); (10) nothing on stderr; (11) recorded values are well-formed and
-not guessable; (12) the setup data is read-only; (13) the student version fails every test cell;
-(14) the solution graded as a submission gets full points; (15) in the student's view (released
-notebook, visible tests only) the solution passes; (16) every mistake loses points, in its own task
-only, and is printed as "caught by the visible tests" or "only at grading".
+not guessable; (12) the setup data and every test input are read-only (:mod:`.guards`); (12a) no
+absolute tolerance below 1e-15 on values of order one or smaller; (12b) no test cell rebinds a name a
+student's answer cell may define (simulated: :mod:`.guards`); (13) the student version fails every
+test cell; (14) the solution graded as a submission gets full points; (15) in the student's view
+(released notebook, visible tests only) the solution passes; (16) every mistake loses points, in its
+own task only (with the later answers that reuse it, if declared), and is printed as "caught by the
+visible tests" or "only at grading"; (17) every correct alternative gets full points and passes the
+visible tests.
 """
 from __future__ import annotations
 
