@@ -12,9 +12,12 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from autograder.grading.feedback import fragment, student_view
+from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
@@ -62,7 +65,8 @@ class SheetView:
     team: list[str] = field(default_factory=list)
     handins: list[HandinView] = field(default_factory=list)
     grading: bool = False  # a notebook hand-in newer than its grading result
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None  # the staff's full result (tutors and admins only)
+    feedback: Markup | None = None  # the student's view of it (:mod:`autograder.grading.visibility`), as HTML
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
 
     @property
@@ -117,9 +121,26 @@ def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str
     return views
 
 
+def _student_part(view: SheetView, row: AutogradeResult, sem: SemesterSheet, detail: bool, now: datetime,
+                  tz: str) -> None:
+    """What the student sees of their graded notebook: before the deadline (and for a late hand-in) no points
+    and nothing that depends on a hidden check; the same bytes whether the hidden checks pass or fail."""
+    assert sem.manifest is not None
+    result = _parse_result(row.result_json)
+    result.setdefault("student", row.student_id)
+    if row.deadline is not None:  # the stored decision's deadline (an extension re-decides it)
+        result["deadline"] = _utc(row.deadline).isoformat()  # type: ignore[union-attr]
+    shown = student_view(result, sem.manifest, now)
+    if shown["phase"] != AFTER and shown["status"] not in INTAKE_STATUSES:
+        view.notebook_score, view.autograde_status, view.autograde_reason = None, "checked", ""
+    if detail:
+        view.feedback = Markup(fragment(shown, sem.manifest, tz))  # escaped throughout by the fragment
+
+
 def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, student: str, sem: SemesterSheet,
-               detail: bool = False) -> SheetView:
-    """One sheet of ``student``'s dashboard (``detail``: with feedback and paper tasks)."""
+               detail: bool = False, staff: bool = False, now: datetime | None = None) -> SheetView:
+    """One sheet of ``student``'s dashboard (``detail``: with feedback and paper tasks; ``staff``: the full
+    result, hidden tests included, for tutors and admins)."""
     total = standing.sheets.get(sem.id) if standing else None
     state = "planned" if sem.manifest is None else "pending" if total is None else "graded"
     title = sem.manifest.title if sem.manifest else "(planned)"
@@ -138,8 +159,10 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     if result is not None:
         view.notebook_score, view.autograde_status = Fraction(result.score), result.status
         view.autograde_reason, view.late, view.decision = result.reason or "", result.late, result.decision or ""
-        if detail:
-            view.result = _parse_result(result.result_json)
+        if staff:
+            view.result = _parse_result(result.result_json) if detail else None
+        else:
+            _student_part(view, result, sem, detail, now or datetime.now(timezone.utc), cfg.timezone)
     if cell is not None and cell.decision:
         view.late, view.decision = cell.late, cell.decision
     latest_nb = view.latest.get("notebook")
@@ -160,14 +183,16 @@ def _parse_result(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"reason": "the stored result cannot be read"}
 
 
-def dashboard(engine: Engine, cfg: CourseConfig, student: str) -> tuple[Standing | None, list[SheetView]]:
+def dashboard(engine: Engine, cfg: CourseConfig, student: str,
+              staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
     standing = standing_of(engine, cfg, student)
     with Session(engine) as session:
-        return standing, [sheet_view(session, cfg, standing, student, sem) for sem in cfg.semester]
+        return standing, [sheet_view(session, cfg, standing, student, sem, staff=staff) for sem in cfg.semester]
 
 
-def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str) -> tuple[Standing | None, SheetView]:
+def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
+                 staff: bool = False) -> tuple[Standing | None, SheetView]:
     sem = next(s for s in cfg.semester if s.id == sheet)
     standing = standing_of(engine, cfg, student)
     with Session(engine) as session:
-        return standing, sheet_view(session, cfg, standing, student, sem, detail=True)
+        return standing, sheet_view(session, cfg, standing, student, sem, detail=True, staff=staff)

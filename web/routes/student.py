@@ -36,7 +36,7 @@ def _sheet(request: Request, sheet: str) -> SemesterSheet:
 @router.get("/students/{student}")
 def student_dashboard(request: Request, student: str, user: User = Depends(anyone)) -> Response:
     require_student_access(request, user, student)
-    standing, sheets = dashboard(engine_of(request), _cfg(request), student)
+    standing, sheets = dashboard(engine_of(request), _cfg(request), student, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
     return render(request, "student_dashboard.html", {"standing": standing, "sheets": sheets, "student": student})
@@ -45,7 +45,7 @@ def student_dashboard(request: Request, student: str, user: User = Depends(anyon
 def _sheet_context(request: Request, user: User, student: str, sheet: str) -> dict[str, Any]:
     require_student_access(request, user, student)
     _sheet(request, sheet)
-    standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet)
+    standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
     can_hand_in = user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
