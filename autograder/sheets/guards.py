@@ -21,6 +21,7 @@ from __future__ import annotations
 import ast
 import copy
 import json
+from collections.abc import Sequence
 from typing import Any
 
 from nbformat import NotebookNode
@@ -153,7 +154,7 @@ def answer_defs(cell: NotebookNode) -> list[str]:
     return [s.name for s in tree.body if isinstance(s, (ast.FunctionDef, ast.AsyncFunctionDef))]
 
 
-def guarded(nb: NotebookNode, sentinels: list[str] = ()) -> NotebookNode:  # type: ignore[assignment]
+def guarded(nb: NotebookNode, sentinels: Sequence[str] = ()) -> NotebookNode:
     """A copy of ``nb`` whose answer functions are guarded (module doc); with ``sentinels``, each of these
     names is pre-bound to a sentinel right after every answer cell."""
     new = copy.deepcopy(nb)
