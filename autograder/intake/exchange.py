@@ -23,6 +23,7 @@ from pathlib import Path
 from sqlalchemy import Engine
 
 from gradebook.course.config import CourseConfig
+from gradebook.course.sheets_state import handin_refusal
 from gradebook.points.handins import ACCEPTED, HELD, INVALID, REFUSED, HandinRecord, logins, record_handins, roster_ids, seen_entries
 from gradebook.people.roster import ID_RE
 
@@ -138,6 +139,7 @@ def collect(cfg: CourseConfig, engine: Engine, sheet: str, *, admit: frozenset[s
     most :data:`MAX_NEW_PER_OWNER` new entries of one owner (login) per pass; the rest wait for the next.
     ``clock``: the time of receipt of an entry instead of its inode change (the demo's simulated clock)."""
     cfg.manifest(sheet)  # an unknown sheet is an error here, not an empty collection
+    refuse_unreleased(engine, cfg, sheet)
     report = CollectReport(sheet)
     done = {e for e, _ in seen_entries(engine, sheet)}
     roster, known_logins = roster_ids(engine), logins(engine)
@@ -173,3 +175,11 @@ def collect(cfg: CourseConfig, engine: Engine, sheet: str, *, admit: frozenset[s
         record_handins(engine, [rec])
     report.accepted = sorted(set(report.accepted))
     return report
+
+
+def refuse_unreleased(engine: Engine, cfg: CourseConfig, sheet: str) -> None:
+    """Nothing is taken in for a sheet students cannot hand in (not released): the one rule of every way in
+    (:func:`gradebook.course.sheets_state.handin_refusal`), said to the instructor who runs the command."""
+    if handin_refusal(engine, cfg, sheet) is not None:
+        raise IntakeRefused(f"{sheet} is not released: students cannot hand it in, so nothing is taken in for it "
+                            f"(release it first: `mlph release {sheet}`)")

@@ -33,6 +33,7 @@ from gradebook.points.handins import ACCEPTED, INVALID, HandinRecord, record_han
 from gradebook.course.manifest import Manifest
 from gradebook.store.models import StudentProfile
 
+from autograder.intake.exchange import refuse_unreleased
 from autograder.intake.safe import IntakeRefused, TreeLimits, clean_path
 from autograder.intake.store import digest, select_files, source_grade_ids, write_submission
 
@@ -210,6 +211,7 @@ def import_zip(cfg: CourseConfig, engine: Engine, sheet: str, zip_path: Path) ->
     """Import ``zip_path`` for ``sheet`` (see the module doc); a broken zip as a whole is IntakeRefused, a broken
     folder is that student's ``invalid`` hand-in. One participant's files are in memory at a time."""
     manifest = cfg.manifest(sheet)
+    refuse_unreleased(engine, cfg, sheet)
     tz = ZoneInfo(cfg.timezone)
     report = ZipReport(sheet)
     index = roster_index(engine)
