@@ -73,7 +73,7 @@ def test_student_uses_the_stock_commands_from_the_hub_server_and_sees_the_points
     listed = hc.nbgrader("alice", "list")
     assert listed.returncode == 0, listed.stderr
     assert "mlph tiny01" in listed.stderr and "mlph tiny03" in listed.stderr
-    assert "tiny02" not in listed.stderr  # generated, not released
+    assert "tiny02" not in listed.stderr  # authored, not released
 
     fetched = hc.nbgrader("alice", "fetch_assignment", "tiny01")
     assert fetched.returncode == 0, fetched.stderr
@@ -221,11 +221,14 @@ def test_unreleased_sheets_cannot_be_fetched_or_handed_in(hc: HubCourse) -> None
     before = (_rows(hc), _files(hc))
     r = requests.get(f"{hc.service_url}/services/mlph/{protocol.sheet_files('tiny02')}",
                      headers={"Authorization": f"token {token}"}, timeout=30)
-    assert r.status_code == 404 and "no released sheet 'tiny02'" in r.json()["error"]
+    assert r.status_code == 404 and r.json()["error"] == "There is no sheet 'tiny02' in this course."
     fetched = hc.nbgrader("cd2", "fetch_assignment", "tiny02")
-    assert fetched.returncode != 0 and "no released sheet 'tiny02'" in fetched.stderr
+    assert fetched.returncode != 0 and "There is no sheet 'tiny02' in this course." in fetched.stderr
     assert not (hc.home("cd2") / "tiny02").exists()
-    _refused(hc, _post(hc, token, "tiny02", _solved(hc, "cd2", "tiny02")), 404, "no released sheet", before)
+    _refused(hc, _post(hc, token, "tiny02", _solved(hc, "cd2")), 404, "There is no sheet 'tiny02'", before)
+    nowhere = requests.get(f"{hc.service_url}/services/mlph/{protocol.sheet_files('tiny99')}",
+                           headers={"Authorization": f"token {token}"}, timeout=30)
+    assert nowhere.json()["error"] == "There is no sheet 'tiny99' in this course."  # the same words
 
 
 def test_feedback_is_only_the_callers_own(hc: HubCourse) -> None:

@@ -31,7 +31,8 @@ from starlette.datastructures import UploadFile
 from autograder.hub import protocol
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.handins import decide_late, extension_of
-from gradebook.store.models import AutogradeResult, Handin, SheetState
+from gradebook.course.sheets_state import handin_refusal, student_sheets
+from gradebook.store.models import AutogradeResult, Handin
 
 from gradebook.people.hub_identity import Member, account_of_member, member_for_login
 from web.hub import HubGate, HubRefused, bearer_token
@@ -88,16 +89,17 @@ def _refusal(exc: HubRefused) -> JSONResponse:
 
 
 def _released(request: Request) -> list[SemesterSheet]:
-    """The semester's sheets released to the students (``mlph release``), in the semester's order."""
-    with Session(engine_of(request)) as session:
-        done = set(session.execute(select(SheetState.sheet).where(SheetState.released_at.is_not(None))).scalars())
-    return [s for s in _cfg(request).semester if s.id in done and s.manifest is not None]
+    """The sheets that exist for students (authored and released: the one rule of every page, API and intake),
+    in the semester's order."""
+    exists = student_sheets(engine_of(request), _cfg(request))
+    return [s for s in _cfg(request).semester if s.id in exists]
 
 
 def _released_sheet(request: Request, sheet: str) -> SemesterSheet:
+    """An unreleased sheet is refused with the same words as one that does not exist."""
     found = next((s for s in _released(request) if s.id == sheet), None)
-    if found is None:
-        raise HubRefused(404, f"There is no released sheet {sheet!r} in this course.")
+    if found is None or handin_refusal(engine_of(request), _cfg(request), sheet) is not None:
+        raise HubRefused(404, f"There is no sheet {sheet!r} in this course.")
     return found
 
 
@@ -175,9 +177,17 @@ async def exchange_submit(request: Request, sheet: str) -> Response:
         return _error(400, "The hand-in has no notebook: send it as the multipart field 'file'.")
     data = await upload.read()
     cfg, engine = _cfg(request), engine_of(request)
-    record = await run_in_threadpool(lambda: accept_upload(cfg, engine, sheet=sheet, student=caller.subject_id,
-                                                           kind="notebook", filename=upload.filename or "",
-                                                           data=data, uploaded_by=f"hub:{caller.login}"))
+    try:
+        record = await run_in_threadpool(lambda: accept_upload(cfg, engine, sheet=sheet, student=caller.subject_id,
+                                                               kind="notebook", filename=upload.filename or "",
+                                                               data=data, uploaded_by=f"hub:{caller.login}"))
+    except Exception as exc:  # the intake refuses a file by its record; a bound on uploads (or a fault) is raised
+        retry = getattr(exc, "retry_after", None)
+        if retry is not None:
+            return JSONResponse({"error": f"Your notebook for {sheet} was not accepted: {exc}."}, status_code=429,
+                                headers={"Retry-After": str(retry)})
+        log.exception("the Hub hand-in of %s for %s failed", caller.subject_id, sheet)
+        return _error(503, f"Your notebook for {sheet} could not be stored just now; please try again.")
     if record.status != "accepted":
         log.info("Hub hand-in of %s (%s) for %s refused: %s", caller.subject_id, caller.login, sheet, record.reason)
         return _error(413 if "larger than" in (record.reason or "") else 422,
