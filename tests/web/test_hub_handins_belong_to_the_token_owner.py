@@ -62,7 +62,7 @@ def _token(hc: HubCourse, user: str) -> str:
     return hc.server_env(user)["JUPYTERHUB_API_TOKEN"]
 
 
-def test_student_uses_the_stock_commands_from_the_hub_server_and_sees_the_points(hc: HubCourse) -> None:
+def test_student_uses_the_stock_commands_from_the_hub_server_and_is_graded_like_a_web_upload(hc: HubCourse) -> None:
     from autograder.grading.run import autograde
     from autograder.limits import Limits
     from gradebook.admission.rule import compute_standings
@@ -109,12 +109,11 @@ def test_student_uses_the_stock_commands_from_the_hub_server_and_sees_the_points
         view = next(v for v in sheets if v.sheet.id == "tiny01")
         assert standing is not None
         views[student] = (view.notebook_score, view.autograde_status, view.state, standing.points)
-    assert views["ab1"] == views["cd2"] and views["ab1"][0] == Fraction(3)
+    assert views["ab1"] == views["cd2"]  # before the deadline both show the visible checks only
+    assert views["ab1"][:2] == (None, "checked")
     admission = {s.student_id: s.cells["tiny01"] for s in compute_standings(engine, hc.cfg)}
     for cell in (admission["ab1"], admission["cd2"]):  # the same row in the admission list (pending until due)
         assert (cell.state, cell.notebook, cell.counted) == (admission["cd2"].state, Fraction(3), None)
-    page = logged_in(app, "ab1").get("/students/ab1", headers={"accept": "text/html"}).text
-    assert "3 / 3" in page
 
     inbound = hc.nbgrader("alice", "list", "--inbound")
     assert inbound.returncode == 0, inbound.stderr
@@ -123,8 +122,10 @@ def test_student_uses_the_stock_commands_from_the_hub_server_and_sees_the_points
     assert feedback.returncode == 0, feedback.stderr
     stamp = protocol.timestamp(received)
     html = (hc.home("alice") / "tiny01" / "feedback" / stamp / "tiny01.html").read_text()
-    assert html == (hc.cfg.data_dir / "feedback" / "ab1" / "tiny01" / "tiny01.html").read_text()
-    assert "<b>3 / 3</b> points" in html and "<b>ab1</b>" in html
+    sheet_page = logged_in(app, "ab1").get("/students/ab1/sheets/tiny01", headers={"accept": "text/html"}).text
+    assert "Visible checks: <b>2 of 2</b> tests pass" in html and "<b>ab1</b>" in html
+    assert "Visible checks: <b>2 of 2</b> tests pass" in sheet_page  # what the sheet page shows, too
+    assert "scale_hidden_a" not in html and "scale_hidden_b" not in html  # nothing of a hidden check
     again = hc.nbgrader("alice", "list", "--inbound")
     assert "(feedback already fetched)" in again.stderr
 

@@ -28,6 +28,8 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import UploadFile
 
+from autograder.grading.feedback import render as render_feedback
+from autograder.grading.feedback import student_view
 from autograder.hub import protocol
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.handins import decide_late, extension_of
@@ -207,16 +209,22 @@ def _results(session: Session, sheet: str, members: list[str]) -> list[Autograde
         .order_by(AutogradeResult.graded_at.desc())).scalars())
 
 
-def _feedback_file(cfg: CourseConfig, sem: SemesterSheet, student: str) -> Path:
-    return cfg.data_dir / "feedback" / student / sem.id / f"{_stem(sem)}.html"
-
-
-def _feedback(cfg: CourseConfig, session: Session, sem: SemesterSheet, student: str) -> tuple[AutogradeResult, Path] | None:
-    """The newest graded result of ``student``'s team on the sheet that has a feedback page."""
-    for result in _results(session, sem.id, team_of(session, sem.id, student)):
-        path = _feedback_file(cfg, sem, result.student_id)
-        if path.is_file():
-            return result, path
+def _feedback(cfg: CourseConfig, session: Session, sem: SemesterSheet, student: str) -> tuple[AutogradeResult, str] | None:
+    """The newest result of ``student``'s team on the sheet and its feedback page as the student may see it now
+    (as the sheet page shows it: before the deadline, and for a late hand-in, nothing of the hidden checks)."""
+    assert sem.manifest is not None
+    for row in _results(session, sem.id, team_of(session, sem.id, student)):
+        try:
+            result = json.loads(row.result_json)
+        except ValueError:
+            continue
+        if not isinstance(result, dict) or "cells" not in result:
+            continue
+        result.setdefault("student", row.student_id)
+        if row.deadline is not None:  # the stored decision's deadline (an extension re-decides it)
+            result["deadline"] = _utc(row.deadline).isoformat()
+        view = student_view(result, sem.manifest, datetime.now(timezone.utc))
+        return row, render_feedback(view, sem.manifest, cfg.timezone)
     return None
 
 
@@ -235,7 +243,7 @@ def _submissions(request: Request, student: str) -> list[dict[str, Any]]:
                 with_feedback = found is not None and graded_at is not None and _utc(h.received_at) == graded_at
                 out.append({"sheet": sem.id, "timestamp": protocol.timestamp(h.received_at), "notebooks": [_stem(sem)],
                             "handed_in_by": h.student_id,
-                            "feedback_sha256": hashlib.sha256(found[1].read_bytes()).hexdigest()
+                            "feedback_sha256": hashlib.sha256(found[1].encode()).hexdigest()
                             if with_feedback and found else None})
     return out
 
@@ -261,10 +269,10 @@ async def exchange_feedback(request: Request, sheet: str) -> Response:
         found = _feedback(_cfg(request), session, sem, caller.subject_id)
     if found is None:
         return _error(404, f"No feedback for {sheet} yet: it appears once your hand-in is graded.")
-    result, path = found
+    result, page = found
     when = result.submitted_at or result.graded_at
     return JSONResponse({"course_id": COURSE_ID, "sheet": sheet, "notebook_id": _stem(sem),
-                         "timestamp": protocol.timestamp(when), "html": path.read_text(encoding="utf-8")})
+                         "timestamp": protocol.timestamp(when), "html": page})
 
 
 # --- login through the Hub (OAuth 2 authorization code with PKCE) --------------------------------------
