@@ -11,7 +11,7 @@
   (``mlph autograde SHEET --watch``, polling every 2 s) against the notebook's own execution (its code
   cells by plain ``exec``). Target: <= that + 2 s.
 
-    .venv/bin/python benchmarks/hub.py [--logins 20] [--handins 50] [--feedback 3]
+    .venv/bin/python benchmarks/hub.py [--logins 20] [--handins 50] [--feedback 2]
 """
 from __future__ import annotations
 
@@ -118,7 +118,9 @@ def exec_time(data: bytes, release: Path) -> float:
         return time.perf_counter() - start
 
 
-def feedback_latency(hc: HubCourse, token: str, data: bytes, n: int) -> list[float]:
+def feedback_latency(hc: HubCourse, tokens: list[str], data: bytes) -> list[float]:
+    """One hand-in per student (the sheet's grading rate grades a student's first run at once, later ones
+    at their turn), each timed from the POST to its feedback listed as ready."""
     env = {**hc.env, "PATH": f"{Path(sys.executable).parent}:/usr/bin:/bin"}
     log = open(hc.hub.workdir.parent / "watch.log", "wb")
     watch = subprocess.Popen([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny01", "--watch",
@@ -127,7 +129,7 @@ def feedback_latency(hc: HubCourse, token: str, data: bytes, n: int) -> list[flo
     times = []
     try:
         time.sleep(15)  # the watcher's pool and kernel up before the first hand-in
-        for i in range(n):
+        for i, token in enumerate(tokens):
             nb = json.loads(data)  # a new version each time (the same content is not graded again)
             nb["cells"].append({"cell_type": "markdown", "metadata": {}, "source": f"version {i} {time.time()}"})
             body = json.dumps(nb).encode()
@@ -161,12 +163,15 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--logins", type=int, default=20)
     parser.add_argument("--handins", type=int, default=50)
-    parser.add_argument("--feedback", type=int, default=3)
+    parser.add_argument("--feedback", type=int, default=2, choices=(1, 2), help="students handing in once each")
     args = parser.parse_args()
     why = harness.missing_parts()
     if why:
         sys.exit(f"cannot start a Hub: {why}")
-    gen = start_hub_course(Path(tempfile.mkdtemp(prefix="mlph-hub-bench-")))
+    # one student hands in 100+ times here: the course's bounds on a student's uploads (6 a minute, 200 MB a
+    # sheet) are lifted for the benchmark, so that every request is measured, none throttled
+    gen = start_hub_course(Path(tempfile.mkdtemp(prefix="mlph-hub-bench-")),
+                           intake="uploads_per_minute = 100000\nupload_mb_per_sheet = 100000")
     t0 = time.perf_counter()
     hc: HubCourse = next(gen)
     print(f"Hub {hc.hub.url}, mlph serve {hc.service_url}: up in {time.perf_counter() - t0:.1f} s", flush=True)
@@ -192,7 +197,10 @@ def main() -> None:
 
         solved = notebook_of_size(hc, 0)
         own = min(exec_time(solved, hc.cfg.release_dir / "tiny01") for _ in range(3))
-        lat = feedback_latency(hc, token, solved, args.feedback)
+        access = "access:services!service=mlph"
+        # students with no graded run yet (cd2's 1 MiB hand-ins above would take its first run)
+        students = [hc.hub.user_token(user, [access]) for user in ("alice", "ef3")]
+        lat = feedback_latency(hc, students[:args.feedback], solved)
         line("hand-in to feedback visible (grade-on-submit, --watch polls every 2 s)", lat,
              f"; the notebook's own exec {own * 1000:.1f} ms; target <= exec + 2000 ms: "
              f"{'met' if max(lat) <= own + 2.0 else 'NOT met'}")

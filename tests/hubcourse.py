@@ -61,8 +61,11 @@ class HubCourse:
         return self.hub.workdir / "home" / user
 
 
-def _write_course(root: Path, data: Path, soon: datetime) -> CourseConfig:
+def _write_course(root: Path, data: Path, soon: datetime, intake: str = "") -> CourseConfig:
     make_course(root, tiny=("tiny01", "tiny02", "tiny03"))
+    if intake:  # e.g. the benchmark's bounds on one student's uploads
+        config = root / "mlph.toml"
+        config.write_text(config.read_text().replace("[intake]\n", f"[intake]\n{intake}\n", 1))
     future = "2027-06-30T10:00:00"
     for sheet, due in (("tiny01", future), ("tiny02", future), ("tiny03", soon.strftime("%Y-%m-%dT%H:%M:%S"))):
         manifest = root / "source" / sheet / "sheet.toml"
@@ -111,7 +114,7 @@ def _wait_http(url: str, proc: subprocess.Popen[bytes], log: Path, timeout: floa
     raise TimeoutError(f"mlph serve did not answer at {url}: {log.read_text()[-3000:]}")
 
 
-def start_hub_course(tmp: Path, deadline_in: timedelta = timedelta(minutes=10)) -> Iterator[HubCourse]:
+def start_hub_course(tmp: Path, deadline_in: timedelta = timedelta(minutes=10), intake: str = "") -> Iterator[HubCourse]:
     """Build the course, print its Hub lines with ``mlph hub-config``, start the Hub and ``mlph serve``."""
     root, data = tmp / "course", tmp / "data"
     env = {"MLPH_ROOT": str(root), "MLPH_COURSE_DIR": str(data), "MLPH_WEB_SESSION_HOURS": "1"}
@@ -119,7 +122,7 @@ def start_hub_course(tmp: Path, deadline_in: timedelta = timedelta(minutes=10)) 
     os.environ.update(env)
     os.environ.pop("MLPH_DB_URL", None)
     try:
-        cfg = _write_course(root, data, datetime.now(timezone.utc) + deadline_in)
+        cfg = _write_course(root, data, datetime.now(timezone.utc) + deadline_in, intake)
         _prepare_gradebook(cfg)
         hub_port, mlph_port = harness.free_port(), harness.free_port()
         service_url = f"http://127.0.0.1:{mlph_port}"

@@ -192,16 +192,24 @@ def start_hub(workdir: Path, users: list[str], admins: list[str] = (), extra_con
                                    stdout=log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
     hub = RunningHub(f"http://127.0.0.1:{port}", f"http://127.0.0.1:{hub_port}/hub/api", token, workdir, process,
                      log_path)
+    try:
+        _wait_until_up(hub, timeout)
+    except BaseException:  # also Ctrl-C while waiting: nothing of the Hub is left running
+        hub.stop()
+        raise
+    return hub
+
+
+def _wait_until_up(hub: RunningHub, timeout: float) -> None:
+    process, log_path = hub.process, hub.log_path
     deadline = time.monotonic() + timeout
     while time.monotonic() < deadline:
         if process.poll() is not None:
-            hub.stop()
             raise RuntimeError(f"the Hub exited ({process.returncode}): {log_path.read_text()[-3000:]}")
         try:
             if requests.get(f"{hub.url}/hub/api/", timeout=2).ok:
-                return hub
+                return
         except requests.RequestException:
             pass
         time.sleep(0.2)
-    hub.stop()
     raise TimeoutError(f"the Hub did not answer within {timeout} s: {log_path.read_text()[-3000:]}")
