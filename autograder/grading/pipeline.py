@@ -249,13 +249,15 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
             d["message"] = link_cause(c.message, c.ename, i, cause, labels, states)
         out.append(d)
     described = describe_events(events, labels)
+    tests = {i for i, c in enumerate(nb.cells) if is_test(c)}  # what happened in a test cell may be hidden
+    student_notes = list(notes) + describe_events([e for e in events if e.get("cell") not in tests], labels)
     reason = ""
     if status in ("timeout", "crashed"):  # the event that ended the run is the reason; the others are notes
         reason = described.pop() if described else {"timeout": "the notebook ran past its time limit",
                                                      "crashed": "the kernel stopped (memory or process limit?)"}[status]
     res = base_result(sub, manifest)
     res.update(status=status, reason=reason, detail=run.get("reason", ""),
-               notes=list(notes) + described, timings=run.get("timings", {}),
+               notes=list(notes) + described, student_notes=student_notes, timings=run.get("timings", {}),
                cells=out, score=str(sum((c.points for c in cells), Fraction(0))),
                notebook=sanitize_notebook(nb, set(manifest.test_points) | set(task_of) | _source_ids(source)))
     return res

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from functools import lru_cache
 from datetime import datetime, timezone
@@ -299,11 +300,12 @@ class _Data:
     students: list[Any]
     overrides: dict[str, tuple[str, str]]
     timezone: str
+    team_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (student, sheet) -> the team's members
 
 
 def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _Data:
-    """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only,
-    while the sheets' facts (what is decided) are always the whole course's."""
+    """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
+    Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
     with Session(engine) as session:
         teams = _teams(session)
         ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
@@ -312,10 +314,28 @@ def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _D
         notebook = _notebooks(session, cfg, extensions, ids)
         _team_notebook(notebook, teams)
         students = _students(session, only)
-        facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students})
+        facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students},
+                           counts_zero=_counts_zero(session, cfg))
         overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
+        team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
         return _Data(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
-                     cfg.timezone)
+                     cfg.timezone, team_of)
+
+
+def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, datetime], bool]:
+    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?"""
+    manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
+
+    def counts_zero(sheet: str, student: str, received: datetime) -> bool:
+        manifest = manifests.get(sheet)
+        return manifest is not None and decide_late(received, manifest, extensions.get((student, sheet))).counts_zero
+
+    return counts_zero
+
+
+def _members(data: _Data, sid: str, sheet: str) -> list[str]:
+    return data.team_of.get((sid, sheet), [sid])
 
 
 def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fraction | None,
@@ -338,7 +358,7 @@ def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> Sh
     ext = data.extensions.get((sid, sem.id))
     due = utc(sem.due)
     deadline = ext if ext is not None and ext > due else due
-    decided = facts.decided(deadline, as_of)
+    decided = facts.decided_for(_members(data, sid, sem.id), deadline, as_of)
     nb = data.notebook.get((sid, sem.id))
     paper = data.paper.get((sid, sem.id))
     counted_nb = nb.counted if nb is not None else None

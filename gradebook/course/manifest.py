@@ -62,6 +62,17 @@ class Task:
 
 
 @dataclass(frozen=True)
+class GradingRate:
+    """How often a student's hand-ins of a sheet are graded (``[grading]`` in ``sheet.toml``): at most one
+    graded run every ``minutes_between`` minutes and ``max_runs`` graded runs in all. Handing in is always
+    possible; a hand-in beyond the limit waits for its turn. The hand-in that counts is always graded once
+    the deadline has passed. Bounds what the visible checks can tell about the hidden inputs (docs/security.md)."""
+
+    minutes_between: float = 10.0
+    max_runs: int = 30
+
+
+@dataclass(frozen=True)
 class Manifest:
     id: str
     title: str
@@ -71,6 +82,7 @@ class Manifest:
     path: Path
     late_policy: dict[str, Any] = field(default_factory=dict)
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
+    grading_rate: GradingRate = field(default_factory=lambda: GradingRate())
 
     @property
     def directory(self) -> Path:
@@ -199,6 +211,7 @@ def load_manifest(path: Path) -> Manifest:
     late = raw.get("late", {})
     if not isinstance(late, dict):
         raise ManifestError(f"{where}: [late] must be a table")
+    rate = _grading_rate(raw.get("grading", {}), where)
     budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
         raise ManifestError(f"{where}: 'time_budget_s' must be a positive number of seconds, not {budget!r}")
@@ -211,4 +224,20 @@ def load_manifest(path: Path) -> Manifest:
         path=path,
         late_policy=late,
         time_budget_s=float(budget),
+        grading_rate=rate,
     )
+
+
+def _grading_rate(raw: Any, where: str) -> GradingRate:
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{where}: [grading] must be a table")
+    unknown = set(raw) - {"minutes_between", "max_runs"}
+    if unknown:
+        raise ManifestError(f"{where}: [grading] has unknown key(s) {', '.join(sorted(unknown))} "
+                            "(known: minutes_between, max_runs)")
+    minutes, runs = raw.get("minutes_between", 10.0), raw.get("max_runs", 30)
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 <= minutes < 10**6:
+        raise ManifestError(f"{where}: [grading] minutes_between must be a number of minutes >= 0, not {minutes!r}")
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ManifestError(f"{where}: [grading] max_runs must be a whole number >= 1, not {runs!r}")
+    return GradingRate(float(minutes), runs)

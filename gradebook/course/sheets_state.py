@@ -1,9 +1,12 @@
 """Is a sheet decided? A sheet counts only when it is decided, and is *pending* until then.
 
 Decided (for one student): the sheet was closed by an admin (``mlph sheet close``), or it is authored,
-released, past that student's deadline (extension included) and graded: every accepted notebook
-hand-in of it has a final autograde result and every student who handed in has paper points for
-every paper task. A sheet never authored is *planned* and never decided unless an admin closes it.
+released, past that student's deadline (extension included) and that student's (and their team's) work
+on it is graded: their accepted notebook hand-in has a final autograde result, and if they handed in
+anything, they have paper points for every paper task. Only their own hand-ins decide it: another
+student's late upload never makes anyone else's sheet pending again, and a hand-in that the late policy
+counts as 0 needs no grading to decide anything (:func:`load_facts` takes the policy as ``counts_zero``).
+A sheet never authored is *planned* and never decided unless an admin closes it.
 
 :func:`load_facts` reads what this needs with a few aggregate queries; :func:`close_sheet` and
 :func:`reopen_sheet` record an admin's decision in ``sheet_state`` and the audit log.
@@ -11,6 +14,7 @@ every paper task. A sheet never authored is *planned* and never decided unless a
 from __future__ import annotations
 
 from collections import defaultdict
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -67,10 +71,18 @@ class SheetFacts:
         return not self.ungraded and not self.paper_missing
 
     def decided(self, deadline: datetime, as_of: datetime) -> bool:
-        """Decided for a student whose deadline (extension included) is ``deadline``."""
+        """Decided for every student whose deadline (extension included) is ``deadline``: the whole sheet graded."""
         if self.closed:
             return True
         return not self.planned and self.released and utc(deadline) <= utc(as_of) and self.complete
+
+    def decided_for(self, members: Collection[str], deadline: datetime, as_of: datetime) -> bool:
+        """Decided for one student (``members``: they and their team on this sheet) whose deadline is
+        ``deadline``: only their own hand-ins can keep it pending."""
+        if self.closed:
+            return True
+        waiting = any(m in self.ungraded or m in self.paper_missing for m in members)
+        return not self.planned and self.released and utc(deadline) <= utc(as_of) and not waiting
 
     def state(self, as_of: datetime) -> str:
         """The sheet's state for the students without an extension."""
@@ -118,17 +130,25 @@ class _Raw:
     paper_tasks: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
-def _raw(session: Session, roster: set[str]) -> _Raw:
+# (sheet, student, time of receipt) -> True when the late policy counts that hand-in as 0
+CountsZero = Callable[[str, str, datetime], bool]
+
+
+def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None) -> _Raw:
     raw = _Raw()
-    for sheet, sid, kind in session.execute(select(Handin.sheet, Handin.student_id, Handin.kind)
-                                            .where(Handin.status == "accepted").distinct()):
+    for sheet, sid, kind, received in session.execute(select(Handin.sheet, Handin.student_id, Handin.kind,
+                                                              Handin.received_at).where(Handin.status == "accepted")):
+        if counts_zero is not None and received is not None and counts_zero(sheet, sid, utc(received)):
+            continue  # counts 0 whatever it holds: nothing to grade, nothing to wait for
         if sid in roster:
             raw.handed[sheet].add(sid)
             if kind == "notebook":
                 raw.notebook_handins[sheet].add(sid)
-    for sheet, sid, status in session.execute(select(AutogradeResult.sheet, AutogradeResult.student_id,
-                                                     AutogradeResult.status)):
+    for sheet, sid, status, submitted in session.execute(select(
+            AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)):
         if sid not in roster:
+            continue
+        if counts_zero is not None and submitted is not None and counts_zero(sheet, sid, utc(submitted)):
             continue
         if status in FINAL_STATUSES:
             raw.final[sheet].add(sid)
@@ -148,12 +168,14 @@ def _raw(session: Session, roster: set[str]) -> _Raw:
     return raw
 
 
-def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None) -> dict[str, SheetFacts]:
-    """Every semester sheet's facts (roster students only)."""
+def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
+               counts_zero: CountsZero | None = None) -> dict[str, SheetFacts]:
+    """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
+    hand-in it counts as 0 is not waited for (without it, every accepted hand-in is)."""
     roster = roster_ids(session) if roster is None else roster
     states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
     generated = set(session.execute(select(nt.assignment.c.name)).scalars())
-    raw = _raw(session, roster)
+    raw = _raw(session, roster, counts_zero)
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)

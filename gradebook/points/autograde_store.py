@@ -88,6 +88,9 @@ def store_result(engine: Engine, result: dict[str, Any]) -> None:
         row.deadline = datetime.fromisoformat(result["deadline"]) if result.get("deadline") else None
         row.late = result.get("late")
         row.decision = result.get("decision")
+        if result["status"] in RAN:  # the student's code ran: one graded run more
+            row.graded_runs = (row.graded_runs or 0) + 1
+            row.last_run_at = row.graded_at
         # nbgrader's own late penalty (its formgrader shows it, its export subtracts it): the whole autograded
         # score when our decision counts the hand-in as 0
         penalty = float(Fraction(result["score"]) - Fraction(result.get("counted_score", result["score"])))
@@ -100,6 +103,23 @@ def store_result(engine: Engine, result: dict[str, Any]) -> None:
 
 
 GRADER_ERROR = "grader_error"
+RAN = ("graded", "timeout", "crashed")  # statuses of a result whose run executed the student's code
+
+
+def stored_decisions(engine: Engine, sheet: str) -> dict[str, tuple[bool | None, str]]:
+    """student id -> (the stored result's late decision, its status) on ``sheet``."""
+    with Session(engine) as session:
+        rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.late, AutogradeResult.status)
+                               .where(AutogradeResult.sheet == sheet))
+        return {sid: (late, status) for sid, late, status in rows}
+
+
+def graded_runs(engine: Engine, sheet: str) -> dict[str, tuple[int, datetime | None]]:
+    """student id -> (graded runs of ``sheet`` so far, when the last one was stored)."""
+    with Session(engine) as session:
+        rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.graded_runs,
+                                      AutogradeResult.last_run_at).where(AutogradeResult.sheet == sheet))
+        return {sid: (runs or 0, last) for sid, runs, last in rows}
 
 
 def graded_fingerprints(engine: Engine, sheet: str) -> dict[str, str]:

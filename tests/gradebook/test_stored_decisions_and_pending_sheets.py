@@ -112,9 +112,10 @@ def test_a_sheet_waiting_for_grading_is_pending_never_zero(gradebook_course, tmp
     with atomic(open_gradebook(cfg.db_url)) as s:  # cd2's tiny02 arrived, the autograder has not run yet
         s.add(Handin(sheet="tiny02", student_id="cd2", kind="notebook", source="exchange",
                      received_at=datetime(2026, 11, 3, tzinfo=timezone.utc), status="accepted"))
-    ab1 = standings(cfg)["ab1"]
-    assert ab1.sheets == {"tiny01": 3, "tiny02": None} and ab1.cells["tiny02"].state == "pending"
-    assert (ab1.points, ab1.still_reachable, ab1.status) == (3, 6, OPEN)  # counted as 0 it would be not_admitted
+    cd2 = standings(cfg)["cd2"]  # waiting for the autograder: pending, never 0
+    assert cd2.sheets["tiny02"] is None and cd2.cells["tiny02"].state == "pending"
+    ab1 = standings(cfg)["ab1"]  # handed nothing in for tiny02: decided by their own hand-ins, not by cd2's
+    assert ab1.sheets == {"tiny01": 3, "tiny02": 0} and ab1.cells["tiny02"].state == "missing"
     facts_line = [ln for ln in run("sheets", *AS_OF).output.splitlines() if ln.startswith("tiny02 pending")]
     assert len(facts_line) == 1 and facts_line[0].startswith("tiny02 pending: 1 notebook hand-in(s) not graded yet: cd2")
 
@@ -125,12 +126,14 @@ def test_paper_points_missing_keep_a_sheet_pending_everywhere(gradebook_course, 
     result = run("admission", "--csv", str(tmp_path / "a.csv"), "--xlsx", str(tmp_path / "a.xlsx"), *AS_OF)
     assert result.exit_code == 0, result.output
     rows = {r["student_id"]: r for r in csv.DictReader((tmp_path / "a.csv").open())}
+    # ab1 waits for their own paper points; ef3, who handed nothing in, is decided by their own hand-ins
     assert (rows["ab1"]["tiny01"], rows["ef3"]["tiny01"], rows["ef3"]["tiny02"], rows["ef3"]["sheet09"]) == (
-        "pending", "pending", "0", "planned")
+        "pending", "0", "0", "planned")
     from openpyxl import load_workbook
 
     ws = load_workbook(tmp_path / "a.xlsx").active
-    assert [ws.cell(2, c).value for c in (7, 8, 9)] == ["pending", 0, "planned"]
+    row = next(r for r in range(2, 5) if ws.cell(r, 1).value == "ab1")
+    assert [ws.cell(row, c).value for c in (7, 8, 9)] == ["pending", 0, "planned"]
     status = run("status", "ab1", *AS_OF).output
     assert "not decided yet: tiny01, sheet09" in status and "pending" in status
     assert "tiny01 pending: 1 student(s) without paper points: ab1" in run("sheets", *AS_OF).output
