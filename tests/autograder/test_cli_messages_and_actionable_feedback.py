@@ -14,6 +14,7 @@ from autograder.grading.run import autograde
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import generate
 from autograder.sandbox.kernels import SandboxedKernelManager
+from autograder.sheets.release_gate import record_validation
 from coursefactory import TINY_ANSWER
 
 LIMITS = Limits(cell_timeout=3, notebook_timeout=60, interrupt_grace=2)
@@ -33,7 +34,9 @@ def _put(cfg, student: str, answer: str | None, raw: str | None = None) -> None:
 
 
 def test_a_corrected_sheet_is_released_again_only_with_force(course_factory):
-    course_factory()
+    cfg = course_factory(due="2030-01-07T10:00:00")
+    generate(cfg, "tiny01")
+    record_validation(cfg, "tiny01", [])  # as a passing `mlph validate` leaves it
     runner = CliRunner()
     assert runner.invoke(main, ["release", "tiny01"]).exit_code == 0
     again = runner.invoke(main, ["release", "tiny01"])
