@@ -152,9 +152,9 @@ def test_labels(source: NotebookNode, manifest: Manifest) -> dict[str, str]:
     return {gid: labels[i] for i, c in enumerate(source.cells) if (gid := grade_id(c)) in manifest.test_points}
 
 
-def load_notebook(path: Path) -> NotebookNode:
-    """A submitted notebook (read without following links, bounded), or ValueError with the reason it is not a
-    valid one: where the JSON breaks (line and column), or which part nbformat rejects."""
+def read_notebook_json(path: Path) -> Any:
+    """A submitted notebook's JSON (read without following links, bounded), or ValueError with the reason:
+    where the JSON breaks (line and column). Its shape is not checked (see :func:`load_notebook`)."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -172,6 +172,15 @@ def load_notebook(path: Path) -> NotebookNode:
     except json.JSONDecodeError as exc:
         raise ValueError(f"{path.name} is not a notebook: the JSON breaks at line {exc.lineno}, column {exc.colno} "
                          f"({exc.msg}); open it in Jupyter, or hand in the last version that opened") from None
+    except RecursionError:
+        raise ValueError(f"{path.name} is not a notebook: its JSON is nested too deeply") from None
+    return data
+
+
+def load_notebook(path: Path) -> NotebookNode:
+    """A submitted notebook (read without following links, bounded), or ValueError with the reason it is not a
+    valid one: where the JSON breaks (line and column), or which part nbformat rejects."""
+    data = read_notebook_json(path)
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(nb)
