@@ -120,3 +120,19 @@ def read_handins(submitted: Path, sheet: str, notebook: str, answer_ids: Iterabl
         for gid, code in found.items():
             answers[gid].append(Answer(author, student, code, origin))
     return answers, unreadable
+
+
+def answer_tasks(source_nb: object, task_of_test: Mapping[str, str]) -> dict[str, str]:
+    """Answer cell grade id → the title of the task whose first test cell follows it (else the id itself)."""
+    cells = source_nb.get("cells") if isinstance(source_nb, dict) else None
+    found: dict[str, str] = {}
+    pending: list[str] = []
+    for cell in cells if isinstance(cells, list) else []:
+        gid = _grade_id(cell)
+        meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
+        if gid and isinstance(meta, dict) and meta.get("solution"):
+            pending.append(gid)
+        elif gid in task_of_test:
+            found.update({a: task_of_test[gid] for a in pending})
+            pending = []
+    return found | {a: a for a in pending}
