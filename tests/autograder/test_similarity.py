@@ -185,11 +185,14 @@ def test_matching_regions_are_marked_and_added_dead_code_is_not(course: CourseCo
     assert "Row-stochastic affinities" not in marked  # the given docstring
 
 
-def test_cli_prints_a_table_and_names_the_report(course: CourseConfig) -> None:
+def test_cli_prints_a_table_and_names_the_report(course: CourseConfig, monkeypatch: pytest.MonkeyPatch) -> None:
+    from autograder import cli
+
+    monkeypatch.setattr(cli.console, "width", 250)
     _corpus_course(course, n=20)
     result = CliRunner().invoke(main, ["similarity", "sheet02"])
     assert result.exit_code == 0, result.output
     assert "similarity sheet02: 20 hand-ins" in result.output and "affinities_solution" in result.output
-    assert str(course.data_dir / "similarity" / "sheet02.html") in result.output.replace("\n", "")
+    assert f"report: {course.data_dir / 'similarity' / 'sheet02.html'}" in result.output
     bad = CliRunner().invoke(main, ["similarity", "sheet02", "--against", str(course.root)])
     assert bad.exit_code == 2 and "no hand-ins there" in bad.output
