@@ -3,7 +3,7 @@
 Stages are functions on plain data: :func:`discover` (filesystem → submissions),
 :func:`make_job` (submission → job, or a ready result for an invalid one), the worker's
 :func:`~autograder.grading.worker.grade_job` (job → run report), :func:`finish` (run report → result) and
-:func:`~gradebook.autograde_store.store_result` (result → one database transaction).
+:func:`~gradebook.points.autograde_store.store_result` (result → one database transaction).
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from gradebook.config import CourseConfig
-from gradebook.handins import HandinRecord
-from gradebook.manifest import Manifest
+from gradebook.course.config import CourseConfig
+from gradebook.points.handins import HandinRecord
+from gradebook.course.manifest import Manifest
 
 from autograder.intake.safe import IntakeRefused, TreeLimits, read_tree
 from autograder.intake.store import declared_files
@@ -258,13 +258,15 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
             d["message"] = link_cause(c.message, c.ename, i, cause, labels, states)
         out.append(d)
     described = describe_events(events, labels)
+    tests = {i for i, c in enumerate(nb.cells) if is_test(c)}  # what happened in a test cell may be hidden
+    student_notes = list(notes) + describe_events([e for e in events if e.get("cell") not in tests], labels)
     reason = ""
     if status in ("timeout", "crashed"):  # the event that ended the run is the reason; the others are notes
         reason = described.pop() if described else {"timeout": "the notebook ran past its time limit",
                                                      "crashed": "the kernel stopped (memory or process limit?)"}[status]
     res = base_result(sub, manifest)
     res.update(status=status, reason=reason, detail=run.get("reason", ""),
-               notes=list(notes) + described, timings=run.get("timings", {}),
+               notes=list(notes) + described, student_notes=student_notes, timings=run.get("timings", {}),
                cells=out, score=str(sum((c.points for c in cells), Fraction(0))),
                notebook=sanitize_notebook(nb, set(manifest.test_points) | set(task_of) | _source_ids(source)))
     return res

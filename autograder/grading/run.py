@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -14,10 +15,11 @@ from typing import Any
 import nbformat
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gradebook.autograde_store import GRADER_ERROR, graded_fingerprints, require_sheet, store_result
-from gradebook.config import CourseConfig
-from gradebook.db import open_gradebook
-from gradebook.handins import decision_fields, decision_for, latest_handins, roster_ids
+from gradebook.points.autograde_store import GRADER_ERROR, graded_fingerprints, graded_runs, require_sheet, store_result
+from gradebook.points.grading_turn import grading_turn
+from gradebook.course.config import CourseConfig
+from gradebook.store.db import open_gradebook
+from gradebook.points.handins import decision_fields, decision_for, latest_handins, roster_ids
 
 from autograder.grading.feedback import write_feedback
 from autograder.limits import Limits
@@ -36,6 +38,7 @@ class Summary:
     results: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     held: list[str] = field(default_factory=list)  # in submitted/ but not on the roster: not graded
+    waiting: dict[str, datetime | None] = field(default_factory=dict)  # student -> their grading turn (None: never)
 
     @property
     def counts(self) -> Counter[str]:
@@ -89,7 +92,9 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     subs = [s for s in subs if s.student not in held]  # roster first: never graded into the admission list
     done = {} if force else graded_fingerprints(engine, sheet)
     todo = [s for s in subs if done.get(s.student) != s.fingerprint]
-    summary = Summary(sheet, skipped=len(subs) - len(todo), held=held)
+    waiting = {} if force else _not_their_turn(engine, manifest, todo)
+    todo = [s for s in todo if s.student not in waiting]
+    summary = Summary(sheet, skipped=len(subs) - len(todo) - len(waiting), held=held, waiting=waiting)
     if not todo:
         return summary
     preload = source_imports(source) if preload is None else preload
@@ -102,6 +107,23 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
         _grade(context, todo, summary, pool, progress)
     summary.results.sort(key=lambda r: r["student"])
     return summary
+
+
+def _not_their_turn(engine: Any, manifest: Any, todo: list[Submission]) -> dict[str, datetime | None]:
+    """The hand-ins that wait for their grading turn (the sheet's ``[grading]`` limit), with that turn."""
+    runs = graded_runs(engine, manifest.id)
+    now = datetime.now(timezone.utc)
+    waiting: dict[str, datetime | None] = {}
+    for sub in todo:
+        if sub.invalid:  # nothing of the student's runs: never limited
+            continue
+        count, last = runs.get(sub.student, (0, None))
+        decision = decision_for(engine, manifest, sub.student, sub.submitted_at)
+        turn = grading_turn(manifest.grading_rate, count, last, sub.submitted_at, decision.deadline, decision.grace,
+                            now)
+        if turn is None or turn > now:
+            waiting[sub.student] = turn
+    return waiting
 
 
 @dataclass(frozen=True)
@@ -223,6 +245,7 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
     say(f"watching the exchange and the web uploads for {', '.join(sheets)} (Ctrl-C to stop)")
     preload = _imports(cfg, sheets)
     engine = open_gradebook(cfg.db_url, create=False)
+    announced: dict[tuple[str, str], datetime | None] = {}
     with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
         while not stop():
             for sheet in sheets:
@@ -235,6 +258,11 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
                     say(result_line(r))
                 for student in summary.held:
                     say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
+                for student, turn in summary.waiting.items():
+                    if announced.get((sheet, student), "") != turn:
+                        announced[(sheet, student)] = turn
+                        say(f"{sheet}: {student}'s hand-in waits for its grading turn: "
+                            + (f"{turn:%Y-%m-%d %H:%M:%S} UTC" if turn else "never (the sheet's limit of graded runs)"))
             time.sleep(interval)
 
 
