@@ -18,7 +18,8 @@ from pathlib import Path
 from jinja2 import Environment, FileSystemLoader, select_autoescape
 from rich.table import Table
 
-from gradebook.config import CourseConfig
+from gradebook.course.config import CourseConfig
+from gradebook.errors import GradebookError
 
 from autograder.errors import AutograderError
 from autograder.similarity.answers import Answer, Unreadable, answer_tasks, read_handins, sheet_code
@@ -75,18 +76,14 @@ def reference_submitted(directory: Path) -> Path:
 
 def team_of(cfg: CourseConfig, sheet: str) -> dict[str, str]:
     """student → team of ``sheet`` from the gradebook (none when there is no gradebook yet)."""
-    from sqlalchemy import select
-
-    from gradebook.db import open_gradebook
-    from gradebook.models import TeamMember
+    from gradebook.people.teams import team_of as teams_in
+    from gradebook.store.db import open_gradebook
 
     try:
         engine = open_gradebook(cfg.db_url, create=False)
-    except Exception:  # no gradebook yet: no teams
+    except GradebookError:  # no gradebook yet: no teams
         return {}
-    with engine.connect() as conn:
-        return {sid: team for sid, team in conn.execute(
-            select(TeamMember.student_id, TeamMember.team).where(TeamMember.sheet == sheet))}
+    return teams_in(engine, sheet)
 
 
 def build_report(cfg: CourseConfig, sheet: str, against: Sequence[Path] = (), teams: dict[str, str] | None = None,

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from gradebook.config import CourseConfig
+from gradebook.course.config import CourseConfig
 
 from autograder.cli import main
 from autograder.similarity.answers import sheet_code
