@@ -27,7 +27,7 @@ from dataclasses import dataclass
 
 import numpy as np
 from copydetect import CodeFingerprint, compare_files
-from copydetect.utils import get_document_fingerprints, get_token_coverage, hashed_kgrams
+from copydetect.utils import get_document_fingerprints, hashed_kgrams
 from scipy import sparse
 
 from autograder.similarity.answers import Answer
@@ -98,25 +98,36 @@ def filter_python(code: str) -> tuple[str, np.ndarray, np.ndarray]:
             else:
                 piece = tok.string
             previous = tok.string
-            a = line_start[tok.start[0] - 1] + tok.start[1]
-            b = line_start[tok.end[0] - 1] + tok.end[1]
             out.append(piece)
-            starts.extend([a] * len(piece))
-            ends.extend([b] * len(piece))
+            starts.append(line_start[tok.start[0] - 1] + tok.start[1])
+            ends.append(line_start[tok.end[0] - 1] + tok.end[1])
     except (tokenize.TokenError, SyntaxError):
         pass
-    return "".join(out), np.array(starts, dtype=np.int64), np.array(ends, dtype=np.int64)
+    lengths = [len(piece) for piece in out]
+    return ("".join(out), np.repeat(np.array(starts, dtype=np.int64), lengths),
+            np.repeat(np.array(ends, dtype=np.int64), lengths))
 
 
 def fingerprint(code: str, settings: Settings) -> CodeFingerprint:
-    """copydetect's fingerprint of one answer (every k-gram: window 1), filtered by :func:`filter_python`."""
+    """copydetect's fingerprint of one answer, filtered by :func:`filter_python`: the hashes of every k-gram
+    (window 1). Where each hash occurs is worked out only for the pairs shown (:func:`_located`)."""
     fp = CodeFingerprint.__new__(CodeFingerprint)
     fp.filename, fp.raw_code, fp.k = "answer.py", code, settings.noise
     fp.filtered_code, fp.raw_start, fp.raw_end = filter_python(code)
     fp.offsets = np.array([])  # compare_files then gives slices of the filtered text; _segments maps them
-    fp.hashes, fp.hash_idx = get_document_fingerprints(fp.filtered_code, settings.noise, 1)
-    fp.token_coverage = get_token_coverage(fp.hash_idx, settings.noise, len(fp.filtered_code))
+    fp.hashes = set(hashed_kgrams(fp.filtered_code, settings.noise).tolist())
+    fp.hash_idx = {}
+    fp.token_coverage = max(1, len(fp.filtered_code))  # copydetect's ratios are not used here
     return fp
+
+
+def _located(fp: CodeFingerprint, drop: set[int]) -> CodeFingerprint:
+    """``fp`` without the hashes in ``drop``, with the positions of the others (for copydetect's compare_files)."""
+    kept = copy.copy(fp)
+    hashes, idx = get_document_fingerprints(fp.filtered_code, fp.k, 1)
+    kept.hashes = {h for h in hashes if h not in drop}
+    kept.hash_idx = {h: i for h, i in idx.items() if h not in drop}
+    return kept
 
 
 def given_hashes(codes: Sequence[str], settings: Settings) -> set[int]:
@@ -131,9 +142,7 @@ def given_hashes(codes: Sequence[str], settings: Settings) -> set[int]:
 def without(fp: CodeFingerprint, drop: set[int]) -> CodeFingerprint:
     """``fp`` without the fingerprints in ``drop`` (copydetect's own way of removing boilerplate)."""
     kept = copy.copy(fp)
-    kept.hashes = {h for h in fp.hashes if h not in drop}
-    kept.hash_idx = {h: i for h, i in fp.hash_idx.items() if h not in drop}
-    kept.token_coverage = get_token_coverage(kept.hash_idx, fp.k, len(fp.filtered_code))
+    kept.hashes = fp.hashes - drop
     return kept
 
 
@@ -224,7 +233,8 @@ def sheet_scores(cells: dict[str, CellScores]) -> dict[frozenset[str], float]:
     return out
 
 
-def select_pairs(cell: CellScores, sheet: dict[frozenset[str], float], settings: Settings) -> list[Pair]:
+def select_pairs(cell: CellScores, sheet: dict[frozenset[str], float], settings: Settings,
+                 given: set[int] | None = None) -> list[Pair]:
     """The pairs of one cell to look at, best first: similar in this cell beyond chance and over the sheet
     (chance agreement in one short cell is common; a copied notebook agrees everywhere). Never two references."""
     answers = cell.answers
@@ -240,7 +250,8 @@ def select_pairs(cell: CellScores, sheet: dict[frozenset[str], float], settings:
     ranked.sort(key=lambda t: (-t[0], -t[1], answers[t[2]].author, answers[t[3]].author))
     pairs = []
     for s, whole, i, j in ranked[:settings.max_pairs]:
-        fa, fb = without(cell.prints[i], cell.common), without(cell.prints[j], cell.common)
+        drop = cell.common | (given or set())
+        fa, fb = _located(cell.prints[i], drop), _located(cell.prints[j], drop)
         _, _, (slices_a, slices_b) = compare_files(fa, fb)
         pairs.append(Pair(answers[i], answers[j], s, whole, int(cell.shared[i, j]),
                           _segments(fa, slices_a), _segments(fb, slices_b)))
@@ -260,4 +271,4 @@ def analyse(answers: dict[str, list[Answer]], given: Sequence[str], settings: Se
             kept.setdefault(a.author, a)
         cells[cell] = score_cell(list(kept.values()), [without(fps[a.code], drop) for a in kept.values()], settings)
     whole = sheet_scores(cells)
-    return {cell: select_pairs(scores, whole, settings) for cell, scores in cells.items()}
+    return {cell: select_pairs(scores, whole, settings, drop) for cell, scores in cells.items()}
