@@ -132,7 +132,7 @@ def answer_tasks(source_nb: object, task_of_test: Mapping[str, str]) -> dict[str
         meta = cell.get("metadata", {}).get("nbgrader", {}) if isinstance(cell, dict) else {}
         if gid and isinstance(meta, dict) and meta.get("solution"):
             pending.append(gid)
-        elif gid in task_of_test:
+        elif gid is not None and gid in task_of_test:
             found.update({a: task_of_test[gid] for a in pending})
             pending = []
     return found | {a: a for a in pending}

@@ -293,7 +293,8 @@ def write_independently(solution: str, rng: random.Random) -> str:
 
 
 def _reads_writes(st: ast.stmt) -> tuple[set[str], set[str]]:
-    reads, writes = set(), set()
+    reads: set[str] = set()
+    writes: set[str] = set()
     for n in ast.walk(st):
         if isinstance(n, ast.Name):
             (writes if isinstance(n.ctx, ast.Store) else reads).add(n.id)
