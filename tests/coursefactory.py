@@ -187,3 +187,12 @@ def make_course(root: Path, tiny: tuple[str, ...] = ("tiny01",), real: tuple[str
     (root / "mlph.toml").write_text(CONFIG.format(semester=semester))
     shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     return root
+
+
+def student_notebook(cfg: Any, answer: str, sheet: str = "tiny01") -> bytes:
+    """The released tiny notebook with ``answer`` in its answer cell, as a student hands it in."""
+    nb = nbformat.read(cfg.release_dir / sheet / f"{sheet}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "scale_solution":
+            cell.source = answer
+    return nbformat.writes(nb).encode()

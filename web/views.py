@@ -20,7 +20,7 @@ from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
-from gradebook.points.grading_turn import grading_turn
+from gradebook.points.grading_turn import grading_turn, kept_in_time
 from gradebook.points.handins import decide_late
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
 
@@ -72,6 +72,7 @@ class SheetView:
     turn: datetime | None = None  # a saved hand-in waiting for its grading turn: when it is graded
     never: bool = False  # ... or never (a late hand-in beyond the sheet's limit of graded runs)
     runs_left: int | None = None  # graded runs left on this sheet (before the deadline)
+    kept: bool = False  # the newest hand-in is late and kept: the graded one made in time counts
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
 
     @property
@@ -151,6 +152,9 @@ def _turn(view: SheetView, sem: SemesterSheet, result: AutogradeResult | None, l
     if not view.grading or latest is None:
         return
     decision = decide_late(latest.received_at, sem.manifest, view.extension)
+    if result is not None and kept_in_time(sem.counts, decision.late, result.late, result.status):
+        view.kept, view.grading = True, False
+        return
     turn = grading_turn(rate, runs, result.last_run_at if result is not None else None, latest.received_at,
                         decision.deadline, decision.grace, now)
     if turn is None:
@@ -219,3 +223,26 @@ def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
     standing = standing_of(engine, cfg, student)
     with Session(engine) as session:
         return standing, sheet_view(session, cfg, standing, student, sem, detail=True, staff=staff)
+
+
+def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime | None = None) -> str | None:
+    """What a hand-in made now would count, when it would be late (None: it would be in time): said on the
+    page before the upload, which then needs the student's confirmation."""
+    if sem.manifest is None:
+        return None
+    with Session(engine) as session:
+        members = team_of(session, sem.id, student)
+        until = session.execute(select(Extension.until).where(Extension.sheet == sem.id,
+                                                              Extension.student_id == student)).scalar_one_or_none()
+        result = _result(session, sem.id, members)
+    decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until)
+    if not decision.late:
+        return None
+    if result is not None and kept_in_time(sem.counts, True, result.late, result.status):
+        return ("The deadline has passed. A notebook handed in now is kept but neither graded nor counted: your "
+                "notebook handed in in time keeps counting.")
+    if decision.counts_zero:
+        return ("The deadline has passed. Under this sheet's late policy a hand-in now counts 0 points"
+                + (" and replaces nothing that counts." if result is None else
+                   "; it replaces your graded notebook, which then counts 0 as well."))
+    return "The deadline has passed. A hand-in now is marked late; this sheet counts it in full."

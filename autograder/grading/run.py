@@ -15,8 +15,9 @@ from typing import Any
 import nbformat
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gradebook.points.autograde_store import GRADER_ERROR, graded_fingerprints, graded_runs, require_sheet, store_result
-from gradebook.points.grading_turn import grading_turn
+from gradebook.points.autograde_store import (GRADER_ERROR, graded_fingerprints, graded_runs, require_sheet,
+                                              stored_decisions, store_result)
+from gradebook.points.grading_turn import grading_turn, kept_in_time
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import open_gradebook
 from gradebook.points.handins import decision_fields, decision_for, latest_handins, roster_ids
@@ -39,6 +40,7 @@ class Summary:
     skipped: int = 0
     held: list[str] = field(default_factory=list)  # in submitted/ but not on the roster: not graded
     waiting: dict[str, datetime | None] = field(default_factory=dict)  # student -> their grading turn (None: never)
+    kept: list[str] = field(default_factory=list)  # a late hand-in kept, not graded: one made in time counts
 
     @property
     def counts(self) -> Counter[str]:
@@ -92,9 +94,10 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     subs = [s for s in subs if s.student not in held]  # roster first: never graded into the admission list
     done = {} if force else graded_fingerprints(engine, sheet)
     todo = [s for s in subs if done.get(s.student) != s.fingerprint]
-    waiting = {} if force else _not_their_turn(engine, manifest, todo)
-    todo = [s for s in todo if s.student not in waiting]
-    summary = Summary(sheet, skipped=len(subs) - len(todo) - len(waiting), held=held, waiting=waiting)
+    counts = next((s.counts for s in cfg.semester if s.id == sheet), "last_in_time")
+    waiting, kept = ({}, []) if force else _not_now(engine, manifest, counts, todo)
+    todo = [s for s in todo if s.student not in waiting and s.student not in kept]
+    summary = Summary(sheet, skipped=len(subs) - len(todo) - len(waiting), held=held, waiting=waiting, kept=kept)
     if not todo:
         return summary
     preload = source_imports(source) if preload is None else preload
@@ -109,21 +112,28 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     return summary
 
 
-def _not_their_turn(engine: Any, manifest: Any, todo: list[Submission]) -> dict[str, datetime | None]:
-    """The hand-ins that wait for their grading turn (the sheet's ``[grading]`` limit), with that turn."""
-    runs = graded_runs(engine, manifest.id)
+def _not_now(engine: Any, manifest: Any, counts: str,
+             todo: list[Submission]) -> tuple[dict[str, datetime | None], list[str]]:
+    """The hand-ins not graded in this run: those waiting for their grading turn (the sheet's ``[grading]``
+    limit), with that turn; and the late ones that a graded hand-in made in time outweighs (``counts``)."""
+    runs, stored = graded_runs(engine, manifest.id), stored_decisions(engine, manifest.id)
     now = datetime.now(timezone.utc)
     waiting: dict[str, datetime | None] = {}
+    kept: list[str] = []
     for sub in todo:
         if sub.invalid:  # nothing of the student's runs: never limited
             continue
-        count, last = runs.get(sub.student, (0, None))
         decision = decision_for(engine, manifest, sub.student, sub.submitted_at)
+        late, status = stored.get(sub.student, (None, None))
+        if kept_in_time(counts, decision.late, late, status):
+            kept.append(sub.student)
+            continue
+        count, last = runs.get(sub.student, (0, None))
         turn = grading_turn(manifest.grading_rate, count, last, sub.submitted_at, decision.deadline, decision.grace,
                             now)
         if turn is None or turn > now:
             waiting[sub.student] = turn
-    return waiting
+    return waiting, kept
 
 
 @dataclass(frozen=True)
@@ -245,7 +255,7 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
     say(f"watching the exchange and the web uploads for {', '.join(sheets)} (Ctrl-C to stop)")
     preload = _imports(cfg, sheets)
     engine = open_gradebook(cfg.db_url, create=False)
-    announced: dict[tuple[str, str], datetime | None] = {}
+    announced: dict[tuple[str, str], datetime | str | None] = {}
     with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
         while not stop():
             for sheet in sheets:
@@ -258,6 +268,10 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
                     say(result_line(r))
                 for student in summary.held:
                     say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
+                for student in summary.kept:
+                    if announced.get((sheet, student), "") != "kept":
+                        announced[(sheet, student)] = "kept"
+                        say(f"{sheet}: {student}'s late hand-in is kept, not graded: the hand-in made in time counts")
                 for student, turn in summary.waiting.items():
                     if announced.get((sheet, student), "") != turn:
                         announced[(sheet, student)] = turn

@@ -33,12 +33,17 @@ class SemesterSheet:
     manifest: Manifest | None
     bonus: bool = False  # its points count, its maximum does not
     planned_paper_points: Fraction = Fraction(0)  # for a sheet not yet authored
+    counts: str = "last_in_time"  # which notebook hand-in counts: "last_in_time" (a late one only without it) or "latest"
 
     def part_max(self, part: str) -> Fraction:
         """The maximum of the sheet's "notebook" or "paper" part."""
         if self.manifest is not None:
             return self.manifest.notebook_points if part == "notebook" else self.manifest.paper_points
         return self.max_points - self.planned_paper_points if part == "notebook" else self.planned_paper_points
+
+
+# Which notebook hand-in counts: the last one in time (a late one only when there is none), or the latest.
+COUNTS = ("last_in_time", "latest")
 
 
 @dataclass(frozen=True)
@@ -179,9 +184,12 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
             raise ConfigError(f"{where}: every [[semester.sheet]] needs an 'id'")
         path = root / "source" / sid / MANIFEST_NAME
         bonus = bool(entry.get("bonus", False))
+        counts = entry.get("counts", "last_in_time")
+        if counts not in COUNTS:
+            raise ConfigError(f"{where}: sheet {sid}: counts = {counts!r}; it must be one of {', '.join(COUNTS)}")
         if path.is_file():
             m = load_manifest(path)
-            sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus))
+            sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus, counts=counts))
         elif "planned_points" in entry:
             due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
             pts = parse_points(entry["planned_points"], f"{where}: sheet {sid}")

@@ -106,6 +106,14 @@ GRADER_ERROR = "grader_error"
 RAN = ("graded", "timeout", "crashed")  # statuses of a result whose run executed the student's code
 
 
+def stored_decisions(engine: Engine, sheet: str) -> dict[str, tuple[bool | None, str]]:
+    """student id -> (the stored result's late decision, its status) on ``sheet``."""
+    with Session(engine) as session:
+        rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.late, AutogradeResult.status)
+                               .where(AutogradeResult.sheet == sheet))
+        return {sid: (late, status) for sid, late, status in rows}
+
+
 def graded_runs(engine: Engine, sheet: str) -> dict[str, tuple[int, datetime | None]]:
     """student id -> (graded runs of ``sheet`` so far, when the last one was stored)."""
     with Session(engine) as session:

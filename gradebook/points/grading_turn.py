@@ -33,3 +33,10 @@ def grading_turn(rate: GradingRate, runs: int, last_run_at: datetime | None, rec
     if in_time:
         turn = min(turn, after_reveal)
     return max(turn, now)
+
+
+def kept_in_time(counts: str, new_is_late: bool, stored_late: bool | None, stored_status: str | None) -> bool:
+    """Under the sheet's rule ``counts = "last_in_time"`` (mlph.toml, the default) a late hand-in does not
+    replace a graded hand-in made in time: it is kept (saved, listed) but neither graded nor counted."""
+    return (counts == "last_in_time" and new_is_late and stored_late is False
+            and stored_status in ("graded", "timeout", "crashed", "invalid", "missing"))

@@ -6,15 +6,13 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-import nbformat
 from sqlalchemy import update
 
-from autograder.grading.assemble import grade_id
 from autograder.grading.run import autograde
 from autograder.intake.upload import accept_upload
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import generate
-from coursefactory import TINY_ANSWER, WRONG_ANSWER
+from coursefactory import TINY_ANSWER, WRONG_ANSWER, student_notebook
 from gradebook.people.roster import import_students
 from gradebook.store.db import atomic, open_gradebook
 from gradebook.store.models import AutogradeResult
@@ -22,17 +20,9 @@ from gradebook.store.models import AutogradeResult
 LIMITS = Limits(cell_timeout=20)
 
 
-def _notebook(cfg: Any, answer: str) -> bytes:
-    nb = nbformat.read(cfg.release_dir / "tiny01" / "tiny01.ipynb", as_version=4)
-    for cell in nb.cells:
-        if grade_id(cell) == "scale_solution":
-            cell.source = answer
-    return nbformat.writes(nb).encode()
-
-
 def _hand_in(cfg: Any, student: str, answer: str) -> None:
     rec = accept_upload(cfg, open_gradebook(cfg.db_url), sheet="tiny01", student=student, kind="notebook",
-                        filename="tiny01.ipynb", data=_notebook(cfg, answer), uploaded_by=student)
+                        filename="tiny01.ipynb", data=student_notebook(cfg, answer), uploaded_by=student)
     assert rec.status == "accepted", rec.reason
 
 

@@ -88,12 +88,18 @@ def test_handin_goes_to_the_intake_only(app: Any, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(routes_student, "_accept_upload", lambda: intake)
     ab1 = logged_in(app, "ab1")
-    r = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper"},
+    page = ab1.get("/students/ab1/sheets/tiny01", headers=HTML).text  # the deadline has passed: said before
+    assert "counts 0 points" in page and 'name="confirm_late"' in page
+    r = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper"},  # not confirmed: nothing stored
+                 files={"file": ("x.pdf", b"%PDF-1.4 scan", "application/pdf")}, headers=HTML)
+    assert r.status_code == 409 and "confirm" in r.text and calls == []
+    late = {"kind": "paper", "confirm_late": "yes"}
+    r = ab1.post("/students/ab1/sheets/tiny01/handin", data=late,
                  files={"file": ("../../x.pdf", b"%PDF-1.4 scan", "application/pdf")})
     assert r.status_code == 303 and r.headers["location"] == "/students/ab1/sheets/tiny01?handed_in=paper"
     assert calls[-1] == {"sheet": "tiny01", "student": "ab1", "kind": "paper", "filename": "../../x.pdf",
                          "data": b"%PDF-1.4 scan", "uploaded_by": "ab1"}
-    r = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper"},
+    r = ab1.post("/students/ab1/sheets/tiny01/handin", data=late,
                  files={"file": ("x.pdf", b"<html>", "application/pdf")}, headers=HTML)
     assert r.status_code == 400 and "&lt;b&gt;not a PDF&lt;/b&gt;" in r.text
     assert ab1.post("/students/cd2/sheets/tiny01/handin", data={"kind": "paper"},

@@ -15,7 +15,7 @@ from gradebook.store.models import Handin
 
 from web.security import User, can_view_handin, engine_of, require_role, require_student_access, team_of
 from web.templating import render
-from web.views import dashboard, sheet_detail
+from web.views import dashboard, late_notice, sheet_detail
 
 router = APIRouter()
 anyone = require_role("student", "tutor", "admin")
@@ -49,7 +49,9 @@ def _sheet_context(request: Request, user: User, student: str, sheet: str) -> di
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
     can_hand_in = user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
-    return {"standing": standing, "view": view, "student": student, "can_hand_in": can_hand_in, "kinds": KINDS}
+    notice = late_notice(engine_of(request), view.sheet, student) if can_hand_in else None
+    return {"standing": standing, "view": view, "student": student, "can_hand_in": can_hand_in, "kinds": KINDS,
+            "late_notice": notice}
 
 
 @router.get("/students/{student}/sheets/{sheet}")
@@ -73,7 +75,7 @@ def _accept_upload() -> Any:
 
 @router.post("/students/{student}/sheets/{sheet}/handin")
 async def hand_in(request: Request, student: str, sheet: str, kind: str = Form(), file: UploadFile = File(),
-                  user: User = Depends(require_role("student"))) -> Response:
+                  confirm_late: str = Form(""), user: User = Depends(require_role("student"))) -> Response:
     """A hand-in, by the student themself, through the intake (``autograder.intake.upload``): the
     intake checks it, stores it under a server-chosen name and records it; this route writes nothing."""
     if user.subject_id != student:
@@ -82,6 +84,10 @@ async def hand_in(request: Request, student: str, sheet: str, kind: str = Form()
     if sem.manifest is None or kind not in KINDS:
         raise HTTPException(400, f"Sheet {sheet} takes no hand-in of kind {kind!r}." if sem.manifest
                             else f"Sheet {sheet} is not released yet.")
+    if late_notice(engine_of(request), sem, student) and confirm_late != "yes":
+        context = _sheet_context(request, user, student, sheet)
+        context["flash_error"] = "This hand-in would be late: read what it counts and confirm it below."
+        return render(request, "student_sheet.html", context, status_code=409)
     accept = _accept_upload()
     if accept is None:
         raise HTTPException(503, "Handing in through the web page is not available yet on this server.")
