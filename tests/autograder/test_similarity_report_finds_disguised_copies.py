@@ -196,3 +196,21 @@ def test_cli_prints_a_table_and_names_the_report(course: CourseConfig, monkeypat
     assert f"report: {course.data_dir / 'similarity' / 'sheet02.html'}" in result.output
     bad = CliRunner().invoke(main, ["similarity", "sheet02", "--against", str(course.root)])
     assert bad.exit_code == 2 and "no hand-ins there" in bad.output
+
+
+def test_teams_come_from_the_gradebook(gradebook_course: CourseConfig) -> None:
+    from gradebook.people.teams import import_teams
+    from gradebook.store.db import open_gradebook
+
+    cfg = gradebook_course
+    (cfg.root / "teams.csv").write_text("student_id,team\nab1,t1\ncd2,t1\n", encoding="utf-8")
+    import_teams(open_gradebook(cfg.db_url), cfg.manifest("tiny01"), cfg.root / "teams.csv", "test")
+    release = _nb(cfg, "release", "tiny01")
+    answer = HOSTILE.replace("pairwise_sq_distances(X)", "scale(x, a)")
+    for student in ("ab1", "cd2"):
+        _hand_in(cfg.data_dir / "submitted", student, "tiny01", release, {"scale_solution": answer})
+    _hand_in(cfg.data_dir / "submitted", "ef3", "tiny01", release, {"scale_solution": "def scale(x, a):\n    return a * x\n"})
+    report = build_report(cfg, "tiny01")
+    cell = next(c for c in report.cells if c.grade_id == "scale_solution")
+    assert report.hand_ins == 3 and cell.answers == 2  # ab1 and cd2 are one author
+    assert not cell.pairs
