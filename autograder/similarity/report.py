@@ -11,7 +11,7 @@ import json
 import os
 import uuid
 from collections.abc import Callable, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime, timezone
 from pathlib import Path
 
@@ -22,7 +22,7 @@ from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
 
 from autograder.errors import AutograderError
-from autograder.similarity.answers import Answer, Unreadable, answer_tasks, read_handins, sheet_code
+from autograder.similarity.answers import Unreadable, answer_tasks, read_handins, sheet_code
 from autograder.similarity.detect import Pair, Settings, analyse
 
 VERDICT = ("A high similarity is a reason to look at the two hand-ins, not a verdict: short tasks, the code "
@@ -54,7 +54,6 @@ class SimilarityReport:
     settings: Settings
     hand_ins: int
     path: Path | None = None
-    notes: list[str] = field(default_factory=list)
 
 
 def _read_json(path: Path, what: str) -> object:
@@ -170,5 +169,3 @@ def summary_table(report: SimilarityReport) -> Table:
                       str(len(cell.pairs)), shown)
     return table
 
-
-__all__ = ["Answer", "SimilarityReport", "build_report", "render_html", "similarity_report", "summary_table"]

@@ -153,7 +153,6 @@ HOSTILE = ('def pairwise_sq_distances(X):\n    """x"""\n    # </pre><script>aler
 
 def test_report_file_is_inert_escapes_student_code_and_says_it_is_no_verdict(course: CourseConfig) -> None:
     release, corpus = _corpus_course(course, n=20)
-    answers = dict(corpus.answers["affinities_solution"])
     for student in ("evil1", "evil2"):
         own = {cell: ans["st003"] for cell, ans in corpus.answers.items()} | {"distances_solution": HOSTILE}
         _hand_in(course.data_dir / "submitted", student, "sheet02", release, own)
@@ -166,7 +165,6 @@ def test_report_file_is_inert_escapes_student_code_and_says_it_is_no_verdict(cou
     assert "default-src &#39;none&#39;" in html or "default-src 'none'" in html
     assert "a reason to look at the two hand-ins, not a verdict" in html
     assert "<mark>" in html and "evil1" in html and "evil2" in html
-    assert answers  # the corpus is untouched
 
 
 def test_matching_regions_are_marked_and_added_dead_code_is_not(course: CourseConfig) -> None:
