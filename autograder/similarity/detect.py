@@ -1,18 +1,20 @@
-"""Ranking the pairs of answers to one answer cell by similarity, with copydetect's fingerprints.
+"""Ranking the pairs of answers to each answer cell of a sheet, with copydetect's fingerprints.
 
-copydetect (winnowing over tokens: names become ``V``, strings ``S``, comments and layout vanish) turns
-each answer into a set of fingerprints, the hashes of its k-grams. Three kinds of fingerprints never count:
+Each answer is filtered the way copydetect filters code (:func:`filter_python`: the student's names become
+``V``, strings ``S``, comments and layout vanish; library names after a dot stay) and fingerprinted as the
+set of hashes of its k-grams (copydetect's ``hashed_kgrams``, window 1). The given code's k-grams (release
+notebook: stubs, setup, visible tests) are removed from every answer: they never count.
 
-- **given code**: every k-gram of the release notebook's code (stubs, setup, visible tests);
-- **common code**: a fingerprint found in more than ``common_share`` of this course's answers to the cell
-  (and in at least ``common_min``): what everyone writes for a short task;
-- the rest are weighted by their rarity, ``log(N / df)`` (N answers, df of them with the fingerprint).
-
-A pair's **score** is the weight of the fingerprints the two share over the weight of the smaller answer's
-(so dead code or comments added to a copy do not hide it); a pair is listed when its score reaches
-``threshold`` and they share at least ``min_shared`` rare fingerprints. Pairs within one author (a team)
-and between two references (earlier semesters) are not formed. The matching regions are copydetect's
-(:func:`copydetect.compare_files`) over the counted fingerprints only.
+In a cell of ``n`` answers, a fingerprint that ``df`` of them have is shared with a given other answer by
+chance with probability ``(df - 1) / (n - 1)``; summed over an answer's fingerprints that is what it shares
+with anyone by chance. A pair's **excess** is what it shares beyond that; its **score** in the cell is the
+excess over what the smaller answer has beyond chance (so added dead code or comments do not hide a copy,
+and a short task that everyone writes alike has nothing beyond chance: below ``min_own`` it is not compared).
+The **sheet** score adds excess and room over all the sheet's cells: a copied notebook agrees everywhere,
+two independent answers agree by chance in a cell or two. A pair is listed in a cell when both reach their
+thresholds (:class:`Settings`). Pairs within one author (a team) and between two references (earlier
+semesters) are not formed. The matching regions shown are copydetect's (:func:`copydetect.compare_files`)
+over the fingerprints that neither the given code nor most answers (``common_share``) have.
 """
 from __future__ import annotations
 
