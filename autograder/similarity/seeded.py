@@ -65,7 +65,8 @@ class _Style(ast.NodeTransformer):
                 node.keywords = [k for k in node.keywords if k.arg != "axis"]
         if (isinstance(f, ast.Attribute) and f.attr in ("asarray", "array") and isinstance(f.value, ast.Name)
                 and f.value.id == "np" and self.coin("asarray")):
-            node.func = _np(self.rng.choice(["asarray", "array"]))
+            if f.attr == "asarray" and self.rng.random() < 0.5:
+                node.func = _np("array")  # a copy where a view would do (never the other way: the copy may be written)
             for k in node.keywords:
                 if k.arg == "dtype" and isinstance(k.value, ast.Name) and k.value.id == "float":
                     k.value = self.rng.choice([_np("float64"), ast.Name("float", ast.Load()), ast.Constant("float64")])
@@ -218,6 +219,9 @@ def _loop_forms(tree: ast.AST, rng: random.Random, share: float) -> None:
                                   [ast.Assign([ast.Name(t.id, ast.Store())], st.value.orelse)])
 
 
+_REPEATING = (ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp, ast.Lambda)
+
+
 def _inline(tree: ast.AST, rng: random.Random, share: float) -> None:
     """``t = e`` followed by the only use of ``t`` in the next statement → ``e`` written there instead."""
     for fn in [n for n in ast.walk(tree) if isinstance(n, ast.FunctionDef)]:
@@ -232,8 +236,10 @@ def _inline(tree: ast.AST, rng: random.Random, share: float) -> None:
                 name = st.targets[0].id
                 targets = [n for n in ast.walk(nxt) if isinstance(n, ast.Name) and n.id == name
                            and isinstance(n.ctx, ast.Load)]
-                if len(targets) != 1:
-                    continue
+                repeated = [n for n in ast.walk(nxt) if isinstance(n, _REPEATING)
+                            and any(t is x for t in targets for x in ast.walk(n))]
+                if len(targets) != 1 or repeated or _draws(st):
+                    continue  # once evaluated must stay once evaluated (a comprehension would repeat it)
                 value = st.value
                 for parent in ast.walk(nxt):
                     for field_name, child in ast.iter_fields(parent):
@@ -307,6 +313,15 @@ def _reads_writes(st: ast.stmt) -> tuple[set[str], set[str]]:
     return reads, writes
 
 
+_DRAWS = {"permutation", "shuffle", "normal", "random", "integers", "choice", "uniform", "standard_normal",
+          "randn", "rand", "randint", "binomial", "poisson", "exponential"}
+
+
+def _draws(st: ast.stmt) -> bool:
+    return any(isinstance(n, ast.Call) and isinstance(n.func, ast.Attribute) and n.func.attr in _DRAWS
+               for n in ast.walk(st))
+
+
 def _reorder(tree: ast.AST, rng: random.Random) -> None:
     """Swap adjacent statements that do not depend on each other."""
     for block in _bodies(tree):
@@ -315,6 +330,8 @@ def _reorder(tree: ast.AST, rng: random.Random) -> None:
             if not all(isinstance(s, ast.Assign | ast.AugAssign | ast.AnnAssign) for s in (s1, s2)):
                 continue
             (r1, w1), (r2, w2) = _reads_writes(s1), _reads_writes(s2)
+            if _draws(s1) and _draws(s2):
+                continue  # two draws from one random generator: their order is part of the result
             if not (w1 & (r2 | w2)) and not (w2 & r1) and rng.random() < 0.7:
                 block[i], block[i + 1] = s2, s1
 
