@@ -139,7 +139,8 @@ points = 1
 """
 HANDIN_TEXT = ("\n\nHand in the pen-and-paper part as one PDF (scan or photo of handwriting, or typeset) on the "
                "course web page, next to your notebook.")
-SETUP_DATA = "\nX_data = np.linspace(0.0, 1.0, 5)\nX_data.flags.writeable = False\n"
+SETUP_DATA = ("\nX_data = np.linspace(0.0, 1.0, 5)\nX_data.flags.writeable = False\n\n\n"
+              "def _readonly(a):\n    a.flags.writeable = False\n    return a\n")
 DATA_TEST = "\ncheck(\"scale_data\", scale(X_data, 3.0), expected=3.0 * np.linspace(0.0, 1.0, 5))\n"
 
 
@@ -157,6 +158,9 @@ def conform(sheet_dir: Path) -> None:
     by_id["intro"].source += HANDIN_TEXT
     by_id["setup"].source += SETUP_DATA
     by_id["test_scale_more"].source = DATA_TEST.strip() + "\n" + by_id["test_scale_more"].source
+    for gid in ("test_scale_visible", "test_scale_more"):  # every test input read-only
+        by_id[gid].source = by_id[gid].source.replace("scale(np.arange(4.0)", "scale(_readonly(np.arange(4.0))").replace(
+            "scale(np.linspace(0, 1, 5)", "scale(_readonly(np.linspace(0, 1, 5))")
     nbformat.write(nb, sheet_dir / f"{sheet}.ipynb")
 
 

@@ -108,7 +108,10 @@ def _handins(session: Session, sheet: str, members: list[str]) -> list[HandinVie
                        h.original_name or "", h.student_id, bool(h.stored_path)) for h in rows]
 
 
-def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str]) -> list[PaperTaskView]:
+def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str],
+           deadline_passed: bool, staff: bool = False) -> list[PaperTaskView]:
+    """The paper tasks with points and comments; a task's rubric texts for staff, and for the student only as
+    the sheet's ``rubric_to_students`` allows (default: with its points, after the student's deadline)."""
     if sem.manifest is None:
         return []
     points = session.execute(select(PaperPoints).where(PaperPoints.sheet == sem.id,
@@ -121,7 +124,8 @@ def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str
         best = max(mine, key=lambda p: (Fraction(p.points), p.student_id == student), default=None)
         ticked = set(json.loads(best.rubric)) if best is not None and best.rubric else set()
         texts = [c.text for c in sorted(comments, key=lambda c: c.student_id != student) if c.task == task.id and c.text]
-        rubric = [(item.id, item.text, item.points, item.id in ticked) for item in getattr(task, "rubric", ())]
+        shown = staff or sem.manifest.rubric_shown(deadline_passed, best is not None)
+        rubric = [(item.id, item.text, item.points, item.id in ticked) for item in task.rubric] if shown else []
         views.append(PaperTaskView(task.id, task.title, task.points, Fraction(best.points) if best else None,
                                    "\n\n".join(dict.fromkeys(texts)), rubric))
     return views
@@ -195,8 +199,11 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     graded_at = _utc(result.graded_at) if result is not None else None
     view.grading = latest_nb is not None and (graded_at is None or latest_nb.received_at > graded_at
                                               or (result is not None and result.fingerprint == ""))
-    _turn(view, sem, result, latest_nb, now or datetime.now(timezone.utc))
-    view.paper_tasks = _paper(session, sem, student, members)
+    now = now or datetime.now(timezone.utc)
+    _turn(view, sem, result, latest_nb, now)
+    due, extended = sem.due.astimezone(timezone.utc), _utc(view.extension)
+    deadline = max(due, extended) if extended is not None else due  # the student's, extension included
+    view.paper_tasks = _paper(session, sem, student, members, deadline <= now, staff)
     entered = [t.points for t in view.paper_tasks if t.points is not None]
     view.paper_points = sum(entered, Fraction(0)) if entered else None
     return view
@@ -211,10 +218,12 @@ def _parse_result(text: str) -> dict[str, Any]:
 
 
 def dashboard(engine: Engine, cfg: CourseConfig, student: str,
-              staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
+              only: set[str] | None = None, staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
+    """``student``'s standing and sheets (``only``: just these sheets, e.g. the ones released to students)."""
     standing = standing_of(engine, cfg, student)
     with Session(engine) as session:
-        return standing, [sheet_view(session, cfg, standing, student, sem, staff=staff) for sem in cfg.semester]
+        return standing, [sheet_view(session, cfg, standing, student, sem, staff=staff) for sem in cfg.semester
+                          if only is None or sem.id in only]
 
 
 def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,

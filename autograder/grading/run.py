@@ -23,9 +23,10 @@ from gradebook.store.db import open_gradebook
 from gradebook.points.handins import decision_fields, decision_for, latest_handins, roster_ids
 
 from autograder.grading.feedback import write_feedback
+from autograder.errors import SandboxUnavailable
 from autograder.limits import Limits
 from autograder.intake.exchange import collect as collect_exchange
-from autograder.grading.pipeline import (Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
+from autograder.grading.pipeline import (CHANGED, Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
                        make_job, source_hash, source_imports, submit_jobs, test_labels)
 from autograder.grading.reference import load_reference
 from autograder.sandbox.bwrap import prepare_sandboxes
@@ -39,6 +40,7 @@ class Summary:
     results: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     held: list[str] = field(default_factory=list)  # in submitted/ but not on the roster: not graded
+    changed: list[str] = field(default_factory=list)  # handed in again while this run read it: graded next run
     waiting: dict[str, datetime | None] = field(default_factory=dict)  # student -> their grading turn (None: never)
     kept: list[str] = field(default_factory=list)  # a late hand-in kept, not graded: one made in time counts
 
@@ -201,7 +203,10 @@ def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Execut
         jobs = []
         for sub in todo:
             job = make_job(sub, ctx.manifest, ctx.source, ctx.limits, ctx.sandbox, ctx.preload, ctx.labels)
-            if "status" in job:
+            if job.get("status") == CHANGED:  # replaced since discover(): the next pass grades it with its time
+                summary.changed.append(sub.student)
+                bar.advance(task)
+            elif "status" in job:
                 record(sub, job)
             else:
                 jobs.append(job)
@@ -259,25 +264,35 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
     with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
         while not stop():
             for sheet in sheets:
-                report = collect_exchange(cfg, engine, sheet)
-                for student, why in report.held + report.refused:
-                    say(f"{sheet}: hand-in {student} not accepted: {why}")
-                summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool,
-                                    preload=preload)
-                for r in summary.results:
-                    say(result_line(r))
-                for student in summary.held:
-                    say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
-                for student in summary.kept:
-                    if announced.get((sheet, student), "") != "kept":
-                        announced[(sheet, student)] = "kept"
-                        say(f"{sheet}: {student}'s late hand-in is kept, not graded: the hand-in made in time counts")
-                for student, turn in summary.waiting.items():
-                    if announced.get((sheet, student), "") != turn:
-                        announced[(sheet, student)] = turn
-                        say(f"{sheet}: {student}'s hand-in waits for its grading turn: "
-                            + (f"{turn:%Y-%m-%d %H:%M:%S} UTC" if turn else "never (the sheet's limit of graded runs)"))
+                try:
+                    _watch_pass(cfg, engine, sheet, limits, sandbox, pool, preload, say, announced)
+                except (SandboxUnavailable, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # a broken pass (the database away, a bug) is logged; the next pass runs
+                    log.exception("--watch: the pass over %s failed", sheet)
+                    say(f"{sheet}: this pass failed ({type(exc).__name__}: {str(exc)[:200]}); trying again")
             time.sleep(interval)
+
+
+def _watch_pass(cfg: CourseConfig, engine: Any, sheet: str, limits: Limits, sandbox: bool, pool: Executor,
+                preload: tuple[str, ...], say: Callable[[str], None], announced: dict[Any, Any]) -> None:
+    report = collect_exchange(cfg, engine, sheet)
+    for student, why in report.held + report.refused + report.failed:
+        say(f"{sheet}: hand-in {student} not accepted: {why}")
+    summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool, preload=preload)
+    for r in summary.results:
+        say(result_line(r))
+    for student in summary.held:
+        say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
+    for student in summary.kept:
+        if announced.get((sheet, student), "") != "kept":
+            announced[(sheet, student)] = "kept"
+            say(f"{sheet}: {student}'s late hand-in is kept, not graded: the hand-in made in time counts")
+    for student, turn in summary.waiting.items():
+        if announced.get((sheet, student), "") != turn:
+            announced[(sheet, student)] = turn
+            say(f"{sheet}: {student}'s hand-in waits for its grading turn: "
+                + (f"{turn:%Y-%m-%d %H:%M:%S} UTC" if turn else "never (the sheet's limit of graded runs)"))
 
 
 def result_line(r: dict[str, Any]) -> str:

@@ -77,6 +77,9 @@ class CourseConfig:
     # an own uid, as on JupyterHub with local accounts) or "shared" (one uid for all: the exchange cannot
     # tell students apart; the web upload is the safe intake there)
     intake_identity: str = "owner"
+    # [intake] uploads_per_minute, upload_mb_per_sheet: a student's web uploads (the intake refuses beyond)
+    uploads_per_minute: int = 6
+    upload_mb_per_sheet: int = 200
 
     @property
     def source_dir(self) -> Path:
@@ -232,7 +235,16 @@ def load_config(root: Path | None = None) -> CourseConfig:
         semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
         origins=origins,
         intake_identity=_identity(raw.get("intake", {}), where),
+        uploads_per_minute=_positive(raw.get("intake", {}), "uploads_per_minute", 6, where),
+        upload_mb_per_sheet=_positive(raw.get("intake", {}), "upload_mb_per_sheet", 200, where),
     )
+
+
+def _positive(raw: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{where}: [intake] {key} must be a whole number of at least 1, not {value!r}")
+    return value
 
 
 def _identity(raw: dict[str, Any], where: str) -> str:

@@ -61,6 +61,12 @@ class Task:
     solution: str | None = None  # paper tasks: the model solution for tutors (never released)
 
 
+# When a paper task's rubric texts reach a student (``rubric_to_students`` in sheet.toml): with that task's
+# points once they are entered and the student's deadline has passed (the default), after the deadline
+# whether graded or not, or never (tutors always see them).
+RUBRIC_TO_STUDENTS = ("with-points", "after-deadline", "never")
+
+
 @dataclass(frozen=True)
 class GradingRate:
     """How often a student's hand-ins of a sheet are graded (``[grading]`` in ``sheet.toml``): at most one
@@ -82,6 +88,7 @@ class Manifest:
     path: Path
     late_policy: dict[str, Any] = field(default_factory=dict)
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
+    rubric_to_students: str = "with-points"  # one of RUBRIC_TO_STUDENTS
     grading_rate: GradingRate = field(default_factory=lambda: GradingRate())
 
     @property
@@ -112,6 +119,12 @@ class Manifest:
     @property
     def max_points(self) -> Fraction:
         return self.notebook_points + self.paper_points
+
+    def rubric_shown(self, deadline_passed: bool, graded: bool) -> bool:
+        """May a student read a paper task's rubric texts (``rubric_to_students``)?"""
+        if self.rubric_to_students == "after-deadline":
+            return deadline_passed
+        return self.rubric_to_students == "with-points" and deadline_passed and graded
 
     def paper_task(self, task_id: str) -> Task | None:
         return next((t for t in self.paper_tasks if t.id == task_id), None)
@@ -211,6 +224,10 @@ def load_manifest(path: Path) -> Manifest:
     late = raw.get("late", {})
     if not isinstance(late, dict):
         raise ManifestError(f"{where}: [late] must be a table")
+    rubric_to_students = raw.get("rubric_to_students", "with-points")
+    if rubric_to_students not in RUBRIC_TO_STUDENTS:
+        raise ManifestError(f"{where}: 'rubric_to_students' must be one of {', '.join(RUBRIC_TO_STUDENTS)}, "
+                            f"not {rubric_to_students!r}")
     rate = _grading_rate(raw.get("grading", {}), where)
     budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
@@ -224,6 +241,7 @@ def load_manifest(path: Path) -> Manifest:
         path=path,
         late_policy=late,
         time_budget_s=float(budget),
+        rubric_to_students=str(rubric_to_students),
         grading_rate=rate,
     )
 

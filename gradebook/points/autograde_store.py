@@ -62,10 +62,18 @@ def _nbgrader_submission(session: Session, sheet: str, student: str, submitted_a
     return grades
 
 
+def _utc(value: str | None) -> datetime | None:
+    """An ISO time as UTC (SQLite keeps no zone: every stored time is UTC; a time without zone is UTC)."""
+    if not value:
+        return None
+    when = datetime.fromisoformat(value)
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
 def store_result(engine: Engine, result: dict[str, Any]) -> None:
     """Write one submission's result (the coordinator's validated JSON) in one transaction."""
     sheet, student = result["sheet"], result["student"]
-    submitted_at = datetime.fromisoformat(result["submitted_at"]) if result.get("submitted_at") else None
+    submitted_at = _utc(result.get("submitted_at"))
     points = {c["grade_id"]: float(Fraction(c["points"])) for c in result.get("cells", [])}
     with atomic(engine) as session:
         grades = _nbgrader_submission(session, sheet, student, submitted_at)
@@ -85,7 +93,7 @@ def store_result(engine: Engine, result: dict[str, Any]) -> None:
         row.score = result["score"]
         row.max_score = result["max_score"]
         row.result_json = json.dumps({k: v for k, v in result.items() if k != "notebook"}, sort_keys=True)
-        row.deadline = datetime.fromisoformat(result["deadline"]) if result.get("deadline") else None
+        row.deadline = _utc(result.get("deadline"))
         row.late = result.get("late")
         row.decision = result.get("decision")
         if result["status"] in RAN:  # the student's code ran: one graded run more
