@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -38,41 +39,42 @@ class Zygote:
     def __init__(self) -> None:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent", "MPLBACKEND": "Agg",
                "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
-        self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, cwd="/", env=env, text=True, close_fds=True)
+        self.channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=theirs, stdout=theirs,
+                                         stderr=subprocess.DEVNULL, cwd="/", env=env, close_fds=True)
         self.loaded: set[str] = set()
         self._lock = threading.Lock()
-        self._read({})
+        self._read({"op": "start"})
 
     def _read(self, req: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        # one answer per request, written whole: nothing is ever left in the reader's buffer, so the pipe
-        # itself says whether an answer is there
-        if not select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)[0]:
+        # one answer per request, one message each (SOCK_SEQPACKET keeps their boundaries)
+        if not select.select([self.channel], [], [], ANSWER_TIMEOUT)[0]:
             self.proc.kill()
             raise ZygoteUnavailable(f"the zygote did not answer {req.get('op')} within {ANSWER_TIMEOUT:g} s")
-        line = self.proc.stdout.readline()
-        if not line:
+        try:
+            data = self.channel.recv(1 << 20)
+        except OSError as exc:
+            raise ZygoteUnavailable(f"the zygote is gone: {exc}") from exc
+        if not data:
             raise ZygoteUnavailable(f"the zygote exited (code {self.proc.poll()}) before answering {req.get('op')}")
-        answer: dict[str, Any] = json.loads(line)
+        answer: dict[str, Any] = json.loads(data)
         if "error" in answer:
             raise ZygoteUnavailable(answer["error"])
         return answer
 
-    def ask(self, req: dict[str, Any]) -> dict[str, Any]:
+    def ask(self, req: dict[str, Any], fds: tuple[int, ...] = ()) -> dict[str, Any]:
+        """Send a request (with ``fds`` passed along) and wait for its answer."""
         with self._lock:
-            stdin: IO[str] | None = self.proc.stdin
-            assert stdin is not None
             try:
-                stdin.write(json.dumps(req) + "\n")
-                stdin.flush()
+                socket.send_fds(self.channel, [json.dumps(req).encode()], list(fds))
             except OSError as exc:
                 raise ZygoteUnavailable(f"the zygote is gone: {exc}") from exc
             return self._read(req)
 
-    def spawn(self, holder: int, preload: tuple[str, ...], **req: Any) -> int:
+    def spawn(self, holder: int, preload: tuple[str, ...], channel: int, **req: Any) -> int:
         """Fork a kernel into the sandbox of ``holder`` (checked to be the process :func:`find_holder`
-        found, not a later one with its pid); the kernel's host pid."""
+        found, not a later one with its pid), talking over the socket ``channel``; the kernel's host pid."""
         try:
             req["holder_start"] = start_time(holder)
         except OSError:
@@ -81,7 +83,7 @@ class Zygote:
         if missing:
             self.ask({"op": "preload", "modules": missing})
             self.loaded.update(missing)
-        return int(self.ask({"op": "spawn", "holder": holder, **req})["pid"])
+        return int(self.ask({"op": "spawn", "holder": holder, **req}, (channel,))["pid"])
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -90,9 +92,7 @@ class Zygote:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream:
-                stream.close()
+        self.channel.close()
 
 
 _ZYGOTE: Zygote | None = None
