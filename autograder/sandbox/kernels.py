@@ -36,7 +36,7 @@ from typing import IO, Any
 from autograder.limits import Limits
 from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, working_bwrap
 from autograder.sandbox.executor import HEADER
-from autograder.sandbox.zygote import HOLDER, ZygoteUnavailable, close_zygote, find_holder, zygote
+from autograder.sandbox.zygote import HOLDER_COMMAND, ZygoteUnavailable, close_zygote, find_holder, zygote
 
 log = logging.getLogger(__name__)
 
@@ -83,13 +83,14 @@ class Kernel:
 
     # -- start-up -------------------------------------------------------------------------------------------
 
-    def _popen(self, cmd: list[str], pass_fds: tuple[int, ...] = ()) -> None:
+    def _popen(self, cmd: list[str], pass_fds: tuple[int, ...] = (), stdout: int | None = None) -> None:
         if self.sandbox:  # bwrap clears the environment and sets the sandbox's own
             env, cwd = {**os.environ, **SINGLE_THREADED}, str(self.root)
         else:
             env = {**os.environ, **SINGLE_THREADED, "IPYTHONDIR": str(self.root / "ipython"), "MPLBACKEND": "Agg"}
             cwd = self.workdir
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log, cwd=cwd,
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log if stdout is None else stdout,
+                                     stderr=self.log, cwd=cwd,
                                      env=env, pass_fds=pass_fds, start_new_session=True)
         self.pidfd = os.pidfd_open(self.proc.pid)
 
@@ -97,9 +98,13 @@ class Kernel:
         self.sock, theirs = socket.socketpair()
         self._buf = bytearray()
         if self.sandbox and self.use_zygote:
-            self._popen(self.sandbox.wrap(HOLDER))
+            ready, said = os.pipe()
+            try:
+                self._popen(self.sandbox.wrap(HOLDER_COMMAND), stdout=said)
+            finally:
+                os.close(said)
             self._fork_error = None
-            self._forking = threading.Thread(target=self._fork_kernel, args=(theirs,), daemon=True)
+            self._forking = threading.Thread(target=self._fork_kernel, args=(theirs, ready), daemon=True)
             self._forking.start()
         else:
             self._exec_kernel(theirs)
@@ -110,12 +115,12 @@ class Kernel:
             cmd = [sys.executable, "-c", EXECUTOR_SOURCE, str(theirs.fileno())]
             self._popen(self.sandbox.wrap(cmd) if self.sandbox else cmd, (theirs.fileno(),))
 
-    def _fork_kernel(self, theirs: socket.socket) -> None:
+    def _fork_kernel(self, theirs: socket.socket, ready: int) -> None:
         """On a thread: bubblewrap takes ~20 ms to set the sandbox up, a spare kernel must not hold up the
         submission being graded. :meth:`settle` waits for it."""
         try:
             assert self.sandbox is not None and self.proc is not None
-            holder = find_holder(self.proc.pid)
+            holder = find_holder(self.proc.pid, ready=ready)
             pid = zygote().spawn(holder, self.preload, theirs.fileno(), log=str(self.root / "kernel.log"), uid=NOBODY,
                                  gid=NOBODY, cgroups=[str(d) for d in self.sandbox.cgroups.dirs],
                                  rlimits=self.sandbox.rlimits(), env=self.sandbox.env(), cwd=HOME)
@@ -128,8 +133,11 @@ class Kernel:
                 os.close(holder_fd)
         except ZygoteUnavailable as exc:
             self._fork_error = exc
+        except Exception as exc:  # a bug here costs time (the ordinary start), never a submission
+            self._fork_error = ZygoteUnavailable(f"{type(exc).__name__}: {exc}")
         finally:
             theirs.close()
+            os.close(ready)
 
     def settle(self) -> None:
         """The kernel process exists: the fork finished, or failed and the kernel was started the

@@ -28,6 +28,11 @@ from autograder.sandbox.zygote_server import start_time
 
 SERVER = Path(__file__).with_name("zygote_server.py")
 HOLDER = ["sleep", "infinity"]  # the sandbox's placeholder process; the kernel is forked in beside it
+
+
+# The placeholder as started: it says on its stdout (a pipe to the grader) that it runs, so the sandbox is set
+# up, then becomes ``sleep`` with its stdout closed. The grader waits on the pipe instead of polling /proc.
+HOLDER_COMMAND = ["/bin/sh", "-c", f"echo; exec {' '.join(HOLDER)} >&-"]
 ANSWER_TIMEOUT = 60.0  # seconds; a spawn takes milliseconds, a first preload (scipy, sklearn) a few seconds
 
 
@@ -120,17 +125,24 @@ def close_zygote() -> None:
             _ZYGOTE = None
 
 
-def find_holder(bwrap_pid: int, timeout: float = 10.0) -> int:
+def find_holder(bwrap_pid: int, timeout: float = 10.0, ready: int | None = None) -> int:
     """The host pid of the placeholder inside the sandbox that ``bwrap_pid`` sets up, once bubblewrap has
-    finished (mounts, namespaces) and executed it."""
+    finished (mounts, namespaces) and executed it. ``ready``: a pipe the placeholder writes to when it runs
+    (:data:`HOLDER_COMMAND`); without it, /proc is polled until ``sleep`` appears."""
     deadline = time.monotonic() + timeout
-    want = os.path.realpath(f"/usr/bin/{HOLDER[0]}")
+    wanted = {os.path.realpath(f"/usr/bin/{HOLDER[0]}")}
+    if ready is not None:
+        if not select.select([ready], [], [], timeout)[0]:
+            raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")
+        if not os.read(ready, 1):
+            raise ZygoteUnavailable("the sandbox exited before its placeholder started")
+        wanted.add(os.path.realpath("/bin/sh"))  # it said so: the shell about to become the placeholder is inside
     while time.monotonic() < deadline:
         todo = [bwrap_pid]
         while todo:
             pid = todo.pop()
             try:
-                if pid != bwrap_pid and os.path.realpath(f"/proc/{pid}/exe") == want:
+                if pid != bwrap_pid and os.path.realpath(f"/proc/{pid}/exe") in wanted:
                     return pid
                 todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
             except OSError:

@@ -53,6 +53,7 @@ CAPABILITY_VERSION_3 = 0x20080522
 LIBC = ctypes.CDLL(None, use_errno=True)
 KERNEL_FD = 3
 MAX_REQUEST = 1 << 20
+LAZY_NUMPY = ("numpy.random", "numpy.linalg", "numpy.fft", "numpy.polynomial")
 EXECUTOR: Any = None  # the executor module, loaded by path in serve()
 SHELL: Any = None  # its shell, made once before the first fork
 
@@ -215,7 +216,12 @@ def preload(modules: list[str]) -> dict[str, Any]:
             importlib.import_module(module)
         except Exception:
             failed.append(module)
-    if "numpy" in sys.modules:
+    if "numpy" in sys.modules:  # what numpy loads lazily (numpy.random: every kernel reseeds it) loaded here, once
+        for module in LAZY_NUMPY:
+            try:
+                importlib.import_module(module)
+            except Exception:
+                pass
         EXECUTOR.warm_up(SHELL, EXECUTOR.NUMPY_WARM_UP)
     return {"ok": True, "failed": failed}
 
