@@ -164,6 +164,7 @@ def spawn(req: dict[str, Any], fds: list[int]) -> dict[str, Any]:
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         return {"error": f"the zygote runs {threads} threads; it forks only while single-threaded"}
+    _same_process(int(req["holder"]), req["holder_start"])  # early (checked again in the child, around the opens)
     if len(fds) != 1:
         return {"error": "a spawn request carries exactly one socket"}
     report_r, report_w = os.pipe()
