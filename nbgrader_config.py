@@ -8,7 +8,7 @@ nbgrader's course root, while ``source/`` and ``release/`` stay in this reposito
 from pathlib import Path
 
 from autograder.nbgrader_bridge import nbgrader_config
-from gradebook.config import load_config
+from gradebook.course.config import load_config
 
 c = get_config()  # type: ignore[name-defined]  # noqa: F821 - provided by traitlets
 c.merge(nbgrader_config(load_config(Path(__file__).resolve().parent)))

@@ -12,8 +12,8 @@ import click
 from rich.console import Console
 from rich.table import Table
 
-from gradebook.config import CourseConfig, load_config
-from gradebook.cli import register as register_gradebook_commands
+from gradebook.course.config import CourseConfig, load_config
+from gradebook.cli.commands import register as register_gradebook_commands
 from gradebook.errors import GradebookError
 from web.cli import register as register_web_commands
 
@@ -99,7 +99,7 @@ def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
               mlph collect sheet04 --zip moodle-sheet04.zip
               mlph collect sheet04 --admit gast17      # an id not on the roster
     """
-    from gradebook.db import open_gradebook
+    from gradebook.store.db import open_gradebook
 
     cfg = load_config()
     engine = open_gradebook(cfg.db_url, create=False)
@@ -238,8 +238,8 @@ def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
     """
     import getpass
 
-    from gradebook.autograde_store import mark_for_regrade
-    from gradebook.db import open_gradebook
+    from gradebook.points.autograde_store import mark_for_regrade
+    from gradebook.store.db import open_gradebook
 
     cfg = load_config()
     cfg.manifest(sheet)

@@ -15,8 +15,8 @@ from typing import Any
 
 from traitlets.config import Config
 
-from gradebook.config import CourseConfig
-from gradebook.db import open_gradebook
+from gradebook.course.config import CourseConfig
+from gradebook.store.db import open_gradebook
 
 from autograder.errors import NbgraderError
 
@@ -104,7 +104,7 @@ def release(cfg: CourseConfig, sheet: str, release_dir: Path | None = None, forc
                             f"`mlph release {sheet} --force` (students who fetched it must fetch it again)")
     api = _api(cfg, force=force, release_dir=release_dir)
     _check(api.release_assignment(sheet), f"releasing {sheet}")
-    from gradebook.sheets_state import mark_released
+    from gradebook.course.sheets_state import mark_released
 
     mark_released(open_gradebook(cfg.db_url), sheet, getpass.getuser())
     return out

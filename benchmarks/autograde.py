@@ -49,7 +49,7 @@ def build(root: Path, sheets: list[str], n: int) -> dict[str, list[str]]:
     from autograder.nbgrader_bridge import CHECK_MODULE, generate
     from autograder.demo.simulate import handin, make_class
     from autograder.sheets.validate import load_mistakes
-    from gradebook.config import load_config
+    from gradebook.course.config import load_config
 
     course = make_course(root / "course", tiny=(), real=tuple(sheets))
     os.environ.update(MLPH_ROOT=str(course), MLPH_COURSE_DIR=str(root / "data"))

@@ -46,9 +46,9 @@ def write_course(root: Path, n_sheets: int) -> None:
 
 
 def fill_database(url: str, n_students: int, n_sheets: int, seed: int = 1) -> None:
-    from gradebook import nbgrader_tables as nt
-    from gradebook.db import atomic, open_gradebook
-    from gradebook.models import PaperPoints, StudentProfile
+    from gradebook.store import nbgrader_tables as nt
+    from gradebook.store.db import atomic, open_gradebook
+    from gradebook.store.models import PaperPoints, StudentProfile
 
     rng = random.Random(seed)
     engine = open_gradebook(url)

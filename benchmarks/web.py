@@ -48,11 +48,11 @@ TARGETS = {"save p95": 0.050, "tutor grid": 0.100, "student dashboard": 0.100, "
 
 def fill(builder: Any, url: str, students: int, sheets: int) -> None:
     """The gradebook benchmark's course, on PostgreSQL: nbgrader's schema has an enum type there for
-    ``grade_cells.cell_type`` (declared a string in gradebook.nbgrader_tables), so, in this process only,
+    ``grade_cells.cell_type`` (declared a string in gradebook.store.nbgrader_tables), so, in this process only,
     the column is bound as that enum while the builder inserts."""
     from sqlalchemy.dialects.postgresql import ENUM
 
-    from gradebook import nbgrader_tables as nt
+    from gradebook.store import nbgrader_tables as nt
 
     column = nt.grade_cells.c.cell_type
     kept = column.type
@@ -74,8 +74,8 @@ def _builder() -> Any:
 
 def staff_and_groups(url: str, students: int) -> dict[str, list[str]]:
     """Groups of GROUP_SIZE students, tutors t0..t9 (round robin) and admin boss; tutor → groups."""
-    from gradebook.db import atomic, open_gradebook
-    from gradebook.models import GroupMembership, Person, TutorialGroup
+    from gradebook.store.db import atomic, open_gradebook
+    from gradebook.store.models import GroupMembership, Person, TutorialGroup
 
     now = datetime.now(timezone.utc)
     n_groups = -(-students // GROUP_SIZE)
@@ -100,7 +100,7 @@ def free_port() -> int:
 
 
 def client(base: str, url: str, who: str) -> httpx.Client:
-    from gradebook.db import open_gradebook
+    from gradebook.store.db import open_gradebook
     from web.security import CSRF_HEADER, SESSION_COOKIE
     from web.testing import session_for
 
@@ -163,8 +163,8 @@ def server_time(r: httpx.Response) -> float:
 
 def check_audit(url: str, out: Outcomes, since: datetime) -> list[str]:
     """Every stored save is in the audit log once, and each change was based on the value before it."""
-    from gradebook.db import open_gradebook
-    from gradebook.models import AuditLog, PaperPoints
+    from gradebook.store.db import open_gradebook
+    from gradebook.store.models import AuditLog, PaperPoints
     from sqlalchemy.orm import Session
 
     problems: list[str] = []
@@ -335,7 +335,7 @@ def main() -> None:
         if proc is not None:
             proc.terminate()
             proc.wait(timeout=20)
-        from gradebook import db as gbdb
+        from gradebook.store import db as gbdb
 
         for key in [u for u in gbdb._ready if schema in u]:
             gbdb._ready.pop(key).dispose()

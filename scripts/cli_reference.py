@@ -1,4 +1,4 @@
-"""Write the README's command reference from `mlph --help` (run with --check to only compare)."""
+"""Write docs/reference.md (the command reference) from `mlph --help` (run with --check to only compare)."""
 from __future__ import annotations
 
 import sys
@@ -8,7 +8,7 @@ import click
 
 from autograder.cli import main
 
-README = Path(__file__).resolve().parents[1] / "README.md"
+README = Path(__file__).resolve().parents[1] / "docs" / "reference.md"
 START, END = "<!-- cli-reference:start -->", "<!-- cli-reference:end -->"
 
 

@@ -8,7 +8,7 @@ from typing import Any
 import pytest
 
 from coursefactory import make_course
-from gradebook.config import CourseConfig, load_config
+from gradebook.course.config import CourseConfig, load_config
 
 
 @pytest.fixture
@@ -45,7 +45,7 @@ def db_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     try:
         yield f"{PG_BASE}?options=-csearch_path%3D{schema}"
     finally:
-        from gradebook import db as gbdb
+        from gradebook.store import db as gbdb
 
         for url in [u for u in gbdb._ready if schema in u]:
             gbdb._ready.pop(url).dispose()
@@ -72,8 +72,8 @@ def gradebook_course(course_factory: Callable[..., CourseConfig], db_url: str,
                       "ab1,Müller,Anna,ab1@uni.de,3700001\n"
                       'cd2,"García, Jr.",Carlos,cd2@uni.de,3700002\n'
                       "ef3,O'Brien,Eve,ef3@uni.de,3700003\n")
-    from gradebook.db import open_gradebook
-    from gradebook.roster import import_students
+    from gradebook.store.db import open_gradebook
+    from gradebook.people.roster import import_students
 
     import_students(open_gradebook(db_url), roster)
     return cfg

@@ -4,8 +4,8 @@ from __future__ import annotations
 from datetime import datetime, timezone
 from fractions import Fraction
 
-from gradebook.autograde_store import store_result
-from gradebook.db import open_gradebook
+from gradebook.points.autograde_store import store_result
+from gradebook.store.db import open_gradebook
 
 
 def autograded(cfg, sheet: str, student: str, visible: Fraction, more: Fraction,

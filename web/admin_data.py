@@ -16,9 +16,9 @@ from fastapi import HTTPException, UploadFile
 from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
-from gradebook.config import CourseConfig
+from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
-from gradebook.models import AuditLog, AutogradeResult, Handin
+from gradebook.store.models import AuditLog, AutogradeResult, Handin
 
 T = TypeVar("T")
 TABLE_SUFFIXES = (".csv", ".xlsx")

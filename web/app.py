@@ -7,7 +7,6 @@ anything else a generic 500 page, its traceback only in the server log.
 from __future__ import annotations
 
 import importlib
-import importlib.util
 import logging
 from pathlib import Path
 from urllib.parse import quote
@@ -19,20 +18,21 @@ from fastapi.staticfiles import StaticFiles
 from starlette.exceptions import HTTPException as StarletteHTTPException
 
 from autograder.errors import AutograderError
-from gradebook.config import CourseConfig, load_config
-from gradebook.db import open_gradebook
+from gradebook.course.config import CourseConfig, load_config
+from gradebook.store.db import open_gradebook
 from gradebook.errors import ConflictError, GradebookError, UnknownStudentError
 
-from .middleware import BodyLimit, CatchAll, SecurityHeaders
-from .security import LoginRequired, csrf_protect
-from .settings import WebSettings
-from .templating import make_env, render
+from web.middleware import BodyLimit, CatchAll, SecurityHeaders
+from web.security import LoginRequired, csrf_protect
+from web.settings import WebSettings
+from web.templating import make_env, render
 
 log = logging.getLogger("mlph.web")
 STATIC_DIR = Path(__file__).resolve().parent / "static"
-# Route modules, each with a module-level ``router`` (fastapi.APIRouter); a missing one is skipped.
-ROUTE_MODULES = ("web.routes_auth", "web.routes_student", "web.routes_admin", "web.routes_admin_edit",
-                 "web.routes_tutor")
+# Route modules, each with a module-level ``router`` (fastapi.APIRouter); one that cannot be imported stops
+# the start with its error (never a silently missing page).
+ROUTE_MODULES = ("web.routes.auth", "web.routes.student", "web.routes.admin", "web.routes.admin_edit",
+                 "web.routes.tutor")
 
 
 def _wants_html(request: Request) -> bool:
@@ -97,8 +97,7 @@ def create_app(cfg: CourseConfig, settings: WebSettings | None = None) -> FastAP
     app.state.jinja = make_env(cfg.timezone)
     _install_handlers(app)
     for name in ROUTE_MODULES:
-        if importlib.util.find_spec(name) is not None:
-            app.include_router(importlib.import_module(name).router)
+        app.include_router(importlib.import_module(name).router)
     app.mount("/static", StaticFiles(directory=STATIC_DIR), name="static")
     app.add_middleware(CatchAll, handler=app.state.server_error)
     app.add_middleware(BodyLimit, limit=settings.max_body_bytes)

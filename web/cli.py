@@ -21,9 +21,9 @@ def accounts() -> None:
 @click.option("--author", default=None)
 def accounts_create(ids: tuple[str, ...], students: bool, staff: bool, author: str | None) -> None:
     """Create accounts (user name = roster or staff id) for IDS, --students and/or --staff."""
-    from gradebook.accounts import create_accounts
-    from gradebook.config import load_config
-    from gradebook.db import open_gradebook
+    from gradebook.people.accounts import create_accounts
+    from gradebook.course.config import load_config
+    from gradebook.store.db import open_gradebook
     from gradebook.errors import InputError
 
     if not (ids or students or staff):
@@ -38,9 +38,9 @@ def accounts_create(ids: tuple[str, ...], students: bool, staff: bool, author: s
 @click.option("--author", default=None)
 def accounts_set_password(username: str, author: str | None) -> None:
     """Set USERNAME's password, read from stdin (the first line); ends the account's sessions."""
-    from gradebook.accounts import set_password
-    from gradebook.config import load_config
-    from gradebook.db import open_gradebook
+    from gradebook.people.accounts import set_password
+    from gradebook.course.config import load_config
+    from gradebook.store.db import open_gradebook
 
     password = (getpass.getpass("Password: ") if sys.stdin.isatty() else sys.stdin.readline()).rstrip("\r\n")
     set_password(open_gradebook(load_config().db_url, create=False), username, password, author or getpass.getuser())
@@ -53,9 +53,9 @@ def accounts_set_password(username: str, author: str | None) -> None:
 @click.option("--author", default=None)
 def accounts_disable(username: str, enable: bool, author: str | None) -> None:
     """Disable USERNAME (its sessions and unused links end at once)."""
-    from gradebook.accounts import disable_account
-    from gradebook.config import load_config
-    from gradebook.db import open_gradebook
+    from gradebook.people.accounts import disable_account
+    from gradebook.course.config import load_config
+    from gradebook.store.db import open_gradebook
 
     disable_account(open_gradebook(load_config().db_url, create=False), username, author or getpass.getuser(), disabled=not enable)
     click.echo(f"{username}: {'enabled' if enable else 'disabled'}")
@@ -64,9 +64,9 @@ def accounts_disable(username: str, enable: bool, author: str | None) -> None:
 @accounts.command("list")
 def accounts_list() -> None:
     """Every account: user name, role, name, password set, disabled, last login."""
-    from gradebook.accounts import list_accounts
-    from gradebook.config import load_config
-    from gradebook.db import open_gradebook
+    from gradebook.people.accounts import list_accounts
+    from gradebook.course.config import load_config
+    from gradebook.store.db import open_gradebook
 
     rows = list_accounts(open_gradebook(load_config().db_url, create=False))
     for a in rows:
@@ -86,12 +86,12 @@ def accounts_links(usernames: tuple[str, ...], csv_path: Path, base_url: str | N
                    author: str | None) -> None:
     """One-time set-password links for USERNAMES (none: every enabled account without a password) as a CSV
     to mail out. Only a hash of each link's token is stored; earlier unused links stop working."""
-    from gradebook.accounts import issue_links
-    from gradebook.config import load_config
-    from gradebook.db import open_gradebook
+    from gradebook.people.accounts import issue_links
+    from gradebook.course.config import load_config
+    from gradebook.store.db import open_gradebook
     from gradebook.errors import InputError
 
-    from .settings import WebSettings
+    from web.settings import WebSettings
 
     settings = WebSettings.from_env()
     base = (base_url or settings.base_url).rstrip("/")
@@ -117,8 +117,8 @@ def serve(host: str, port: int, workers: int) -> None:
     """Run the web application with uvicorn (put it behind a TLS reverse proxy; see the README)."""
     import uvicorn
 
-    from gradebook.config import load_config
-    from gradebook.db import open_gradebook
+    from gradebook.course.config import load_config
+    from gradebook.store.db import open_gradebook
 
     cfg = load_config()
     open_gradebook(cfg.db_url, create=False)  # a bad course or database is an error here, not in every worker

@@ -6,11 +6,11 @@ import secrets
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gradebook import nbgrader_tables as nt
-from gradebook.accounts import create_accounts, set_password
-from gradebook.config import CourseConfig
-from gradebook.groups import add_staff
-from gradebook.models import GroupMembership, Person, TutorialGroup
+from gradebook.store import nbgrader_tables as nt
+from gradebook.people.accounts import create_accounts, set_password
+from gradebook.course.config import CourseConfig
+from gradebook.people.groups import add_staff
+from gradebook.store.models import GroupMembership, Person, TutorialGroup
 
 
 def _pick(engine: Engine) -> tuple[str, str | None, str | None]:

@@ -23,11 +23,11 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.accounts import ADMIN, STUDENT, TUTOR, account_info, hash_token
-from gradebook.db import atomic
-from gradebook.models import Account, GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
+from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, account_info, hash_token
+from gradebook.store.db import atomic
+from gradebook.store.models import Account, GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
 
-from .settings import WebSettings
+from web.settings import WebSettings
 
 SESSION_COOKIE = "mlph_session"
 PRE_CSRF_COOKIE = "mlph_csrf"

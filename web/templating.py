@@ -11,10 +11,10 @@ import jinja2
 from fastapi import Request
 from fastapi.responses import HTMLResponse
 
-from gradebook.exports import percent_text
-from gradebook.paper import fmt
+from gradebook.exports.admission_list import percent_text
+from gradebook.points.paper import fmt
 
-from .security import set_pre_csrf_cookie, template_globals
+from web.security import set_pre_csrf_cookie, template_globals
 
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 

@@ -17,10 +17,10 @@ from fastapi.testclient import TestClient
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gradebook.accounts import create_accounts, hash_token, set_password
-from gradebook.models import Account, WebSession
+from gradebook.people.accounts import create_accounts, hash_token, set_password
+from gradebook.store.models import Account, WebSession
 
-from .security import CSRF_HEADER, SESSION_COOKIE, start_session
+from web.security import CSRF_HEADER, SESSION_COOKIE, start_session
 
 
 def ensure_account(engine: Engine, subject_id: str, password: str | None = None) -> int:
@@ -66,8 +66,8 @@ def setup_web_course(cfg: object) -> None:
     groups g1 (tutor ``tutor1``: ab1, ef3) and g2 (tutor ``tutor2``: cd2), admin ``boss``."""
     from pathlib import Path
 
-    from gradebook.db import open_gradebook
-    from gradebook.groups import add_staff, assign_students, import_groups
+    from gradebook.store.db import open_gradebook
+    from gradebook.people.groups import add_staff, assign_students, import_groups
 
     root, db_url = Path(getattr(cfg, "root")), str(getattr(cfg, "db_url"))
     engine = open_gradebook(db_url)

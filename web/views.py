@@ -1,7 +1,7 @@
 """What the student pages show, read from the gradebook (plain data for the templates).
 
 The points that count, the status and the points still needed come from
-:func:`gradebook.admission.compute_standings` (the one truth); the late decision is the one stored on
+:func:`gradebook.admission.rule.compute_standings` (the one truth); the late decision is the one stored on
 ``autograde_result``; nothing here decides anything again.
 """
 from __future__ import annotations
@@ -15,11 +15,11 @@ from typing import Any
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gradebook.admission import Standing, compute_standings
-from gradebook.config import CourseConfig, SemesterSheet
-from gradebook.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
+from gradebook.admission.rule import Standing, compute_standings
+from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
 
-from .security import team_of
+from web.security import team_of
 
 
 @dataclass(frozen=True)

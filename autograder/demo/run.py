@@ -21,7 +21,7 @@ from typing import Any
 
 import nbformat
 
-from gradebook.config import CourseConfig
+from gradebook.course.config import CourseConfig
 
 from autograder.limits import Limits
 from autograder.grading.run import Summary, autograde
@@ -57,7 +57,7 @@ TUTORS = [("g1", "Monday 14:00", "tutor-lena", "Lena Vogel"), ("g2", "Tuesday 10
 
 def _groups(engine: Any, out: Path, students: list[SimStudent]) -> None:
     """Three tutorial groups with their tutors, the students dealt round-robin (through the import functions)."""
-    from gradebook.groups import add_staff, assign_students, import_groups
+    from gradebook.people.groups import add_staff, assign_students, import_groups
 
     with (out / "groups.csv").open("w", newline="", encoding="utf-8") as fh:
         w = csv.writer(fh)
@@ -122,11 +122,11 @@ def _paper_csv(cfg: CourseConfig, sheet: str, handins: list[Handin], rng: random
 def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers: int | None = None,
              say: Callable[[str], Any] = print, as_of: datetime | None = None) -> dict[str, Any]:
     """Run the demo; returns the paths of its outputs and its figures."""
-    from gradebook.admission import compute_standings
-    from gradebook.exports import write_csv, write_xlsx
-    from gradebook.db import open_gradebook
-    from gradebook.paper import import_points
-    from gradebook.roster import import_students
+    from gradebook.admission.rule import compute_standings
+    from gradebook.exports.admission_list import write_csv, write_xlsx
+    from gradebook.store.db import open_gradebook
+    from gradebook.points.paper import import_points
+    from gradebook.people.roster import import_students
 
     t0 = time.monotonic()
     as_of = as_of or datetime.now(timezone.utc)

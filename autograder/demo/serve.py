@@ -9,8 +9,8 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from gradebook.config import CourseConfig
-from gradebook.db import open_gradebook
+from gradebook.course.config import CourseConfig
+from gradebook.store.db import open_gradebook
 
 
 def serve_demo(cfg: CourseConfig, port: int, say: Callable[[str], Any]) -> None:

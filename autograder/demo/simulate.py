@@ -14,7 +14,7 @@ from fractions import Fraction
 
 from nbformat import NotebookNode
 
-from gradebook.manifest import Manifest
+from gradebook.course.manifest import Manifest
 
 from autograder.grading.assemble import grade_id, is_answer
 

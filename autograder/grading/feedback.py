@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from gradebook.manifest import Manifest
+from gradebook.course.manifest import Manifest
 
 _STYLE = """body{font-family:system-ui,sans-serif;max-width:56rem;margin:2rem auto;color:#222;line-height:1.4}
 table{border-collapse:collapse;width:100%}td,th{border-bottom:1px solid #ddd;padding:.4rem;text-align:left;vertical-align:top}

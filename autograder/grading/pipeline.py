@@ -3,7 +3,7 @@
 Stages are functions on plain data: :func:`discover` (filesystem → submissions),
 :func:`make_job` (submission → job, or a ready result for an invalid one), the worker's
 :func:`~autograder.grading.worker.grade_job` (job → run report), :func:`finish` (run report → result) and
-:func:`~gradebook.autograde_store.store_result` (result → one database transaction).
+:func:`~gradebook.points.autograde_store.store_result` (result → one database transaction).
 """
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from gradebook.config import CourseConfig
-from gradebook.handins import HandinRecord
-from gradebook.manifest import Manifest
+from gradebook.course.config import CourseConfig
+from gradebook.points.handins import HandinRecord
+from gradebook.course.manifest import Manifest
 
 from autograder.intake.safe import IntakeRefused, TreeLimits, read_tree
 from autograder.intake.store import declared_files

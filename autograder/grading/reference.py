@@ -13,8 +13,8 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from gradebook.config import CourseConfig
-from gradebook.manifest import Manifest
+from gradebook.course.config import CourseConfig
+from gradebook.course.manifest import Manifest
 
 from autograder.limits import Limits
 from autograder.grading.scoring import Reference, reference_from_run

@@ -14,10 +14,10 @@ from typing import Any
 import nbformat
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gradebook.autograde_store import GRADER_ERROR, graded_fingerprints, require_sheet, store_result
-from gradebook.config import CourseConfig
-from gradebook.db import open_gradebook
-from gradebook.handins import decision_fields, decision_for, latest_handins, roster_ids
+from gradebook.points.autograde_store import GRADER_ERROR, graded_fingerprints, require_sheet, store_result
+from gradebook.course.config import CourseConfig
+from gradebook.store.db import open_gradebook
+from gradebook.points.handins import decision_fields, decision_for, latest_handins, roster_ids
 
 from autograder.grading.feedback import write_feedback
 from autograder.limits import Limits

@@ -20,9 +20,9 @@ from pathlib import Path
 
 from sqlalchemy import Engine
 
-from gradebook.config import CourseConfig
-from gradebook.handins import ACCEPTED, HELD, INVALID, REFUSED, HandinRecord, logins, record_handins, roster_ids, seen_entries
-from gradebook.roster import ID_RE
+from gradebook.course.config import CourseConfig
+from gradebook.points.handins import ACCEPTED, HELD, INVALID, REFUSED, HandinRecord, logins, record_handins, roster_ids, seen_entries
+from gradebook.people.roster import ID_RE
 
 from autograder.intake.safe import IntakeRefused, TreeLimits, read_tree, tree_ctime
 from autograder.intake.store import digest, select_files, source_grade_ids, write_submission

@@ -15,7 +15,7 @@ import tomllib
 import uuid
 from pathlib import Path
 
-from gradebook.manifest import Manifest
+from gradebook.course.manifest import Manifest
 
 from autograder.intake.safe import IntakeRefused, clean_path
 

@@ -11,8 +11,8 @@ from typing import Literal
 
 from sqlalchemy import Engine
 
-from gradebook.config import CourseConfig
-from gradebook.handins import ACCEPTED, REFUSED, HandinRecord, record_handins, roster_ids
+from gradebook.course.config import CourseConfig
+from gradebook.points.handins import ACCEPTED, REFUSED, HandinRecord, record_handins, roster_ids
 
 from autograder.intake.safe import IntakeRefused, clean_name
 from autograder.intake.store import check_notebook, check_pdf, digest, source_grade_ids, write_paper, write_submission

@@ -22,10 +22,10 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
-from gradebook import nbgrader_tables as nt
-from gradebook.config import CourseConfig
-from gradebook.handins import ACCEPTED, INVALID, HandinRecord, record_handins
-from gradebook.models import StudentProfile
+from gradebook.store import nbgrader_tables as nt
+from gradebook.course.config import CourseConfig
+from gradebook.points.handins import ACCEPTED, INVALID, HandinRecord, record_handins
+from gradebook.store.models import StudentProfile
 
 from autograder.intake.safe import IntakeRefused, TreeLimits, clean_path
 from autograder.intake.store import digest, select_files, source_grade_ids, write_submission

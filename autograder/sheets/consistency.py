@@ -11,8 +11,8 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from gradebook.config import CourseConfig
-from gradebook.manifest import Manifest
+from gradebook.course.config import CourseConfig
+from gradebook.course.manifest import Manifest
 
 from autograder.grading.assemble import grade_id, is_answer, is_test, nbgrader_meta
 from autograder.grading.scoring import CHECK_NAME_RE

@@ -11,7 +11,7 @@ from fractions import Fraction
 
 from nbformat import NotebookNode
 
-from gradebook.manifest import Manifest
+from gradebook.course.manifest import Manifest
 
 HANDIN = "Hand in the pen-and-paper part as one PDF"
 

@@ -17,7 +17,7 @@ from typing import Any
 
 from nbformat import NotebookNode
 
-from gradebook.manifest import Manifest
+from gradebook.course.manifest import Manifest
 
 from autograder.errors import SheetError
 from autograder.grading.assemble import grade_id, is_answer, is_test

@@ -23,7 +23,7 @@ from dataclasses import dataclass
 
 from nbformat import NotebookNode
 
-from gradebook.manifest import Manifest
+from gradebook.course.manifest import Manifest
 
 from autograder.grading.assemble import grade_id, is_answer, is_test
 from autograder.grading.scoring import HIDDEN_RE

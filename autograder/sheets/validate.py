@@ -24,8 +24,8 @@ from typing import Any
 import nbformat
 from nbformat import NotebookNode
 
-from gradebook.config import CourseConfig
-from gradebook.manifest import Manifest
+from gradebook.course.config import CourseConfig
+from gradebook.course.manifest import Manifest
 
 from autograder.errors import SheetError
 from autograder.grading.assemble import assemble, grade_id, is_answer

@@ -1,0 +1,405 @@
+"""Admission: per student, points over all sheets, the semester maximum, and a status.
+
+The rule is pure Python on exact numbers (:func:`decide`); :func:`compute_standings` reads the
+gradebook with a few aggregate queries (never one per student) and applies it.
+"""
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from functools import lru_cache
+from datetime import datetime, timezone
+from fractions import Fraction
+from typing import Any, TypeVar, cast
+
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session
+
+from gradebook.store import nbgrader_tables as nt
+from gradebook.course.config import AdmissionRule, CourseConfig, SemesterSheet
+from gradebook.points.handins import LateDecision, decide_late
+from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, PaperPoints, StudentProfile,
+                     TeamMember)
+from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, load_facts, roster_ids, utc
+
+ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
+ZERO = Fraction(0)
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class SheetCell:
+    """One student's sheet: what was handed in, what the autograder and the tutors gave, the stored late
+    decision, and what counts. ``counted`` is None while the sheet is not decided for the student."""
+
+    sheet: str
+    state: str  # graded | late | missing | invalid | timeout | crashed | pending | planned | not released | open for hand-in
+    counted: Fraction | None
+    notebook: Fraction | None  # autograded points as graded (None: no graded notebook)
+    paper: Fraction | None  # paper points entered (None: none)
+    counted_notebook: Fraction | None  # the notebook points that count (0 when late under policy "zero")
+    received_at: datetime | None
+    deadline: datetime  # the student's deadline (extension included)
+    extended: bool
+    late: bool
+    decision_of: str | LateDecision = field(default="", repr=False)  # stored text, or one taken from a timestamp
+    timezone: str = "Europe/Berlin"
+
+    @property
+    def decision(self) -> str:
+        """The late decision in words ("" when there is no graded notebook)."""
+        return self.decision_of if isinstance(self.decision_of, str) else self.decision_of.text(self.timezone)
+
+    @property
+    def decided(self) -> bool:
+        return self.counted is not None
+
+
+@dataclass(frozen=True)
+class Standing:
+    student_id: str
+    last_name: str
+    first_name: str
+    email: str
+    matriculation: str
+    group: str
+    sheets: dict[str, Fraction | None]  # the counted points; None: not decided yet (pending / planned)
+    points: Fraction
+    max_points: Fraction
+    threshold: Fraction
+    status: str
+    points_needed: Fraction
+    override_reason: str
+    cells: dict[str, SheetCell] = field(default_factory=dict)
+    still_reachable: Fraction = Fraction(0)  # the maximum of the sheets not decided yet
+
+    @property
+    def fraction(self) -> Fraction:
+        return self.points / self.max_points if self.max_points else Fraction(0)
+
+    @property
+    def percent(self) -> Fraction:
+        """Percent of the semester's maximum, truncated to two decimals (the one percentage shown)."""
+        return truncated_percent(self.fraction)
+
+
+def truncated_percent(fraction: Fraction) -> Fraction:
+    """``fraction`` in percent, truncated (never rounded up) to two decimals: 49.999… → 49.99."""
+    return Fraction(math.floor(fraction * 10000), 100)
+
+
+def percent_text(fraction: Fraction) -> str:
+    """The percentage as text with two decimals, truncated: ``"6.87"``."""
+    hundredths = math.floor(fraction * 10000)
+    return f"{hundredths // 100}.{hundredths % 100:02d}"
+
+
+def decide(points: Fraction, reachable: Fraction, threshold: Fraction) -> tuple[str, Fraction]:
+    """Status and points still needed. ``points``: earned so far; ``reachable``: earned on the
+    closed sheets plus the maximum of the sheets still to come. Admitted at ≥ threshold (exactly
+    50% is admitted); not_admitted when even full points on the sheets to come cannot reach it."""
+    if points >= threshold:
+        return ADMITTED, Fraction(0)
+    if reachable < threshold:
+        return NOT_ADMITTED, threshold - points
+    return OPEN, threshold - points
+
+
+def status_of(counted: dict[str, Fraction | None], maxima: dict[str, Fraction], threshold: Fraction
+              ) -> tuple[str, Fraction, Fraction, Fraction]:
+    """(status, points still needed, points, still reachable) from the counted points per sheet (None: not
+    decided yet, so its maximum is still reachable, never 0)."""
+    points = sum((v for v in counted.values() if v is not None), ZERO)
+    still = sum((maxima[k] for k, v in counted.items() if v is None), ZERO)
+    status, needed = decide(points, points + still, threshold)
+    return status, needed, points, still
+
+
+def apply_sheet_minimum(status: str, cells: dict[str, SheetCell], semester: tuple[SemesterSheet, ...],
+                        minimum: Fraction | None) -> str:
+    """With a minimum per sheet, a decided (non-bonus) sheet below it makes admission impossible, and
+    nobody is admitted while a sheet that needs its minimum is not decided yet."""
+    if minimum is None:
+        return status
+    counted = [s for s in semester if not s.bonus]
+    if any(cells[s.id].decided and (cells[s.id].counted or ZERO) < minimum * s.max_points for s in counted):
+        return NOT_ADMITTED
+    if status == ADMITTED and any(not cells[s.id].decided for s in counted):
+        return OPEN
+    return status
+
+
+def apply_part_minimum(status: str, cells: dict[str, SheetCell], semester: tuple[SemesterSheet, ...],
+                       minimum: Fraction | None) -> str:
+    """With a minimum per part, the notebook points and the paper points must each reach ``minimum`` of
+    the semester's notebook (paper) maximum; sheets not decided yet count as still reachable."""
+    if minimum is None:
+        return status
+    for part in ("notebook", "paper"):
+        need = minimum * sum((s.part_max(part) for s in semester if not s.bonus), ZERO)
+        still = sum((s.part_max(part) for s in semester if not cells[s.id].decided), ZERO)
+        have = sum((_part(cells[s.id], part) for s in semester if cells[s.id].decided), ZERO)
+        if have + still < need:
+            return NOT_ADMITTED
+        if have < need and status == ADMITTED:
+            status = OPEN
+    return status
+
+
+def _part(cell: SheetCell, part: str) -> Fraction:
+    return (cell.counted_notebook if part == "notebook" else cell.paper) or ZERO
+
+
+@dataclass(frozen=True)
+class _Notebook:
+    """A student's graded notebook of a sheet with its late decision."""
+
+    raw: Fraction
+    counted: Fraction
+    status: str
+    received_at: datetime | None
+    late: bool
+    decision: str | LateDecision  # the stored text; a decision taken here is put in words only when shown
+
+
+def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
+    score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
+                     + func.coalesce(nt.grade.c.extra_credit, 0.0))
+    rows = session.execute(
+        select(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp, score)
+        .select_from(nt.grade)
+        .join(nt.submitted_notebook, nt.grade.c.notebook_id == nt.submitted_notebook.c.id)
+        .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
+        .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
+        .where(*([nt.submitted_assignment.c.student_id.in_(ids)] if ids is not None else []))
+        .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp)
+    ).all()
+    return {(sid, sheet): (nt.exact_score(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
+
+
+def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
+               ids: set[str] | None = None) -> dict[tuple[str, str], _Notebook]:
+    """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
+    only where no autograde result exists is it taken here from nbgrader's timestamp."""
+    scores = _nbgrader_scores(session, ids)
+    only = [AutogradeResult.student_id.in_(ids)] if ids is not None else []
+    columns = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
+               AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at)  # not the result's JSON
+    results = {(r.student_id, r.sheet): r for r in session.execute(select(*columns).where(*only)).all()}
+    manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
+    out: dict[tuple[str, str], _Notebook] = {}
+    for key in scores.keys() | results.keys():
+        manifest = manifests.get(key[1])
+        if manifest is None:
+            continue
+        ag = results.get(key)
+        raw, stamp = scores.get(key, (Fraction(ag.score) if ag else ZERO, None))
+        text: str | LateDecision
+        if ag is not None and ag.late is not None:
+            late, text, received = bool(ag.late), ag.decision or "", ag.submitted_at
+        else:
+            received = ag.submitted_at if ag is not None else stamp
+            text = decide_late(received, manifest, extensions.get(key))
+            late = text.late
+        zero = late and manifest.late_policy.get("policy", "none") == "zero"
+        out[key] = _Notebook(raw, ZERO if zero else raw, ag.status if ag else "graded",
+                             utc(received) if received else None, late, text)
+    return out
+
+
+@lru_cache(maxsize=4096)
+def _fraction(text: str) -> Fraction:
+    return Fraction(text)  # points take few distinct values: parse each once
+
+
+def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]],
+                  ids: set[str] | None = None) -> dict[tuple[str, str], Fraction]:
+    """Exact sums, computed in integer units of 1/L (L: the lcm of the denominators that occur).
+    In a team, every member gets, per task, the points entered for any member (the highest)."""
+    rows = session.execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)
+                           .where(*([PaperPoints.student_id.in_(ids)] if ids is not None else []))).all()
+    values = {pts: _fraction(pts) for pts in {r[3] for r in rows}}
+    unit = math.lcm(*(v.denominator for v in values.values())) if values else 1
+    units = {pts: v.numerator * (unit // v.denominator) for pts, v in values.items()}
+    per_task = {(sid, sheet, task): units[pts] for sid, sheet, task, pts in rows}
+    for (sheet, _team), members in teams.items():
+        tasks = {t for (m, sh, t) in per_task if sh == sheet and m in members}
+        for task in tasks:
+            best = max(per_task.get((m, sheet, task), 0) for m in members)
+            for m in members:
+                per_task[(m, sheet, task)] = best
+    totals: dict[tuple[str, str], int] = defaultdict(int)
+    for (sid, sheet, _task), u in per_task.items():
+        totals[(sid, sheet)] += u
+    return {key: Fraction(total, unit) for key, total in totals.items()}
+
+
+def _teams(session: Session) -> dict[tuple[str, str], list[str]]:
+    teams: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)):
+        teams[(sheet, team)].append(sid)
+    return teams
+
+
+def _rank(entry: object) -> tuple[Fraction, Fraction]:
+    if isinstance(entry, _Notebook):
+        return entry.counted, entry.raw
+    return cast(Fraction, entry), cast(Fraction, entry)
+
+
+def _team_notebook(notebook: dict[tuple[str, str], T], teams: dict[tuple[str, str], list[str]]) -> None:
+    """A team hands in once: every member gets the member's notebook that counts most."""
+    for (sheet, _team), members in teams.items():
+        entries = [notebook[(m, sheet)] for m in members if (m, sheet) in notebook]
+        if entries:
+            best = max(entries, key=_rank)
+            for m in members:
+                notebook[(m, sheet)] = best
+
+
+def notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
+    """(student, sheet) → the notebook points that count (stored late decision, teams), for other front ends."""
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
+    notebook = _notebooks(session, cfg, extensions)
+    _team_notebook(notebook, _teams(session))
+    return {key: nb.counted for key, nb in notebook.items()}
+
+
+def _students(session: Session, ids: set[str] | None = None) -> list[Any]:
+    """The roster: students with a profile (ids only nbgrader or the autograder stored are left out)."""
+    current_group = (select(GroupMembership.student_id, func.min(GroupMembership.group_id).label("group_id"))
+                     .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id).subquery())
+    return list(session.execute(
+        select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, nt.student.c.email,
+               StudentProfile.matriculation, current_group.c.group_id)
+        .join(StudentProfile, StudentProfile.student_id == nt.student.c.id)
+        .outerjoin(current_group, current_group.c.student_id == nt.student.c.id)
+        .where(*([nt.student.c.id.in_(ids)] if ids is not None else []))).all())
+
+
+def off_roster(engine: Engine) -> list[str]:
+    """Student ids the gradebook has but the roster lacks (left out of every list)."""
+    with Session(engine) as session:
+        return sorted(set(session.execute(select(nt.student.c.id)).scalars()) - roster_ids(session))
+
+
+def _overrides(session: Session) -> dict[str, tuple[str, str]]:
+    rows = session.execute(select(AdmissionOverride).where(AdmissionOverride.revoked_at.is_(None))
+                           .order_by(AdmissionOverride.created_at)).scalars()
+    return {o.student_id: (o.status, o.reason) for o in rows}
+
+
+@dataclass(frozen=True)
+class _Data:
+    facts: dict[str, SheetFacts]
+    notebook: dict[tuple[str, str], _Notebook]
+    paper: dict[tuple[str, str], Fraction]
+    extensions: dict[tuple[str, str], datetime]
+    students: list[Any]
+    overrides: dict[str, tuple[str, str]]
+    timezone: str
+    team_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (student, sheet) -> the team's members
+
+
+def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _Data:
+    """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
+    Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
+    with Session(engine) as session:
+        teams = _teams(session)
+        ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
+        extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
+            select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
+        notebook = _notebooks(session, cfg, extensions, ids)
+        _team_notebook(notebook, teams)
+        students = _students(session, only)
+        facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students},
+                           counts_zero=_counts_zero(session, cfg))
+        overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
+        team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
+        return _Data(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
+                     cfg.timezone, team_of)
+
+
+def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, datetime], bool]:
+    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?"""
+    manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
+
+    def counts_zero(sheet: str, student: str, received: datetime) -> bool:
+        manifest = manifests.get(sheet)
+        return manifest is not None and decide_late(received, manifest, extensions.get((student, sheet))).counts_zero
+
+    return counts_zero
+
+
+def _members(data: _Data, sid: str, sheet: str) -> list[str]:
+    return data.team_of.get((sid, sheet), [sid])
+
+
+def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fraction | None,
+           deadline: datetime, as_of: datetime) -> str:
+    if not decided:
+        if facts.planned:
+            return PLANNED
+        if not facts.released:
+            return UNRELEASED
+        return OPEN_FOR_HANDIN if deadline > as_of else PENDING
+    if nb is not None and nb.status in ("invalid", "timeout", "crashed"):
+        return nb.status
+    if nb is not None and nb.late:
+        return "late"
+    return "graded" if nb is not None or paper is not None else "missing"
+
+
+def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
+    facts = data.facts[sem.id]
+    ext = data.extensions.get((sid, sem.id))
+    due = utc(sem.due)
+    deadline = ext if ext is not None and ext > due else due
+    decided = facts.decided_for(_members(data, sid, sem.id), deadline, as_of)
+    nb = data.notebook.get((sid, sem.id))
+    paper = data.paper.get((sid, sem.id))
+    counted_nb = nb.counted if nb is not None else None
+    counted = (counted_nb or ZERO) + (paper or ZERO) if decided else None
+    return SheetCell(sem.id, _state(facts, decided, nb, paper, deadline, as_of), counted,
+                     nb.raw if nb else None, paper, counted_nb, nb.received_at if nb else None, deadline,
+                     deadline != due, nb.late if nb else False, nb.decision if nb else "", data.timezone)
+
+
+def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,
+                      rule: AdmissionRule | None = None, students: set[str] | None = None) -> list[Standing]:
+    """Every roster student's standing at ``as_of`` (default: now), sorted by name (``students``: only these;
+    the same numbers, read with a few indexed queries: one student's page does not compute the course's).
+
+    Only decided sheets count; a sheet not decided yet for a student counts with its full maximum as
+    still reachable (so it can never make anyone not_admitted), and shows as pending or planned."""
+    as_of = utc(as_of or datetime.now(timezone.utc))
+    rule = rule or cfg.rule
+    threshold = rule.threshold(cfg.semester_max)
+    data = _load(engine, cfg, students)
+    maxima = {sem.id: sem.max_points for sem in cfg.semester}
+    standings = []
+    for sid, last, first, email, matriculation, group in data.students:
+        cells = {sem.id: sheet_cell(data, sid, sem, as_of) for sem in cfg.semester}
+        status, needed, points, still = status_of({k: c.counted for k, c in cells.items()}, maxima, threshold)
+        status = apply_sheet_minimum(status, cells, cfg.semester, rule.min_per_sheet)
+        status = apply_part_minimum(status, cells, cfg.semester, rule.min_per_part)
+        override_status, reason = data.overrides.get(sid, (None, ""))
+        standings.append(Standing(sid, last or "", first or "", email or "", matriculation or "", group or "",
+                                  {k: c.counted for k, c in cells.items()}, points, cfg.semester_max, threshold,
+                                  override_status or status, ZERO if override_status == ADMITTED else needed, reason,
+                                  cells, still))
+    standings.sort(key=lambda s: (s.last_name.casefold(), s.first_name.casefold(), s.student_id))
+    return standings
+
+
+def preview(engine: Engine, cfg: CourseConfig, threshold: str, as_of: datetime | None = None) -> list[tuple[str, str, str, str]]:
+    """Who would change status under another threshold: (student, name, status now, status then)."""
+    from gradebook.course.config import parse_rule
+
+    now = compute_standings(engine, cfg, as_of)
+    then = {s.student_id: s for s in compute_standings(engine, cfg, as_of, rule=parse_rule(threshold, "--preview-threshold"))}
+    return [(s.student_id, f"{s.first_name} {s.last_name}", s.status, then[s.student_id].status)
+            for s in now if then[s.student_id].status != s.status]

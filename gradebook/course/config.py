@@ -1,0 +1,234 @@
+"""The course configuration: where the course lives, its database, its semester plan and its rule.
+
+The course root is the directory holding ``mlph.toml`` (with ``source/``, ``release/`` and
+``nbgrader_config.py`` beside it): ``$MLPH_ROOT`` if set, else the nearest parent of the working
+directory that has one, else the repository this package is installed from. ``$MLPH_COURSE_DIR``
+overrides the course data directory and ``$MLPH_DB_URL`` the database URL.
+"""
+from __future__ import annotations
+
+import dataclasses
+import os
+import re
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from gradebook.errors import ConfigError
+from gradebook.course.manifest import MANIFEST_NAME, Manifest, load_manifest, parse_due, parse_points
+
+CONFIG_NAME = "mlph.toml"
+
+
+@dataclass(frozen=True)
+class SemesterSheet:
+    """One sheet of the semester plan; ``manifest`` is None for a sheet not yet authored."""
+
+    id: str
+    due: datetime
+    max_points: Fraction
+    manifest: Manifest | None
+    bonus: bool = False  # its points count, its maximum does not
+    planned_paper_points: Fraction = Fraction(0)  # for a sheet not yet authored
+
+    def part_max(self, part: str) -> Fraction:
+        """The maximum of the sheet's "notebook" or "paper" part."""
+        if self.manifest is not None:
+            return self.manifest.notebook_points if part == "notebook" else self.manifest.paper_points
+        return self.max_points - self.planned_paper_points if part == "notebook" else self.planned_paper_points
+
+
+@dataclass(frozen=True)
+class AdmissionRule:
+    """Admitted with at least ``fraction`` of the semester's maximum (or ``absolute`` points)."""
+
+    fraction: Fraction | None = Fraction(1, 2)
+    absolute: Fraction | None = None
+    min_per_sheet: Fraction | None = None  # fraction of every (non-bonus) sheet's maximum, if required
+    min_per_part: Fraction | None = None  # fraction of the semester's notebook and of its paper points
+
+    def threshold(self, semester_max: Fraction) -> Fraction:
+        if self.absolute is not None:
+            return self.absolute
+        assert self.fraction is not None
+        return self.fraction * semester_max
+
+
+@dataclass(frozen=True)
+class CourseConfig:
+    root: Path
+    name: str
+    timezone: str
+    data_dir: Path
+    db_url: str
+    rule: AdmissionRule
+    semester: tuple[SemesterSheet, ...]
+    # how each of root, data_dir and db_url was found ("MLPH_ROOT", "mlph.toml", "default", …)
+    origins: dict[str, str] = field(default_factory=dict, compare=False, hash=False)
+    # [intake] identity: "owner" (an exchange entry must belong to the student it names: every student has
+    # an own uid, as on JupyterHub with local accounts) or "shared" (one uid for all: the exchange cannot
+    # tell students apart; the web upload is the safe intake there)
+    intake_identity: str = "owner"
+
+    @property
+    def source_dir(self) -> Path:
+        return self.root / "source"
+
+    @property
+    def release_dir(self) -> Path:
+        return self.root / "release"
+
+    @property
+    def exchange_dir(self) -> Path:
+        return self.data_dir / "exchange"
+
+    def manifest(self, sheet: str) -> Manifest:
+        """The manifest of an authored sheet; a clear error for an unknown one."""
+        path = self.source_dir / sheet / MANIFEST_NAME
+        if not path.is_file():
+            known = ", ".join(self.authored_sheets()) or "none"
+            raise ConfigError(f"unknown sheet {sheet!r}: no {path} (authored sheets: {known})")
+        return load_manifest(path)
+
+    def authored_sheets(self) -> list[str]:
+        if not self.source_dir.is_dir():
+            return []
+        return sorted(p.parent.name for p in self.source_dir.glob(f"*/{MANIFEST_NAME}"))
+
+    @property
+    def semester_max(self) -> Fraction:
+        """The semester's maximum: every sheet but the bonus sheets."""
+        return sum((s.max_points for s in self.semester if not s.bonus), Fraction(0))
+
+
+def find_root(start: Path | None = None) -> Path:
+    return locate_root(start)[0]
+
+
+def locate_root(start: Path | None = None) -> tuple[Path, str]:
+    """The course root and how it was found."""
+    env = os.environ.get("MLPH_ROOT")
+    if env:
+        root = Path(env).resolve()
+        if not (root / CONFIG_NAME).is_file():
+            raise ConfigError(f"MLPH_ROOT={env}: no {CONFIG_NAME} there")
+        return root, "MLPH_ROOT"
+    here = (start or Path.cwd()).resolve()
+    for candidate in (here, *here.parents):
+        if (candidate / CONFIG_NAME).is_file():
+            return candidate, f"{CONFIG_NAME} in the working directory or a parent"
+    repo = Path(__file__).resolve().parents[1]
+    if (repo / CONFIG_NAME).is_file():
+        return repo, "the repository the package is installed from"
+    raise ConfigError(f"no {CONFIG_NAME} in {here} or its parents; set MLPH_ROOT")
+
+
+THRESHOLD_FORMS = "a percentage ('50%'), a fraction ('1/2') or points ('120 points')"
+_PERCENT = re.compile(r"^(\d+(?:[.,]\d+)?)\s*%$")
+_FRACTION = re.compile(r"^(\d+)\s*/\s*(\d+)$")
+_POINTS = re.compile(r"^(\d+(?:[.,]\d+)?)\s*points?$", re.IGNORECASE)
+
+
+def parse_share(text: str, where: str) -> Fraction:
+    """A share of a maximum: ``50%`` or ``1/2`` (a bare ``0.5`` is refused: it reads as points elsewhere)."""
+    t = text.strip()
+    if m := _PERCENT.match(t):
+        value = Fraction(m.group(1).replace(",", ".")) / 100
+    elif m := _FRACTION.match(t):
+        if int(m.group(2)) == 0:
+            raise ConfigError(f"{where}: {text!r} divides by zero")
+        value = Fraction(int(m.group(1)), int(m.group(2)))
+    else:
+        raise ConfigError(f"{where}: {text!r} is ambiguous: write a percentage ('50%') or a fraction ('1/2')")
+    if not 0 < value <= 1:
+        raise ConfigError(f"{where}: {text!r} must lie above 0 and at most 100%")
+    return value
+
+
+def parse_rule(text: str, where: str) -> AdmissionRule:
+    """A threshold, in one syntax everywhere (mlph.toml and --preview-threshold): ``50%``, ``1/2`` or
+    ``120 points``. A bare number (``0.4``, ``1``) is refused: it could mean either."""
+    t = text.strip()
+    if m := _POINTS.match(t):
+        points = Fraction(m.group(1).replace(",", "."))
+        if points <= 0:
+            raise ConfigError(f"{where}: a threshold in points must be positive, not {text!r}")
+        return AdmissionRule(fraction=None, absolute=points)
+    if _PERCENT.match(t) or _FRACTION.match(t):
+        return AdmissionRule(fraction=parse_share(t, where))
+    raise ConfigError(f"{where}: threshold {text!r} is ambiguous or malformed: write {THRESHOLD_FORMS}")
+
+
+def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
+    rule = parse_rule(str(raw.get("threshold", "1/2")), f"{where}: [admission] threshold")
+    for key in ("min_per_sheet", "min_per_part"):
+        if key in raw:
+            minimum = parse_share(str(raw[key]), f"{where}: [admission] {key}")
+            rule = dataclasses.replace(rule, **{key: minimum})
+    return rule
+
+
+def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tuple[SemesterSheet, ...]:
+    sheets: list[SemesterSheet] = []
+    for entry in raw:
+        sid = entry.get("id")
+        if not isinstance(sid, str):
+            raise ConfigError(f"{where}: every [[semester.sheet]] needs an 'id'")
+        path = root / "source" / sid / MANIFEST_NAME
+        bonus = bool(entry.get("bonus", False))
+        if path.is_file():
+            m = load_manifest(path)
+            sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus))
+        elif "planned_points" in entry:
+            due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
+            pts = parse_points(entry["planned_points"], f"{where}: sheet {sid}")
+            paper = parse_points(entry.get("planned_paper_points", 0), f"{where}: sheet {sid}")
+            sheets.append(SemesterSheet(sid, due, pts, None, bonus, paper))
+        else:
+            raise ConfigError(f"{where}: sheet {sid!r} has no {path} and no planned_points")
+    if len({s.id for s in sheets}) != len(sheets):
+        raise ConfigError(f"{where}: a sheet is listed twice in the semester plan")
+    return tuple(sheets)
+
+
+def load_config(root: Path | None = None) -> CourseConfig:
+    """Read ``mlph.toml`` and apply the environment overrides."""
+    origins = {"root": "given"}
+    if root is None:
+        root, origins["root"] = locate_root()
+    root = root.resolve()
+    where = str(root / CONFIG_NAME)
+    try:
+        raw = tomllib.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{where}: {exc}") from exc
+    course = raw.get("course", {})
+    tz = str(course.get("timezone", "Europe/Berlin"))
+    data_dir = Path(os.environ.get("MLPH_COURSE_DIR") or root / course.get("data_dir", "course-data"))
+    data_dir = data_dir.resolve()
+    origins["data_dir"] = ("MLPH_COURSE_DIR" if os.environ.get("MLPH_COURSE_DIR")
+                           else f"{CONFIG_NAME} [course] data_dir" if course.get("data_dir") else "default (course-data)")
+    db_url = os.environ.get("MLPH_DB_URL") or course.get("db_url") or f"sqlite:///{data_dir / 'gradebook.db'}"
+    origins["db_url"] = ("MLPH_DB_URL" if os.environ.get("MLPH_DB_URL") else f"{CONFIG_NAME} [course] db_url"
+                         if course.get("db_url") else "default (gradebook.db in the data directory)")
+    return CourseConfig(
+        root=root,
+        name=str(course.get("name", "course")),
+        timezone=tz,
+        data_dir=data_dir,
+        db_url=db_url,
+        rule=_rule(raw.get("admission", {}), where),
+        semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
+        origins=origins,
+        intake_identity=_identity(raw.get("intake", {}), where),
+    )
+
+
+def _identity(raw: dict[str, Any], where: str) -> str:
+    identity = str(raw.get("identity", "owner"))
+    if identity not in ("owner", "shared"):
+        raise ConfigError(f"{where}: [intake] identity must be \"owner\" or \"shared\", not {identity!r}")
+    return identity

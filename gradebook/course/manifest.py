@@ -1,0 +1,214 @@
+"""Sheet manifests: ``source/sheetNN/sheet.toml`` declares a sheet's title, due date and tasks.
+
+Notebook tasks name their nbgrader test cells (grade ids) with the points of each; paper tasks carry
+their points directly, a model ``solution`` for tutors and a rubric (``[[task.rubric]]`` items with
+``id``, ``text`` and ``points`` that add up to the task's points). ``time_budget_s`` is the cell time
+the solution notebook may take. Points are exact (:class:`fractions.Fraction`).
+
+A paper task without a rubric or solution parses (``mlph validate`` reports it); a rubric that is
+malformed is a :class:`ManifestError`.
+"""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+from pathlib import Path
+from typing import Any, Literal
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from gradebook.errors import ManifestError
+
+MANIFEST_NAME = "sheet.toml"
+DEFAULT_TIME_BUDGET_S = 2.0
+TaskKind = Literal["notebook", "paper"]
+
+
+def parse_points(value: object, where: str) -> Fraction:
+    """Exact points from a TOML/CSV value: ints, decimal strings (``"2.5"``, ``"2,5"``) or ``"3/2"``."""
+    if isinstance(value, bool):
+        raise ManifestError(f"{where}: points must be a number, not {value!r}")
+    if isinstance(value, int):
+        return Fraction(value)
+    if isinstance(value, float):
+        return Fraction(str(value))
+    if isinstance(value, str):
+        text = value.strip().replace(",", ".")
+        try:
+            return Fraction(text)
+        except (ValueError, ZeroDivisionError):
+            pass
+    raise ManifestError(f"{where}: points must be a number, not {value!r}")
+
+
+@dataclass(frozen=True)
+class RubricItem:
+    """One statement a tutor ticks for a paper task, worth ``points``."""
+    id: str
+    text: str
+    points: Fraction
+
+
+@dataclass(frozen=True)
+class Task:
+    id: str
+    title: str
+    kind: TaskKind
+    points: Fraction
+    tests: dict[str, Fraction] = field(default_factory=dict)
+    rubric: tuple[RubricItem, ...] = ()
+    solution: str | None = None  # paper tasks: the model solution for tutors (never released)
+
+
+@dataclass(frozen=True)
+class Manifest:
+    id: str
+    title: str
+    notebook: str
+    due: datetime
+    tasks: tuple[Task, ...]
+    path: Path
+    late_policy: dict[str, Any] = field(default_factory=dict)
+    time_budget_s: float = DEFAULT_TIME_BUDGET_S
+
+    @property
+    def directory(self) -> Path:
+        return self.path.parent
+
+    @property
+    def notebook_tasks(self) -> tuple[Task, ...]:
+        return tuple(t for t in self.tasks if t.kind == "notebook")
+
+    @property
+    def paper_tasks(self) -> tuple[Task, ...]:
+        return tuple(t for t in self.tasks if t.kind == "paper")
+
+    @property
+    def test_points(self) -> dict[str, Fraction]:
+        """Every autograded test cell's grade id with its points."""
+        return {gid: pts for t in self.notebook_tasks for gid, pts in t.tests.items()}
+
+    @property
+    def notebook_points(self) -> Fraction:
+        return sum((t.points for t in self.notebook_tasks), Fraction(0))
+
+    @property
+    def paper_points(self) -> Fraction:
+        return sum((t.points for t in self.paper_tasks), Fraction(0))
+
+    @property
+    def max_points(self) -> Fraction:
+        return self.notebook_points + self.paper_points
+
+    def paper_task(self, task_id: str) -> Task | None:
+        return next((t for t in self.paper_tasks if t.id == task_id), None)
+
+
+def parse_due(value: object, tz_name: object, where: str) -> datetime:
+    """A due date: an ISO local time interpreted in ``tz_name`` (or one with an explicit offset)."""
+    if not isinstance(tz_name, str):
+        raise ManifestError(f"{where}: 'timezone' must be a name such as 'Europe/Berlin'")
+    try:
+        tz = ZoneInfo(tz_name)
+    except (ZoneInfoNotFoundError, ValueError) as exc:
+        raise ManifestError(f"{where}: unknown time zone {tz_name!r}") from exc
+    if isinstance(value, datetime):
+        due = value
+    elif isinstance(value, str):
+        try:
+            due = datetime.fromisoformat(value)
+        except ValueError as exc:
+            raise ManifestError(f"{where}: due date {value!r} is not ISO 8601") from exc
+    else:
+        raise ManifestError(f"{where}: 'due' is missing or not a date")
+    return due.replace(tzinfo=tz) if due.tzinfo is None else due.astimezone(tz)
+
+
+def _parse_rubric(raw: object, points: Fraction, where: str) -> tuple[RubricItem, ...]:
+    """A paper task's ``[[task.rubric]]`` items: unique ids, text, positive points adding up to ``points``."""
+    if raw is None:
+        return ()
+    if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
+        raise ManifestError(f"{where}: 'rubric' must be a list of [[task.rubric]] tables")
+    items: list[RubricItem] = []
+    for n, entry in enumerate(raw, 1):
+        rid, text = entry.get("id"), entry.get("text")
+        if not isinstance(rid, str) or not rid.strip():
+            raise ManifestError(f"{where}: rubric item {n} needs a string 'id'")
+        if not isinstance(text, str) or not text.strip():
+            raise ManifestError(f"{where}: rubric item {rid!r} needs a non-empty 'text'")
+        pts = parse_points(entry.get("points"), f"{where}: rubric item {rid!r}")
+        if pts <= 0:
+            raise ManifestError(f"{where}: rubric item {rid!r} must carry positive points, not {pts}")
+        if any(i.id == rid for i in items):
+            raise ManifestError(f"{where}: rubric item id {rid!r} is used twice")
+        items.append(RubricItem(rid, text.strip(), pts))
+    total = sum((i.points for i in items), Fraction(0))
+    if items and total != points:
+        raise ManifestError(f"{where}: the rubric items add up to {total} points, the task has {points}")
+    return tuple(items)
+
+
+def _parse_task(raw: dict[str, Any], where: str) -> Task:
+    tid = raw.get("id")
+    if not isinstance(tid, str) or not tid:
+        raise ManifestError(f"{where}: every [[task]] needs a string 'id'")
+    kind = raw.get("kind")
+    title = str(raw.get("title", tid))
+    if kind != "paper" and ("rubric" in raw or "solution" in raw):
+        raise ManifestError(f"{where}: task {tid!r}: 'rubric' and 'solution' belong to paper tasks only")
+    if kind == "notebook":
+        tests = raw.get("tests")
+        if not isinstance(tests, dict) or not tests:
+            raise ManifestError(f"{where}: notebook task {tid!r} needs 'tests = {{grade_id = points}}'")
+        parsed = {str(g): parse_points(p, f"{where}: task {tid!r}, test {g!r}") for g, p in tests.items()}
+        return Task(tid, title, "notebook", sum(parsed.values(), Fraction(0)), parsed)
+    if kind == "paper":
+        points = parse_points(raw.get("points"), f"{where}: task {tid!r}")
+        if points <= 0:
+            raise ManifestError(f"{where}: paper task {tid!r} must carry positive points")
+        solution = raw.get("solution")
+        if solution is not None and (not isinstance(solution, str) or not solution.strip()):
+            raise ManifestError(f"{where}: paper task {tid!r}: 'solution' must be non-empty text")
+        rubric = _parse_rubric(raw.get("rubric"), points, f"{where}: paper task {tid!r}")
+        return Task(tid, title, "paper", points, rubric=rubric, solution=solution)
+    raise ManifestError(f"{where}: task {tid!r} has kind {kind!r}; expected 'notebook' or 'paper'")
+
+
+def load_manifest(path: Path) -> Manifest:
+    """Read and check one ``sheet.toml``; raises :class:`ManifestError` naming the file."""
+    where = str(path)
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise ManifestError(f"{where}: no manifest") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise ManifestError(f"{where}: not valid TOML: {exc}") from exc
+    sheet_id = raw.get("id", path.parent.name)
+    if sheet_id != path.parent.name:
+        raise ManifestError(f"{where}: id {sheet_id!r} differs from its directory {path.parent.name!r}")
+    tasks = tuple(_parse_task(t, where) for t in raw.get("task", []))
+    if not tasks:
+        raise ManifestError(f"{where}: declares no [[task]]")
+    seen: set[str] = set()
+    for name in [t.id for t in tasks] + [g for t in tasks for g in t.tests]:
+        if name in seen:
+            raise ManifestError(f"{where}: id {name!r} is declared twice")
+        seen.add(name)
+    late = raw.get("late", {})
+    if not isinstance(late, dict):
+        raise ManifestError(f"{where}: [late] must be a table")
+    budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
+    if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
+        raise ManifestError(f"{where}: 'time_budget_s' must be a positive number of seconds, not {budget!r}")
+    return Manifest(
+        id=sheet_id,
+        title=str(raw.get("title", sheet_id)),
+        notebook=str(raw.get("notebook", f"{sheet_id}.ipynb")),
+        due=parse_due(raw.get("due"), raw.get("timezone"), where),
+        tasks=tasks,
+        path=path,
+        late_policy=late,
+        time_budget_s=float(budget),
+    )

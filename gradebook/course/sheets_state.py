@@ -1,0 +1,284 @@
+"""Is a sheet decided? A sheet counts only when it is decided, and is *pending* until then.
+
+Decided (for one student): the sheet was closed by an admin (``mlph sheet close``), or it is authored,
+released, past that student's deadline (extension included) and that student's (and their team's) work
+on it is graded: their accepted notebook hand-in has a final autograde result, and if they handed in
+anything, they have paper points for every paper task. Only their own hand-ins decide it: another
+student's late upload never makes anyone else's sheet pending again, and a hand-in that the late policy
+counts as 0 needs no grading to decide anything (:func:`load_facts` takes the policy as ``counts_zero``).
+A sheet never authored is *planned* and never decided unless an admin closes it.
+
+:func:`load_facts` reads what this needs with a few aggregate queries; :func:`close_sheet` and
+:func:`reopen_sheet` record an admin's decision in ``sheet_state`` and the audit log.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Callable, Collection
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from fractions import Fraction
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gradebook.store import nbgrader_tables as nt
+from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.store.db import atomic
+from gradebook.errors import InputError
+from gradebook.store.models import AuditLog, AutogradeResult, Handin, PaperPoints, SheetState, StudentProfile, TeamMember
+
+# autograde_result statuses that are the last word on a hand-in (grader_error is retried)
+FINAL_STATUSES = ("graded", "timeout", "crashed", "invalid", "missing")
+PLANNED, UNRELEASED, OPEN_FOR_HANDIN, PENDING, DECIDED, CLOSED = (
+    "planned", "not released", "open for hand-in", "pending", "decided", "closed")
+
+
+def utc(when: datetime) -> datetime:
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
+@dataclass(frozen=True)
+class SheetFacts:
+    """What decides a sheet, over the roster students."""
+
+    sheet: SemesterSheet
+    released: bool
+    closed_at: datetime | None = None
+    closed_by: str | None = None
+    close_reason: str | None = None
+    handed_in: frozenset[str] = frozenset()  # accepted hand-in (any kind) or a final autograde result
+    graded: frozenset[str] = frozenset()  # a final autograde result
+    ungraded: frozenset[str] = frozenset()  # an accepted notebook hand-in without a final result
+    paper_missing: frozenset[str] = frozenset()  # handed in, some paper task without points
+    paper_entered: frozenset[str] = frozenset()  # paper points for every paper task
+
+    @property
+    def id(self) -> str:
+        return self.sheet.id
+
+    @property
+    def planned(self) -> bool:
+        return self.sheet.manifest is None
+
+    @property
+    def closed(self) -> bool:
+        return self.closed_at is not None
+
+    @property
+    def complete(self) -> bool:
+        """Grading is done: nothing handed in waits for the autograder or for paper points."""
+        return not self.ungraded and not self.paper_missing
+
+    def decided(self, deadline: datetime, as_of: datetime) -> bool:
+        """Decided for every student whose deadline (extension included) is ``deadline``: the whole sheet graded."""
+        if self.closed:
+            return True
+        return not self.planned and self.released and utc(deadline) <= utc(as_of) and self.complete
+
+    def decided_for(self, members: Collection[str], deadline: datetime, as_of: datetime) -> bool:
+        """Decided for one student (``members``: they and their team on this sheet) whose deadline is
+        ``deadline``: only their own hand-ins can keep it pending."""
+        if self.closed:
+            return True
+        waiting = any(m in self.ungraded or m in self.paper_missing for m in members)
+        return not self.planned and self.released and utc(deadline) <= utc(as_of) and not waiting
+
+    def state(self, as_of: datetime) -> str:
+        """The sheet's state for the students without an extension."""
+        if self.closed:
+            return CLOSED
+        if self.planned:
+            return PLANNED
+        if not self.released:
+            return UNRELEASED
+        if utc(self.sheet.due) > utc(as_of):
+            return OPEN_FOR_HANDIN
+        return DECIDED if self.complete else PENDING
+
+    def missing(self, as_of: datetime) -> list[str]:
+        """What keeps the sheet from being decided, in words (empty: nothing)."""
+        if self.planned:
+            return ["the sheet was never authored (planned only)"]
+        out = []
+        if not self.released:
+            out.append("it was never released")
+        if utc(self.sheet.due) > utc(as_of):
+            out.append(f"its deadline {self.sheet.due:%Y-%m-%d %H:%M %Z} has not passed")
+        if self.ungraded:
+            out.append(f"{len(self.ungraded)} notebook hand-in(s) not graded yet: {_some(self.ungraded)}")
+        if self.paper_missing:
+            out.append(f"{len(self.paper_missing)} student(s) without paper points: {_some(self.paper_missing)}")
+        return out
+
+
+def _some(ids: frozenset[str], n: int = 8) -> str:
+    first = sorted(ids)[:n]
+    return ", ".join(first) + (f" and {len(ids) - n} more" if len(ids) > n else "")
+
+
+def roster_ids(session: Session) -> set[str]:
+    """The students on the roster (a ``student`` row without a profile is an id the roster lacks)."""
+    return set(session.execute(select(StudentProfile.student_id)).scalars())
+
+
+@dataclass
+class _Raw:
+    handed: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    notebook_handins: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    final: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    paper_tasks: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
+
+
+# (sheet, student, time of receipt) -> True when the late policy counts that hand-in as 0
+CountsZero = Callable[[str, str, datetime], bool]
+
+
+def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None) -> _Raw:
+    raw = _Raw()
+    for sheet, sid, kind, received in session.execute(select(Handin.sheet, Handin.student_id, Handin.kind,
+                                                              Handin.received_at).where(Handin.status == "accepted")):
+        if counts_zero is not None and received is not None and counts_zero(sheet, sid, utc(received)):
+            continue  # counts 0 whatever it holds: nothing to grade, nothing to wait for
+        if sid in roster:
+            raw.handed[sheet].add(sid)
+            if kind == "notebook":
+                raw.notebook_handins[sheet].add(sid)
+    for sheet, sid, status, submitted in session.execute(select(
+            AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)):
+        if sid not in roster:
+            continue
+        if counts_zero is not None and submitted is not None and counts_zero(sheet, sid, utc(submitted)):
+            continue
+        if status in FINAL_STATUSES:
+            raw.final[sheet].add(sid)
+        else:  # the grader failed: it is graded again by the next run
+            raw.notebook_handins[sheet].add(sid)
+        if status != "missing":
+            raw.handed[sheet].add(sid)
+    for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)):
+        raw.paper_tasks[(sheet, sid)].add(task)
+    teams: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)):
+        teams[(sheet, team)].append(sid)
+    for (sheet, _team), members in teams.items():  # a team's paper points count for every member
+        tasks = set().union(*(raw.paper_tasks.get((sheet, m), set()) for m in members))
+        for m in members:
+            raw.paper_tasks[(sheet, m)] = tasks
+    return raw
+
+
+def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
+               counts_zero: CountsZero | None = None) -> dict[str, SheetFacts]:
+    """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
+    hand-in it counts as 0 is not waited for (without it, every accepted hand-in is)."""
+    roster = roster_ids(session) if roster is None else roster
+    states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
+    generated = set(session.execute(select(nt.assignment.c.name)).scalars())
+    raw = _raw(session, roster, counts_zero)
+    out: dict[str, SheetFacts] = {}
+    for sem in cfg.semester:
+        st = states.get(sem.id)
+        # released: recorded by `mlph release`; a gradebook from before sheet_state: generated into nbgrader
+        released = (st is not None and st.released_at is not None) or sem.id in generated
+        n_paper = len(sem.manifest.paper_tasks) if sem.manifest is not None else 0
+        handed = frozenset(raw.handed.get(sem.id, set()))
+        entered = frozenset(sid for sid in roster if len(raw.paper_tasks.get((sem.id, sid), ())) >= n_paper > 0)
+        out[sem.id] = SheetFacts(
+            sheet=sem, released=released,
+            closed_at=st.closed_at if st else None, closed_by=st.closed_by if st else None,
+            close_reason=st.close_reason if st else None,
+            handed_in=handed, graded=frozenset(raw.final.get(sem.id, set())),
+            ungraded=frozenset(raw.notebook_handins.get(sem.id, set()) - raw.final.get(sem.id, set())),
+            paper_missing=frozenset(handed - entered) if n_paper else frozenset(),
+            paper_entered=entered)
+    return out
+
+
+def sheet_facts(engine: Engine, cfg: CourseConfig) -> dict[str, SheetFacts]:
+    with Session(engine) as session:
+        return load_facts(session, cfg)
+
+
+def require_sheet(cfg: CourseConfig, sheet: str) -> SemesterSheet:
+    """A sheet of the semester plan, or an error listing them."""
+    for sem in cfg.semester:
+        if sem.id == sheet:
+            return sem
+    known = ", ".join(s.id for s in cfg.semester) or "none"
+    raise InputError(f"unknown sheet {sheet!r}: not in the semester plan of {cfg.root / 'mlph.toml'} (sheets: {known})")
+
+
+def close_sheet(engine: Engine, cfg: CourseConfig, sheet: str, author: str, reason: str,
+                as_of: datetime | None = None) -> list[str]:
+    """Close ``sheet`` (decided from now on, whatever is missing); returns what was still missing."""
+    require_sheet(cfg, sheet)
+    if not reason.strip():
+        raise InputError(f"closing {sheet} needs a reason")
+    now = datetime.now(timezone.utc)
+    with atomic(engine) as session:
+        missing = load_facts(session, cfg)[sheet].missing(as_of or now)
+        st = session.get(SheetState, sheet) or SheetState(sheet=sheet)
+        if st.closed_at is not None:
+            raise InputError(f"{sheet} is already closed (by {st.closed_by} at {st.closed_at:%Y-%m-%d %H:%M}): "
+                             f"reopen it first")
+        st.closed_at, st.closed_by, st.close_reason = now, author, reason
+        session.add(st)
+        session.add(AuditLog(at=now, author=author, entity="sheet_state", key=sheet, old_value="open",
+                             new_value="closed" + (f" (missing: {'; '.join(missing)})" if missing else ""),
+                             reason=reason))
+    return missing
+
+
+def reopen_sheet(engine: Engine, cfg: CourseConfig, sheet: str, author: str, reason: str) -> None:
+    require_sheet(cfg, sheet)
+    now = datetime.now(timezone.utc)
+    with atomic(engine) as session:
+        st = session.get(SheetState, sheet)
+        if st is None or st.closed_at is None:
+            raise InputError(f"{sheet} is not closed")
+        old = f"closed by {st.closed_by}: {st.close_reason}"
+        st.closed_at, st.closed_by, st.close_reason = None, None, None
+        session.add(AuditLog(at=now, author=author, entity="sheet_state", key=sheet, old_value=old,
+                             new_value="open", reason=reason))
+
+
+@dataclass(frozen=True)
+class SheetRow:
+    """One line of ``mlph sheets``."""
+
+    id: str
+    due: datetime
+    max_points: Fraction
+    state: str
+    handed_in: int
+    graded: int
+    paper_entered: int
+    missing: tuple[str, ...]
+    closed_by: str | None
+    close_reason: str | None
+
+
+def sheet_rows(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None) -> list[SheetRow]:
+    as_of = as_of or datetime.now(timezone.utc)
+    rows = []
+    for f in sheet_facts(engine, cfg).values():
+        rows.append(SheetRow(f.id, f.sheet.due, f.sheet.max_points, f.state(as_of), len(f.handed_in), len(f.graded),
+                             len(f.paper_entered), tuple(f.missing(as_of)) if not f.closed else (),
+                             f.closed_by, f.close_reason))
+    return rows
+
+
+def mark_released(engine: Engine, sheet: str, author: str) -> None:
+    """Record (and audit) that ``sheet`` was released to the students now (`mlph release`)."""
+    from gradebook.store.db import atomic
+    from gradebook.store.models import AuditLog, SheetState
+
+    now = datetime.now(timezone.utc)
+    with atomic(engine) as session:
+        state = session.get(SheetState, sheet) or SheetState(sheet=sheet)
+        old = state.released_at.isoformat() if state.released_at else None
+        state.released_at = now
+        session.add(state)
+        session.add(AuditLog(at=now, author=author, entity="sheet_state", key=sheet, old_value=old,
+                             new_value=f"released {now.isoformat()}", reason="mlph release"))

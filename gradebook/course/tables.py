@@ -1,0 +1,123 @@
+"""Reading the tables people hand us: CSV (comma or semicolon, with or without a BOM) and XLSX.
+
+Rows come back with their line number in the file, so every error can name ``file:row``.
+"""
+from __future__ import annotations
+
+import csv
+from dataclasses import dataclass
+from fractions import Fraction
+from pathlib import Path
+from typing import Any
+
+from gradebook.errors import InputError
+
+MAX_ROWS = 200_000
+
+
+@dataclass(frozen=True)
+class Row:
+    line: int
+    values: dict[str, str]
+
+    def get(self, key: str) -> str:
+        return (self.values.get(key) or "").strip()
+
+
+def _csv_rows(path: Path) -> tuple[list[str], list[Row]]:
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as exc:
+        raise InputError(f"{path}: not UTF-8 text (save the file as CSV UTF-8): {exc}") from exc
+    if not text.strip():
+        raise InputError(f"{path}: the file is empty")
+    first = text.splitlines()[0]
+    delimiter = ";" if first.count(";") > first.count(",") else ","
+    reader = csv.reader(text.splitlines(), delimiter=delimiter)
+    header = [h.strip().lower() for h in next(reader)]
+    rows = []
+    for line, cells in enumerate(reader, start=2):
+        if not any(c.strip() for c in cells):
+            continue
+        if len(cells) > len(header):
+            raise InputError(f"{path}:{line}: {len(cells)} fields but the header has {len(header)} "
+                             "(a value with a comma or semicolon must be quoted)")
+        rows.append(Row(line, dict(zip(header, cells))))
+    return header, rows
+
+
+def _load(path: Path, data_only: bool) -> Any:
+    from openpyxl import load_workbook
+
+    try:
+        return load_workbook(path, read_only=True, data_only=data_only)
+    except Exception as exc:  # openpyxl raises many kinds for a broken file
+        raise InputError(f"{path}: not a readable XLSX file: {exc}") from exc
+
+
+def _formulas_without_value(path: Path) -> list[str]:
+    """Cells holding a formula whose value the file does not store (saved by a program that does not
+    calculate, e.g. a script): reading them would silently give an empty cell."""
+    from openpyxl.utils import get_column_letter
+
+    formulas, values = _load(path, False), _load(path, True)
+    bad = []
+    for frow, vrow in zip(formulas.worksheets[0].iter_rows(), values.worksheets[0].iter_rows(values_only=True)):
+        for col, (fcell, value) in enumerate(zip(frow, vrow), start=1):
+            if getattr(fcell, "data_type", None) == "f" and value is None:
+                bad.append(f"{path}:{fcell.row}: cell {get_column_letter(col)}{fcell.row} holds the formula "
+                           f"{fcell.value} without a stored value (open the file in Excel or LibreOffice and save it, "
+                           "or paste the values)")
+    formulas.close()
+    values.close()
+    return bad
+
+
+def _xlsx_rows(path: Path) -> tuple[list[str], list[Row]]:
+    bad = _formulas_without_value(path)
+    if bad:
+        raise InputError(f"{path}: nothing imported, {len(bad)} formula cell(s) without a value:\n" + "\n".join(bad))
+    wb = _load(path, True)
+    sheet = wb.worksheets[0]
+    it = sheet.iter_rows(values_only=True)
+    try:
+        header = [str(h or "").strip().lower() for h in next(it)]
+    except StopIteration as exc:
+        raise InputError(f"{path}: the workbook's first sheet is empty") from exc
+    rows = []
+    for line, cells in enumerate(it, start=2):
+        if not any(c is not None and str(c).strip() for c in cells):
+            continue
+        values = {h: _cell_text(c) for h, c in zip(header, cells)}
+        rows.append(Row(line, values))
+    wb.close()
+    return header, rows
+
+
+def _cell_text(value: object) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, float):
+        return repr(value) if not value.is_integer() else str(int(value))
+    return str(value)
+
+
+def read_rows(path: Path, required: list[str]) -> list[Row]:
+    """The data rows of a CSV or XLSX file whose header has at least ``required``."""
+    if not path.is_file():
+        raise InputError(f"{path}: no such file")
+    header, rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"{path}:1: the header lacks {', '.join(missing)} (expected {','.join(required)})")
+    if len(rows) > MAX_ROWS:
+        raise InputError(f"{path}: more than {MAX_ROWS} rows")
+    return rows
+
+
+def parse_decimal(text: str) -> Fraction:
+    """An exact number from ``"2.5"``, ``"2,5"`` or ``"3"``; ValueError otherwise."""
+    t = text.strip().replace(",", ".")
+    if not t or t.count(".") > 1 or not t.replace(".", "", 1).lstrip("+-").isdigit():
+        raise ValueError(text)
+    return Fraction(t)

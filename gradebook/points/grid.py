@@ -1,0 +1,352 @@
+"""The tutors' grid: a group's students × a sheet's paper tasks, as plain data, and the save of one cell.
+
+:func:`grid` reads everything the page shows in a few queries (never one per student);
+:func:`save_cell` writes one cell's points (typed, or the sum of ticked rubric items) and/or its
+comment through :func:`gradebook.points.paper.write_versioned`, the same versioned, audited write as
+``set_points``: a save based on a stale version raises :class:`gradebook.points.paper.CellConflict`
+naming who changed the cell, to what and when.
+"""
+from __future__ import annotations
+
+import dataclasses
+import json
+from collections import defaultdict
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from datetime import datetime
+from fractions import Fraction
+
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
+
+from gradebook.store import nbgrader_tables as nt
+from gradebook.course.config import CourseConfig
+from gradebook.errors import InputError
+from gradebook.course.manifest import Manifest, Task
+from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, TeamMember, \
+    TutorialGroup
+from gradebook.points.paper import _utc, check_points, current_change, fmt, guarded, points_values, require_student, \
+    write_versioned
+from gradebook.course.tables import parse_decimal
+
+
+@dataclass(frozen=True)
+class CellState:
+    """One student's points and comment on one paper task, with the versions a save must quote."""
+    student: str
+    task: str
+    points: Fraction | None  # None: not graded yet
+    version: int  # 0: empty
+    ticks: tuple[str, ...] | None  # the ticked rubric item ids; None: the points were typed
+    entered_by: str | None
+    entered_at: datetime | None
+    comment: str = ""
+    comment_version: int = 0
+    team_points: Fraction | None = None  # the most entered for a teammate (it counts for the whole team)
+    written: bool = False  # (after a save) the save changed the points or the comment
+
+    @property
+    def empty(self) -> bool:
+        return self.points is None and self.team_points is None
+
+    def as_json(self) -> dict[str, object]:
+        """What the page's script receives after a save."""
+        return {"student": self.student, "task": self.task, "version": self.version,
+                "points": None if self.points is None else fmt(self.points),
+                "ticks": None if self.ticks is None else list(self.ticks),
+                "entered_by": self.entered_by, "entered_at": self.entered_at.isoformat() if self.entered_at else None,
+                "comment": self.comment, "comment_version": self.comment_version, "written": self.written}
+
+
+@dataclass(frozen=True)
+class HandinRef:
+    """An accepted hand-in (the latest of its kind), possibly a teammate's."""
+    id: int
+    kind: str
+    student_id: str
+    received_at: datetime
+    original_name: str | None
+
+
+@dataclass(frozen=True)
+class GridStudent:
+    id: str
+    last_name: str
+    first_name: str
+    team: str | None
+    autograded: Fraction | None  # the sheet's notebook points as `mlph status` counts them; None: nothing graded
+    autograde_status: str | None  # graded | timeout | crashed | invalid | missing | grader_error; None: pending
+    autograde_reason: str | None
+    pdf: HandinRef | None
+    notebook: HandinRef | None
+
+    @property
+    def name(self) -> str:
+        return f"{self.last_name}, {self.first_name}" if self.first_name else self.last_name
+
+
+@dataclass(frozen=True)
+class Grid:
+    sheet: str
+    title: str
+    group: str
+    group_name: str
+    tutor: str | None
+    tasks: tuple[Task, ...]
+    notebook_max: Fraction
+    students: tuple[GridStudent, ...]
+    cells: dict[tuple[str, str], CellState] = field(default_factory=dict)
+
+    @property
+    def empty(self) -> int:
+        """Cells with no points for the student nor a teammate."""
+        return sum(1 for c in self.cells.values() if c.empty)
+
+    def cell(self, student: str, task: str) -> CellState:
+        return self.cells[(student, task)]
+
+
+def groups_of(engine: Engine, person: str, admin: bool = False) -> list[TutorialGroup]:
+    """The tutorial groups ``person`` tutors (an admin: every group), by id."""
+    with Session(engine) as session:
+        query = select(TutorialGroup).order_by(TutorialGroup.id)
+        if not admin:
+            query = query.where(TutorialGroup.tutor_id == person)
+        return list(session.execute(query).scalars())
+
+
+def group_of(engine: Engine, student: str) -> str | None:
+    """The student's current tutorial group."""
+    with Session(engine) as session:
+        return session.execute(select(GroupMembership.group_id).where(
+            GroupMembership.student_id == student, GroupMembership.valid_to.is_(None))).scalars().first()
+
+
+def may_grade(engine: Engine, person: str, student: str, admin: bool = False) -> bool:
+    """Whether ``person`` may read and write ``student``'s paper points: an admin, or the tutor of the
+    student's current group."""
+    if admin:
+        return True
+    group = group_of(engine, student)
+    if group is None:
+        return False
+    with Session(engine) as session:
+        return session.execute(select(TutorialGroup.tutor_id).where(TutorialGroup.id == group)).scalar() == person
+
+
+def _members(session: Session, group: str) -> list[tuple[str, str, str]]:
+    return [(sid, last or "", first or "") for sid, last, first in session.execute(
+        select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name)
+        .join(GroupMembership, GroupMembership.student_id == nt.student.c.id)
+        .where(GroupMembership.group_id == group, GroupMembership.valid_to.is_(None))
+        .order_by(nt.student.c.last_name, nt.student.c.first_name, nt.student.c.id))]
+
+
+def _teams(session: Session, sheet: str, students: Sequence[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
+    """student → team, and team → members (all of them, also those outside ``students``)."""
+    teams = set(session.execute(select(TeamMember.team).where(TeamMember.sheet == sheet,
+                                                               TeamMember.student_id.in_(students))).scalars())
+    members: dict[str, list[str]] = defaultdict(list)
+    team_of: dict[str, str] = {}
+    for team, sid in session.execute(select(TeamMember.team, TeamMember.student_id).where(
+            TeamMember.sheet == sheet, TeamMember.team.in_(teams))):
+        members[team].append(sid)
+        team_of[sid] = team
+    return team_of, members
+
+
+def _handins(session: Session, sheet: str, students: Sequence[str]) -> dict[tuple[str, str], HandinRef]:
+    """(student, kind) → the latest accepted hand-in."""
+    out: dict[tuple[str, str], HandinRef] = {}
+    for h in session.execute(select(Handin).where(Handin.sheet == sheet, Handin.student_id.in_(students),
+                                                   Handin.status == "accepted").order_by(Handin.received_at)).scalars():
+        out[(h.student_id, h.kind)] = HandinRef(h.id, h.kind, h.student_id, _utc(h.received_at) or h.received_at,
+                                                h.original_name)
+    return out
+
+
+def _latest(refs: Sequence[HandinRef | None]) -> HandinRef | None:
+    have = [r for r in refs if r is not None]
+    return max(have, key=lambda r: r.received_at) if have else None
+
+
+def _scores(session: Session, sheet: str, ids: Sequence[str]) -> dict[str, tuple[Fraction, datetime | None]]:
+    """student → (nbgrader's score with manual scores and extra credit, nbgrader's timestamp) on ``sheet``.
+
+    Two indexed lookups (the submissions of ``ids``, then their grades by cell and notebook): joined in
+    one query, SQLite scans every grade of the course."""
+    from gradebook.course.sheets_state import utc
+
+    notebooks = select(nt.notebook.c.id).join(nt.assignment, nt.notebook.c.assignment_id == nt.assignment.c.id).where(
+        nt.assignment.c.name == sheet)
+    subs = {sn: (sid, stamp) for sn, sid, stamp in session.execute(
+        select(nt.submitted_notebook.c.id, nt.submitted_assignment.c.student_id, nt.submitted_assignment.c.timestamp)
+        .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
+        .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
+        .where(nt.assignment.c.name == sheet, nt.submitted_assignment.c.student_id.in_(ids),
+               nt.submitted_notebook.c.notebook_id.in_(notebooks)))}
+    if not subs:
+        return {}
+    cells = select(nt.base_cell.c.id).where(nt.base_cell.c.notebook_id.in_(notebooks))
+    total: dict[str, float] = defaultdict(float)
+    for sn, manual, auto, extra in session.execute(
+            select(nt.grade.c.notebook_id, nt.grade.c.manual_score, nt.grade.c.auto_score, nt.grade.c.extra_credit)
+            .where(nt.grade.c.notebook_id.in_(list(subs)), nt.grade.c.cell_id.in_(cells))):
+        score = manual if manual is not None else auto if auto is not None else 0.0
+        total[subs[sn][0]] += score + (extra or 0.0)
+    stamps = {sid: stamp for sid, stamp in subs.values()}
+    return {sid: (nt.exact_score(t), utc(stamps[sid]) if stamps[sid] else None) for sid, t in total.items()}
+
+
+def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
+                members: dict[str, list[str]], team_of: dict[str, str]) -> dict[str, Fraction]:
+    """student → the sheet's notebook points that count, by the admission's rule
+    (:func:`gradebook.admission.rule.notebook_points`: nbgrader's scores with manual scores, the stored late
+    decision or else one taken from the time of receipt, the late policy, a team's best), read for
+    ``students`` and their teammates only (the admission's own reads every student of every sheet)."""
+    from gradebook.points.handins import decide_late
+    from gradebook.store.models import Extension
+    from gradebook.course.sheets_state import utc
+
+    ids = sorted(set(students) | {m for ms in members.values() for m in ms})
+    scores = _scores(session, manifest.id, ids)
+    results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
+        AutogradeResult.sheet == manifest.id, AutogradeResult.student_id.in_(ids))).scalars()}
+    extensions = {sid: utc(until) for sid, until in session.execute(select(Extension.student_id, Extension.until).where(
+        Extension.sheet == manifest.id, Extension.student_id.in_(ids)))}
+    ranked: dict[str, tuple[Fraction, Fraction]] = {}  # (counted, raw)
+    for sid in scores.keys() | results.keys():
+        ag = results.get(sid)
+        raw, stamp = scores.get(sid, (Fraction(ag.score) if ag else Fraction(0), None))
+        if ag is not None and ag.late is not None:
+            late = bool(ag.late)
+        else:
+            late = decide_late(ag.submitted_at if ag is not None else stamp, manifest, extensions.get(sid)).late
+        zero = late and manifest.late_policy.get("policy", "none") == "zero"
+        ranked[sid] = (Fraction(0) if zero else raw, raw)
+    out = {}
+    for sid in students:
+        crew = members.get(team_of.get(sid, ""), [sid])
+        best = max((ranked[m] for m in crew if m in ranked), default=None)
+        if best is not None:
+            out[sid] = best[0]
+    return out
+
+
+def _cells(session: Session, manifest: Manifest, students: Sequence[str],
+           members: dict[str, list[str]], team_of: dict[str, str]) -> dict[tuple[str, str], CellState]:
+    everyone = set(students) | {m for team in members.values() for m in team}
+    points = {(p.student_id, p.task): p for p in session.execute(select(PaperPoints).where(
+        PaperPoints.sheet == manifest.id, PaperPoints.student_id.in_(everyone))).scalars()}
+    comments = {(c.student_id, c.task): c for c in session.execute(select(PaperComment).where(
+        PaperComment.sheet == manifest.id, PaperComment.student_id.in_(students))).scalars()}
+    cells = {}
+    for sid in students:
+        mates = [m for m in members.get(team_of.get(sid, ""), []) if m != sid]
+        for task in manifest.paper_tasks:
+            row, note = points.get((sid, task.id)), comments.get((sid, task.id))
+            team = [Fraction(points[(m, task.id)].points) for m in mates if (m, task.id) in points]
+            cells[(sid, task.id)] = make_state(sid, task.id, row, note, max(team) if team else None)
+    return cells
+
+
+def make_state(student: str, task: str, row: PaperPoints | None, note: PaperComment | None,
+               team_points: Fraction | None = None) -> CellState:
+    pts, com = current_change(row, "points"), current_change(note, "text")
+    ticks = tuple(json.loads(row.rubric)) if row is not None and row.rubric is not None else None
+    return CellState(student, task, Fraction(pts.value) if pts.value is not None else None, pts.version, ticks,
+                     pts.author, pts.at, com.value or "", com.version, team_points)
+
+
+def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
+    """Everything the tutors' page shows for ``group`` on ``sheet``; students in roster order."""
+    manifest = cfg.manifest(sheet)
+    with Session(engine) as session:
+        found = session.get(TutorialGroup, group)
+        if found is None:
+            raise InputError(f"unknown tutorial group {group!r}")
+        tutor = session.get(Person, found.tutor_id) if found.tutor_id else None
+        roster = _members(session, group)
+        ids = [sid for sid, _, _ in roster]
+        team_of, members = _teams(session, sheet, ids)
+        handins = _handins(session, sheet, sorted(set(ids) | {m for ms in members.values() for m in ms}))
+        auto = _autograded(session, manifest, ids, members, team_of)
+        results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
+            AutogradeResult.sheet == sheet, AutogradeResult.student_id.in_(ids))).scalars()}
+        cells = _cells(session, manifest, ids, members, team_of)
+    students = []
+    for sid, last, first in roster:
+        team = team_of.get(sid)
+        crew = members[team] if team else [sid]
+        result = results.get(sid)
+        students.append(GridStudent(
+            sid, last, first, team, auto.get(sid), result.status if result else None, result.reason if result else None,
+            _latest([handins.get((m, "paper")) for m in crew]), _latest([handins.get((m, "notebook")) for m in crew])))
+    return Grid(sheet, manifest.title, group, found.name, tutor.name if tutor else None, manifest.paper_tasks,
+                manifest.notebook_points, tuple(students), cells)
+
+
+def student_paper(engine: Engine, manifest: Manifest, student: str) -> dict[str, CellState]:
+    """A student's own paper points, ticked rubric items and comments on ``manifest``'s sheet, by task
+    (what the student's pages show)."""
+    with Session(engine) as session:
+        team_of, members = _teams(session, manifest.id, [student])
+        cells = _cells(session, manifest, [student], members, team_of)
+    return {task: state for (_, task), state in cells.items()}
+
+
+def parse_points(text: str, manifest: Manifest, student: str, task: str) -> Fraction | None:
+    """A typed cell: ``2,5``, ``2.5`` or ``3``; empty clears it; InputError naming the cell otherwise."""
+    if not text.strip():
+        return None
+    try:
+        return parse_decimal(text)
+    except ValueError:
+        raise InputError(f"{manifest.id}/{task}, student {student!r}: {text.strip()!r} is not a number "
+                         "(type points such as 2,5 or 2.5)") from None
+
+
+MAX_COMMENT = 4000
+
+
+def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, value: str | None = None,
+              ticks: Sequence[str] | None = None, comment: str | None = None, author: str,
+              expected_version: int = 0, expected_comment_version: int = 0, reason: str | None = None) -> CellState:
+    """Save one cell of the tutors' grid in one transaction: the points typed as ``value`` (``""``
+    clears them) or the sum of the rubric items ``ticks``, and/or the ``comment`` (``""`` removes it).
+    Each is written only if it is still at the version the page showed; else a CellConflict.
+    The state returned leaves ``team_points`` out (the grid has them from its page)."""
+    if value is not None and ticks is not None:
+        raise InputError(f"{manifest.id}/{task}, student {student!r}: type the points or tick rubric items, not both")
+    typed = parse_points(value, manifest, student, task) if value is not None else None
+    task_def, points = check_points(manifest, student, task, typed, ticks)
+    if comment is not None and len(comment) > MAX_COMMENT:
+        raise InputError(f"{manifest.id}/{task}, student {student!r}: the comment is longer than {MAX_COMMENT} characters")
+    why = reason or "entered on the tutors' page"
+
+    def work(session: Session) -> CellState:
+        require_student(session, student)
+        written = False
+        if value is not None or ticks is not None:
+            written = write_versioned(session, PaperPoints, manifest, student, task,
+                                      points_values(task_def, points, ticks), author, expected_version, why).written
+        if comment is not None:
+            text = comment.strip()
+            written = write_versioned(session, PaperComment, manifest, student, task, {"text": text} if text else None,
+                                      author, expected_comment_version, why).written or written
+        session.flush()
+        return dataclasses.replace(_state(session, manifest, student, task, teams=False), written=written)
+
+    entity = "paper_points" if value is not None or ticks is not None else "paper_comment"
+    return guarded(engine, manifest, entity, f"{manifest.id}/{task}/{student}", work)
+
+
+def _state(session: Session, manifest: Manifest, student: str, task: str, teams: bool = True) -> CellState:
+    team_of, members = _teams(session, manifest.id, [student]) if teams else ({}, {})
+    return _cells(session, manifest, [student], members, team_of)[(student, task)]
+
+
+def cell_state(engine: Engine, manifest: Manifest, student: str, task: str) -> CellState:
+    with Session(engine) as session:
+        return _state(session, manifest, student, task)
+

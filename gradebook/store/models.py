@@ -1,0 +1,234 @@
+"""Our tables, beside nbgrader's (which share this MetaData as Core tables, so foreign keys to
+``student`` resolve). Points are stored as exact fraction strings ("13/2") and read as Fraction.
+The schema is created and changed only by the Alembic migrations in ``gradebook/migrations``."""
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
+
+from gradebook.store.nbgrader_tables import metadata
+
+
+class Base(DeclarativeBase):
+    metadata = metadata
+
+
+class StudentProfile(Base):
+    """What nbgrader's ``student`` table lacks: matriculation number and study programme."""
+
+    __tablename__ = "student_profile"
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"), primary_key=True)
+    matriculation: Mapped[str | None] = mapped_column(String(32), unique=True)
+    programme: Mapped[str | None] = mapped_column(String(128))
+    login: Mapped[str | None] = mapped_column(String(128), unique=True)  # login on the course's Jupyter server
+
+
+class Person(Base):
+    """Staff who use the gradebook: admins and tutors (students are nbgrader's ``student`` rows)."""
+
+    __tablename__ = "person"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    email: Mapped[str | None] = mapped_column(String(256))
+    role: Mapped[str] = mapped_column(String(16))  # admin | tutor
+
+
+class TutorialGroup(Base):
+    __tablename__ = "tutorial_group"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    name: Mapped[str] = mapped_column(String(256))
+    tutor_id: Mapped[str | None] = mapped_column(String(128), ForeignKey("person.id"))
+
+
+class GroupMembership(Base):
+    """A student's membership in a group from ``valid_from`` until ``valid_to`` (None: current)."""
+
+    __tablename__ = "group_membership"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    group_id: Mapped[str] = mapped_column(String(64), ForeignKey("tutorial_group.id"))
+    valid_from: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    valid_to: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class TeamMember(Base):
+    """Teams hand in together per sheet; a student is in at most one team of a sheet."""
+
+    __tablename__ = "team_member"
+    __table_args__ = (UniqueConstraint("sheet", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    team: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+
+
+class PaperPoints(Base):
+    __tablename__ = "paper_points"
+    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    points: Mapped[str] = mapped_column(String(32))
+    entered_by: Mapped[str] = mapped_column(String(128))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency for the web page
+    rubric: Mapped[str | None] = mapped_column(Text)  # JSON list of the ticked rubric item ids (None: typed points)
+
+
+class PaperComment(Base):
+    """A tutor's comment on one paper task of one student (the student sees it), versioned like the points."""
+
+    __tablename__ = "paper_comment"
+    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    text: Mapped[str] = mapped_column(Text)
+    entered_by: Mapped[str] = mapped_column(String(128))
+    entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+
+class AuditLog(Base):
+    """Append-only: every change to any points, override or extension."""
+
+    __tablename__ = "audit_log"
+    __table_args__ = (Index("ix_audit_log_entity_key", "entity", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    author: Mapped[str] = mapped_column(String(128))
+    entity: Mapped[str] = mapped_column(String(64))
+    key: Mapped[str] = mapped_column(String(512))
+    old_value: Mapped[str | None] = mapped_column(Text)
+    new_value: Mapped[str | None] = mapped_column(Text)
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class AdmissionOverride(Base):
+    __tablename__ = "admission_override"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    status: Mapped[str] = mapped_column(String(16))  # admitted | not_admitted
+    reason: Mapped[str] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class Extension(Base):
+    __tablename__ = "extension"
+    __table_args__ = (UniqueConstraint("sheet", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    until: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    reason: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+
+
+class AutogradeResult(Base):
+    """The autograder's verdict per submission, with the fingerprint that makes reruns resumable."""
+
+    __tablename__ = "autograde_result"
+    __table_args__ = (UniqueConstraint("sheet", "student_id"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128))
+    status: Mapped[str] = mapped_column(String(16))  # graded | timeout | crashed | invalid | missing | grader_error
+    reason: Mapped[str | None] = mapped_column(Text)
+    fingerprint: Mapped[str] = mapped_column(String(64))
+    submitted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    graded_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    score: Mapped[str] = mapped_column(String(32))
+    max_score: Mapped[str] = mapped_column(String(32))
+    result_json: Mapped[str] = mapped_column(Text)
+    # The late decision, taken once from the hand-in's time of receipt (see gradebook.points.handins.decide_late)
+    deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the student's (extended) deadline
+    late: Mapped[bool | None] = mapped_column(Boolean)
+    decision: Mapped[str | None] = mapped_column(Text)  # the decision in words, shown everywhere
+
+
+class Handin(Base):
+    """Every hand-in that reached the intake, accepted or not, with the server's time of receipt."""
+
+    __tablename__ = "handin"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128))  # not a foreign key: ids not on the roster are held
+    kind: Mapped[str] = mapped_column(String(16))  # notebook | paper
+    source: Mapped[str] = mapped_column(String(16))  # exchange | web | zip
+    received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16))  # accepted | invalid | held | refused
+    reason: Mapped[str | None] = mapped_column(Text)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    size: Mapped[int | None] = mapped_column(Integer)
+    original_name: Mapped[str | None] = mapped_column(String(255))  # as the student named it (sanitised)
+    stored_path: Mapped[str | None] = mapped_column(String(512))  # relative to the course data directory
+    entry: Mapped[str | None] = mapped_column(String(512))  # exchange entry / zip member it came from
+    uploaded_by: Mapped[str | None] = mapped_column(String(128))  # the web account, for uploads
+
+
+class SheetState(Base):
+    """A sheet's life cycle beyond its manifest: released, and closed by an admin (decided)."""
+
+    __tablename__ = "sheet_state"
+    sheet: Mapped[str] = mapped_column(String(128), primary_key=True)
+    released_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by: Mapped[str | None] = mapped_column(String(128))
+    close_reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Account(Base):
+    """A login of the web application: a student (``subject_id`` = roster id) or staff (``person.id``)."""
+
+    __tablename__ = "account"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128), unique=True)
+    kind: Mapped[str] = mapped_column(String(16))  # student | staff
+    subject_id: Mapped[str] = mapped_column(String(128))
+    password_hash: Mapped[str | None] = mapped_column(String(255))  # argon2id; None until set
+    disabled: Mapped[bool] = mapped_column(Boolean, default=False)
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_login_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class WebSession(Base):
+    """A server-side session: ``id`` is the SHA-256 of the cookie's token (the token itself is never stored)."""
+
+    __tablename__ = "web_session"
+    id: Mapped[str] = mapped_column(String(64), primary_key=True)
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id", ondelete="CASCADE"))
+    csrf: Mapped[str] = mapped_column(String(64))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_seen_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PasswordToken(Base):
+    """A one-time set-password link: only the SHA-256 of its token is stored; it expires."""
+
+    __tablename__ = "password_token"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    account_id: Mapped[int] = mapped_column(Integer, ForeignKey("account.id", ondelete="CASCADE"))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    expires_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    created_by: Mapped[str | None] = mapped_column(String(128))
+
+
+class LoginAttempt(Base):
+    """Login attempts, for throttling (shared by every server process)."""
+
+    __tablename__ = "login_attempt"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    username: Mapped[str] = mapped_column(String(128))
+    ip: Mapped[str | None] = mapped_column(String(64))
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    success: Mapped[bool] = mapped_column(Boolean)

@@ -1,0 +1,98 @@
+"""Kernels forked from the zygote get exactly the sandbox an ordinary (exec'd) sandboxed kernel gets."""
+from __future__ import annotations
+
+import ast
+import os
+import re
+
+import pytest
+
+from autograder.sandbox import kernels, zygote
+from autograder.sandbox.zygote import ZygoteUnavailable
+from test_sandbox_confines_kernel import run_cells
+
+pytestmark = pytest.mark.skipif(os.geteuid() != 0, reason="the zygote is used only by a grader running as root")
+
+PROBES = (
+    "import os; print(os.getuid(), os.getgid(), os.getgroups(), os.getcwd())",
+    "print([l.strip() for l in open('/proc/self/status') if l.startswith(('Cap', 'NoNewPrivs', 'Seccomp'))])",
+    "print([l for l in open('/proc/self/limits') if l.startswith(('Max address', 'Max file size', 'Max core', "
+    "'Max processes'))])",
+    "print(open('/proc/self/cgroup').read())",
+    "print(sorted(os.environ.items()))",
+    "print(sorted(l.split()[4] for l in open('/proc/self/mountinfo')))",
+    "import subprocess; print(subprocess.run(['unshare', '-U', 'true'], capture_output=True).returncode != 0)",
+    "print(sorted(open(f'/proc/{p}/comm').read().strip() for p in os.listdir('/proc') if p.isdigit()))",
+    "print(os.getppid())",
+)
+
+
+def _probe(monkeypatch: pytest.MonkeyPatch, use_zygote: bool) -> list[str]:
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1" if use_zygote else "0")
+    return run_cells(*PROBES)
+
+
+def test_a_forked_kernel_has_the_same_sandbox_as_an_execd_one(monkeypatch):
+    execd, forked = _probe(monkeypatch, False), _probe(monkeypatch, True)
+    assert execd[-1] == "1" and forked[-1] == "0"  # exec'd: a child of bwrap's init; forked: its parent is outside
+    assert forked[0] == execd[0] == "65534 65534 [] /home/student"
+    assert "CapEff:\\t0000000000000000" in forked[1] and "NoNewPrivs:\\t1" in forked[1]
+    for probe, a, b in zip(PROBES[:-2], execd, forked):
+        same = re.compile(r"mlph-sandbox-k[0-9a-f]+")  # each sandbox's own sockets directory
+        assert same.sub("SANDBOX", a) == same.sub("SANDBOX", b), probe  # capabilities, rlimits, cgroups, environment, mounts, no user namespaces
+    assert forked[6] == "True"
+    # inside the pid namespace: bwrap's init, the placeholder and the kernel (and the probe's own ps) only
+    assert set(ast.literal_eval(forked[7])) <= {"bwrap", "sleep", "python", "python3"}
+
+
+def test_forked_kernels_do_not_share_random_state(monkeypatch):
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1")
+    draw = "import numpy, random; print(numpy.random.randint(2**62), random.getrandbits(62))"
+    first, second = (run_cells(draw, "import os; print(os.getppid())") for _ in range(2))
+    assert first[1] == second[1] == "0"
+    a, b = first[0].split(), second[0].split()
+    assert a[0] != b[0] and a[1] != b[1]
+
+
+def test_without_the_zygote_a_kernel_starts_the_ordinary_way(monkeypatch):
+    """A zygote that cannot help (here: no placeholder found; also a dead or threaded zygote) costs time,
+    never a submission; and a zygote that died is replaced for the next kernel."""
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1")
+
+    def no_holder(pid: int, timeout: float = 10.0) -> int:
+        raise ZygoteUnavailable("test: no placeholder")
+
+    with monkeypatch.context() as m:
+        m.setattr(kernels, "find_holder", no_holder)
+        assert run_cells("import os; print(os.getppid(), os.getuid())") == ["1 65534"]
+    run_cells("pass")
+    z = zygote.zygote()
+    z.proc.kill()
+    z.proc.wait()
+    assert run_cells("import os; print(os.getppid(), os.getuid())") == ["0 65534"]
+    assert zygote.zygote() is not z
+
+
+def test_the_zygote_holds_nothing_of_the_grader(monkeypatch):
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1")
+    monkeypatch.setenv("PGPASSWORD", "secret")
+    zygote.close_zygote()
+    run_cells("pass")
+    pid = zygote.zygote().proc.pid
+    env = dict(item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if item)
+    assert "PGPASSWORD" not in env and not any(k.startswith("MLPH") for k in env)
+    assert os.readlink(f"/proc/{pid}/cwd") == "/"
+    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]  # its two pipes and /dev/null
+
+
+def test_the_zygote_refuses_a_placeholder_whose_pid_was_reused(tmp_path):
+    """The placeholder's pid is checked with its start time before and after its namespaces are opened:
+    a pid reused by another process (another student's sandbox) is never entered."""
+    z = zygote.zygote()
+    log = tmp_path / "kernel.log"
+    log.touch()
+    with pytest.raises(ZygoteUnavailable, match="placeholder .* is gone"):
+        z.ask({"op": "spawn", "holder": os.getpid(), "holder_start": zygote.start_time(os.getpid()) + 1,
+               "log": str(log), "cgroups": [], "rlimits": {}, "uid": 65534, "gid": 65534, "argv": [],
+               "env": {}, "cwd": "/"})
+    assert z.alive()

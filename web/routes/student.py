@@ -1,0 +1,135 @@
+"""The students' pages: the dashboard, a sheet (hand-in, feedback, paper points), the polled grading
+state, the hand-in itself (through the single intake) and the uploaded PDFs."""
+from __future__ import annotations
+
+from typing import Any
+
+from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
+from fastapi.responses import FileResponse, RedirectResponse, Response
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.store.models import Handin
+
+from web.security import User, can_view_handin, engine_of, require_role, require_student_access, team_of
+from web.templating import render
+from web.views import dashboard, sheet_detail
+
+router = APIRouter()
+anyone = require_role("student", "tutor", "admin")
+KINDS = {"notebook": ".ipynb", "paper": ".pdf"}
+
+
+def _cfg(request: Request) -> CourseConfig:
+    return request.app.state.cfg  # type: ignore[no-any-return]
+
+
+def _sheet(request: Request, sheet: str) -> SemesterSheet:
+    found = next((s for s in _cfg(request).semester if s.id == sheet), None)
+    if found is None:
+        raise HTTPException(404, f"There is no sheet {sheet!r} in this semester.")
+    return found
+
+
+@router.get("/students/{student}")
+def student_dashboard(request: Request, student: str, user: User = Depends(anyone)) -> Response:
+    require_student_access(request, user, student)
+    standing, sheets = dashboard(engine_of(request), _cfg(request), student)
+    if standing is None:
+        raise HTTPException(404, f"There is no student {student!r} on the roster.")
+    return render(request, "student_dashboard.html", {"standing": standing, "sheets": sheets, "student": student})
+
+
+def _sheet_context(request: Request, user: User, student: str, sheet: str) -> dict[str, Any]:
+    require_student_access(request, user, student)
+    _sheet(request, sheet)
+    standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet)
+    if standing is None:
+        raise HTTPException(404, f"There is no student {student!r} on the roster.")
+    can_hand_in = user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
+    return {"standing": standing, "view": view, "student": student, "can_hand_in": can_hand_in, "kinds": KINDS}
+
+
+@router.get("/students/{student}/sheets/{sheet}")
+def student_sheet(request: Request, student: str, sheet: str, user: User = Depends(anyone)) -> Response:
+    return render(request, "student_sheet.html", _sheet_context(request, user, student, sheet))
+
+
+@router.get("/students/{student}/sheets/{sheet}/grading")
+def grading_fragment(request: Request, student: str, sheet: str, user: User = Depends(anyone)) -> Response:
+    """The grading part of the sheet page alone (polled every 2 s while a notebook is being graded)."""
+    return render(request, "_grading.html", _sheet_context(request, user, student, sheet))
+
+
+def _accept_upload() -> Any:
+    try:
+        from autograder.intake.upload import accept_upload
+    except ImportError:
+        return None
+    return accept_upload
+
+
+@router.post("/students/{student}/sheets/{sheet}/handin")
+async def hand_in(request: Request, student: str, sheet: str, kind: str = Form(), file: UploadFile = File(),
+                  user: User = Depends(require_role("student"))) -> Response:
+    """A hand-in, by the student themself, through the intake (``autograder.intake.upload``): the
+    intake checks it, stores it under a server-chosen name and records it; this route writes nothing."""
+    if user.subject_id != student:
+        raise HTTPException(403, "You can hand in only for yourself.")
+    sem = _sheet(request, sheet)
+    if sem.manifest is None or kind not in KINDS:
+        raise HTTPException(400, f"Sheet {sheet} takes no hand-in of kind {kind!r}." if sem.manifest
+                            else f"Sheet {sheet} is not released yet.")
+    accept = _accept_upload()
+    if accept is None:
+        raise HTTPException(503, "Handing in through the web page is not available yet on this server.")
+    data = await file.read()
+    record = await run_in_threadpool(lambda: accept(_cfg(request), engine_of(request), sheet=sheet, student=student,
+                                                    kind=kind, filename=file.filename or "", data=data,
+                                                    uploaded_by=user.username))
+    if getattr(record, "status", "") != "accepted":
+        context = _sheet_context(request, user, student, sheet)
+        context["flash_error"] = f"Your {kind} was not accepted: {getattr(record, 'reason', '') or 'refused'}"
+        return render(request, "student_sheet.html", context, status_code=400)
+    return RedirectResponse(f"/students/{student}/sheets/{sheet}?handed_in={kind}", status_code=303)
+
+
+def _pdf_response(request: Request, row: Handin) -> Response:
+    root = _cfg(request).data_dir.resolve()
+    path = (root / (row.stored_path or "")).resolve()
+    if row.kind != "paper" or not row.stored_path or not path.is_relative_to(root) or not path.is_file():
+        raise HTTPException(404, "This hand-in has no PDF.")
+    name = f"{row.sheet}-{row.student_id}-paper.pdf"
+    return FileResponse(path, media_type="application/pdf", headers={
+        "Content-Disposition": f'inline; filename="{name}"', "X-Content-Type-Options": "nosniff",
+        "Content-Security-Policy": "sandbox", "Cache-Control": "private, no-store"})
+
+
+@router.get("/handins/{handin_id}/pdf")
+def handin_pdf(request: Request, handin_id: int, user: User = Depends(anyone)) -> Response:
+    """An uploaded PDF: its owner and their team, their tutor, admins. Never run in our origin."""
+    with Session(engine_of(request)) as session:
+        row = session.get(Handin, handin_id)
+    if row is None or not can_view_handin(engine_of(request), user, row.sheet, row.student_id):
+        raise HTTPException(404, "No such hand-in.")
+    return _pdf_response(request, row)
+
+
+@router.get("/students/{student}/sheets/{sheet}/paper.pdf")
+def latest_pdf(request: Request, student: str, sheet: str, user: User = Depends(anyone)) -> Response:
+    """The newest accepted paper PDF of ``student`` (or their team) on ``sheet``."""
+    engine = engine_of(request)
+    if not can_view_handin(engine, user, sheet, student):
+        raise HTTPException(403, "You cannot see this hand-in.")
+    with Session(engine) as session:
+        members = team_of(session, sheet, student)
+        row = session.execute(select(Handin).where(Handin.sheet == sheet, Handin.student_id.in_(members),
+                                                   Handin.kind == "paper", Handin.status == "accepted")
+                              .order_by(Handin.received_at.desc()).limit(1)).scalar_one_or_none()
+    if row is None:
+        raise HTTPException(404, "No PDF was handed in for this sheet.")
+    return _pdf_response(request, row)
+
+

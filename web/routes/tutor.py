@@ -1,0 +1,192 @@
+"""The tutors' pages: the start page (groups × sheets with what is still empty) and the grid of one
+sheet and group, whose cells save themselves one by one (``POST .../cell``, JSON).
+
+A tutor sees and writes only the groups they tutor (``tutorial_group.tutor_id``), an admin every group;
+a saved student must be a current member of the URL's group. Every write goes through
+:func:`gradebook.points.grid.save_cell` (versioned, audited); a stale save answers 409 with who changed the
+cell, to what and when, and the cell as it is now.
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from gradebook.course.config import CourseConfig
+from gradebook.errors import InputError
+from gradebook.points.grid import CellState, cell_state, grid, save_cell
+from gradebook.store.models import GroupMembership, PaperPoints, Person, TutorialGroup
+from gradebook.points.paper import CellConflict, fmt
+
+from web.security import User, engine_of, require_role, tutor_groups
+from web.templating import render
+
+router = APIRouter()
+staff = require_role("tutor", "admin")
+MAX_JSON = 64 * 1024
+
+
+def _cfg(request: Request) -> CourseConfig:
+    return request.app.state.cfg  # type: ignore[no-any-return]
+
+
+def _allowed_groups(request: Request, user: User) -> list[TutorialGroup]:
+    with Session(engine_of(request)) as session:
+        query = select(TutorialGroup).order_by(TutorialGroup.id)
+        if not user.is_admin:
+            query = query.where(TutorialGroup.id.in_(tutor_groups(session, user.subject_id)))
+        return list(session.execute(query).scalars())
+
+
+def _require_group(request: Request, user: User, group: str, student: str | None = None) -> None:
+    """404 for a group that does not exist, 403 for one the tutor does not hold (and, with ``student``,
+    for a student who is not a current member of it); one database session."""
+    with Session(engine_of(request)) as session:
+        if session.get(TutorialGroup, group) is None:
+            raise HTTPException(404, f"There is no tutorial group {group!r}.")
+        if not user.is_admin and group not in tutor_groups(session, user.subject_id):
+            raise HTTPException(403, "This is not one of your tutorial groups.")
+        if student is not None and session.execute(select(GroupMembership.id).where(
+                GroupMembership.group_id == group, GroupMembership.student_id == student,
+                GroupMembership.valid_to.is_(None))).first() is None:
+            raise HTTPException(403, f"{student!r} is not a student of group {group!r}.")
+
+
+def _graded_sheets(cfg: CourseConfig) -> list[tuple[str, str, int]]:
+    """(sheet, title, number of paper tasks) of the semester's authored sheets with paper tasks."""
+    return [(s.id, s.manifest.title, len(s.manifest.paper_tasks)) for s in cfg.semester
+            if s.manifest is not None and s.manifest.paper_tasks]
+
+
+def _require_sheet(request: Request, sheet: str) -> None:
+    if sheet not in {s for s, _, _ in _graded_sheets(_cfg(request))}:
+        raise HTTPException(404, f"There is no sheet {sheet!r} with paper tasks in this semester.")
+
+
+def _progress(request: Request, groups: list[str]) -> tuple[dict[str, int], dict[tuple[str, str], int]]:
+    """Students per group, and paper points entered per (group, sheet), in two queries."""
+    current = (GroupMembership.valid_to.is_(None), GroupMembership.group_id.in_(groups))
+    with Session(engine_of(request)) as session:
+        sizes = {g: int(n) for g, n in session.execute(
+            select(GroupMembership.group_id, func.count()).where(*current).group_by(GroupMembership.group_id))}
+        entered = {(g, s): int(n) for g, s, n in session.execute(
+            select(GroupMembership.group_id, PaperPoints.sheet, func.count())
+            .join(PaperPoints, PaperPoints.student_id == GroupMembership.student_id).where(*current)
+            .group_by(GroupMembership.group_id, PaperPoints.sheet))}
+    return sizes, entered
+
+
+@router.get("/tutor")
+def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
+    groups = _allowed_groups(request, user)
+    sheets = _graded_sheets(_cfg(request))
+    sizes, entered = _progress(request, [g.id for g in groups])
+    rows = [{"group": g, "students": sizes.get(g.id, 0),
+             "sheets": [{"id": s, "title": title, "total": sizes.get(g.id, 0) * n,
+                         "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for s, title, n in sheets]}
+            for g in groups]
+    return render(request, "tutor_home.html", {"rows": rows, "sheets": sheets})
+
+
+def _names(request: Request, ids: set[str]) -> dict[str, str]:
+    with Session(engine_of(request)) as session:
+        return {pid: name for pid, name in session.execute(select(Person.id, Person.name).where(Person.id.in_(ids)))}
+
+
+def _cell_json(cell: CellState, names: dict[str, str]) -> dict[str, Any]:
+    out = cell.as_json()
+    out["entered_by_name"] = names.get(cell.entered_by or "", cell.entered_by)
+    out["team_points"] = None if cell.team_points is None else fmt(cell.team_points)
+    return out
+
+
+@router.get("/tutor/{sheet}/{group}")
+def tutor_grid(request: Request, sheet: str, group: str, user: User = Depends(staff)) -> Response:
+    started = time.perf_counter()
+    _require_group(request, user, group)
+    _require_sheet(request, sheet)
+    g = grid(engine_of(request), _cfg(request), sheet, group)
+    return _timed(render(request, "tutor_grid.html", {
+        "g": g, "groups": _allowed_groups(request, user), "sheets": _graded_sheets(_cfg(request)),
+        "save_url": f"/tutor/{sheet}/{group}/cell"}), started)
+
+
+def _timed(response: Response, started: float) -> Response:
+    """The server's time for the request (handler only) in a Server-Timing header, for benchmarks/web.py."""
+    response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
+
+
+def _text(body: dict[str, Any], key: str) -> str | None:
+    value = body.get(key)
+    if value is None:
+        return None
+    if not isinstance(value, (str, int, float)) or isinstance(value, bool):
+        raise InputError(f"{key} must be text")
+    return str(value)
+
+
+def _int(body: dict[str, Any], key: str) -> int:
+    value = body.get(key, 0)
+    if isinstance(value, bool) or not isinstance(value, int) or value < 0:
+        raise InputError(f"{key} must be a version number (a whole number ≥ 0)")
+    return value
+
+
+def _ticks(body: dict[str, Any]) -> list[str] | None:
+    ticks = body.get("ticks")
+    if ticks is None:
+        return None
+    if not isinstance(ticks, list) or not all(isinstance(t, str) for t in ticks):
+        raise InputError("ticks must be a list of rubric item ids")
+    return ticks
+
+
+def _save(request: Request, user: User, sheet: str, group: str, body: dict[str, Any] | None) -> Response:
+    """Authorize (the group, then the student in it), then check the body and save."""
+    student = body.get("student") if body is not None else None
+    _require_group(request, user, group, student if isinstance(student, str) and student else None)
+    if body is None:
+        raise InputError("the cell save must be a JSON object")
+    task = _text(body, "task")
+    if not isinstance(student, str) or not student or not task:
+        raise InputError("a cell save needs the student and the task")
+    manifest = _cfg(request).manifest(sheet)
+    engine = engine_of(request)
+    try:
+        state = save_cell(engine, manifest, student, task, value=_text(body, "value"), ticks=_ticks(body),
+                          comment=_text(body, "comment"), author=user.subject_id,
+                          expected_version=_int(body, "version"), expected_comment_version=_int(body, "comment_version"))
+    except CellConflict as exc:
+        now = cell_state(engine, manifest, student, task)
+        names = _names(request, {a for a in (exc.current.author, now.entered_by) if a})
+        who = names.get(exc.current.author or "", exc.current.author or "someone")
+        message = str(exc).replace(f"by {exc.current.author} ", f"by {who} ", 1)
+        return JSONResponse({"error": message, "conflict": {"by": who, "at": exc.current.at.isoformat()
+                                                            if exc.current.at else None,
+                                                            "value": exc.current.value, "what": exc.key},
+                             "cell": _cell_json(now, names)}, status_code=409)
+    return JSONResponse({"cell": _cell_json(state, {user.subject_id: user.name})})
+
+
+@router.post("/tutor/{sheet}/{group}/cell")
+async def tutor_save(request: Request, sheet: str, group: str, user: User = Depends(staff)) -> Response:
+    """Save one cell: JSON ``{student, task, value | ticks, comment?, version, comment_version}``.
+    Authorization comes first: a refused body is answered only to whom may write the group."""
+    started = time.perf_counter()
+    _require_sheet(request, sheet)
+    raw = await request.body()
+    if len(raw) > MAX_JSON:
+        raise HTTPException(413, "A cell save is at most 64 KiB.")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    return _timed(await run_in_threadpool(_save, request, user, sheet, group, body if isinstance(body, dict) else None),
+                  started)
