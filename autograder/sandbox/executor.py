@@ -34,6 +34,7 @@ from typing import Any
 
 HEADER = struct.Struct(">I")
 MAX_REQUEST = 256 * 1024 * 1024
+MAX_ERROR_TEXT, MAX_TRACEBACK = 2000, 100  # as the grader keeps them (autograder.grading.execute)
 TRUNCATED = "\n[output truncated: {what} more than {limit} bytes of output]\n"
 
 
@@ -106,6 +107,11 @@ class Collector:
             return
         if self._admit(size):
             self._append(out)
+
+    def error(self, ename: str, evalue: str, traceback: list[str]) -> None:
+        """An error is always kept, bounded (a cell that raised must look like one however much it printed)."""
+        self._append({"output_type": "error", "ename": ename[:MAX_ERROR_TEXT], "evalue": evalue[:MAX_ERROR_TEXT],
+                      "traceback": [line[:MAX_ERROR_TEXT] for line in traceback[-MAX_TRACEBACK:]]})
 
     def clear(self, wait: bool) -> None:
         if wait:
@@ -191,8 +197,7 @@ def make_shell(ipython_dir: str | None = None, cell_bytes: int = 1 << 40, notebo
                 value = str(evalue)
             except Exception:  # an exception whose __str__ fails is still an error
                 value = "<unprintable>"
-            collector.add({"output_type": "error", "ename": str(getattr(etype, "__name__", "Error")),
-                           "evalue": value, "traceback": [str(s) for s in stb]})
+            collector.error(str(getattr(etype, "__name__", "Error")), value, [str(s) for s in stb])
 
         def init_virtualenv(self) -> None:
             pass
