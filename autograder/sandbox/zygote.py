@@ -1,7 +1,7 @@
 """The grader's side of the kernel zygote (:mod:`autograder.sandbox.zygote_server`): one per worker process.
 
-A sandboxed kernel normally costs a fresh Python importing ipykernel, IPython, ZeroMQ and the
-sheet's numpy stack (0.4–0.5 CPU-seconds here, per submission). With the zygote, bubblewrap starts
+A sandboxed kernel normally costs a fresh Python importing IPython and the sheet's numpy stack
+(about 0.3 CPU-seconds here, per submission). With the zygote, bubblewrap starts
 only a placeholder (``sleep``) with the sandbox's namespaces, mounts, cgroups and limits, and the
 kernel is a fork of a process that has everything imported, entering those namespaces and dropping
 to the sandbox's uid before it runs anything (see the server's doc for the steps).
