@@ -19,7 +19,7 @@ import nbformat
 from nbformat import NotebookNode
 
 from autograder.limits import Limits
-from autograder.sandbox.kernels import Kernel, KernelDied, take_kernel
+from autograder.sandbox.kernels import Kernel, KernelDied, retire, take_kernel
 
 TRUNCATED = "\n[output truncated: {what} more than {limit} bytes of output]\n"
 MAX_ERROR_TEXT = 2000  # characters of an error's name and value kept whatever the output limits
@@ -226,7 +226,9 @@ def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, s
         log = kernel.startup_log() if kernel is not None and "kernel_start" not in timings else ""
         status, reason = "crashed", f"the kernel failed: {exc}" + (f" ({log})" if log else "")
     finally:
-        if kernel is not None:
+        if kernel is not None and prestarted:
+            retire(kernel)  # closed while the worker starts on its next job
+        elif kernel is not None:
             kernel.close()
     timings["total"] = time.monotonic() - t0
     return {"status": status, "reason": reason, "states": states, "timings": timings, "cell_seconds": cell_seconds,

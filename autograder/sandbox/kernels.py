@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import queue
 import logging
 import os
 import resource
@@ -29,6 +30,8 @@ import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from multiprocessing import util as mp_util
 from pathlib import Path
 from typing import IO, Any
@@ -292,10 +295,42 @@ class Kernel:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-_SPARE: dict[tuple[Limits, bool, tuple[str, ...]], Kernel] = {}
+class _Housekeeper:
+    """A worker's kernel chores off its critical path, in order, on one thread: starting the next spare
+    kernel (a sandbox, bubblewrap, the fork) and closing used ones (killing, emptying cgroups, removing)."""
+
+    def __init__(self) -> None:
+        self._chores: queue.Queue[tuple[Future[Any], Callable[[], Any]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, chore: Callable[[], Any]) -> Future[Any]:
+        fut: Future[Any] = Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name="mlph-kernel-chores")
+                self._thread.start()
+        self._chores.put((fut, chore))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            fut, chore = self._chores.get()
+            try:
+                fut.set_result(chore())
+            except BaseException as exc:  # the caller sees it (a spare that failed is started again in place)
+                fut.set_exception(exc)
+            finally:
+                self._chores.task_done()
+
+    def drain(self) -> None:
+        """Wait until every chore submitted so far is done."""
+        self._chores.join()
+
+
+_SPARE: dict[tuple[Limits, bool, tuple[str, ...]], Future[Kernel]] = {}
 _LOCK = threading.Lock()
-
-
+_HOUSE = _Housekeeper()
 _CLEANUP_FOR: list[int] = []
 
 
@@ -307,22 +342,41 @@ def _close_spares_at_exit() -> None:
         mp_util.Finalize(None, close_spares, exitpriority=10)
 
 
+def _start_spare(key: tuple[Limits, bool, tuple[str, ...]]) -> None:
+    limits, sandboxed, preload = key
+    with _LOCK:
+        if key not in _SPARE:
+            _SPARE[key] = _HOUSE.submit(lambda: Kernel(limits, sandboxed, preload, spare=True))
+
+
 def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), spare: bool = True) -> Kernel:
-    """A started kernel for this configuration, and (``spare``) a new one started for the next submission."""
+    """A started kernel for this configuration, and (``spare``) a new one started, off the critical path,
+    for the next submission."""
     key = (limits, sandboxed, preload)
     _close_spares_at_exit()
     with _LOCK:
-        kernel = _SPARE.pop(key, None)
+        pending = _SPARE.pop(key, None)
+    kernel: Kernel | None = None
+    if pending is not None:
+        try:
+            kernel = pending.result()
+        except Exception as exc:  # started again here, where a failure is this submission's to report
+            log.warning("a spare kernel failed to start: %s", exc)
         if kernel is not None:
             kernel.settle()
             if not kernel.alive():
                 kernel.close()
                 kernel = None
-        if kernel is None:
-            kernel = Kernel(limits, sandboxed, preload)
-        if spare:
-            _SPARE[key] = Kernel(limits, sandboxed, preload, spare=True)
+    if kernel is None:
+        kernel = Kernel(limits, sandboxed, preload)
+    if spare:
+        _start_spare(key)
     return kernel
+
+
+def retire(kernel: Kernel) -> None:
+    """Close a used kernel off the critical path (:func:`close_spares` waits for it)."""
+    _HOUSE.submit(kernel.close)
 
 
 WORKER_MEMORY_MIB = 4096  # address space of a worker process (it holds one notebook: output is bounded too)
@@ -361,16 +415,20 @@ def _exit_with(pid: int) -> None:
 def warm_up(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = ()) -> None:
     """The worker's first spare kernel, started before any job arrives."""
     _close_spares_at_exit()
-    with _LOCK:
-        key = (limits, sandboxed, preload)
-        if key not in _SPARE:
-            _SPARE[key] = Kernel(limits, sandboxed, preload, spare=True)
+    _start_spare((limits, sandboxed, preload))
 
 
 def close_spares() -> None:
+    """Every spare closed, every retired kernel closed; then the zygote."""
     with _LOCK:
-        while _SPARE:
-            _SPARE.popitem()[1].close()
+        pending = list(_SPARE.values())
+        _SPARE.clear()
+    for fut in pending:
+        try:
+            fut.result().close()
+        except Exception:  # a spare that never started has nothing to close
+            pass
+    _HOUSE.drain()
     close_zygote()
 
 
