@@ -138,7 +138,7 @@ def jobs_cells(course: Path, sheet: str) -> tuple[list[list[str]], str, tuple[st
     from autograder.grading.pipeline import discover, make_job, source_imports
     from autograder.limits import Limits
     from autograder.nbgrader_bridge import CHECK_MODULE
-    from gradebook.config import load_config
+    from gradebook.course.config import load_config
 
     cfg = load_config(course)
     m = cfg.manifest(sheet)

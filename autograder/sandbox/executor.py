@@ -22,6 +22,7 @@ no colours: a failing cell costs a millisecond, not forty).
 from __future__ import annotations
 
 import base64
+import io
 import json
 import os
 import queue
@@ -144,6 +145,9 @@ class Stream:
 
     def isatty(self) -> bool:
         return False
+
+    def fileno(self) -> int:
+        raise io.UnsupportedOperation("the cell's output is captured: it has no file descriptor")
 
     def writable(self) -> bool:
         return True
@@ -284,9 +288,12 @@ class Executor:
         self.running = req["token"]
         try:
             result = shell.run_cell(req["code"], store_history=True, silent=False)
+            ok = result.error_before_exec is None and result.error_in_exec is None
+        except KeyboardInterrupt:  # the interrupt arrived in IPython's own code, not the cell's: still an answer
+            self.collector.error("KeyboardInterrupt", "", [])
+            ok = False
         finally:
             self.running = None
-        ok = result.error_before_exec is None and result.error_in_exec is None
         return {"status": "ok" if ok else "error", "outputs": self.collector.outputs, "count": count}
 
     def serve(self) -> None:
