@@ -273,7 +273,8 @@ def main() -> None:
         print("  (mlph per sheet: its reference cached by a run before; grader CPU = mlph CPU - limit CPU; "
               "target mlph/limit <= 1.5, grader <= 0.040 CPU-s)")
         lim_wall = sum(r[2][0] for r in rows.values())
-        lim_cpu = None if any(r[2][1] is None for r in rows.values()) else sum(r[2][1] for r in rows.values())
+        cpus = [r[2][1] for r in rows.values()]
+        lim_cpu = None if any(c is None for c in cpus) else sum(c for c in cpus if c is not None)
         total = n * len(args.sheets)
         own_all = None if t_all[1] is None or lim_cpu is None else t_all[1] - lim_cpu
         print(f"all sheets in one run ({total} submissions, the solutions' runs included): mlph {t_all[0]:.2f} s, "

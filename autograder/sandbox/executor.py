@@ -196,6 +196,8 @@ def make_shell(ipython_dir: str | None = None, cell_bytes: int = 1 << 40, notebo
             collector.clear(wait)
 
     class Shell(InteractiveShell):
+        collector: Collector  # the outputs of the cell being run
+
         def _showtraceback(self, etype: Any, evalue: Any, stb: list[str]) -> None:
             try:
                 value = str(evalue)

@@ -229,8 +229,8 @@ class Kernel:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            ready = select.select([self.sock, self.pidfd], [], [], left)[0]
-            if self.sock in ready:
+            ready = select.select([self.sock.fileno(), self.pidfd], [], [], left)[0]
+            if self.sock.fileno() in ready:
                 try:
                     chunk = self.sock.recv(1 << 20)
                 except OSError:

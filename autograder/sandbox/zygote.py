@@ -46,7 +46,7 @@ class Zygote:
                "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
         self.channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         with theirs:
-            self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=theirs, stdout=theirs,
+            self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=theirs.fileno(), stdout=theirs.fileno(),
                                          stderr=subprocess.DEVNULL, cwd="/", env=env, close_fds=True)
         self.loaded: set[str] = set()
         self._lock = threading.Lock()
