@@ -130,23 +130,24 @@ def find_holder(bwrap_pid: int, timeout: float = 10.0, ready: int | None = None)
     finished (mounts, namespaces) and executed it. ``ready``: a pipe the placeholder writes to when it runs
     (:data:`HOLDER_COMMAND`); without it, /proc is polled until ``sleep`` appears."""
     deadline = time.monotonic() + timeout
-    wanted = {os.path.realpath(f"/usr/bin/{HOLDER[0]}")}
-    if ready is not None:
+    want = os.path.realpath(f"/usr/bin/{HOLDER[0]}")
+    pause = 0.002
+    if ready is not None:  # then only the moment between its word and its exec is left to poll
         if not select.select([ready], [], [], timeout)[0]:
             raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")
         if not os.read(ready, 1):
             raise ZygoteUnavailable("the sandbox exited before its placeholder started")
-        wanted.add(os.path.realpath("/bin/sh"))  # it said so: the shell about to become the placeholder is inside
+        pause = 0.0005
     while time.monotonic() < deadline:
         todo = [bwrap_pid]
         while todo:
             pid = todo.pop()
             try:
-                if pid != bwrap_pid and os.path.realpath(f"/proc/{pid}/exe") in wanted:
+                if pid != bwrap_pid and os.path.realpath(f"/proc/{pid}/exe") == want:
                     return pid
                 todo += [int(c) for c in Path(f"/proc/{pid}/task/{pid}/children").read_text().split()]
             except OSError:
                 if pid == bwrap_pid:
                     raise ZygoteUnavailable("the sandbox exited before its placeholder started") from None
-        time.sleep(0.002)
+        time.sleep(pause)
     raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")
