@@ -67,7 +67,8 @@ def validate(sheets: tuple[str, ...]) -> None:
 
 @main.command()
 @click.argument("sheet")
-@click.option("--no-exchange", is_flag=True, help="Only generate release/SHEET; do not copy it to the exchange.")
+@click.option("--no-exchange", is_flag=True, help="Generate release/SHEET and release it on the web pages only "
+              "(not to the exchange).")
 @click.option("--force", is_flag=True, help="Release again over an earlier release (a corrected sheet).")
 def release(sheet: str, no_exchange: bool, force: bool) -> None:
     """Generate the student version into release/SHEET and release it to the exchange.
@@ -83,6 +84,14 @@ def release(sheet: str, no_exchange: bool, force: bool) -> None:
     click.echo(f"generated {out}")
     if not no_exchange:
         click.echo(f"released to {release_to_exchange(cfg, sheet, force=force)}")
+    else:  # a course without the exchange: students see the sheet on the web pages from now on
+        import getpass
+
+        from gradebook.course.sheets_state import mark_released
+        from gradebook.store.db import open_gradebook
+
+        mark_released(open_gradebook(cfg.db_url), sheet, getpass.getuser())
+        click.echo(f"released {sheet} to the web pages")
 
 
 @main.command()
@@ -112,8 +121,10 @@ def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
             click.echo(f"  not imported: {folder}: {why}")
         for student, why in zreport.invalid:
             click.echo(f"  invalid: {student}: {why}")
+        for student, why in zreport.ambiguous:
+            click.echo(f"  ambiguous, imported for nobody: {student}: {why}")
         for student, folder in zreport.superseded:
-            click.echo(f"  older duplicate ignored: {student}: {folder}")
+            click.echo(f"  older than the hand-in already there: {student}: {folder}")
         return
     from autograder.intake.exchange import collect as collect_exchange
 
@@ -125,6 +136,8 @@ def collect(sheet: str, zip_path: Path | None, admit: tuple[str, ...]) -> None:
         click.echo(f"  held: {student}: {why}")
     for entry, why in report.refused:
         click.echo(f"  refused: {entry}: {why}")
+    for entry, why in report.failed:
+        click.echo(f"  not stored: {entry}: {why}")
 
 
 def print_summary(summary: Any) -> None:

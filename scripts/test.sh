@@ -11,4 +11,5 @@ if ! pg_isready -q -h 127.0.0.1 -p 5432 2>/dev/null && command -v pg_ctlcluster 
 fi
 mlph validate
 mypy
+export MLPH_CHECK_LEFTOVERS=1  # the suite fails if a sandbox, zygote or cgroup outlives it
 exec pytest -q "$@"

@@ -77,3 +77,47 @@ def gradebook_course(course_factory: Callable[..., CourseConfig], db_url: str,
 
     import_students(open_gradebook(db_url), roster)
     return cfg
+
+
+# --- nothing a test starts outlives the suite --------------------------------------------------------------------
+# With MLPH_CHECK_LEFTOVERS=1 (scripts/test.sh sets it): every sandbox process, kernel zygote and sandbox cgroup
+# that appeared during the run must be gone at its end (after a grace period), else they are named and the run
+# fails. Off by default, because another run on the same machine has sandboxes of its own (never killed here).
+
+def _leftovers() -> tuple[set[int], set[str]]:
+    import subprocess
+
+    out = subprocess.run(["pgrep", "-f", "mlph-sandbox-|zygote_server"], capture_output=True, text=True).stdout
+    pids = {int(p) for p in out.split()} - {os.getpid()}
+    groups: set[str] = set()
+    cgroup_root = Path("/sys/fs/cgroup")
+    for parent in [cgroup_root / "mlph", *(cgroup_root / c / "mlph" for c in ("cpu", "memory", "pids"))]:
+        if parent.is_dir():
+            groups |= {str(d) for d in parent.glob("k*") if d.is_dir()}
+    return pids, groups
+
+
+def pytest_sessionstart(session: pytest.Session) -> None:
+    if os.environ.get("MLPH_CHECK_LEFTOVERS") == "1":
+        session.config.stash[_BEFORE] = _leftovers()
+
+
+def pytest_sessionfinish(session: pytest.Session, exitstatus: int) -> None:
+    if _BEFORE not in session.config.stash:
+        return
+    import time
+
+    pids0, groups0 = session.config.stash[_BEFORE]
+    deadline = time.monotonic() + 20
+    while True:
+        pids, groups = _leftovers()
+        pids, groups = pids - pids0, groups - groups0
+        if not (pids or groups) or time.monotonic() > deadline:
+            break
+        time.sleep(0.5)
+    if pids or groups:
+        print(f"\nleft behind by the tests: processes {sorted(pids)}, cgroups {sorted(groups)}")
+        session.exitstatus = 1
+
+
+_BEFORE = pytest.StashKey[tuple[set[int], set[str]]]()

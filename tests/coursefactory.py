@@ -139,7 +139,8 @@ points = 1
 """
 HANDIN_TEXT = ("\n\nHand in the pen-and-paper part as one PDF (scan or photo of handwriting, or typeset) on the "
                "course web page, next to your notebook.")
-SETUP_DATA = "\nX_data = np.linspace(0.0, 1.0, 5)\nX_data.flags.writeable = False\n"
+SETUP_DATA = ("\nX_data = np.linspace(0.0, 1.0, 5)\nX_data.flags.writeable = False\n\n\n"
+              "def _readonly(a):\n    a.flags.writeable = False\n    return a\n")
 DATA_TEST = "\ncheck(\"scale_data\", scale(X_data, 3.0), expected=3.0 * np.linspace(0.0, 1.0, 5))\n"
 
 
@@ -157,6 +158,9 @@ def conform(sheet_dir: Path) -> None:
     by_id["intro"].source += HANDIN_TEXT
     by_id["setup"].source += SETUP_DATA
     by_id["test_scale_more"].source = DATA_TEST.strip() + "\n" + by_id["test_scale_more"].source
+    for gid in ("test_scale_visible", "test_scale_more"):  # every test input read-only
+        by_id[gid].source = by_id[gid].source.replace("scale(np.arange(4.0)", "scale(_readonly(np.arange(4.0))").replace(
+            "scale(np.linspace(0, 1, 5)", "scale(_readonly(np.linspace(0, 1, 5))")
     nbformat.write(nb, sheet_dir / f"{sheet}.ipynb")
 
 
@@ -187,3 +191,12 @@ def make_course(root: Path, tiny: tuple[str, ...] = ("tiny01",), real: tuple[str
     (root / "mlph.toml").write_text(CONFIG.format(semester=semester))
     shutil.copy2(REPO / "nbgrader_config.py", root / "nbgrader_config.py")
     return root
+
+
+def student_notebook(cfg: Any, answer: str, sheet: str = "tiny01") -> bytes:
+    """The released tiny notebook with ``answer`` in its answer cell, as a student hands it in."""
+    nb = nbformat.read(cfg.release_dir / sheet / f"{sheet}.ipynb", as_version=4)
+    for cell in nb.cells:
+        if cell.get("metadata", {}).get("nbgrader", {}).get("grade_id") == "scale_solution":
+            cell.source = answer
+    return nbformat.writes(nb).encode()

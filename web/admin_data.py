@@ -17,6 +17,7 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from gradebook.course.config import CourseConfig
+from gradebook.course.sheets_state import release_times
 from gradebook.errors import GradebookError
 from gradebook.store.models import AuditLog, AutogradeResult, Handin
 
@@ -34,6 +35,8 @@ class SheetState:
     counts: Counter[str] = field(default_factory=Counter)  # graded / failed statuses / pending
     problems: list[tuple[str, str, str]] = field(default_factory=list)  # (student, status, reason)
     handins: int = 0
+    released: bool = False  # students see the sheet (authored and released)
+    released_at: datetime | None = None  # when (None for a sheet released before the gradebook recorded it)
 
 
 def _utc(when: datetime | None) -> datetime | None:
@@ -52,7 +55,9 @@ def autograde_states(engine: Engine, cfg: CourseConfig) -> list[SheetState]:
         latest = session.execute(select(Handin.sheet, Handin.student_id, func.max(Handin.received_at))
                                  .where(Handin.kind == "notebook", Handin.status == "accepted")
                                  .group_by(Handin.sheet, Handin.student_id)).all()
-    states = {s.id: SheetState(s.id, s.manifest.title if s.manifest else "(planned)", s.due, s.manifest is not None)
+        released = release_times(session, cfg)
+    states = {s.id: SheetState(s.id, s.manifest.title if s.manifest else "(planned)", s.due, s.manifest is not None,
+                               released=s.manifest is not None and s.id in released, released_at=released.get(s.id))
               for s in cfg.semester}
     graded_at: dict[tuple[str, str], datetime | None] = {}
     for sheet, student, status, reason, when, fingerprint in results:

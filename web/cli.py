@@ -1,7 +1,6 @@
 """The web application's commands (`mlph serve`, `mlph accounts ...`); :func:`register` attaches them."""
 from __future__ import annotations
 
-import csv
 import getpass
 import sys
 from pathlib import Path
@@ -100,11 +99,10 @@ def accounts_links(usernames: tuple[str, ...], csv_path: Path, base_url: str | N
     links = issue_links(open_gradebook(load_config().db_url, create=False), list(usernames) or None, base,
                         hours or settings.link_hours, author or getpass.getuser())
     csv_path.parent.mkdir(parents=True, exist_ok=True)
+    from gradebook.exports.links import write_links_csv
+
     with csv_path.open("w", newline="", encoding="utf-8") as fh:
-        w = csv.writer(fh)
-        w.writerow(["username", "name", "email", "link", "expires_utc"])
-        for link in links:
-            w.writerow([link.username, link.name, link.email, link.url, f"{link.expires_at:%Y-%m-%d %H:%M}"])
+        write_links_csv(links, fh)
     click.echo(f"wrote {len(links)} link(s) to {csv_path}")
 
 

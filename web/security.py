@@ -6,20 +6,22 @@
 - CSRF: every state-changing request carries the session's token, as the form field ``csrf_token`` or
   the header ``X-CSRF-Token``; before login (the login and set-password forms) the token is a random
   cookie that the form repeats (double submit).
-- Login throttling counts failures in ``login_attempt`` (per account and per address), shared by workers.
+- Login throttling counts attempts in ``login_attempt`` before any password is verified (per account and
+  address, per address, per account from unknown addresses), atomically, shared by every worker.
 - :func:`current_user`, :func:`require_role` (route dependencies) and the object checks
   (:func:`can_view_student`, :func:`can_view_handin`).
 """
 from __future__ import annotations
 
 import hmac
+import ipaddress
 import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from fastapi import HTTPException, Request, Response
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, and_, func, select, text, update
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
@@ -192,36 +194,90 @@ async def csrf_protect(request: Request) -> None:
 
 
 # --- login throttling ---------------------------------------------------------------------------
+# The rule (docs/security.md): a password is verified only after its attempt is counted and recorded,
+# in one transaction that no other login can interleave with (SQLite: BEGIN IMMEDIATE; PostgreSQL: a
+# table lock), so concurrency and the number of workers change nothing. An attempt is recorded as failed
+# before the verification and marked successful after it. Within the window:
+#   - per (account, address): ``login_max_failures`` failures;
+#   - per address, over all accounts: 4x that;
+#   - per account, from addresses it has never logged in from: ``login_account_max_failures``.
+# An address from which the account logged in successfully (while the attempts are kept, 30 days) is
+# bound only by the first rule, so a stranger elsewhere can never lock the owner out there.
 
-def throttle_wait(engine: Engine, settings: WebSettings, username: str, ip: str) -> int:
-    """Seconds until the next login try is allowed (0: now): too many failures for the account, or
-    (four times as many) from the address, within the window. Read from the database, so every worker
-    and every application instance on the same gradebook agrees."""
-    now = _now()
-    since = now - timedelta(minutes=settings.login_window_minutes)
-    with Session(engine) as session:
-        waits = [0]
-        for column, value, limit in ((LoginAttempt.username, username, settings.login_max_failures),
-                                     (LoginAttempt.ip, ip, 4 * settings.login_max_failures)):
-            times = session.execute(select(LoginAttempt.at).where(
-                column == value, LoginAttempt.success.is_(False), LoginAttempt.at > since)
-                .order_by(LoginAttempt.at.desc()).limit(limit)).scalars().all()
-            if len(times) >= limit:
-                until = _utc(times[-1]) + timedelta(minutes=settings.login_window_minutes)
-                waits.append(max(1, int((until - now).total_seconds()) + 1))
-    return max(waits)
+KEEP_ATTEMPTS = timedelta(days=30)  # an address stays known to an account this long after a login
 
 
-def record_attempt(engine: Engine, username: str, ip: str, success: bool) -> None:
+def throttle_key(ip: str) -> str:
+    """The address a throttle counts: IPv6 by its /64 (one end user's network), IPv4 as it is."""
+    try:
+        addr = ipaddress.ip_address(ip)
+    except ValueError:
+        return ip[:64]
+    if isinstance(addr, ipaddress.IPv6Address):
+        if addr.ipv4_mapped is not None:
+            return str(addr.ipv4_mapped)
+        return str(ipaddress.ip_network(f"{addr}/64", strict=False))
+    return str(addr)
+
+
+def _lock_attempts(session: Session) -> None:
+    """Serialise the count-and-record step across workers (SQLite's transactions already begin IMMEDIATE)."""
+    if session.get_bind().dialect.name == "postgresql":
+        session.execute(text("LOCK TABLE login_attempt IN SHARE ROW EXCLUSIVE MODE"))
+
+
+def _wait(session: Session, condition: Any, limit: int, now: datetime, window: timedelta) -> int:
+    """Seconds until fewer than ``limit`` failures matching ``condition`` lie in the window (0: already)."""
+    times = session.execute(select(LoginAttempt.at).where(condition, LoginAttempt.success.is_(False),
+                                                          LoginAttempt.at > now - window)
+                            .order_by(LoginAttempt.at.desc()).limit(limit)).scalars().all()
+    if len(times) < limit:
+        return 0
+    return max(1, int((_utc(times[-1]) + window - now).total_seconds()) + 1)
+
+
+def _throttled(session: Session, settings: WebSettings, username: str, ip: str, now: datetime) -> int:
+    """Seconds until a login of ``username`` from (throttle key) ``ip`` is allowed (0: now)."""
+    window = timedelta(minutes=settings.login_window_minutes)
+    known = session.execute(select(LoginAttempt.id).where(
+        LoginAttempt.username == username, LoginAttempt.ip == ip, LoginAttempt.success.is_(True),
+        LoginAttempt.at > now - KEEP_ATTEMPTS).limit(1)).first() is not None
+    rules = [(and_(LoginAttempt.username == username, LoginAttempt.ip == ip), settings.login_max_failures)]
+    if not known:
+        rules += [(LoginAttempt.ip == ip, 4 * settings.login_max_failures),
+                  (LoginAttempt.username == username, settings.login_account_max_failures)]
+    return max(_wait(session, cond, limit, now, window) for cond, limit in rules)
+
+
+def claim_login_attempt(engine: Engine, settings: WebSettings, username: str, ip: str) -> tuple[int | None, int]:
+    """Before a password is verified: (the recorded attempt's id, 0) when a verification is allowed, or
+    (None, seconds to wait). Counting and recording are one serialised transaction."""
+    username, ip, now = username[:128], throttle_key(ip), _now()
     with atomic(engine) as session:
-        session.add(LoginAttempt(username=username[:128], ip=ip, at=_now(), success=success))
+        _lock_attempts(session)
+        wait = _throttled(session, settings, username, ip, now)
+        if wait:
+            return None, wait
+        row = LoginAttempt(username=username, ip=ip, at=now, success=False)  # failed until verified
+        session.add(row)
+        session.flush()
+        return int(row.id), 0
 
 
-def prune_attempts(engine: Engine, older_than: timedelta = timedelta(days=30)) -> None:
+def finish_login_attempt(engine: Engine, attempt_id: int, success: bool) -> None:
+    """The verification's outcome (a success makes the address known to the account)."""
+    if success:
+        with atomic(engine) as session:
+            session.execute(update(LoginAttempt).where(LoginAttempt.id == attempt_id).values(success=True))
+        prune_attempts(engine)
+
+
+def prune_attempts(engine: Engine, older_than: timedelta | None = None) -> None:
+    """Forget attempts older than ``older_than`` (default: :data:`KEEP_ATTEMPTS`)."""
     from sqlalchemy import delete
 
     with atomic(engine) as session:
-        session.execute(delete(LoginAttempt).where(LoginAttempt.at < _now() - older_than))
+        session.execute(delete(LoginAttempt).where(LoginAttempt.at < _now() - (older_than or KEEP_ATTEMPTS)))
 
 
 # --- object-level authorization ---------------------------------------------------------------------

@@ -46,7 +46,8 @@ class WebSettings:
     session_hours: int = 12
     max_body_bytes: int = 32 * MiB  # a request body above this is refused before it is read whole
     max_table_bytes: int = 5 * MiB  # roster/groups/teams uploads
-    login_max_failures: int = 5  # failed logins per account (or per address, x4) ...
+    login_max_failures: int = 5  # failed logins per (account, address), and x4 per address ...
+    login_account_max_failures: int = 20  # ... per account from addresses it never logged in from ...
     login_window_minutes: int = 15  # ... within this window lock further tries until it passes
     link_hours: int = 72  # validity of a one-time set-password link
     base_url: str = ""  # for set-password links in the CSV (e.g. https://grading.example.org)
@@ -57,6 +58,7 @@ class WebSettings:
         return cls(session_hours=_int("MLPH_WEB_SESSION_HOURS", 12),
                    max_body_bytes=_int("MLPH_WEB_MAX_BODY_MIB", 32) * MiB,
                    login_max_failures=_int("MLPH_WEB_LOGIN_MAX_FAILURES", 5),
+                   login_account_max_failures=_int("MLPH_WEB_LOGIN_ACCOUNT_MAX_FAILURES", 20),
                    login_window_minutes=_int("MLPH_WEB_LOGIN_WINDOW_MINUTES", 15),
                    link_hours=_int("MLPH_WEB_LINK_HOURS", 72),
                    base_url=os.environ.get("MLPH_WEB_BASE_URL", "").rstrip("/"),

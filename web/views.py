@@ -12,11 +12,16 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any
 
+from markupsafe import Markup
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
+from autograder.grading.feedback import fragment, student_view
+from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.points.grading_turn import grading_turn, kept_in_time
+from gradebook.points.handins import decide_late
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
 
 from web.security import team_of
@@ -62,7 +67,12 @@ class SheetView:
     team: list[str] = field(default_factory=list)
     handins: list[HandinView] = field(default_factory=list)
     grading: bool = False  # a notebook hand-in newer than its grading result
-    result: dict[str, Any] | None = None
+    result: dict[str, Any] | None = None  # the staff's full result (tutors and admins only)
+    feedback: Markup | None = None  # the student's view of it (:mod:`autograder.grading.visibility`), as HTML
+    turn: datetime | None = None  # a saved hand-in waiting for its grading turn: when it is graded
+    never: bool = False  # ... or never (a late hand-in beyond the sheet's limit of graded runs)
+    runs_left: int | None = None  # graded runs left on this sheet (before the deadline)
+    kept: bool = False  # the newest hand-in is late and kept: the graded one made in time counts
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
 
     @property
@@ -98,7 +108,10 @@ def _handins(session: Session, sheet: str, members: list[str]) -> list[HandinVie
                        h.original_name or "", h.student_id, bool(h.stored_path)) for h in rows]
 
 
-def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str]) -> list[PaperTaskView]:
+def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str],
+           deadline_passed: bool, staff: bool = False) -> list[PaperTaskView]:
+    """The paper tasks with points and comments; a task's rubric texts for staff, and for the student only as
+    the sheet's ``rubric_to_students`` allows (default: with its points, after the student's deadline)."""
     if sem.manifest is None:
         return []
     points = session.execute(select(PaperPoints).where(PaperPoints.sheet == sem.id,
@@ -111,15 +124,53 @@ def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str
         best = max(mine, key=lambda p: (Fraction(p.points), p.student_id == student), default=None)
         ticked = set(json.loads(best.rubric)) if best is not None and best.rubric else set()
         texts = [c.text for c in sorted(comments, key=lambda c: c.student_id != student) if c.task == task.id and c.text]
-        rubric = [(item.id, item.text, item.points, item.id in ticked) for item in getattr(task, "rubric", ())]
+        shown = staff or sem.manifest.rubric_shown(deadline_passed, best is not None)
+        rubric = [(item.id, item.text, item.points, item.id in ticked) for item in task.rubric] if shown else []
         views.append(PaperTaskView(task.id, task.title, task.points, Fraction(best.points) if best else None,
                                    "\n\n".join(dict.fromkeys(texts)), rubric))
     return views
 
 
+def _student_part(view: SheetView, row: AutogradeResult, sem: SemesterSheet, detail: bool, now: datetime,
+                  tz: str) -> None:
+    """What the student sees of their graded notebook: before the deadline (and for a late hand-in) no points
+    and nothing that depends on a hidden check; the same bytes whether the hidden checks pass or fail."""
+    assert sem.manifest is not None
+    result = _parse_result(row.result_json)
+    result.setdefault("student", row.student_id)
+    if row.deadline is not None:  # the stored decision's deadline (an extension re-decides it)
+        result["deadline"] = _utc(row.deadline).isoformat()  # type: ignore[union-attr]
+    shown = student_view(result, sem.manifest, now)
+    if shown["phase"] != AFTER and shown["status"] not in INTAKE_STATUSES:
+        view.notebook_score, view.autograde_status, view.autograde_reason = None, "checked", ""
+    if detail:
+        view.feedback = Markup(fragment(shown, sem.manifest, tz))  # escaped throughout by the fragment
+
+
+def _turn(view: SheetView, sem: SemesterSheet, result: AutogradeResult | None, latest: HandinView | None,
+          now: datetime) -> None:
+    """The sheet's limit on graded runs, as the page states it: runs left, and when a waiting hand-in is graded."""
+    assert sem.manifest is not None
+    rate, runs = sem.manifest.grading_rate, (result.graded_runs or 0) if result is not None else 0
+    view.runs_left = max(rate.max_runs - runs, 0)
+    if not view.grading or latest is None:
+        return
+    decision = decide_late(latest.received_at, sem.manifest, view.extension)
+    if result is not None and kept_in_time(sem.counts, decision.late, result.late, result.status):
+        view.kept, view.grading = True, False
+        return
+    turn = grading_turn(rate, runs, result.last_run_at if result is not None else None, latest.received_at,
+                        decision.deadline, decision.grace, now)
+    if turn is None:
+        view.never, view.grading = True, False
+    elif turn > now:
+        view.turn = turn
+
+
 def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, student: str, sem: SemesterSheet,
-               detail: bool = False) -> SheetView:
-    """One sheet of ``student``'s dashboard (``detail``: with feedback and paper tasks)."""
+               detail: bool = False, staff: bool = False, now: datetime | None = None) -> SheetView:
+    """One sheet of ``student``'s dashboard (``detail``: with feedback and paper tasks; ``staff``: the full
+    result, hidden tests included, for tutors and admins)."""
     total = standing.sheets.get(sem.id) if standing else None
     state = "planned" if sem.manifest is None else "pending" if total is None else "graded"
     title = sem.manifest.title if sem.manifest else "(planned)"
@@ -138,15 +189,21 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     if result is not None:
         view.notebook_score, view.autograde_status = Fraction(result.score), result.status
         view.autograde_reason, view.late, view.decision = result.reason or "", result.late, result.decision or ""
-        if detail:
-            view.result = _parse_result(result.result_json)
+        if staff:
+            view.result = _parse_result(result.result_json) if detail else None
+        else:
+            _student_part(view, result, sem, detail, now or datetime.now(timezone.utc), cfg.timezone)
     if cell is not None and cell.decision:
         view.late, view.decision = cell.late, cell.decision
     latest_nb = view.latest.get("notebook")
     graded_at = _utc(result.graded_at) if result is not None else None
     view.grading = latest_nb is not None and (graded_at is None or latest_nb.received_at > graded_at
                                               or (result is not None and result.fingerprint == ""))
-    view.paper_tasks = _paper(session, sem, student, members)
+    now = now or datetime.now(timezone.utc)
+    _turn(view, sem, result, latest_nb, now)
+    due, extended = sem.due.astimezone(timezone.utc), _utc(view.extension)
+    deadline = max(due, extended) if extended is not None else due  # the student's, extension included
+    view.paper_tasks = _paper(session, sem, student, members, deadline <= now, staff)
     entered = [t.points for t in view.paper_tasks if t.points is not None]
     view.paper_points = sum(entered, Fraction(0)) if entered else None
     return view
@@ -160,14 +217,41 @@ def _parse_result(text: str) -> dict[str, Any]:
     return value if isinstance(value, dict) else {"reason": "the stored result cannot be read"}
 
 
-def dashboard(engine: Engine, cfg: CourseConfig, student: str) -> tuple[Standing | None, list[SheetView]]:
+def dashboard(engine: Engine, cfg: CourseConfig, student: str,
+              only: set[str] | None = None, staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
+    """``student``'s standing and sheets (``only``: just these sheets, e.g. the ones released to students)."""
     standing = standing_of(engine, cfg, student)
     with Session(engine) as session:
-        return standing, [sheet_view(session, cfg, standing, student, sem) for sem in cfg.semester]
+        return standing, [sheet_view(session, cfg, standing, student, sem, staff=staff) for sem in cfg.semester
+                          if only is None or sem.id in only]
 
 
-def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str) -> tuple[Standing | None, SheetView]:
+def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
+                 staff: bool = False) -> tuple[Standing | None, SheetView]:
     sem = next(s for s in cfg.semester if s.id == sheet)
     standing = standing_of(engine, cfg, student)
     with Session(engine) as session:
-        return standing, sheet_view(session, cfg, standing, student, sem, detail=True)
+        return standing, sheet_view(session, cfg, standing, student, sem, detail=True, staff=staff)
+
+
+def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime | None = None) -> str | None:
+    """What a hand-in made now would count, when it would be late (None: it would be in time): said on the
+    page before the upload, which then needs the student's confirmation."""
+    if sem.manifest is None:
+        return None
+    with Session(engine) as session:
+        members = team_of(session, sem.id, student)
+        until = session.execute(select(Extension.until).where(Extension.sheet == sem.id,
+                                                              Extension.student_id == student)).scalar_one_or_none()
+        result = _result(session, sem.id, members)
+    decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until)
+    if not decision.late:
+        return None
+    if result is not None and kept_in_time(sem.counts, True, result.late, result.status):
+        return ("The deadline has passed. A notebook handed in now is kept but neither graded nor counted: your "
+                "notebook handed in in time keeps counting.")
+    if decision.counts_zero:
+        return ("The deadline has passed. Under this sheet's late policy a hand-in now counts 0 points"
+                + (" and replaces nothing that counts." if result is None else
+                   "; it replaces your graded notebook, which then counts 0 as well."))
+    return "The deadline has passed. A hand-in now is marked late; this sheet counts it in full."

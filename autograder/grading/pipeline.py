@@ -12,6 +12,7 @@ import functools
 import hashlib
 import importlib.util
 import json
+import logging
 import os
 import stat
 from collections.abc import Callable, Iterable, Iterator
@@ -31,8 +32,9 @@ from gradebook.course.config import CourseConfig
 from gradebook.points.handins import HandinRecord
 from gradebook.course.manifest import Manifest
 
+from autograder.intake import boundedjson
 from autograder.intake.safe import IntakeRefused, TreeLimits, read_tree
-from autograder.intake.store import declared_files
+from autograder.intake.store import declared_files, receipt_of
 
 from autograder.grading.assemble import assemble, grade_id, is_answer, is_test
 from autograder.grading.messages import describe_events, first_failure, label_cells, link_cause
@@ -47,6 +49,7 @@ from autograder.grading.pool import IsolatingPool, WorkerDied
 from autograder.grading.worker import grade_job
 from autograder.errors import AutograderError
 
+log = logging.getLogger(__name__)
 GRADER_VERSION = "2"  # 2: intake records, validated records, templated feedback
 MAX_NOTEBOOK_BYTES = 20_000_000
 MAX_FILE_BYTES = 1_000_000
@@ -63,19 +66,37 @@ class Submission:
     invalid: str = ""  # the intake refused the student's newest hand-in: why (the directory is not graded)
 
 
-def fingerprint(directory: Path, source_hash: str) -> str:
-    """What identifies a submission's grading: the grader version, the sheet's source and the files (read without
-    following links; an unreadable directory fingerprints as its reason, so a fix is graded again)."""
-    h = hashlib.sha256(f"{GRADER_VERSION}\0{source_hash}\0".encode())
+SUBMITTED = TreeLimits(max_files=10_000, max_total_bytes=1 << 40, max_depth=32, max_dirs=10_000)
+CHANGED = "changed"  # make_job's answer when the hand-in was replaced after discover(): graded by the next pass
+
+
+def _snapshot(directory: Path) -> dict[str, bytes] | str:
+    """Every file of a submission directory, read through one descriptor (a replacement renamed into place
+    meanwhile is seen whole or not at all), or why it cannot be read."""
     try:
-        files = read_tree(directory, TreeLimits(max_files=10_000, max_total_bytes=1 << 40, max_depth=32))
+        return read_tree(directory, SUBMITTED)
     except IntakeRefused as exc:
-        h.update(f"unreadable\0{exc}".encode())
+        return str(exc)
+    except OSError as exc:  # a file vanished or turned unreadable while it was read
+        return f"the submission could not be read ({exc.strerror})"
+
+
+def fingerprint_of(files: dict[str, bytes] | str, source_hash: str) -> str:
+    """What identifies a submission's grading: the grader version, the sheet's source and the files (with the
+    time of receipt stored among them); an unreadable directory fingerprints as its reason, so a fix is graded
+    again."""
+    h = hashlib.sha256(f"{GRADER_VERSION}\0{source_hash}\0".encode())
+    if isinstance(files, str):
+        h.update(f"unreadable\0{files}".encode())
         return h.hexdigest()
     for name in sorted(files):
         h.update(name.encode() + b"\0")
         h.update(hashlib.sha256(files[name]).digest())
     return h.hexdigest()
+
+
+def fingerprint(directory: Path, source_hash: str) -> str:
+    return fingerprint_of(_snapshot(directory), source_hash)
 
 
 def source_hash(source_path: Path) -> str:
@@ -85,7 +106,8 @@ def source_hash(source_path: Path) -> str:
 def discover(cfg: CourseConfig, manifest: Manifest, students: Iterable[str] | None = None,
              handins: dict[str, HandinRecord] | None = None) -> list[Submission]:
     """Every ``submitted/<student>/<sheet>/`` directory, and every student whose newest hand-in the intake
-    found invalid, in student order. ``handins``: the intake's newest record per student (time of receipt)."""
+    found invalid, in student order. The time of receipt is the one the intake wrote with the files (read with
+    them), else ``handins``' (the intake's newest record per student)."""
     shash = source_hash(manifest.directory / manifest.notebook)
     wanted = set(students) if students else None
     handins = handins or {}
@@ -95,28 +117,28 @@ def discover(cfg: CourseConfig, manifest: Manifest, students: Iterable[str] | No
         if directory.is_symlink() or not directory.is_dir() or (wanted is not None and student not in wanted):
             continue
         rec = handins.get(student)
+        files = _snapshot(directory)
+        received = receipt_of(files) if isinstance(files, dict) else None
         found[student] = Submission(manifest.id, student, directory, directory / manifest.notebook,
-                                    rec.received_at if rec else None, fingerprint(directory, shash))
+                                    received or (rec.received_at if rec else None), fingerprint_of(files, shash))
     for student, rec in handins.items():
         if rec.status == "invalid" and (wanted is None or student in wanted):
             directory = cfg.data_dir / "submitted" / student / manifest.id
+            present = found.get(student)
+            if present is not None and present.submitted_at is not None and present.submitted_at > rec.received_at:
+                continue  # a later hand-in was written after the intake's records were read
             fp = hashlib.sha256(f"{GRADER_VERSION}\0invalid\0{rec.handin_id}\0{rec.reason}".encode()).hexdigest()
             found[student] = Submission(manifest.id, student, directory, directory / manifest.notebook,
                                         rec.received_at, fp, invalid=rec.reason or "the hand-in was refused")
     return [found[s] for s in sorted(found)]
 
 
-def _files(sub: Submission, manifest: Manifest) -> dict[str, str]:
+def _files(tree: dict[str, bytes], manifest: Manifest) -> dict[str, str]:
     """The data files the sheet declares (``[handin] files``), as text: nothing else reaches the sandbox."""
-    wanted = set(declared_files(manifest))
-    if not wanted:
-        return {}
-    try:
-        tree = read_tree(sub.directory, TreeLimits(max_file_bytes=MAX_FILE_BYTES))
-    except IntakeRefused:
-        return {}
     files = {}
-    for name in sorted(wanted & set(tree)):
+    for name in sorted(set(declared_files(manifest)) & set(tree)):
+        if len(tree[name]) > MAX_FILE_BYTES:
+            continue
         try:
             files[name] = tree[name].decode("utf-8")
         except UnicodeDecodeError:
@@ -163,21 +185,28 @@ def load_notebook(path: Path) -> NotebookNode:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError(f"{path.name} is not a regular file")
         raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
+    return parse_notebook(raw, path.name)
+
+
+def parse_notebook(raw: bytes, name: str) -> NotebookNode:
+    """A submitted notebook's bytes as a notebook, or ValueError with a fixed reason: bounded (size, then depth,
+    number length and value count by :mod:`~autograder.intake.boundedjson`) before any recursive parser sees
+    them; whatever a parser still raises (recursion, memory, value errors) is the notebook's reason too."""
     if len(raw) > MAX_NOTEBOOK_BYTES:
-        raise ValueError(f"{path.name} is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
+        raise ValueError(f"{name} is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
     try:
-        data = json.loads(raw.decode("utf-8"))
-    except UnicodeDecodeError as exc:
-        raise ValueError(f"{path.name} is not UTF-8 text (byte {exc.start})") from None
+        data = json.loads(boundedjson.scan(raw, name))
+    except IntakeRefused as exc:
+        raise ValueError(str(exc)) from None
     except json.JSONDecodeError as exc:
-        raise ValueError(f"{path.name} is not a notebook: the JSON breaks at line {exc.lineno}, column {exc.colno} "
+        raise ValueError(f"{name} is not a notebook: the JSON breaks at line {exc.lineno}, column {exc.colno} "
                          f"({exc.msg}); open it in Jupyter, or hand in the last version that opened") from None
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several kinds on a malformed notebook
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
-        raise ValueError(f"{path.name} is not a valid notebook: {first}") from None
+        raise ValueError(f"{name} is not a valid notebook: {first}") from None
     return nb
 
 
@@ -209,18 +238,30 @@ def _installed(module: str) -> bool:
 
 def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: Limits,
              sandboxed: bool = True, preload: tuple[str, ...] = (), labels: dict[str, str] | None = None) -> dict[str, Any]:
-    """The worker's job for a submission, or a finished result (``"status"`` key) if it cannot run."""
+    """The worker's job for a submission, or a finished result (``"status"`` key) if it cannot run; never raises
+    for what the submission holds. The files are read once, and only if they are still what :func:`discover`
+    fingerprinted (with their time of receipt); else ``{"status": CHANGED}``: the next pass grades them."""
     if sub.invalid:
         return failed_result(sub, manifest, "invalid", sub.invalid, labels)
-    if not sub.notebook.is_file():
-        return failed_result(sub, manifest, "missing", f"no {manifest.notebook} in the submission", labels)
     try:
-        submitted = load_notebook(sub.notebook)
+        tree = _snapshot(sub.directory)
+        if fingerprint_of(tree, source_hash(manifest.directory / manifest.notebook)) != sub.fingerprint:
+            return {"status": CHANGED}
+        if isinstance(tree, str):
+            return failed_result(sub, manifest, "invalid", tree, labels)
+        if manifest.notebook not in tree:
+            return failed_result(sub, manifest, "missing", f"no {manifest.notebook} in the submission", labels)
+        submitted = parse_notebook(tree[manifest.notebook], manifest.notebook)
+        assembly = assemble(source, submitted)
+        notebook = harden(assembly.notebook)
     except ValueError as exc:
         return failed_result(sub, manifest, "invalid", str(exc), labels)
-    assembly = assemble(source, submitted)
-    return {"sheet": sub.sheet, "student": sub.student, "notebook": harden(assembly.notebook),
-            "files": _files(sub, manifest), "limits": limits.to_dict(), "notes": assembly.notes,
+    except Exception as exc:  # RecursionError, MemoryError, a bug: this submission's result, never the batch's
+        log.exception("loading %s/%s failed", sub.sheet, sub.student)
+        return failed_result(sub, manifest, "invalid", f"{manifest.notebook} could not be read "
+                             f"({type(exc).__name__}); hand in a notebook as Jupyter saves it", labels)
+    return {"sheet": sub.sheet, "student": sub.student, "notebook": notebook,
+            "files": _files(tree, manifest), "limits": limits.to_dict(), "notes": assembly.notes,
             "sandbox": sandboxed, "prestart": True, "preload": list(preload)}
 
 
@@ -249,13 +290,15 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
             d["message"] = link_cause(c.message, c.ename, i, cause, labels, states)
         out.append(d)
     described = describe_events(events, labels)
+    tests = {i for i, c in enumerate(nb.cells) if is_test(c)}  # what happened in a test cell may be hidden
+    student_notes = list(notes) + describe_events([e for e in events if e.get("cell") not in tests], labels)
     reason = ""
     if status in ("timeout", "crashed"):  # the event that ended the run is the reason; the others are notes
         reason = described.pop() if described else {"timeout": "the notebook ran past its time limit",
                                                      "crashed": "the kernel stopped (memory or process limit?)"}[status]
     res = base_result(sub, manifest)
     res.update(status=status, reason=reason, detail=run.get("reason", ""),
-               notes=list(notes) + described, timings=run.get("timings", {}),
+               notes=list(notes) + described, student_notes=student_notes, timings=run.get("timings", {}),
                cells=out, score=str(sum((c.points for c in cells), Fraction(0))),
                notebook=sanitize_notebook(nb, set(manifest.test_points) | set(task_of) | _source_ids(source)))
     return res

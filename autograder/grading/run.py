@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import logging
 import time
+from datetime import datetime, timezone
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -14,15 +15,18 @@ from typing import Any
 import nbformat
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
-from gradebook.points.autograde_store import GRADER_ERROR, graded_fingerprints, require_sheet, store_result
+from gradebook.points.autograde_store import (GRADER_ERROR, graded_fingerprints, graded_runs, require_sheet,
+                                              stored_decisions, store_result)
+from gradebook.points.grading_turn import grading_turn, kept_in_time
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import open_gradebook
 from gradebook.points.handins import decision_fields, decision_for, latest_handins, roster_ids
 
 from autograder.grading.feedback import write_feedback
+from autograder.errors import SandboxUnavailable
 from autograder.limits import Limits
 from autograder.intake.exchange import collect as collect_exchange
-from autograder.grading.pipeline import (Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
+from autograder.grading.pipeline import (CHANGED, Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
                        make_job, source_hash, source_imports, submit_jobs, test_labels)
 from autograder.grading.reference import load_reference
 from autograder.sandbox.bwrap import prepare_sandboxes
@@ -36,6 +40,9 @@ class Summary:
     results: list[dict[str, Any]] = field(default_factory=list)
     skipped: int = 0
     held: list[str] = field(default_factory=list)  # in submitted/ but not on the roster: not graded
+    changed: list[str] = field(default_factory=list)  # handed in again while this run read it: graded next run
+    waiting: dict[str, datetime | None] = field(default_factory=dict)  # student -> their grading turn (None: never)
+    kept: list[str] = field(default_factory=list)  # a late hand-in kept, not graded: one made in time counts
 
     @property
     def counts(self) -> Counter[str]:
@@ -90,7 +97,10 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
     subs = [s for s in subs if s.student not in held]  # roster first: never graded into the admission list
     done = {} if force else graded_fingerprints(engine, sheet)
     todo = [s for s in subs if done.get(s.student) != s.fingerprint]
-    summary = Summary(sheet, skipped=len(subs) - len(todo), held=held)
+    counts = next((s.counts for s in cfg.semester if s.id == sheet), "last_in_time")
+    waiting, kept = ({}, []) if force else _not_now(engine, manifest, counts, todo)
+    todo = [s for s in todo if s.student not in waiting and s.student not in kept]
+    summary = Summary(sheet, skipped=len(subs) - len(todo) - len(waiting), held=held, waiting=waiting, kept=kept)
     if not todo:
         return summary
     preload = source_imports(source) if preload is None else preload
@@ -103,6 +113,30 @@ def autograde(cfg: CourseConfig, sheet: str, *, workers: int | None = None, clus
         _grade(context, todo, summary, pool, progress)
     summary.results.sort(key=lambda r: r["student"])
     return summary
+
+
+def _not_now(engine: Any, manifest: Any, counts: str,
+             todo: list[Submission]) -> tuple[dict[str, datetime | None], list[str]]:
+    """The hand-ins not graded in this run: those waiting for their grading turn (the sheet's ``[grading]``
+    limit), with that turn; and the late ones that a graded hand-in made in time outweighs (``counts``)."""
+    runs, stored = graded_runs(engine, manifest.id), stored_decisions(engine, manifest.id)
+    now = datetime.now(timezone.utc)
+    waiting: dict[str, datetime | None] = {}
+    kept: list[str] = []
+    for sub in todo:
+        if sub.invalid:  # nothing of the student's runs: never limited
+            continue
+        decision = decision_for(engine, manifest, sub.student, sub.submitted_at)
+        late, status = stored.get(sub.student, (None, None))
+        if kept_in_time(counts, decision.late, late, status):
+            kept.append(sub.student)
+            continue
+        count, last = runs.get(sub.student, (0, None))
+        turn = grading_turn(manifest.grading_rate, count, last, sub.submitted_at, decision.deadline, decision.grace,
+                            now)
+        if turn is None or turn > now:
+            waiting[sub.student] = turn
+    return waiting, kept
 
 
 @dataclass(frozen=True)
@@ -170,7 +204,10 @@ def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Execut
         jobs = []
         for sub in todo:
             job = make_job(sub, ctx.manifest, ctx.source, ctx.limits, ctx.sandbox, ctx.preload, ctx.labels)
-            if "status" in job:
+            if job.get("status") == CHANGED:  # replaced since discover(): the next pass grades it with its time
+                summary.changed.append(sub.student)
+                bar.advance(task)
+            elif "status" in job:
                 record(sub, job)
             else:
                 jobs.append(job)
@@ -224,19 +261,39 @@ def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, c
     say(f"watching the exchange and the web uploads for {', '.join(sheets)} (Ctrl-C to stop)")
     preload = _imports(cfg, sheets)
     engine = open_gradebook(cfg.db_url, create=False)
+    announced: dict[tuple[str, str], datetime | str | None] = {}
     with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
         while not stop():
             for sheet in sheets:
-                report = collect_exchange(cfg, engine, sheet)
-                for student, why in report.held + report.refused:
-                    say(f"{sheet}: hand-in {student} not accepted: {why}")
-                summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool,
-                                    preload=preload)
-                for r in summary.results:
-                    say(result_line(r))
-                for student in summary.held:
-                    say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
+                try:
+                    _watch_pass(cfg, engine, sheet, limits, sandbox, pool, preload, say, announced)
+                except (SandboxUnavailable, KeyboardInterrupt):
+                    raise
+                except Exception as exc:  # a broken pass (the database away, a bug) is logged; the next pass runs
+                    log.exception("--watch: the pass over %s failed", sheet)
+                    say(f"{sheet}: this pass failed ({type(exc).__name__}: {str(exc)[:200]}); trying again")
             time.sleep(interval)
+
+
+def _watch_pass(cfg: CourseConfig, engine: Any, sheet: str, limits: Limits, sandbox: bool, pool: Executor,
+                preload: tuple[str, ...], say: Callable[[str], None], announced: dict[Any, Any]) -> None:
+    report = collect_exchange(cfg, engine, sheet)
+    for student, why in report.held + report.refused + report.failed:
+        say(f"{sheet}: hand-in {student} not accepted: {why}")
+    summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool, preload=preload)
+    for r in summary.results:
+        say(result_line(r))
+    for student in summary.held:
+        say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
+    for student in summary.kept:
+        if announced.get((sheet, student), "") != "kept":
+            announced[(sheet, student)] = "kept"
+            say(f"{sheet}: {student}'s late hand-in is kept, not graded: the hand-in made in time counts")
+    for student, turn in summary.waiting.items():
+        if announced.get((sheet, student), "") != turn:
+            announced[(sheet, student)] = turn
+            say(f"{sheet}: {student}'s hand-in waits for its grading turn: "
+                + (f"{turn:%Y-%m-%d %H:%M:%S} UTC" if turn else "never (the sheet's limit of graded runs)"))
 
 
 def result_line(r: dict[str, Any]) -> str:

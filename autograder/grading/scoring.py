@@ -126,12 +126,14 @@ def _check_outcomes(cell: NotebookNode, expected: dict[str, dict[str, Any]], hid
 def _verdict(cell: NotebookNode, state: str, expected: dict[str, dict[str, Any]],
              hidden: set[str]) -> tuple[str, str, list[dict[str, str]]]:
     """(status, ename, check outcomes) of one test cell; the message is made by :mod:`.messages`."""
-    if state in ("not_run", "crashed", "timeout"):
-        return state, "", []
+    if state in ("not_run", "crashed"):
+        return state, "", _check_outcomes(cell, expected, hidden)
+    outcomes = _check_outcomes(cell, expected, hidden)  # also when it stopped: which checks it recorded first
+    if state == "timeout":
+        return state, "", outcomes
     ename = error_kind(cell)
     if ename is not None:
-        return "error", ename, []
-    outcomes = _check_outcomes(cell, expected, hidden)
+        return "error", ename, outcomes
     return ("passed" if all(o["outcome"] == "ok" for o in outcomes) else "failed"), "", outcomes
 
 

@@ -7,16 +7,19 @@ nothing behind.
 """
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
 import shutil
 import tomllib
 import uuid
+from datetime import datetime, timezone
 from pathlib import Path
 
 from gradebook.course.manifest import Manifest
 
+from autograder.intake import boundedjson
 from autograder.intake.safe import IntakeRefused, clean_path
 
 MAX_NOTEBOOK_BYTES = 20_000_000
@@ -64,17 +67,12 @@ def sheet_grade_ids(source_ids: set[str] | None, nb: object) -> set[str]:
 def check_notebook(data: bytes, manifest: Manifest, source_ids: set[str]) -> None:
     """A notebook of this sheet (JSON, nbformat 4, at least one of the sheet's cells, bounded), or IntakeRefused.
 
-    Only the shape is checked here; the grader reads it again (and a notebook it cannot run is that
-    student's ``invalid`` result with the reason)."""
+    The JSON is bounded (depth, number length, value count) before it is parsed (:mod:`.boundedjson`). Only
+    the shape is checked here; the grader reads it again (and a notebook it cannot run is that student's
+    ``invalid`` result with the reason)."""
     if len(data) > MAX_NOTEBOOK_BYTES:
         raise IntakeRefused(f"{manifest.notebook} is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
-    try:
-        nb = json.loads(data.decode("utf-8"))
-    except UnicodeDecodeError:
-        raise IntakeRefused(f"{manifest.notebook} is not UTF-8 text") from None
-    except json.JSONDecodeError as exc:
-        raise IntakeRefused(f"{manifest.notebook} is not a notebook: invalid JSON at line {exc.lineno}, "
-                            f"column {exc.colno} ({exc.msg})") from None
+    nb = boundedjson.loads(data, manifest.notebook)
     if not isinstance(nb, dict) or not isinstance(nb.get("cells"), list) or nb.get("nbformat") != 4:
         raise IntakeRefused(f"{manifest.notebook} is not a Jupyter notebook (nbformat 4)")
     if len(nb["cells"]) > MAX_CELLS:
@@ -123,10 +121,51 @@ def _fsync_write(path: Path, data: bytes) -> None:
         os.fsync(fh.fileno())
 
 
-def write_submission(data_dir: Path, sheet: str, student: str, files: dict[str, bytes]) -> Path:
-    """Replace ``submitted/<student>/<sheet>/`` by ``files``: written aside, then renamed into place."""
+RECEIPT = ".mlph-receipt.json"  # the time of receipt, written with the files (never a student's file name)
+
+
+def receipt_of(files: dict[str, bytes]) -> datetime | None:
+    """The time of receipt stored with a hand-in's files (UTC), or None when there is none (or it is unreadable)."""
+    raw = files.get(RECEIPT)
+    try:
+        value = json.loads(raw)["received_at"] if raw else None
+        when = datetime.fromisoformat(value) if isinstance(value, str) else None
+    except (ValueError, TypeError, KeyError):
+        return None
+    return when.astimezone(timezone.utc) if when is not None and when.tzinfo is not None else None
+
+
+def _read_receipt(directory: Path) -> datetime | None:
+    try:
+        return receipt_of({RECEIPT: (directory / RECEIPT).read_bytes()})
+    except OSError:
+        return None
+
+
+def write_submission(data_dir: Path, sheet: str, student: str, files: dict[str, bytes],
+                     received_at: datetime, source: str) -> Path | None:
+    """Replace ``submitted/<student>/<sheet>/`` by ``files`` and their time of receipt (UTC, in :data:`RECEIPT`):
+    written aside, then renamed into place, so the grader always reads a notebook with the time it was received.
+    Writers of one student take turns (a lock on the student's directory); a hand-in received earlier than the
+    one already there does not replace it (None)."""
+    if received_at.tzinfo is None:
+        raise ValueError("a time of receipt must carry its zone")
     target = data_dir / "submitted" / clean_path(student) / sheet
     target.parent.mkdir(parents=True, exist_ok=True)
+    lock = os.open(target.parent, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+    try:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        present = _read_receipt(target)
+        if present is not None and present > received_at:
+            return None
+        receipt = json.dumps({"received_at": received_at.astimezone(timezone.utc).isoformat(), "source": source})
+        _replace_dir(target, sheet, {**{k: v for k, v in files.items() if k != RECEIPT}, RECEIPT: receipt.encode()})
+    finally:
+        os.close(lock)  # releases the lock
+    return target
+
+
+def _replace_dir(target: Path, sheet: str, files: dict[str, bytes]) -> None:
     staging = target.parent / f".incoming-{sheet}-{uuid.uuid4().hex[:8]}"
     staging.mkdir()
     try:
@@ -142,7 +181,6 @@ def write_submission(data_dir: Path, sheet: str, student: str, files: dict[str, 
     except BaseException:
         shutil.rmtree(staging, ignore_errors=True)
         raise
-    return target
 
 
 def write_paper(data_dir: Path, sheet: str, student: str, data: bytes) -> Path:

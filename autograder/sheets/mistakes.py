@@ -5,6 +5,12 @@ Every ``[[mistake]]`` replaces one answer cell (``cell``) with ``source``, says 
 that it loses points in at least one test cell of its own task and in no test cell of any other task;
 it also runs it in the student's view (the released notebook: visible tests with their expected
 values, no hidden tests) to tell whether the student sees it fail at home or only at grading.
+
+A mistake may also replace other answer cells (``[mistake.answers]``, grade id = source): later answers
+that *reuse* the mistaken function. The rule stays: points lost in the mistake's own task only.
+
+``[[alternative]]`` entries (same keys, no ``task`` needed) are correct answers written another way:
+graded, each gets full points, and in the student's view it passes every visible test.
 """
 from __future__ import annotations
 
@@ -35,13 +41,33 @@ def load_mistakes(manifest: Manifest) -> list[dict[str, str]]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SheetError(f"{path}: not valid TOML: {exc}") from exc
-    mistakes = raw.get("mistake", [])
-    for i, m in enumerate(mistakes, 1):
+    return _entries(raw, "mistake", path)
+
+
+def load_alternatives(manifest: Manifest) -> list[dict[str, Any]]:
+    """The sheet's correct alternatives (``[[alternative]]`` in mistakes.toml)."""
+    path = manifest.directory / "mistakes.toml"
+    if not path.is_file():
+        return []
+    try:
+        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+    except tomllib.TOMLDecodeError as exc:
+        raise SheetError(f"{path}: not valid TOML: {exc}") from exc
+    return _entries(raw, "alternative", path)
+
+
+def _entries(raw: dict[str, Any], kind: str, path: Any) -> list[dict[str, Any]]:
+    entries = raw.get(kind, [])
+    for i, m in enumerate(entries, 1):
         if not all(isinstance(m.get(k), str) for k in ("cell", "why", "source")):
-            raise SheetError(f"{path}: mistake {i} needs string 'cell', 'why' and 'source'")
+            raise SheetError(f"{path}: {kind} {i} needs string 'cell', 'why' and 'source'")
         if "task" in m and not isinstance(m["task"], str):
-            raise SheetError(f"{path}: mistake {i} ({m['cell']}: {m['why']}): 'task' must be a task id (a string)")
-    return list(mistakes)
+            raise SheetError(f"{path}: {kind} {i} ({m['cell']}: {m['why']}): 'task' must be a task id (a string)")
+        answers = m.get("answers", {})
+        if not isinstance(answers, dict) or not all(isinstance(k, str) and isinstance(v, str) for k, v in answers.items()):
+            raise SheetError(f"{path}: {kind} {i} ({m['cell']}: {m['why']}): 'answers' must map answer cells "
+                             "to their source")
+    return list(entries)
 
 
 def label(m: dict[str, str]) -> str:
@@ -55,6 +81,15 @@ def with_answer(nb: NotebookNode, cell_id: str, code: str) -> NotebookNode:
     if not hits:
         raise SheetError(f"no answer cell {cell_id!r}")
     hits[0].source = code
+    return new
+
+
+def with_answers(nb: NotebookNode, m: dict[str, Any]) -> NotebookNode:
+    """A copy of ``nb`` with the answer cells of a mistake or alternative replaced (``cell`` and, if
+    given, the later answers in ``answers`` that reuse it)."""
+    new = with_answer(nb, m["cell"], m["source"])
+    for cell_id, code in m.get("answers", {}).items():
+        new = with_answer(new, cell_id, code)
     return new
 
 
@@ -99,8 +134,8 @@ def check_declarations(manifest: Manifest, source: NotebookNode, mistakes: list[
     problems = []
     for i, m in enumerate(mistakes, 1):
         what = f"{where}: mistake {i} ({m['cell']}: {m['why']})"
-        if m["cell"] not in answers:
-            problems.append(f"{what}: {m['cell']!r} is not an answer cell of the notebook")
+        problems += [f"{what}: {c!r} is not an answer cell of the notebook"
+                     for c in [m["cell"], *m.get("answers", {})] if c not in answers]
         if "task" not in m:
             problems.append(f"{what} names no task: add task = \"<notebook task id of {manifest.path.name}>\"")
         elif m["task"] not in tasks:

@@ -199,6 +199,33 @@ def record_problems(reference: Reference) -> list[str]:
     return problems
 
 
+TOLERANCE_FLOOR = 1e-15
+
+
+def _entries(value: dict[str, Any]) -> list[float]:
+    if "items" in value:
+        return [x for v in value["items"] for x in _entries(v)]
+    data = [value["scalar"]] if "scalar" in value else value.get("data", [])
+    return [float(x) for x in data if isinstance(x, (int, float)) and not isinstance(x, bool)]
+
+
+def tolerance_problems(reference: Reference) -> list[str]:
+    """Checks whose tolerance at some entry of order one or smaller (|e| <= 1) is below 1e-15
+    (atol + rtol |e|): a correct answer computed another way differs there by rounding alone."""
+    problems = []
+    for gid, recs in reference.items():
+        for name, rec in recs.items():
+            if rec.get("mode") == "exact":
+                continue
+            rtol, atol = float(rec.get("rtol", 0.0)), float(rec.get("atol", 0.0))
+            tight = [e for e in _entries(rec["value"]) if abs(e) <= 1.0 and atol + rtol * abs(e) < TOLERANCE_FLOOR]
+            if tight:
+                problems.append(f"test cell {gid!r}: check {name!r} allows a difference of only "
+                                f"{atol + rtol * abs(tight[0]):.3g} at the value {tight[0]!r} (atol={atol:g}, "
+                                f"rtol={rtol:g}): rounding alone exceeds that; use atol >= {TOLERANCE_FLOOR:g}")
+    return problems
+
+
 def run_all(notebooks: dict[str, NotebookNode], limits: Limits, preload: tuple[str, ...],
             first: str) -> dict[str, dict[str, Any] | str]:
     """Run every notebook (name → notebook, run as given) in one pool of sandboxed kernels; name → run

@@ -10,10 +10,14 @@ of a solution, a hidden test or a paper model solution is in ``release/``.
 
 From the runs: (8) the solution passes every test cell; (9) within ``time_budget_s`` of cell time
 (the time of each cell is printed); (10) nothing on stderr; (11) recorded values are well-formed and
-not guessable; (12) the setup data is read-only; (13) the student version fails every test cell;
-(14) the solution graded as a submission gets full points; (15) in the student's view (released
-notebook, visible tests only) the solution passes; (16) every mistake loses points, in its own task
-only, and is printed as "caught by the visible tests" or "only at grading".
+not guessable; (12) the setup data and every test input are read-only (:mod:`.guards`); (12a) no
+absolute tolerance below 1e-15 on values of order one or smaller; (12b) no test cell rebinds a name a
+student's answer cell may define (simulated: :mod:`.guards`); (13) the student version fails every
+test cell; (14) the solution graded as a submission gets full points; (15) in the student's view
+(released notebook, visible tests only) the solution passes; (16) every mistake loses points, in its
+own task only (with the later answers that reuse it, if declared), and is printed as "caught by the
+visible tests" or "only at grading"; (17) every correct alternative gets full points and passes the
+visible tests.
 """
 from __future__ import annotations
 
@@ -33,16 +37,18 @@ from autograder.grading.harden import harden
 from autograder.grading.pipeline import source_imports
 from autograder.grading.scoring import Reference, reference_from_run, score_run
 from autograder.limits import Limits
-from autograder.sheets import runs
+from autograder.sheets import guards, runs
 from autograder.sheets.consistency import check_leaks, check_metadata, check_release_current, secret_lines
 from autograder.sheets.conventions import COURSE, Conventions, check_conventions
-from autograder.sheets.mistakes import (MistakeOutcome, check_declarations, failed_test_cells, load_mistakes,
-                                        outcome, student_view, task_of, up_to_task, with_answer)
+from autograder.sheets.mistakes import (MistakeOutcome, check_declarations, failed_test_cells, load_alternatives,
+                                        load_mistakes, outcome, student_view, task_of, up_to_task, with_answer,
+                                        with_answers)
 from autograder.sheets.rules import check_notebook_format, check_test_cells
 
 __all__ = ["SheetReport", "validate_sheet", "check_leaks", "secret_lines", "load_mistakes", "with_answer"]
 
 REFERENCE, SOLUTION, STUDENT, VIEW = "reference", "solution", "student version", "student view"
+SHADOW = "shadowing simulation"
 Say = Callable[[str], None]
 
 
@@ -87,41 +93,59 @@ def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(), say
     step = _Steps(report, say)
     source = nbformat.read(manifest.directory / manifest.notebook, as_version=4)
     mistakes = load_mistakes(manifest)
+    alternatives = load_alternatives(manifest)
     step("manifest and notebook metadata agree", check_metadata(manifest, source))
     step("notebook format (nbformat 4.5, cell ids, python3, test grade ids)", check_notebook_format(source))
     step("sheet shape: points, tasks, paper rubrics and model solutions, hand-in",
          check_conventions(manifest, source, conventions))
     step("visible checks can fail at home; every answer function has one; each task graded on its own",
          check_test_cells(manifest, source))
-    step("every mistake names its task; enough mistakes", check_declarations(manifest, source, mistakes, conventions))
+    step("every mistake names its task; enough mistakes", check_declarations(manifest, source, mistakes, conventions)
+         + [p for p in check_declarations(manifest, source, alternatives, conventions) if "is not an answer cell" in p])
     step("release/ is what source/ generates", check_release_current(cfg, sheet))
     release_path = cfg.release_dir / sheet / manifest.notebook
     solutions = [t.solution for t in manifest.paper_tasks if t.solution]
     step("no solution, hidden-test or paper model-solution line in release/",
          check_leaks(source, release_path.parent, solutions) if release_path.parent.is_dir() else ["release/ missing"])
     release = nbformat.read(release_path, as_version=4) if release_path.is_file() else None
-    runnable = [m for m in mistakes if any(grade_id(c) == m["cell"] and is_answer(c) for c in source.cells)]
-    reports = runs.run_all(_variants(manifest, source, release, runnable), limits, source_imports(source), REFERENCE)
+    runnable = [m for m in mistakes if _runnable(m, source)]
+    correct = [a for a in alternatives if _runnable(a, source)]
+    reports = runs.run_all(_variants(manifest, source, release, runnable, correct), limits, source_imports(source),
+                           REFERENCE)
     reference = _reference_steps(step, reports[REFERENCE], sheet)
     if reference is not None:
         _graded_steps(step, manifest, source, reference, reports)
         _mistake_steps(step, manifest, source, reference, runnable, reports)
+        if correct:
+            _alternative_steps(step, manifest, source, reference, correct, reports)
     return report
 
 
+def _runnable(m: dict[str, Any], source: NotebookNode) -> bool:
+    cells = {grade_id(c) for c in source.cells if is_answer(c)}
+    return m["cell"] in cells and set(m.get("answers", {})) <= cells
+
+
 def _variants(manifest: Manifest, source: NotebookNode, release: NotebookNode | None,
-              mistakes: list[dict[str, str]]) -> dict[str, NotebookNode]:
+              mistakes: list[dict[str, Any]], alternatives: list[dict[str, Any]]) -> dict[str, NotebookNode]:
     """Every notebook validate runs, by name (as run: hardened where a submission would be). A
     mistake's student view stops after its task's last test cell."""
-    graded = {REFERENCE: runs.probed(source), SOLUTION: harden(assemble(source, source).notebook)}
+    graded = {REFERENCE: runs.probed(guards.guarded(source)), SOLUTION: harden(assemble(source, source).notebook),
+              SHADOW: guards.guarded(source, guards.names_tests_bind(source))}
     if release is not None:
         graded[STUDENT] = harden(assemble(source, release).notebook)
         graded[VIEW] = student_view(release, source)
     for i, m in enumerate(mistakes):
-        graded[f"mistake {i}"] = harden(assemble(source, with_answer(source, m["cell"], m["source"])).notebook)
+        graded[f"mistake {i}"] = harden(assemble(source, with_answers(source, m)).notebook)
         if release is not None:
-            view = up_to_task(student_view(release, source), manifest, task_of(m, manifest, source)[0], m["cell"])
-            graded[f"mistake {i} ({VIEW})"] = with_answer(view, m["cell"], m["source"])
+            view = student_view(release, source)
+            if not m.get("answers"):  # a mistake reused by later answers shows after its own task too
+                view = up_to_task(view, manifest, task_of(m, manifest, source)[0], m["cell"])
+            graded[f"mistake {i} ({VIEW})"] = with_answers(view, m)
+    for i, a in enumerate(alternatives):
+        graded[f"alternative {i}"] = harden(assemble(source, with_answers(source, a)).notebook)
+        if release is not None:
+            graded[f"alternative {i} ({VIEW})"] = with_answers(student_view(release, source), a)
     return graded
 
 
@@ -143,6 +167,10 @@ def _reference_steps(step: _Steps, run: dict[str, Any] | str, sheet: str) -> Ref
     step("setup data is read-only (in-place bugs fail in their own task)",
          [f"setup cell {cell!r} leaves writeable arrays: {', '.join(names)} (set X.flags.writeable = False "
           "right there)" for cell, names in runs.writeable_setup_arrays(run).items()])
+    step("every test input is read-only (an answer that modifies its input fails in its own task)",
+         guards.writeable_problems(guards.guard_report(run)))
+    step("tolerances: no absolute tolerance below 1e-15 on values of order one or smaller",
+         runs.tolerance_problems(reference))
     return reference
 
 
@@ -175,6 +203,12 @@ def _graded_steps(step: _Steps, manifest: Manifest, source: NotebookNode, refere
     step("the solution graded as a submission gets full points (test cells without expected values)",
          [f"the solution as a submission {cells}"] if isinstance(cells, str) else
          [f"test cell {c.grade_id!r} fails: {c.message}" for c in cells if c.points < c.max_points])
+    shadow = reports[SHADOW]
+    step("no test cell rebinds a name a student's answer cell may define (simulated with sentinels)",
+         guards.shadow_problems(shadow if isinstance(shadow, str) else guards.guard_report(shadow))
+         + ([] if isinstance(shadow, str) else
+            [f"with the answer cells binding the names the test cells bind, test cell {gid!r} fails: "
+             f"{_error_of(shadow, gid)}" for gid in failed_test_cells(shadow)]))
     if VIEW in reports:
         view = reports[VIEW]
         step("the solution passes the visible tests in the student's view (release/, no hidden tests)",
@@ -191,8 +225,25 @@ def _error_of(run: dict[str, Any], gid: str) -> str:
     return "not run"
 
 
+def _alternative_steps(step: _Steps, manifest: Manifest, source: NotebookNode, reference: Reference,
+                       alternatives: list[dict[str, Any]], reports: dict[str, dict[str, Any] | str]) -> None:
+    problems = []
+    for i, a in enumerate(alternatives):
+        what = f"correct alternative in {a['cell']}: {a['why']}"
+        cells = _score(reports[f"alternative {i}"], reference, manifest, source)
+        if isinstance(cells, str):
+            problems.append(f"{what}: {cells}")
+            continue
+        problems += [f"{what}: loses points in test cell {c.grade_id!r}: {c.message}" for c in cells if c.points < c.max_points]
+        view = reports.get(f"alternative {i} ({VIEW})")
+        if isinstance(view, dict):
+            problems += [f"{what}: fails the visible test cell {gid!r} at home: {_error_of(view, gid)}"
+                         for gid in failed_test_cells(view)]
+    step(f"each of {len(alternatives)} correct alternatives gets full points and passes the visible tests", problems)
+
+
 def _mistake_steps(step: _Steps, manifest: Manifest, source: NotebookNode, reference: Reference,
-                   mistakes: list[dict[str, str]], reports: dict[str, dict[str, Any] | str]) -> None:
+                   mistakes: list[dict[str, Any]], reports: dict[str, dict[str, Any] | str]) -> None:
     results = []
     for i, m in enumerate(mistakes):
         graded = _score(reports[f"mistake {i}"], reference, manifest, source)

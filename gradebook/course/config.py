@@ -33,12 +33,17 @@ class SemesterSheet:
     manifest: Manifest | None
     bonus: bool = False  # its points count, its maximum does not
     planned_paper_points: Fraction = Fraction(0)  # for a sheet not yet authored
+    counts: str = "last_in_time"  # which notebook hand-in counts: "last_in_time" (a late one only without it) or "latest"
 
     def part_max(self, part: str) -> Fraction:
         """The maximum of the sheet's "notebook" or "paper" part."""
         if self.manifest is not None:
             return self.manifest.notebook_points if part == "notebook" else self.manifest.paper_points
         return self.max_points - self.planned_paper_points if part == "notebook" else self.planned_paper_points
+
+
+# Which notebook hand-in counts: the last one in time (a late one only when there is none), or the latest.
+COUNTS = ("last_in_time", "latest")
 
 
 @dataclass(frozen=True)
@@ -72,6 +77,9 @@ class CourseConfig:
     # an own uid, as on JupyterHub with local accounts) or "shared" (one uid for all: the exchange cannot
     # tell students apart; the web upload is the safe intake there)
     intake_identity: str = "owner"
+    # [intake] uploads_per_minute, upload_mb_per_sheet: a student's web uploads (the intake refuses beyond)
+    uploads_per_minute: int = 6
+    upload_mb_per_sheet: int = 200
 
     @property
     def source_dir(self) -> Path:
@@ -179,9 +187,12 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
             raise ConfigError(f"{where}: every [[semester.sheet]] needs an 'id'")
         path = root / "source" / sid / MANIFEST_NAME
         bonus = bool(entry.get("bonus", False))
+        counts = entry.get("counts", "last_in_time")
+        if counts not in COUNTS:
+            raise ConfigError(f"{where}: sheet {sid}: counts = {counts!r}; it must be one of {', '.join(COUNTS)}")
         if path.is_file():
             m = load_manifest(path)
-            sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus))
+            sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus, counts=counts))
         elif "planned_points" in entry:
             due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
             pts = parse_points(entry["planned_points"], f"{where}: sheet {sid}")
@@ -224,7 +235,16 @@ def load_config(root: Path | None = None) -> CourseConfig:
         semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
         origins=origins,
         intake_identity=_identity(raw.get("intake", {}), where),
+        uploads_per_minute=_positive(raw.get("intake", {}), "uploads_per_minute", 6, where),
+        upload_mb_per_sheet=_positive(raw.get("intake", {}), "upload_mb_per_sheet", 200, where),
     )
+
+
+def _positive(raw: dict[str, Any], key: str, default: int, where: str) -> int:
+    value = raw.get(key, default)
+    if not isinstance(value, int) or isinstance(value, bool) or value < 1:
+        raise ConfigError(f"{where}: [intake] {key} must be a whole number of at least 1, not {value!r}")
+    return value
 
 
 def _identity(raw: dict[str, Any], where: str) -> str:

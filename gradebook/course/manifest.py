@@ -61,6 +61,23 @@ class Task:
     solution: str | None = None  # paper tasks: the model solution for tutors (never released)
 
 
+# When a paper task's rubric texts reach a student (``rubric_to_students`` in sheet.toml): with that task's
+# points once they are entered and the student's deadline has passed (the default), after the deadline
+# whether graded or not, or never (tutors always see them).
+RUBRIC_TO_STUDENTS = ("with-points", "after-deadline", "never")
+
+
+@dataclass(frozen=True)
+class GradingRate:
+    """How often a student's hand-ins of a sheet are graded (``[grading]`` in ``sheet.toml``): at most one
+    graded run every ``minutes_between`` minutes and ``max_runs`` graded runs in all. Handing in is always
+    possible; a hand-in beyond the limit waits for its turn. The hand-in that counts is always graded once
+    the deadline has passed. Bounds what the visible checks can tell about the hidden inputs (docs/security.md)."""
+
+    minutes_between: float = 10.0
+    max_runs: int = 30
+
+
 @dataclass(frozen=True)
 class Manifest:
     id: str
@@ -71,6 +88,8 @@ class Manifest:
     path: Path
     late_policy: dict[str, Any] = field(default_factory=dict)
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
+    rubric_to_students: str = "with-points"  # one of RUBRIC_TO_STUDENTS
+    grading_rate: GradingRate = field(default_factory=lambda: GradingRate())
 
     @property
     def directory(self) -> Path:
@@ -100,6 +119,12 @@ class Manifest:
     @property
     def max_points(self) -> Fraction:
         return self.notebook_points + self.paper_points
+
+    def rubric_shown(self, deadline_passed: bool, graded: bool) -> bool:
+        """May a student read a paper task's rubric texts (``rubric_to_students``)?"""
+        if self.rubric_to_students == "after-deadline":
+            return deadline_passed
+        return self.rubric_to_students == "with-points" and deadline_passed and graded
 
     def paper_task(self, task_id: str) -> Task | None:
         return next((t for t in self.paper_tasks if t.id == task_id), None)
@@ -199,6 +224,11 @@ def load_manifest(path: Path) -> Manifest:
     late = raw.get("late", {})
     if not isinstance(late, dict):
         raise ManifestError(f"{where}: [late] must be a table")
+    rubric_to_students = raw.get("rubric_to_students", "with-points")
+    if rubric_to_students not in RUBRIC_TO_STUDENTS:
+        raise ManifestError(f"{where}: 'rubric_to_students' must be one of {', '.join(RUBRIC_TO_STUDENTS)}, "
+                            f"not {rubric_to_students!r}")
+    rate = _grading_rate(raw.get("grading", {}), where)
     budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
         raise ManifestError(f"{where}: 'time_budget_s' must be a positive number of seconds, not {budget!r}")
@@ -211,4 +241,21 @@ def load_manifest(path: Path) -> Manifest:
         path=path,
         late_policy=late,
         time_budget_s=float(budget),
+        rubric_to_students=str(rubric_to_students),
+        grading_rate=rate,
     )
+
+
+def _grading_rate(raw: Any, where: str) -> GradingRate:
+    if not isinstance(raw, dict):
+        raise ManifestError(f"{where}: [grading] must be a table")
+    unknown = set(raw) - {"minutes_between", "max_runs"}
+    if unknown:
+        raise ManifestError(f"{where}: [grading] has unknown key(s) {', '.join(sorted(unknown))} "
+                            "(known: minutes_between, max_runs)")
+    minutes, runs = raw.get("minutes_between", 10.0), raw.get("max_runs", 30)
+    if isinstance(minutes, bool) or not isinstance(minutes, (int, float)) or not 0 <= minutes < 10**6:
+        raise ManifestError(f"{where}: [grading] minutes_between must be a number of minutes >= 0, not {minutes!r}")
+    if isinstance(runs, bool) or not isinstance(runs, int) or runs < 1:
+        raise ManifestError(f"{where}: [grading] max_runs must be a whole number >= 1, not {runs!r}")
+    return GradingRate(float(minutes), runs)

@@ -168,19 +168,48 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
     return raw
 
 
+def release_times(session: Session, cfg: CourseConfig) -> dict[str, datetime | None]:
+    """The released sheets of the semester plan, each with the time of its release: recorded by `mlph
+    release`; None for a sheet generated into nbgrader by a gradebook from before ``sheet_state``."""
+    recorded = {sheet: utc(at) for sheet, at in session.execute(
+        select(SheetState.sheet, SheetState.released_at).where(SheetState.released_at.is_not(None))) if at}
+    generated = set(session.execute(select(nt.assignment.c.name)).scalars())
+    return {sem.id: recorded.get(sem.id) for sem in cfg.semester if sem.id in recorded or sem.id in generated}
+
+
+def released_sheets(engine: Engine, cfg: CourseConfig) -> dict[str, datetime | None]:
+    with Session(engine) as session:
+        return release_times(session, cfg)
+
+
+def student_sheets(engine: Engine, cfg: CourseConfig) -> set[str]:
+    """The sheets that exist for students: authored and released. Any other sheet is, on every page, API and
+    intake a student reaches, exactly a sheet that does not exist."""
+    released = released_sheets(engine, cfg)
+    return {sem.id for sem in cfg.semester if sem.manifest is not None and sem.id in released}
+
+
+def handin_refusal(engine: Engine, cfg: CourseConfig, sheet: str) -> str | None:
+    """Why a student's hand-in for ``sheet`` is refused before anything is read (None: it may be handed
+    in): the one check for every way in (web upload, exchange, LMS zip). An unreleased sheet is refused
+    with the same words as a sheet that does not exist."""
+    if sheet not in student_sheets(engine, cfg):
+        return f"there is no sheet {sheet!r} to hand in for"
+    return None
+
+
 def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
                counts_zero: CountsZero | None = None) -> dict[str, SheetFacts]:
     """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
     hand-in it counts as 0 is not waited for (without it, every accepted hand-in is)."""
     roster = roster_ids(session) if roster is None else roster
     states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
-    generated = set(session.execute(select(nt.assignment.c.name)).scalars())
+    released_ids = release_times(session, cfg)
     raw = _raw(session, roster, counts_zero)
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)
-        # released: recorded by `mlph release`; a gradebook from before sheet_state: generated into nbgrader
-        released = (st is not None and st.released_at is not None) or sem.id in generated
+        released = sem.id in released_ids
         n_paper = len(sem.manifest.paper_tasks) if sem.manifest is not None else 0
         handed = frozenset(raw.handed.get(sem.id, set()))
         entered = frozenset(sid for sid in roster if len(raw.paper_tasks.get((sem.id, sid), ())) >= n_paper > 0)

@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gradebook.admission.rule import Standing, percent_text
 from gradebook.course.config import CourseConfig
+from gradebook.course.spreadsheet import Number, cell
 from gradebook.points.paper import fmt
 
 __all__ = ["percent_text", "header", "write_csv", "write_excel_csv", "write_xlsx", "print_admission"]
@@ -30,16 +31,23 @@ def header(standings: list[Standing]) -> list[str]:
 def _sheet_text(s: Standing, sheet: str, number: Any = fmt) -> Any:
     value = s.sheets[sheet]
     if value is not None:
-        return number(value)
+        return _num(number(value))
     cell = s.cells.get(sheet)
     return cell.state if cell is not None and cell.state == "planned" else "pending"
 
 
+def _num(value: Any) -> Any:
+    """A number we formatted (text) or wrote (float): it passes the formula guard as it is."""
+    return Number(value) if isinstance(value, str) else value
+
+
 def _row(s: Standing, number: Any = fmt) -> list[Any]:
+    """One student's CSV row; every cell through the formula guard (names, e-mail, reasons are untrusted)."""
     sheets = [_sheet_text(s, sheet, number) for sheet in s.sheets]
-    return [s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group, *sheets,
-            number(s.points), number(s.max_points), percent_text(s.fraction) if number is fmt
-            else percent_text(s.fraction).replace(".", ","), s.status, number(s.points_needed), s.override_reason]
+    percent = percent_text(s.fraction) if number is fmt else percent_text(s.fraction).replace(".", ",")
+    return [cell(v) for v in (s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group, *sheets,
+                              _num(number(s.points)), _num(number(s.max_points)), Number(percent), s.status,
+                              _num(number(s.points_needed)), s.override_reason)]
 
 
 def _write(path: Path, rows: list[list[Any]], delimiter: str, encoding: str) -> Path:
@@ -84,7 +92,7 @@ def write_xlsx(standings: list[Standing], path: Path) -> Path:
         ws.column_dimensions[get_column_letter(i)].width = WIDTHS.get(name, max(9, len(name) + 2))
     ws.auto_filter.ref = f"A1:{get_column_letter(len(cols))}{len(standings) + 1}"
     bold = Font(bold=True)
-    ws.append([_cell(ws, name, font=bold) for name in cols])
+    ws.append([_cell(ws, name, font=bold) for name in cols])  # our own header: no guard needed
     for s in standings:
         ws.append(_xlsx_row(ws, s))
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -103,16 +111,29 @@ def _cell(ws: Any, value: Any, **style: Any) -> Any:
     return cell
 
 
+def _text(ws: Any, value: Any) -> Any:
+    """A text cell that is always a string cell (openpyxl would make "=…" a formula and "#N/A" an error),
+    guarded like every CSV cell, without the control characters XLSX cannot hold."""
+    from openpyxl.cell import WriteOnlyCell
+    from openpyxl.cell.cell import ILLEGAL_CHARACTERS_RE
+
+    text = "" if value is None else ILLEGAL_CHARACTERS_RE.sub("", str(cell(value)))
+    c = WriteOnlyCell(ws)
+    c._value, c.data_type = text, "s"  # set directly: the value setter would infer the type from the text
+    return c
+
+
 def _points(ws: Any, value: Any) -> Any:
     return _cell(ws, value, number_format="0.0#") if isinstance(value, float) else value
 
 
 def _xlsx_row(ws: Any, s: Standing) -> list[Any]:
     sheets = [_sheet_text(s, sheet, float) for sheet in s.sheets]  # plain numbers: 12 styled cells a row cost 1 s
-    return [s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group, *sheets,
+    return [*(_text(ws, v) for v in (s.student_id, s.last_name, s.first_name, s.email, s.matriculation, s.group)),
+            *(v if isinstance(v, float) else _text(ws, v) for v in sheets),
             _points(ws, float(s.points)), _points(ws, float(s.max_points)),
-            _cell(ws, float(s.percent / 100), number_format="0.00%"), s.status, _points(ws, float(s.points_needed)),
-            s.override_reason]
+            _cell(ws, float(s.percent / 100), number_format="0.00%"), _text(ws, s.status),
+            _points(ws, float(s.points_needed)), _text(ws, s.override_reason)]
 
 
 def print_admission(console: Console, standings: list[Standing], cfg: CourseConfig, per_sheet: bool = False,

@@ -7,6 +7,7 @@ from pathlib import Path
 
 from sqlalchemy import Engine, select
 
+from gradebook.course.spreadsheet import email_problem
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
 from gradebook.errors import InputError
@@ -51,8 +52,9 @@ def _group_errors(path: Path, rows: list[Row], staff: dict[str, str]) -> list[st
         elif not ID_RE.match(tutor):
             errors.append(f"{where}: group {gid!r}: tutor_id {tutor!r} must be letters, digits or . _ @ -")
         email = r.get("tutor_email")
-        if email and "@" not in email:
-            errors.append(f"{where}: group {gid!r}: tutor e-mail {email!r} has no @")
+        problem = email_problem(email) if email else None
+        if problem:
+            errors.append(f"{where}: group {gid!r}: tutor {problem}")
     return errors
 
 
@@ -130,6 +132,9 @@ def add_staff(engine: Engine, person_id: str, name: str, email: str | None, role
     """Add or update an admin or tutor (students are the roster's)."""
     if role not in ROLES:
         raise InputError(f"role must be one of {', '.join(ROLES)}, not {role!r}")
+    problem = email_problem(email) if email else None
+    if problem:
+        raise InputError(f"staff {person_id!r}: {problem}")
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
         person = session.get(Person, person_id)

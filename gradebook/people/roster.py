@@ -12,10 +12,12 @@ from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
 from gradebook.errors import InputError
 from gradebook.store.models import StudentProfile
+from gradebook.course.spreadsheet import email_problem
 from gradebook.course.tables import Row, read_rows
 
 REQUIRED = ["student_id", "last_name", "first_name", "email"]
-ID_RE = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
+# a letter or digit first: an id is never read as a formula (= + - @) or an option by any tool
+ID_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 FIELDS = ("last_name", "first_name", "email")
 
 
@@ -40,17 +42,18 @@ class RosterEntry:
     login: str | None = None  # login on the course's Jupyter server, where it differs from the id
 
 
-LOGIN_RE = re.compile(r"^[A-Za-z0-9._@-]{1,128}$")
+LOGIN_RE = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._@-]{0,127}$")
 
 
 def _entry(row: Row, where: str) -> tuple[RosterEntry | None, list[str]]:
     sid = row.get("student_id")
     errors = []
     if not ID_RE.match(sid):
-        errors.append(f"{where}:{row.line}: student_id {sid!r} must be 1-128 letters, digits or . _ @ -")
+        errors.append(f"{where}:{row.line}: student_id {sid!r} must be 1-128 letters, digits or . _ @ -, a letter or digit first")
     email = row.get("email")
-    if email and "@" not in email:
-        errors.append(f"{where}:{row.line}: student {sid!r}: e-mail {email!r} has no @")
+    problem = email_problem(email) if email else None
+    if problem:
+        errors.append(f"{where}:{row.line}: student {sid!r}: {problem}")
     if not row.get("last_name"):
         errors.append(f"{where}:{row.line}: student {sid!r}: last_name is empty")
     matriculation = row.get("matriculation") or None
@@ -58,7 +61,7 @@ def _entry(row: Row, where: str) -> tuple[RosterEntry | None, list[str]]:
         errors.append(f"{where}:{row.line}: student {sid!r}: matriculation {matriculation!r} is not a number")
     login = row.get("login") or None
     if login and not LOGIN_RE.match(login):
-        errors.append(f"{where}:{row.line}: student {sid!r}: login {login!r} must be 1-128 letters, digits or . _ @ -")
+        errors.append(f"{where}:{row.line}: student {sid!r}: login {login!r} must be 1-128 letters, digits or . _ @ -, a letter or digit first")
     if errors:
         return None, errors
     return RosterEntry(sid, row.get("last_name"), row.get("first_name"), email, matriculation,

@@ -62,10 +62,18 @@ def _nbgrader_submission(session: Session, sheet: str, student: str, submitted_a
     return grades
 
 
+def _utc(value: str | None) -> datetime | None:
+    """An ISO time as UTC (SQLite keeps no zone: every stored time is UTC; a time without zone is UTC)."""
+    if not value:
+        return None
+    when = datetime.fromisoformat(value)
+    return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
+
+
 def store_result(engine: Engine, result: dict[str, Any]) -> None:
     """Write one submission's result (the coordinator's validated JSON) in one transaction."""
     sheet, student = result["sheet"], result["student"]
-    submitted_at = datetime.fromisoformat(result["submitted_at"]) if result.get("submitted_at") else None
+    submitted_at = _utc(result.get("submitted_at"))
     points = {c["grade_id"]: float(Fraction(c["points"])) for c in result.get("cells", [])}
     with atomic(engine) as session:
         grades = _nbgrader_submission(session, sheet, student, submitted_at)
@@ -85,9 +93,12 @@ def store_result(engine: Engine, result: dict[str, Any]) -> None:
         row.score = result["score"]
         row.max_score = result["max_score"]
         row.result_json = json.dumps({k: v for k, v in result.items() if k != "notebook"}, sort_keys=True)
-        row.deadline = datetime.fromisoformat(result["deadline"]) if result.get("deadline") else None
+        row.deadline = _utc(result.get("deadline"))
         row.late = result.get("late")
         row.decision = result.get("decision")
+        if result["status"] in RAN:  # the student's code ran: one graded run more
+            row.graded_runs = (row.graded_runs or 0) + 1
+            row.last_run_at = row.graded_at
         # nbgrader's own late penalty (its formgrader shows it, its export subtracts it): the whole autograded
         # score when our decision counts the hand-in as 0
         penalty = float(Fraction(result["score"]) - Fraction(result.get("counted_score", result["score"])))
@@ -100,6 +111,23 @@ def store_result(engine: Engine, result: dict[str, Any]) -> None:
 
 
 GRADER_ERROR = "grader_error"
+RAN = ("graded", "timeout", "crashed")  # statuses of a result whose run executed the student's code
+
+
+def stored_decisions(engine: Engine, sheet: str) -> dict[str, tuple[bool | None, str]]:
+    """student id -> (the stored result's late decision, its status) on ``sheet``."""
+    with Session(engine) as session:
+        rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.late, AutogradeResult.status)
+                               .where(AutogradeResult.sheet == sheet))
+        return {sid: (late, status) for sid, late, status in rows}
+
+
+def graded_runs(engine: Engine, sheet: str) -> dict[str, tuple[int, datetime | None]]:
+    """student id -> (graded runs of ``sheet`` so far, when the last one was stored)."""
+    with Session(engine) as session:
+        rows = session.execute(select(AutogradeResult.student_id, AutogradeResult.graded_runs,
+                                      AutogradeResult.last_run_at).where(AutogradeResult.sheet == sheet))
+        return {sid: (runs or 0, last) for sid, runs, last in rows}
 
 
 def graded_fingerprints(engine: Engine, sheet: str) -> dict[str, str]:

@@ -146,6 +146,7 @@ def record_handins(engine: Engine, records: list[HandinRecord]) -> list[HandinRe
         for rec in records:
             row = Handin(**{k: v for k, v in asdict(rec).items() if k != "handin_id"})
             row.reason = rec.reason or None
+            row.received_at = _utc(rec.received_at)  # SQLite keeps no zone: every stored time is UTC
             session.add(row)
             session.flush()
             out.append(replace(rec, handin_id=row.id))

@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
+from gradebook.course.spreadsheet import Number, row
 from gradebook.errors import ConflictError, InputError
 from gradebook.course.manifest import Manifest, Task
 from gradebook.store.models import AuditLog, GroupMembership, PaperComment, PaperPoints
@@ -148,7 +149,7 @@ def write_template(engine: Engine, manifest: Manifest, path: Path, group: str | 
         w.writerow(["student_id", "task", "points", "max_points", "last_name", "first_name"])
         for sid, last, first in students:
             for task in manifest.paper_tasks:
-                w.writerow([sid, task.id, "", fmt(task.points), last or "", first or ""])
+                w.writerow(row([sid, task.id, "", Number(fmt(task.points)), last or "", first or ""]))
                 n += 1
     return n
 

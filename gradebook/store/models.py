@@ -150,6 +150,9 @@ class AutogradeResult(Base):
     deadline: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the student's (extended) deadline
     late: Mapped[bool | None] = mapped_column(Boolean)
     decision: Mapped[str | None] = mapped_column(Text)  # the decision in words, shown everywhere
+    # Graded runs of this student's hand-ins of the sheet (the student's code ran), for the rate limit
+    graded_runs: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    last_run_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class Handin(Base):

@@ -140,8 +140,24 @@ def _compare_array(actual: dict[str, Any], expected: dict[str, Any], mode: str, 
         return "shapes differ"
     if np.allclose(a, e, rtol=rtol, atol=atol, equal_nan=False):
         return None
-    worst = float(np.max(np.abs(a - e))) if a.size else 0.0
-    return f"the values differ (largest difference {worst:.3g}; rtol={rtol}, atol={atol})"
+    return _entry_failure(a, e, mode, rtol, atol)
+
+
+def _entry_failure(a: Any, e: Any, mode: str, rtol: float, atol: float) -> str:
+    """The message for arrays out of tolerance: the entry that fails worst (relative to its own
+    tolerance), with its two values, so the student sees which entry, not some other entry's difference."""
+    import numpy as np
+
+    diff = np.abs(a - e)
+    excess = diff / (atol + rtol * np.abs(e) + 1e-300)
+    flat = int(np.argmax(excess))
+    index = tuple(int(i) for i in np.unravel_index(flat, a.shape))
+    bad = int(np.count_nonzero(diff > atol + rtol * np.abs(e)))
+    where = {"sorted": " of the sorted values", "abs": " (absolute values)", "sign": " (up to the overall sign)",
+             "colsign": " (columns up to their signs)", "subspace": " of the projectors onto the column spaces"}.get(mode, "")
+    at = index[0] if len(index) == 1 else index
+    return (f"entry {at}{where}: got {float(a[index])!r}, expected {float(e[index])!r} (difference "
+            f"{float(diff[index]):.3g}; rtol={rtol}, atol={atol}); {bad} of {a.size} entries out of tolerance")
 
 
 def _canonical(a: Any, e: Any, mode: str) -> tuple[Any, Any]:

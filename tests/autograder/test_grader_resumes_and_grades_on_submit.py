@@ -110,7 +110,8 @@ def test_watch_grades_a_submission_seconds_after_it_arrives(course_factory, tmp_
     finally:
         stop.set()
         watcher.join(timeout=60)
-    assert feedback.is_file() and "3 / 3" in feedback.read_text()
+    # handed in after the tiny sheet's deadline: the student's feedback shows the visible checks only
+    assert feedback.is_file() and "2 of 2</b> tests pass" in feedback.read_text()
     print(f"watch: feedback {latency:.2f} s after submitting")
     assert latency < 10, f"graded {latency:.1f} s after submitting"
     assert any(line.startswith("ann: 3 / 3 points (graded") for line in said), said

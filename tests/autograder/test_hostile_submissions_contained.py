@@ -7,6 +7,7 @@ not manage (files unchanged, no process left, nothing leaked into the feedback).
 from __future__ import annotations
 
 import hashlib
+import html
 import json
 import subprocess
 from pathlib import Path
@@ -271,18 +272,18 @@ def _encodings(token: str) -> list[str]:
     return [token, base64.b64encode(token.encode()).decode()[:8], token.encode().hex()[:8]]
 
 
-@pytest.mark.parametrize("student, shown", [("leak_hidden", "the test stopped with a ValueError"),
-                                            ("leak_record", "check &#x27;scale_more&#x27; has the wrong shape"),
-                                            ("every_channel", "an exception of a class defined in your code")])
-def test_hidden_test_source_does_not_leak_into_feedback(batch, student, shown):
+@pytest.mark.parametrize("student, shown, to_student", [
+    ("leak_hidden", "the test stopped with a ValueError", False),  # raised in a hidden part: staff only
+    ("leak_record", "check 'scale_more' has the wrong shape", True),  # a visible check: the student too
+    ("every_channel", "an exception of a class defined in your code", False)])
+def test_hidden_test_source_does_not_leak_into_feedback(batch, student, shown, to_student):
     """Every channel a student's code has into the feedback (exception text and class name, record names,
     values and shapes, printed output), plain or encoded: no hidden name, input or number comes out."""
     res = _assert_score(batch, student)
     feedback = (batch["cfg"].data_dir / "feedback" / student / "tiny01" / "tiny01.html").read_text()
-    assert shown in feedback
+    assert shown in " ".join(c["message"] for c in res["cells"])  # the staff's result
+    assert (html.escape(shown) in feedback) is to_student
     stored = batch["cfg"].data_dir / "feedback" / student
-    import json
-
     from sqlalchemy import create_engine, text
 
     with create_engine(batch["cfg"].db_url).connect() as conn:

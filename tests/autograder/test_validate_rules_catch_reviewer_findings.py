@@ -245,7 +245,7 @@ def test_a_sheet_that_follows_the_rules_passes_and_reports_times_and_mistakes(co
     said: list[str] = []
     report = validate_sheet(cfg, "tiny01", say=said.append, conventions=TINY)
     assert report.problems == []
-    assert len(report.passed) == 16
+    assert len(report.passed) == 19
     assert [t.cell for t in report.cell_times] == ["setup", "scale_solution", "test_scale_visible", "test_scale_more"]
     assert all(t.cpu >= 0 and t.wall > 0 for t in report.cell_times) and 0 <= report.runtime_s <= 2.0
     assert [(o.task, o.lost, o.visible_failures) for o in report.mistakes] == [
@@ -271,8 +271,8 @@ def test_static_classes_are_reported_exactly(course_factory):
         cells["scale_solution"].source += "\n\n\ndef double(x):\n    return scale(x, 2)\n"
         cells["test_scale_visible"].source = cells["test_scale_visible"].source.replace(", expected=[2.0, 4.0, 6.0]", "")
         cells["test_scale_more"].source = cells["test_scale_more"].source.replace(
-            "expected=3.25 * np.linspace(0, 1, 5)", "expected=3.25 * scale(np.linspace(0, 1, 5), 1)").replace(
-            "### END HIDDEN", 'check("double_hidden", double(np.ones(2)), expected=[2.0, 2.0])\n### END HIDDEN')
+            "expected=3.25 * np.linspace(0, 1, 5)", "expected=3.25 * scale(_readonly(np.linspace(0, 1, 5)), 1)").replace(
+            "### END HIDDEN", 'check("double_hidden", double(_readonly(np.ones(2))), expected=[2.0, 2.0])\n### END HIDDEN')
 
     _edit(sheet, break_it)
     manifest = sheet / "sheet.toml"
@@ -321,7 +321,7 @@ def test_run_classes_are_reported_exactly(course_factory):
         nb.cells[at:at] = [
             code("offset_solution", "def offset(x, b):\n    ### BEGIN SOLUTION\n    return scale(x, 1.0) + b\n"
                  "    ### END SOLUTION", solution=True),
-            code("test_offset_values", 'check("offset_values", offset(np.array([1.0, 2.0]), 0.5), expected=[1.5, 2.5])',
+            code("test_offset_values", 'check("offset_values", offset(_readonly(np.array([1.0, 2.0])), 0.5), expected=[1.5, 2.5])',
                  grade=True, locked=True, points=1),
             code("test_offset_finite", 'check("offset_finite", bool(np.isfinite(offset(X_data, 1.0)).all()), '
                  'expected=True, mode="exact")', grade=True, locked=True, points=1)]

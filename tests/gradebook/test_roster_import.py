@@ -46,7 +46,7 @@ def test_bad_rows_are_all_named_and_nothing_is_written(gradebook_course, tmp_pat
         import_students(open_gradebook(gradebook_course.db_url), bad)
     msg = str(err.value)
     assert f"{bad}:3: student_id 'bad id' must be 1-128 letters, digits or . _ @ -" in msg
-    assert f"{bad}:4: student 'new2': e-mail 'not-an-email' has no @" in msg
+    assert f"{bad}:4: student 'new2': e-mail 'not-an-email' is not an address of the form name@domain.tld" in msg
     assert f"{bad}:5: student 'new1' already appears in row 2" in msg
     assert "new1" not in names(gradebook_course.db_url)
 

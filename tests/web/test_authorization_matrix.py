@@ -34,7 +34,7 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/students/{student}/sheets/{sheet}"): ("/students/ab1/sheets/tiny01", OWN_A, None),
     ("GET", "/students/{student}/sheets/{sheet}/grading"): ("/students/ab1/sheets/tiny01/grading", OWN_A, None),
     ("POST", "/students/{student}/sheets/{sheet}/handin"): ("/students/ab1/sheets/tiny01/handin", "LODDDD",
-                                                            {"kind": "paper"}),
+                                                            {"kind": "paper", "confirm_late": "yes"}),
     ("GET", "/students/{student}/sheets/{sheet}/paper.pdf"): ("/students/ab1/sheets/tiny01/paper.pdf", OWN_A, None),
     ("GET", "/handins/{handin_id}/pdf"): ("/handins/{handin}/pdf", OWN_A, None),
     ("GET", "/admin"): ("/admin", ADMIN_ONLY, None),

@@ -42,8 +42,9 @@ def test_dashboard_shows_the_standing(app: Any, gradebook_course: Any) -> None:
     page = logged_in(app, "ab1").get("/students/ab1", headers=HTML).text
     assert f"{percent_text(standing.fraction)} %" in page
     assert f"status-{standing.status}" in page
-    for sheet in ("tiny01", "tiny02", "sheet09"):
+    for sheet in ("tiny01", "tiny02"):
         assert sheet in page
+    assert "sheet09" not in page and "1 more sheet(s) (20 points) are still to come" in page  # planned: not shown
     assert "2.5 / 3" in page  # the autograded points as graded
 
 
@@ -88,16 +89,22 @@ def test_handin_goes_to_the_intake_only(app: Any, monkeypatch: pytest.MonkeyPatc
 
     monkeypatch.setattr(routes_student, "_accept_upload", lambda: intake)
     ab1 = logged_in(app, "ab1")
-    r = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper"},
+    page = ab1.get("/students/ab1/sheets/tiny01", headers=HTML).text  # the deadline has passed: said before
+    assert "counts 0 points" in page and 'name="confirm_late"' in page
+    r = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper"},  # not confirmed: nothing stored
+                 files={"file": ("x.pdf", b"%PDF-1.4 scan", "application/pdf")}, headers=HTML)
+    assert r.status_code == 409 and "confirm" in r.text and calls == []
+    late = {"kind": "paper", "confirm_late": "yes"}
+    r = ab1.post("/students/ab1/sheets/tiny01/handin", data=late,
                  files={"file": ("../../x.pdf", b"%PDF-1.4 scan", "application/pdf")})
     assert r.status_code == 303 and r.headers["location"] == "/students/ab1/sheets/tiny01?handed_in=paper"
     assert calls[-1] == {"sheet": "tiny01", "student": "ab1", "kind": "paper", "filename": "../../x.pdf",
                          "data": b"%PDF-1.4 scan", "uploaded_by": "ab1"}
-    r = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper"},
+    r = ab1.post("/students/ab1/sheets/tiny01/handin", data=late,
                  files={"file": ("x.pdf", b"<html>", "application/pdf")}, headers=HTML)
     assert r.status_code == 400 and "&lt;b&gt;not a PDF&lt;/b&gt;" in r.text
     assert ab1.post("/students/cd2/sheets/tiny01/handin", data={"kind": "paper"},
                     files={"file": ("x.pdf", b"%PDF", "application/pdf")}).status_code == 403
-    assert ab1.post("/students/ab1/sheets/sheet09/handin", data={"kind": "paper"},
-                    files={"file": ("x.pdf", b"%PDF", "application/pdf")}).status_code == 400
+    assert ab1.post("/students/ab1/sheets/sheet09/handin", data={"kind": "paper"},  # planned: no such sheet
+                    files={"file": ("x.pdf", b"%PDF", "application/pdf")}).status_code == 404
     assert len(calls) == 2

@@ -3,7 +3,6 @@ downloads (the same bytes as ``mlph admission --csv/--xlsx``), the preview of an
 report, the audit log; and the accounts (create, one-time links as CSV, disable)."""
 from __future__ import annotations
 
-import csv
 import io
 import tempfile
 from collections import Counter
@@ -20,6 +19,7 @@ from gradebook.admission.rule import compute_standings, preview
 from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
 from gradebook.exports.admission_list import write_csv, write_xlsx
+from gradebook.exports.links import write_links_csv
 from gradebook.store.models import Account
 
 from web.admin_data import audit_rows, autograde_states
@@ -138,10 +138,7 @@ def accounts_links(request: Request, usernames: str = Form(""), user: User = Dep
     links = accounts.issue_links(engine_of(request), usernames.split() or None, base, settings.link_hours,
                                  user.username)
     out = io.StringIO()
-    w = csv.writer(out)
-    w.writerow(["username", "name", "email", "link", "expires_utc"])
-    for link in links:
-        w.writerow([link.username, link.name, link.email, link.url, f"{link.expires_at:%Y-%m-%d %H:%M}"])
+    write_links_csv(links, out)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="password-links.csv"'})
 

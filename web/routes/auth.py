@@ -8,8 +8,8 @@ from starlette.concurrency import run_in_threadpool
 from gradebook.people.accounts import MIN_PASSWORD, link_account, redeem_link, verify_login
 from gradebook.errors import InputError
 
-from web.security import (PRE_CSRF_COOKIE, SESSION_COOKIE, client_ip, current_user, end_session, engine_of,
-                       record_attempt, set_session_cookie, settings_of, start_session, throttle_wait)
+from web.security import (PRE_CSRF_COOKIE, SESSION_COOKIE, claim_login_attempt, client_ip, current_user, end_session,
+                          engine_of, finish_login_attempt, set_session_cookie, settings_of, start_session)
 from web.templating import render
 
 router = APIRouter()
@@ -41,13 +41,13 @@ async def login(request: Request, username: str = Form(max_length=128), password
                 next: str = Form("/")) -> Response:
     engine, settings, ip = engine_of(request), settings_of(request), client_ip(request)
     username = username.strip()
-    wait = await run_in_threadpool(throttle_wait, engine, settings, username, ip)
-    if wait:
+    attempt, wait = await run_in_threadpool(claim_login_attempt, engine, settings, username, ip)
+    if attempt is None:
         minutes = (wait + 59) // 60
         raise HTTPException(429, f"Too many failed logins. Try again in {minutes} minute(s).",
                             headers={"Retry-After": str(wait)})
     info = await run_in_threadpool(verify_login, engine, username, password)
-    await run_in_threadpool(record_attempt, engine, username, ip, info is not None)
+    await run_in_threadpool(finish_login_attempt, engine, attempt, info is not None)
     if info is None:
         return render(request, "login.html", {"next": _safe_next(next), "username": username,
                                               "error": "Wrong user name or password (or the account is disabled)."},

@@ -2,6 +2,7 @@
 state, the hand-in itself (through the single intake) and the uploaded PDFs."""
 from __future__ import annotations
 
+import logging
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
@@ -11,12 +12,14 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.course.sheets_state import handin_refusal, student_sheets
 from gradebook.store.models import Handin
 
 from web.security import User, can_view_handin, engine_of, require_role, require_student_access, team_of
 from web.templating import render
-from web.views import dashboard, sheet_detail
+from web.views import dashboard, late_notice, sheet_detail
 
+log = logging.getLogger(__name__)
 router = APIRouter()
 anyone = require_role("student", "tutor", "admin")
 KINDS = {"notebook": ".ipynb", "paper": ".pdf"}
@@ -26,30 +29,47 @@ def _cfg(request: Request) -> CourseConfig:
     return request.app.state.cfg  # type: ignore[no-any-return]
 
 
-def _sheet(request: Request, sheet: str) -> SemesterSheet:
+def _no_sheet(sheet: str) -> HTTPException:
+    return HTTPException(404, f"There is no sheet {sheet!r} in this semester.")
+
+
+def _for_students(request: Request, user: User) -> set[str] | None:
+    """The sheets a student may see (authored and released); None: staff see every sheet."""
+    return student_sheets(engine_of(request), _cfg(request)) if user.role == "student" else None
+
+
+def _sheet(request: Request, sheet: str, user: User) -> SemesterSheet:
+    """A sheet of the semester; for a student an unreleased sheet is exactly a sheet that does not exist."""
     found = next((s for s in _cfg(request).semester if s.id == sheet), None)
-    if found is None:
-        raise HTTPException(404, f"There is no sheet {sheet!r} in this semester.")
+    visible = _for_students(request, user)
+    if found is None or (visible is not None and sheet not in visible):
+        raise _no_sheet(sheet)
     return found
 
 
 @router.get("/students/{student}")
 def student_dashboard(request: Request, student: str, user: User = Depends(anyone)) -> Response:
     require_student_access(request, user, student)
-    standing, sheets = dashboard(engine_of(request), _cfg(request), student)
+    visible = _for_students(request, user)
+    standing, sheets = dashboard(engine_of(request), _cfg(request), student, visible, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
-    return render(request, "student_dashboard.html", {"standing": standing, "sheets": sheets, "student": student})
+    upcoming = [s for s in _cfg(request).semester if visible is not None and s.id not in visible]
+    return render(request, "student_dashboard.html", {"standing": standing, "sheets": sheets, "student": student,
+                                                      "upcoming": len(upcoming),
+                                                      "upcoming_points": sum(s.max_points for s in upcoming)})
 
 
 def _sheet_context(request: Request, user: User, student: str, sheet: str) -> dict[str, Any]:
     require_student_access(request, user, student)
-    _sheet(request, sheet)
-    standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet)
+    _sheet(request, sheet, user)
+    standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
     can_hand_in = user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
-    return {"standing": standing, "view": view, "student": student, "can_hand_in": can_hand_in, "kinds": KINDS}
+    notice = late_notice(engine_of(request), view.sheet, student) if can_hand_in else None
+    return {"standing": standing, "view": view, "student": student, "can_hand_in": can_hand_in, "kinds": KINDS,
+            "late_notice": notice}
 
 
 @router.get("/students/{student}/sheets/{sheet}")
@@ -73,22 +93,34 @@ def _accept_upload() -> Any:
 
 @router.post("/students/{student}/sheets/{sheet}/handin")
 async def hand_in(request: Request, student: str, sheet: str, kind: str = Form(), file: UploadFile = File(),
-                  user: User = Depends(require_role("student"))) -> Response:
+                  confirm_late: str = Form(""), user: User = Depends(require_role("student"))) -> Response:
     """A hand-in, by the student themself, through the intake (``autograder.intake.upload``): the
     intake checks it, stores it under a server-chosen name and records it; this route writes nothing."""
     if user.subject_id != student:
         raise HTTPException(403, "You can hand in only for yourself.")
-    sem = _sheet(request, sheet)
-    if sem.manifest is None or kind not in KINDS:
-        raise HTTPException(400, f"Sheet {sheet} takes no hand-in of kind {kind!r}." if sem.manifest
-                            else f"Sheet {sheet} is not released yet.")
+    sem = _sheet(request, sheet, user)
+    if handin_refusal(engine_of(request), _cfg(request), sheet) is not None:  # the intake's own check
+        raise _no_sheet(sheet)
+    if kind not in KINDS:
+        raise HTTPException(400, f"Sheet {sheet} takes no hand-in of kind {kind!r}.")
+    if late_notice(engine_of(request), sem, student) and confirm_late != "yes":
+        context = _sheet_context(request, user, student, sheet)
+        context["flash_error"] = "This hand-in would be late: read what it counts and confirm it below."
+        return render(request, "student_sheet.html", context, status_code=409)
     accept = _accept_upload()
     if accept is None:
         raise HTTPException(503, "Handing in through the web page is not available yet on this server.")
     data = await file.read()
-    record = await run_in_threadpool(lambda: accept(_cfg(request), engine_of(request), sheet=sheet, student=student,
-                                                    kind=kind, filename=file.filename or "", data=data,
-                                                    uploaded_by=user.username))
+    try:
+        record = await run_in_threadpool(lambda: accept(_cfg(request), engine_of(request), sheet=sheet, student=student,
+                                                        kind=kind, filename=file.filename or "", data=data,
+                                                        uploaded_by=user.username))
+    except Exception as exc:  # the intake refuses a file by its record; a bound on uploads (or a fault) is raised
+        retry = getattr(exc, "retry_after", None)
+        if retry is not None:
+            raise HTTPException(429, f"Your {kind} was not accepted: {exc}.", headers={"Retry-After": str(retry)}) from None
+        log.exception("the hand-in of %s for %s failed", student, sheet)
+        raise HTTPException(503, f"Your {kind} could not be stored just now; please try again.") from None
     if getattr(record, "status", "") != "accepted":
         context = _sheet_context(request, user, student, sheet)
         context["flash_error"] = f"Your {kind} was not accepted: {getattr(record, 'reason', '') or 'refused'}"
@@ -114,6 +146,9 @@ def handin_pdf(request: Request, handin_id: int, user: User = Depends(anyone)) -
         row = session.get(Handin, handin_id)
     if row is None or not can_view_handin(engine_of(request), user, row.sheet, row.student_id):
         raise HTTPException(404, "No such hand-in.")
+    visible = _for_students(request, user)
+    if visible is not None and row.sheet not in visible:
+        raise HTTPException(404, "No such hand-in.")
     return _pdf_response(request, row)
 
 
@@ -123,6 +158,9 @@ def latest_pdf(request: Request, student: str, sheet: str, user: User = Depends(
     engine = engine_of(request)
     if not can_view_handin(engine, user, sheet, student):
         raise HTTPException(403, "You cannot see this hand-in.")
+    visible = _for_students(request, user)
+    if visible is not None and sheet not in visible:
+        raise HTTPException(404, "No PDF was handed in for this sheet.")
     with Session(engine) as session:
         members = team_of(session, sheet, student)
         row = session.execute(select(Handin).where(Handin.sheet == sheet, Handin.student_id.in_(members),
