@@ -270,6 +270,26 @@ def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
     click.echo(f"{sheet}, {student}: marked; the next `mlph autograde {sheet}` grades it again")
 
 
+@main.command()
+@click.argument("sheet")
+@click.option("--against", multiple=True, metavar="PAST_COURSE_DIR",
+              type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="An earlier semester's course directory (its submitted/ hand-ins are references; repeatable).")
+def similarity(sheet: str, against: tuple[Path, ...]) -> None:
+    """Rank, per answer cell of SHEET, the pairs of students whose answers are unusually similar (copydetect's
+    fingerprints, offline); write the report with the answers side by side to <course data>/similarity/SHEET.html.
+
+    \b
+    A similarity is a reason to look at two hand-ins, not a verdict. The sheet's given code never counts;
+    a team counts as one author. Example:  mlph similarity sheet04 --against /srv/mlph-2025/course-data
+    """
+    from autograder.similarity.report import similarity_report, summary_table
+
+    report = similarity_report(load_config(), sheet, against, say=lambda s: console.print(s, highlight=False, markup=False))
+    console.print(summary_table(report))
+    console.print(f"report: {report.path}", highlight=False)
+
+
 register_gradebook_commands(main)
 register_web_commands(main)
 
