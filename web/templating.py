@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gradebook.exports.admission_list import percent_text
+from gradebook.exports.lists import audit_text
 from gradebook.points.paper import fmt
 
 from web.security import set_pre_csrf_cookie, template_globals
@@ -36,7 +37,8 @@ def make_env(tz: str) -> jinja2.Environment:
         when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
         return when.astimezone(zone).strftime(pattern + " %Z")
 
-    env.filters.update(points=_points, local=local, percent=lambda f: percent_text(Fraction(f)))
+    env.filters.update(points=_points, local=local, percent=lambda f: percent_text(Fraction(f)),
+                       audit_value=audit_text)
     env.globals["timezone"] = tz
     return env
 
