@@ -31,9 +31,16 @@ def make_env(tz: str) -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True)
     zone = ZoneInfo(tz)
 
-    def local(when: datetime | None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
-        if when is None:
+    def local(when: datetime | str | None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
+        """A time in the course's zone (a naive time is UTC, as stored); an ISO text (a grading result's
+        stamp) is read first, and shown as it is if it is none."""
+        if when is None or when == "":
             return "–"
+        if isinstance(when, str):
+            try:
+                when = datetime.fromisoformat(when)
+            except ValueError:
+                return str(when)
         when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
         return when.astimezone(zone).strftime(pattern + " %Z")
 
