@@ -98,9 +98,10 @@ def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
 
 
 def grade_now(sheets: list[dict[str, Any]]) -> dict[str, Any] | None:
-    """The sheet to grade now: the latest one past its deadline with an empty cell in one of the groups."""
+    """The sheet to grade now: the latest one past its deadline with an empty cell in one of the groups
+    (of two due at once, the later in the semester)."""
     waiting = [s for s in sheets if s["past"] and any(g["empty"] > 0 for g in s["groups"])]
-    return max(waiting, key=lambda s: s["due"]) if waiting else None
+    return max(reversed(waiting), key=lambda s: s["due"]) if waiting else None
 
 
 def _names(request: Request, ids: set[str]) -> dict[str, str]:
