@@ -52,46 +52,56 @@ def _sheets(cfg: CourseConfig, sheets: tuple[str, ...]) -> list[str]:
 @main.command()
 @click.argument("sheets", nargs=-1)
 def validate(sheets: tuple[str, ...]) -> None:
-    """Check sheets: solutions pass, stubs fail, no leaks, metadata, release current, mistakes."""
-    from autograder.sheets.validate import validate_sheet
+    """Check sheets: solutions pass, stubs fail, no leaks, metadata, release current, mistakes.
+
+    Records each result in the course data directory: `mlph release` refuses a sheet whose last
+    validation failed or whose files changed since.
+    """
+    from autograder.sheets.validate import closing_advice, validate_sheets
 
     cfg = load_config()
-    problems: list[str] = []
-    for sheet in _sheets(cfg, sheets):
-        console.print(f"[bold]{sheet}[/bold]")
-        problems += validate_sheet(cfg, sheet, say=lambda s: console.print(s, highlight=False, soft_wrap=True, markup=False)).problems
+    names = _sheets(cfg, sheets)
+    problems = validate_sheets(cfg, names, say=lambda s: console.print(s, highlight=False, soft_wrap=True, markup=False),
+                               heading=lambda s: console.print(f"[bold]{s}[/bold]"))
+    advice = closing_advice(names, problems)
     if problems:
-        raise ValidationFailed(problems)
-    console.print("[green]all checks passed[/green]")
+        raise ValidationFailed(problems + [advice])
+    console.print(f"[green]all checks passed[/green]; {advice}", highlight=False)
+
+
+@main.command()
+@click.argument("sheet")
+def generate(sheet: str) -> None:
+    """Generate the student version release/SHEET from source/SHEET (nothing goes to students).
+
+    \b
+    Example:  mlph generate sheet04      # then `mlph validate sheet04`, commit release/
+    """
+    from autograder.nbgrader_bridge import generate as generate_release
+
+    click.echo(f"generated {generate_release(load_config(), sheet)}")
 
 
 @main.command()
 @click.argument("sheet")
 @click.option("--no-exchange", is_flag=True, help="Generate release/SHEET and release it on the web pages only "
               "(not to the exchange).")
-@click.option("--force", is_flag=True, help="Release again over an earlier release (a corrected sheet).")
+@click.option("--force", is_flag=True, help="Release anyway: again over an earlier release (a corrected sheet), "
+              "without a passing validation of the current files, outside the semester plan or past its due date.")
 def release(sheet: str, no_exchange: bool, force: bool) -> None:
     """Generate the student version into release/SHEET and release it to the exchange.
 
+    Refuses (without --force) a sheet whose last `mlph validate` failed or is older than its files, a
+    sheet not in the semester plan of mlph.toml, and a sheet whose due date is past.
+
     \b
-    Example:  mlph release sheet04
+    Example:  mlph validate sheet04 && mlph release sheet04
               mlph release sheet04 --force      # after a correction; students fetch it again
     """
-    from autograder.nbgrader_bridge import generate, release as release_to_exchange
+    from autograder.sheets.release_gate import release_sheet
 
-    cfg = load_config()
-    out = generate(cfg, sheet)
-    click.echo(f"generated {out}")
-    if not no_exchange:
-        click.echo(f"released to {release_to_exchange(cfg, sheet, force=force)}")
-    else:  # a course without the exchange: students see the sheet on the web pages from now on
-        import getpass
-
-        from gradebook.course.sheets_state import mark_released
-        from gradebook.store.db import open_gradebook
-
-        mark_released(open_gradebook(cfg.db_url), sheet, getpass.getuser())
-        click.echo(f"released {sheet} to the web pages")
+    for line in release_sheet(load_config(), sheet, no_exchange=no_exchange, force=force):
+        click.echo(line)
 
 
 @main.command()
@@ -258,6 +268,26 @@ def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
     cfg.manifest(sheet)
     mark_for_regrade(open_gradebook(cfg.db_url, create=False), sheet, student, author or getpass.getuser(), reason)
     click.echo(f"{sheet}, {student}: marked; the next `mlph autograde {sheet}` grades it again")
+
+
+@main.command()
+@click.argument("sheet")
+@click.option("--against", multiple=True, metavar="PAST_COURSE_DIR",
+              type=click.Path(path_type=Path, file_okay=False, exists=True),
+              help="An earlier semester's course directory (its submitted/ hand-ins are references; repeatable).")
+def similarity(sheet: str, against: tuple[Path, ...]) -> None:
+    """Rank, per answer cell of SHEET, the pairs of students whose answers are unusually similar (copydetect's
+    fingerprints, offline); write the report with the answers side by side to <course data>/similarity/SHEET.html.
+
+    \b
+    A similarity is a reason to look at two hand-ins, not a verdict. The sheet's given code never counts;
+    a team counts as one author. Example:  mlph similarity sheet04 --against /srv/mlph-2025/course-data
+    """
+    from autograder.similarity.report import similarity_report, summary_table
+
+    report = similarity_report(load_config(), sheet, against, say=lambda s: console.print(s, highlight=False, markup=False))
+    console.print(summary_table(report))
+    console.print(f"report: {report.path}", highlight=False)
 
 
 register_gradebook_commands(main)

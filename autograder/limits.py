@@ -1,4 +1,4 @@
-"""Per-submission limits: a light module, so that the CLI can show defaults without importing nbclient."""
+"""Per-submission limits: a light module, so that the CLI can show defaults without importing the grader."""
 from __future__ import annotations
 
 from dataclasses import asdict, dataclass

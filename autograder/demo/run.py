@@ -9,19 +9,24 @@ from __future__ import annotations
 
 import csv
 import dataclasses
+import json
 import os
 import random
+import shlex
 import shutil
+import sys
 import tempfile
 import time
 from collections.abc import Callable
 from datetime import datetime, timezone
+from decimal import Decimal
+from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
 import nbformat
 
-from gradebook.course.config import CourseConfig
+from gradebook.course.config import DATA_CONFIG_NAME, CourseConfig, SemesterSheet, load_config
 
 from autograder.limits import Limits
 from autograder.grading.run import Summary, autograde
@@ -34,8 +39,9 @@ DEMO_LIMITS = Limits(cell_timeout=8.0, notebook_timeout=120.0)
 
 
 def demo_config(cfg: CourseConfig, as_of: datetime) -> CourseConfig:
-    """The demo's own data directory and SQLite file, rebuilt; its semester is the sheets due by ``as_of``
-    plus the next one, so that all three statuses occur at ``as_of``."""
+    """The demo's own data directory, rebuilt, with its own configuration (``course.toml`` there: every
+    command and page on that directory reads it): its semester is the sheets due by ``as_of`` plus the
+    next one, so that all three statuses occur at ``as_of``; its database is its own."""
     out = cfg.data_dir / "demo"
     if out.exists():
         shutil.rmtree(out)
@@ -44,11 +50,36 @@ def demo_config(cfg: CourseConfig, as_of: datetime) -> CourseConfig:
     # statuses occur at ``as_of``)
     authored = tuple(s for s in cfg.semester if s.due <= as_of)
     upcoming = [s for s in cfg.semester if s.due > as_of][:1]
+    (out / DATA_CONFIG_NAME).write_text(demo_toml(cfg, authored + tuple(upcoming)), encoding="utf-8")
     # MLPH_DB_URL (e.g. an empty PostgreSQL database) is honoured; else SQLite in the demo's directory.
-    db_url = os.environ.get("MLPH_DB_URL") or f"sqlite:///{out / 'gradebook.db'}"
-    # Every simulated student submits as the same OS user: the exchange cannot tell them apart.
-    return dataclasses.replace(cfg, data_dir=out, db_url=db_url, semester=authored + tuple(upcoming),
-                               intake_identity="shared")
+    demo = load_config(cfg.root, data_dir=out)
+    return dataclasses.replace(demo, origins={**demo.origins, "root": cfg.origins.get("root", "given")})
+
+
+def demo_toml(cfg: CourseConfig, semester: tuple[SemesterSheet, ...]) -> str:
+    """The demo course's ``course.toml``: the course's rule, its shortened plan, a shared intake (every
+    simulated student submits as the same OS user: the exchange cannot tell them apart)."""
+    q = json.dumps  # a JSON string is a TOML basic string
+    rule = cfg.rule
+    share = lambda f: f"{f.numerator}/{f.denominator}"  # noqa: E731
+    lines = ["# The demo's own course configuration (written by `mlph demo`; replaces mlph.toml's plan and rule",
+             "# for every command on this data directory).", "[course]", f"name = {q(cfg.name + ' (demo)')}",
+             f"timezone = {q(cfg.timezone)}", "", "[intake]", 'identity = "shared"', "", "[admission]",
+             f"threshold = {q(_points(rule.absolute) if rule.absolute is not None else share(rule.fraction))}"]
+    lines += [f"{key} = {q(share(value))}" for key, value in (("min_per_sheet", rule.min_per_sheet),
+                                                              ("min_per_part", rule.min_per_part)) if value is not None]
+    for s in semester:
+        lines += ["", "[[semester.sheet]]", f"id = {q(s.id)}", f"bonus = {'true' if s.bonus else 'false'}",
+                  f"counts = {q(s.counts)}"]
+        if s.manifest is None:
+            lines += [f"planned_points = {q(str(s.max_points))}", f"planned_paper_points = {q(str(s.planned_paper_points))}",
+                      f"due = {q(s.due.isoformat())}"]
+    return "\n".join(lines) + "\n"
+
+
+def _points(value: Fraction) -> str:
+    """Points as the decimal they were written as (thresholds in points are decimals)."""
+    return f"{Decimal(value.numerator) / Decimal(value.denominator)} points"
 
 
 TUTORS = [("g1", "Monday 14:00", "tutor-lena", "Lena Vogel"), ("g2", "Tuesday 10:00", "tutor-omar", "Omar Haddad"),
@@ -177,9 +208,24 @@ def run_demo(cfg: CourseConfig, n_students: int = 72, seed: int = 2026, workers:
     say(f"admission status: {figures['status']}; demo took {figures['total_seconds']} s")
     for name, path in outputs.items():
         say(f"  {name:9s} {path}")
-    say(f"the demo's course: MLPH_COURSE_DIR={demo.data_dir} mlph status {students[0].id}   (or mlph admission, "
-        "mlph report, ...)")
+    say(f"the demo's course (its own plan and rule, in {demo.data_dir / DATA_CONFIG_NAME}):")
+    say(f"  {command_prefix(demo)} admission      (or status {students[0].id}, report, serve, ...)")
     return {"outputs": outputs, "figures": figures, "students": students, "config": demo}
+
+
+def command_prefix(demo: CourseConfig) -> str:
+    """How to type `mlph` on the demo's course in a shell, as it is: the data directory (and the root, if
+    it came from MLPH_ROOT) in the environment, and `mlph` as found on PATH or else by its full path."""
+    env = f"MLPH_COURSE_DIR={shlex.quote(str(demo.data_dir))} "
+    if demo.origins.get("root") == "MLPH_ROOT":
+        env = f"MLPH_ROOT={shlex.quote(str(demo.root))} " + env
+    ours = Path(sys.executable).parent / "mlph"
+    found = shutil.which("mlph")
+    if found and ours.is_file() and Path(found).resolve() == ours.resolve():
+        return env + "mlph"
+    if ours.is_file():
+        return env + shlex.quote(str(ours))
+    return env + f"{shlex.quote(sys.executable)} -m autograder.cli"
 
 
 def _count(items: Any) -> dict[str, int]:

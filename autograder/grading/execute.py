@@ -1,32 +1,33 @@
 """Execute one assembled notebook in a kernel, cell by cell, under time and output limits.
 
 Runs in a worker. Input and output are plain JSON-able data; the caller scores the result.
-A cell that times out is interrupted and costs only itself when the kernel answers the
-interrupt; a kernel that dies or stops answering ends the run, and the cells not run yet are
-reported as such.
+The kernel is the sandboxed executor (:mod:`autograder.sandbox.executor`): one request and one reply
+per cell over a socket. Everything in a reply is untrusted: only known output types with fields of the
+right types are kept, and every output counts against the cell's and the notebook's output limits
+again here (the executor's own bounds only spare us the reading). A cell that times out is
+interrupted and costs only itself when the kernel answers the interrupt; a kernel that ignores it, or
+leaves processes behind, is restarted and the cells before replayed; a kernel that dies ends the run,
+and the cells not run yet are reported as such.
 """
 from __future__ import annotations
 
-import copy
 import json
-import queue
 import time
 from typing import Any
 
 import nbformat
-from jupyter_core.utils import run_sync
-from nbclient import NotebookClient
-from nbclient.exceptions import DeadKernelError
 from nbformat import NotebookNode
 
-from autograder.sandbox.kernels import Kernel, take_kernel
 from autograder.limits import Limits
+from autograder.sandbox.kernels import Kernel, KernelDied, retire, take_kernel
 
 TRUNCATED = "\n[output truncated: {what} more than {limit} bytes of output]\n"
+MAX_ERROR_TEXT = 2000  # characters of an error's name and value kept whatever the output limits
+MAX_TRACEBACK = 100  # entries of a traceback kept (nbgrader's LimitOutput keeps 100 lines)
 
 
 def content_size(obj: Any, depth: int = 0) -> int:
-    """Bytes a message's content adds to the notebook (strings' lengths; a cheap, safe upper estimate)."""
+    """Bytes an output adds to the notebook (strings' lengths; a cheap, safe upper estimate)."""
     if isinstance(obj, str):
         return len(obj)
     if depth > 20:
@@ -38,92 +39,119 @@ def content_size(obj: Any, depth: int = 0) -> int:
     return 8
 
 
-class LimitedClient(NotebookClient):
-    """nbclient's client, keeping at most ``output_bytes`` of output per cell and ``notebook_bytes`` per notebook.
+def _text(value: Any, limit: int) -> str:
+    return value[:limit] if isinstance(value, str) else ""
 
-    Every way output enters the notebook is counted as it arrives, cumulatively (clearing does not give
-    bytes back): streams, display data, execute results and errors (:meth:`output`), and display updates
-    (:meth:`_update_display_id`), which rewrite every earlier output with the same display id and so count
-    once per output they rewrite. Widget (comm) messages are ignored: no output capture by widgets."""
 
-    def __init__(self, nb: NotebookNode, output_bytes: int, notebook_bytes: int, **kw: Any):
-        super().__init__(nb, **kw)
-        self.output_bytes = output_bytes
-        self.notebook_bytes = notebook_bytes
+def _clean(out: Any) -> dict[str, Any] | None:
+    """An output of the kernel's reply in nbformat's form, or None if it is not one we keep."""
+    if not isinstance(out, dict):
+        return None
+    kind = out.get("output_type")
+    if kind == "stream" and out.get("name") in ("stdout", "stderr") and isinstance(out.get("text"), str):
+        return {"output_type": "stream", "name": out["name"], "text": out["text"]}
+    if kind == "error":
+        trace = out.get("traceback")
+        lines = [_text(t, MAX_ERROR_TEXT) for t in trace[-MAX_TRACEBACK:]] if isinstance(trace, list) else []
+        return {"output_type": "error", "ename": _text(out.get("ename"), MAX_ERROR_TEXT) or "Error",
+                "evalue": _text(out.get("evalue"), MAX_ERROR_TEXT), "traceback": lines}
+    if kind in ("display_data", "execute_result", "update_display_data") and isinstance(out.get("data"), dict):
+        data = {k: v for k, v in out["data"].items() if isinstance(k, str)}
+        meta = out.get("metadata") if isinstance(out.get("metadata"), dict) else {}
+        clean: dict[str, Any] = {"output_type": kind, "data": data, "metadata": meta}
+        if kind == "execute_result":
+            count = out.get("execution_count")
+            clean["execution_count"] = count if isinstance(count, int) and not isinstance(count, bool) else None
+        transient = out.get("transient")
+        if isinstance(transient, dict) and isinstance(transient.get("display_id"), str):
+            clean["display_id"] = transient["display_id"][:200]
+        return clean
+    return None
+
+
+class OutputBook:
+    """The notebook's outputs as they arrive, at most ``output_bytes`` per cell and ``notebook_bytes`` in all.
+
+    Every output counts once as it arrives, cumulatively: streams, display data, results, errors, and display
+    updates, which rewrite every earlier output with the same display id and so count once per output they
+    rewrite. An error is always kept (its name, value and the end of its traceback, bounded): a cell that
+    raised must look like one however much it printed before."""
+
+    def __init__(self, nb: NotebookNode, output_bytes: int, notebook_bytes: int) -> None:
+        self.nb, self.output_bytes, self.notebook_bytes = nb, output_bytes, notebook_bytes
         self._used: dict[int, int] = {}
         self._total = 0
         self._noted: set[int] = set()
-        self.timed_out = False
-        self.current_cell = 0
+        self._displays: dict[str, list[NotebookNode]] = {}
 
-    async def _async_handle_timeout(self, timeout: int, cell: NotebookNode | None = None) -> None | dict[str, Any]:
-        self.timed_out = True
-        return await super()._async_handle_timeout(timeout, cell)
-
-    def _admit(self, size: int, cell_index: int, outs: list[NotebookNode] | None) -> bool:
-        """Count ``size`` bytes for the cell; False (and a note in the cell, once) when a limit is exceeded."""
-        used = self._used.get(cell_index, 0)
-        self._used[cell_index] = used + size  # a cell's budget counts everything it tried to print
+    def _admit(self, size: int, index: int, outs: list[NotebookNode]) -> bool:
+        used = self._used.get(index, 0)
+        self._used[index] = used + size  # a cell's budget counts everything it tried to print
         if used + size <= self.output_bytes and self._total + size <= self.notebook_bytes:
             self._total += size  # the notebook's counts only what was kept
             return True
-        if outs is not None and cell_index not in self._noted:
-            self._noted.add(cell_index)
+        if index not in self._noted:
+            self._noted.add(index)
             what, limit = (("this cell printed", self.output_bytes) if used + size > self.output_bytes
                            else ("the notebook printed", self.notebook_bytes))
             outs.append(nbformat.v4.new_output("stream", name="stderr", text=TRUNCATED.format(what=what, limit=limit)))
         return False
 
-    def output(self, outs: list[NotebookNode], msg: dict[str, Any], display_id: str | None,
-               cell_index: int) -> NotebookNode | None:
-        if self._admit(content_size(msg.get("content", {})), cell_index, outs):
-            return super().output(outs, msg, display_id, cell_index)
-        return None
+    def fill(self, index: int, reply: dict[str, Any]) -> None:
+        """The cell's outputs from the kernel's reply (checked and bounded)."""
+        cell = self.nb.cells[index]
+        outs: list[NotebookNode] = []
+        raw = reply.get("outputs")
+        for out in (_clean(o) for o in (raw if isinstance(raw, list) else [])):
+            if out is None:
+                continue
+            if out["output_type"] == "error":
+                outs.append(nbformat.from_dict(out))
+                continue
+            if out["output_type"] == "update_display_data":
+                self._update(index, outs, out)
+                continue
+            if not self._admit(content_size(out), index, outs):
+                continue
+            display_id = out.pop("display_id", None)
+            if (out["output_type"] == "stream" and outs and outs[-1].get("output_type") == "stream"
+                    and outs[-1].get("name") == out["name"]):
+                outs[-1]["text"] += out["text"]  # as nbclient merges a stream's consecutive parts
+                continue
+            node = nbformat.from_dict(out)
+            if display_id:
+                self._displays.setdefault(display_id, []).append(node)
+            outs.append(node)
+        if reply.get("status") == "error" and not any(o.get("output_type") == "error" for o in outs):
+            outs.append(nbformat.v4.new_output("error", ename="Error", evalue="the cell failed", traceback=[]))
+        cell.outputs = outs
+        count = reply.get("count")
+        cell.execution_count = count if isinstance(count, int) and not isinstance(count, bool) else None
 
-    def _update_display_id(self, display_id: str, msg: dict[str, Any]) -> None:
-        targets = sum(len(ix) for ix in self._display_id_map.get(display_id, {}).values())
-        if not targets:
-            return
-        outs = self.nb.cells[self.current_cell].get("outputs") if self.current_cell < len(self.nb.cells) else None
-        if self._admit(content_size(msg.get("content", {})) * targets, self.current_cell, outs):
-            super()._update_display_id(display_id, msg)
-
-    def handle_comm_msg(self, outs: list[NotebookNode], msg: dict[str, Any], cell_index: int) -> None:
-        return None
+    def _update(self, index: int, outs: list[NotebookNode], out: dict[str, Any]) -> None:
+        targets = self._displays.get(out.get("display_id") or "", [])
+        if targets and self._admit(content_size(out) * len(targets), index, outs):
+            for node in targets:
+                node["data"], node["metadata"] = out["data"], out["metadata"]
 
 
-def _responsive(client: NotebookClient, grace: float) -> bool:
-    """True if the kernel answers a kernel_info request within ``grace`` seconds (it is idle)."""
-    kc: Any = client.kc  # nbclient's client is a jupyter_client AsyncKernelClient
-    msg_id = kc.kernel_info()
-    deadline = time.monotonic() + grace
-    while (left := deadline - time.monotonic()) > 0:
-        try:
-            reply = run_sync(kc.get_shell_msg)(timeout=left)
-        except queue.Empty:
-            return False
-        if reply.get("parent_header", {}).get("msg_id") == msg_id:
-            return True
-    return False
-
-
-def _restart_and_replay(client: NotebookClient, kernel: Kernel, nb: NotebookNode, upto: int, states: list[str],
-                        files: dict[str, str], limits: Limits) -> None:
-    """A kernel stuck in a cell that ignores interrupts: restart it (a new sandbox instance), reinstall
-    the files and rerun the cells before ``upto`` that ran (outputs discarded), so the cells after it
-    can still be graded."""
-    kc: Any = client.kc  # nbclient's client is a jupyter_client AsyncKernelClient
+def _restart_and_replay(kernel: Kernel, nb: NotebookNode, upto: int, states: list[str], files: dict[str, str],
+                        limits: Limits) -> None:
+    """A kernel stuck in a cell that ignores interrupts (or that left processes behind): a new kernel in a new
+    sandbox instance, the files installed again and the cells before ``upto`` that ran rerun (outputs
+    discarded), so the cells after it can still be graded."""
     kernel.restart()
-    run_sync(kc.wait_for_ready)(timeout=limits.startup_timeout)
-    kernel.prepare(kc, files, limits.startup_timeout)
+    kernel.prepare(files)
     for j in range(upto):
         if states[j] in ("ok", "error"):
-            client.execute_cell(copy.deepcopy(nb.cells[j]), j)
+            if kernel.request({"op": "run", "code": nb.cells[j].source}, limits.cell_timeout) is None:
+                raise KernelDied(f"the restarted kernel did not finish cell {j} again")
 
 
-def _run_cells(client: "LimitedClient", kernel: Kernel, nb: NotebookNode, files: dict[str, str], limits: Limits,
-               states: list[str], cell_seconds: list[float], events: list[dict[str, Any]]) -> tuple[str, str]:
+def _run_cells(kernel: Kernel, nb: NotebookNode, files: dict[str, str], limits: Limits, states: list[str],
+               cell_seconds: list[float], events: list[dict[str, Any]]) -> tuple[str, str]:
     """Run every code cell; ``events`` gets what happened to the run (by cell index), for the feedback."""
+    book = OutputBook(nb, limits.output_bytes, limits.notebook_output_bytes)
     started = time.monotonic()
     notes = []
     for index, cell in enumerate(nb.cells):
@@ -134,32 +162,37 @@ def _run_cells(client: "LimitedClient", kernel: Kernel, nb: NotebookNode, files:
         if remaining <= 0:
             events.append({"cell": index, "kind": "notebook_timeout", "seconds": limits.notebook_timeout})
             return "timeout", f"the notebook exceeded its {limits.notebook_timeout:g} s limit at cell {index}"
-        client.timeout = int(max(1, min(limits.cell_timeout, remaining)))
-        client.timed_out = False
-        client.current_cell = index
+        timeout = int(max(1, min(limits.cell_timeout, remaining)))
         t_cell = time.monotonic()
         try:
-            client.execute_cell(cell, index)
-        except DeadKernelError:
+            token = kernel.send({"op": "run", "code": cell.source})
+            reply = kernel.reply(token, timeout)
+            if reply is None:
+                kernel.interrupt(token)
+                late = kernel.reply(token, limits.interrupt_grace)
+        except KernelDied:
             states[index] = "crashed"
             events.append({"cell": index, "kind": "crashed"})
             return "crashed", f"the kernel died while running cell {index}"
         finally:
             cell_seconds[index] = time.monotonic() - t_cell
-        if not client.timed_out:
+        if reply is not None:
+            book.fill(index, reply)
             states[index] = "error" if any(o.get("output_type") == "error" for o in cell.outputs) else "ok"
             continue
         states[index] = "timeout"
-        notes.append(f"cell {index} ran past {client.timeout} s")
-        event: dict[str, Any] = {"cell": index, "kind": "timeout", "seconds": client.timeout}
-        if not _responsive(client, limits.interrupt_grace):
+        notes.append(f"cell {index} ran past {timeout} s")
+        event: dict[str, Any] = {"cell": index, "kind": "timeout", "seconds": timeout}
+        if late is not None:
+            book.fill(index, late)
+        if late is None:
             notes[-1] += " and ignored the interrupt; the kernel was restarted"
             event["restarted"] = "ignored the interrupt"
-            _restart_and_replay(client, kernel, nb, index, states, files, limits)
+            _restart_and_replay(kernel, nb, index, states, files, limits)
         elif kernel.has_strays():
             notes[-1] += " and left processes running; the kernel was restarted"
             event["restarted"] = "left processes running"
-            _restart_and_replay(client, kernel, nb, index, states, files, limits)
+            _restart_and_replay(kernel, nb, index, states, files, limits)
         events.append(event)
     return "ok", "; ".join(notes)
 
@@ -170,35 +203,33 @@ def execute_notebook(nb_json: dict[str, Any], limits: Limits, files: dict[str, s
     """Execute ``nb_json`` in a fresh kernel (sandboxed unless told otherwise), with ``files`` in its
     working directory; a JSON-able report. ``prestarted`` takes a kernel started ahead of need,
     ``preload`` are modules the kernel imports before it is ready (the sheet's imports)."""
-    nb = nbformat.reads(json.dumps(nb_json), as_version=4)  # also joins sources split into lines
+    nb = nbformat.from_dict(nb_json)
+    for cell in nb.cells:  # sources split into lines (as stored on disk) joined, as nbformat.reads does
+        if isinstance(cell.get("source"), list):
+            cell.source = "".join(cell.source)
     files = files or {}
     states = ["not_run"] * len(nb.cells)
     cell_seconds = [0.0] * len(nb.cells)  # wall time of each code cell (0 for cells not run)
     events: list[dict[str, Any]] = []
     t0 = time.monotonic()
-    kernel = take_kernel(limits, sandboxed, preload, spare) if prestarted else Kernel(limits, sandboxed, preload)
-    client = LimitedClient(
-        nb, limits.output_bytes, limits.notebook_output_bytes, km=kernel.km, timeout=int(limits.cell_timeout), allow_errors=True,
-        interrupt_on_timeout=True, iopub_timeout=int(max(10, limits.interrupt_grace)), startup_timeout=int(limits.startup_timeout),
-        error_on_timeout={"ename": "CellTimeoutError", "evalue": "the cell ran past its time limit", "traceback": []},
-        resources={"metadata": {"path": kernel.workdir}}, shutdown_kernel="immediate",
-    )
     timings: dict[str, float] = {}
     status, reason = "ok", ""
+    kernel: Kernel | None = None
     try:
-        with client.setup_kernel(cleanup_kc=True):
-            kernel.prepare(client.kc, files, limits.startup_timeout)
-            timings["kernel_start"] = time.monotonic() - t0
-            t1 = time.monotonic()
-            status, reason = _run_cells(client, kernel, nb, files, limits, states, cell_seconds, events)
-            timings["cells"] = time.monotonic() - t1
-    except DeadKernelError as exc:
-        status, reason = "crashed", f"the kernel died: {exc}"
-    except RuntimeError as exc:  # kernel failed to start or to answer
-        log = kernel.startup_log() if "kernel_start" not in timings else ""
+        kernel = take_kernel(limits, sandboxed, preload, spare) if prestarted else Kernel(limits, sandboxed, preload)
+        kernel.prepare(files, preload)
+        timings["kernel_start"] = time.monotonic() - t0
+        t1 = time.monotonic()
+        status, reason = _run_cells(kernel, nb, files, limits, states, cell_seconds, events)
+        timings["cells"] = time.monotonic() - t1
+    except KernelDied as exc:
+        log = kernel.startup_log() if kernel is not None and "kernel_start" not in timings else ""
         status, reason = "crashed", f"the kernel failed: {exc}" + (f" ({log})" if log else "")
     finally:
-        kernel.close()
+        if kernel is not None and prestarted:
+            retire(kernel)  # closed while the worker starts on its next job
+        elif kernel is not None:
+            kernel.close()
     timings["total"] = time.monotonic() - t0
     return {"status": status, "reason": reason, "states": states, "timings": timings, "cell_seconds": cell_seconds,
             "events": events, "notebook": nb}

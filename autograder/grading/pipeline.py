@@ -174,9 +174,8 @@ def test_labels(source: NotebookNode, manifest: Manifest) -> dict[str, str]:
     return {gid: labels[i] for i, c in enumerate(source.cells) if (gid := grade_id(c)) in manifest.test_points}
 
 
-def load_notebook(path: Path) -> NotebookNode:
-    """A submitted notebook (read without following links, bounded), or ValueError with the reason it is not a
-    valid one: where the JSON breaks (line and column), or which part nbformat rejects."""
+def _read_bytes(path: Path) -> bytes:
+    """A submitted notebook's bytes: no link followed, no special file opened, at most one byte over the limit."""
     try:
         fd = os.open(path, os.O_RDONLY | os.O_NOFOLLOW | os.O_NONBLOCK | os.O_CLOEXEC)
     except OSError as exc:
@@ -184,23 +183,40 @@ def load_notebook(path: Path) -> NotebookNode:
     with os.fdopen(fd, "rb") as fh:
         if not stat.S_ISREG(os.fstat(fd).st_mode):
             raise ValueError(f"{path.name} is not a regular file")
-        raw = fh.read(MAX_NOTEBOOK_BYTES + 1)
-    return parse_notebook(raw, path.name)
+        return fh.read(MAX_NOTEBOOK_BYTES + 1)
 
 
-def parse_notebook(raw: bytes, name: str) -> NotebookNode:
-    """A submitted notebook's bytes as a notebook, or ValueError with a fixed reason: bounded (size, then depth,
+def load_notebook(path: Path) -> NotebookNode:
+    """A submitted notebook (read without following links, bounded), or ValueError with the reason it is not a
+    valid one: where the JSON breaks (line and column), or which part nbformat rejects."""
+    return parse_notebook(_read_bytes(path), path.name)
+
+
+def read_notebook_json(path: Path) -> Any:
+    """A submitted notebook's JSON, read and bounded as :func:`load_notebook` reads it, without nbformat's
+    validation (for readers that only look at cells, such as the similarity report)."""
+    return parse_notebook_json(_read_bytes(path), path.name)
+
+
+def parse_notebook_json(raw: bytes, name: str) -> Any:
+    """A submitted notebook's bytes as JSON, or ValueError with a fixed reason: bounded (size, then depth,
     number length and value count by :mod:`~autograder.intake.boundedjson`) before any recursive parser sees
-    them; whatever a parser still raises (recursion, memory, value errors) is the notebook's reason too."""
+    them."""
     if len(raw) > MAX_NOTEBOOK_BYTES:
         raise ValueError(f"{name} is larger than {MAX_NOTEBOOK_BYTES // 1_000_000} MB")
     try:
-        data = json.loads(boundedjson.scan(raw, name))
+        return json.loads(boundedjson.scan(raw, name))
     except IntakeRefused as exc:
         raise ValueError(str(exc)) from None
     except json.JSONDecodeError as exc:
         raise ValueError(f"{name} is not a notebook: the JSON breaks at line {exc.lineno}, column {exc.colno} "
                          f"({exc.msg}); open it in Jupyter, or hand in the last version that opened") from None
+
+
+def parse_notebook(raw: bytes, name: str) -> NotebookNode:
+    """A submitted notebook's bytes as a notebook, or ValueError with a fixed reason: the JSON bounded by
+    :func:`parse_notebook_json`; whatever nbformat still raises is the notebook's reason too."""
+    data = parse_notebook_json(raw, name)
     try:
         nb = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(nb)

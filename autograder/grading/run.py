@@ -66,7 +66,8 @@ def _save_files(cfg: CourseConfig, sub: Submission, result: dict[str, Any], mani
     if nb is not None:
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".{manifest.notebook}.part"
-        nbformat.write(nb, tmp)
+        text = nbformat.v4.writes(nb)  # nbformat.write's bytes, without its validation (it only ever warns)
+        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
         tmp.replace(out / manifest.notebook)
     write_feedback(result, manifest, cfg.data_dir / "feedback", cfg.timezone)
 

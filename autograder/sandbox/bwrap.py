@@ -5,12 +5,12 @@ One :class:`Sandbox` per kernel. Its command wraps the kernel's command line:
 ``sh`` (joins the sandbox's cgroups, as root) → ``prlimit`` (address space, file size, core dumps,
 processes when there is no pids cgroup) → ``setpriv`` (uid/gid 65534, no groups, no new privileges;
 only when run as root) → ``bwrap`` (new user, pid, network, ipc, uts and mount namespaces; the
-system read-only; a private size-limited /tmp and home; the sockets directory to talk to the grader;
+system read-only; a private size-limited /tmp and home;
 nothing else of the host: not the course, not the gradebook, not the configuration, not other
 submissions, not the grader's own files) → the kernel.
 
-The kernel talks to the grader over ZeroMQ ``ipc`` sockets in a directory that only this sandbox
-and root can reach; it has no network at all. When the kernel's bwrap is killed, the pid namespace
+The kernel talks to the grader over one end of a socket pair it inherits (or receives from the zygote):
+no file, no listening socket; it has no network at all. When the kernel's bwrap is killed, the pid namespace
 goes with it, so every process the submission started is gone; :meth:`Sandbox.close` also kills
 whatever is left in its cgroups and removes them.
 """
@@ -224,38 +224,18 @@ class Sandbox:
     def __init__(self, limits: Limits, bwrap: str) -> None:
         self.limits = limits
         self.bwrap = bwrap
-        # The sandbox's bwrap runs as the kernel's uid and must reach the sockets directory to bind it:
-        # the root is traversable (0711, not listable), the sockets directory belongs to root with the
-        # kernel's group, so no other user of the machine can read the connection file or connect.
+        # The sandbox's bwrap runs as the kernel's uid and starts in this directory: traversable (0711, not
+        # listable); it holds only the kernel's log, root's.
         name = f"k{uuid.uuid4().hex[:12]}"
         self.root = Path(tempfile.gettempdir()) / f"{SANDBOX_PREFIX}{name}"
         self.root.mkdir(mode=0o700)
-        self.sockets = self.root / "run"
-        self.sockets.mkdir()
-        self.gid = NOBODY if is_root() else os.getgid()
         if is_root():
             self.root.chmod(0o711)
-            os.chown(self.sockets, 0, self.gid)
-        self.unseal()
         self.cgroups = Cgroups(limits, name)
 
     @property
     def workdir(self) -> str:
         return HOME
-
-    def seal(self) -> None:
-        """After the kernel bound its sockets: it cannot create anything in the sockets directory."""
-        self.sockets.chmod(0o550 if is_root() else 0o500)
-
-    def unseal(self) -> None:
-        """Before a restart: the new kernel binds its sockets again."""
-        self.sockets.chmod(0o1770 if is_root() else 0o700)
-
-    def share(self, path: str) -> None:
-        """A file the kernel must read (its connection file): root's, readable by the kernel's group."""
-        if is_root():
-            os.chown(path, 0, self.gid)
-        os.chmod(path, 0o640 if is_root() else 0o600)
 
     def rlimits(self) -> dict[str, int]:
         """Per-process limits, by :mod:`resource` name (the same for an exec'd and a zygote-forked kernel)."""
@@ -281,7 +261,7 @@ class Sandbox:
         tmpfs = [arg for path in ("/dev/shm", "/tmp", HOME) for arg in ("--size", str(lim.tmp_bytes), "--tmpfs", path)]
         bwrap = [self.bwrap, "--unshare-all", "--unshare-user", "--disable-userns", "--die-with-parent",
                  "--new-session", "--hostname", "sandbox", *_system_binds(), "--proc", "/proc", "--dev", "/dev",
-                 *tmpfs, *_python_binds(), "--bind", str(self.sockets), str(self.sockets), "--chdir", HOME,
+                 *tmpfs, *_python_binds(), "--chdir", HOME,
                  "--clearenv"]
         for key, value in self.env().items():
             bwrap += ["--setenv", key, value]
@@ -293,8 +273,4 @@ class Sandbox:
 
     def close(self) -> None:
         self.cgroups.close()
-        try:
-            self.unseal()  # a grader that is not root cannot empty a sealed directory
-        except OSError:
-            pass
         shutil.rmtree(self.root, ignore_errors=True)

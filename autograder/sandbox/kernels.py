@@ -1,303 +1,247 @@
-"""Kernels for grading: each in its own sandbox, started ahead of need.
+"""Kernels for grading: each an executor (:mod:`autograder.sandbox.executor`) in its own sandbox, started ahead of need.
 
 A :class:`Kernel` is started before the submission it will run is known (a worker keeps one spare
 per configuration, see :func:`take_kernel`), so the kernel's start-up overlaps the previous
 submission instead of adding to it. Nothing of a student reaches a kernel before :meth:`Kernel.prepare`,
 and every kernel is used for one submission only, so no state passes between two students.
-Kernels talk ZeroMQ over ``ipc`` sockets (the sandbox has no network); interrupts are messages
-on the control channel (a signal to the sandbox's process group could not reach the kernel).
+
+The grader talks to its kernel over one end of a socket pair, the kernel holds the other: no file,
+no network, no listening socket. As root the kernel is forked by the zygote
+(:mod:`autograder.sandbox.zygote`) into a sandbox whose placeholder bubblewrap started, and the socket
+reaches it through the zygote (``SCM_RIGHTS``); otherwise bubblewrap executes a fresh Python running
+the executor, the socket inherited. Interrupts are messages on the socket (the executor's reader
+thread turns them into a SIGINT of its main thread); a kernel that ignores them is killed.
 """
 from __future__ import annotations
 
-import asyncio
 import atexit
 import json
+import queue
 import logging
 import os
 import resource
 import secrets
 import select
 import shutil
+import signal
+import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import time
+from collections.abc import Callable
+from concurrent.futures import Future
 from multiprocessing import util as mp_util
 from pathlib import Path
-from queue import Empty
 from typing import IO, Any
-
-from jupyter_client.asynchronous.client import AsyncKernelClient
-from jupyter_client.manager import AsyncKernelManager
-from jupyter_client.session import Session
-from jupyter_core.utils import run_sync
 
 from autograder.limits import Limits
 from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, working_bwrap
-from autograder.sandbox.zygote import HOLDER, ZygoteUnavailable, close_zygote, find_holder, zygote
+from autograder.sandbox.executor import HEADER
+from autograder.sandbox.zygote import HOLDER_COMMAND, ZygoteUnavailable, close_zygote, find_holder, zygote
 
 log = logging.getLogger(__name__)
 
-# Trusted code run in a fresh kernel before any student code: writes the submission's files into the
-# working directory. Its names are deleted afterwards; the payload is data (JSON), never code.
-INSTALL = """def _mlph_install(payload):
-    import json, pathlib
-    for name, text in json.loads(payload).items():
-        path = pathlib.Path(name)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_text(text, encoding="utf-8")
-_mlph_install({payload!r})
-del _mlph_install
-"""
+EXECUTOR_SOURCE = Path(__file__).with_name("executor.py").read_text(encoding="utf-8")
+FRAME_SLACK = 1 << 20  # bytes a reply may carry beyond eight times the cell's output limit (JSON escapes)
 
 
-# ipykernel's own launcher, with debugpy blocked: a graded kernel is never debugged, and importing
-# the debugger is a fifth of a kernel's start-up.
-LAUNCH = ("import sys; sys.modules['debugpy'] = None; sys.path.pop(0)\n"
-          "from ipykernel import kernelapp; kernelapp.launch_new_instance()")
-
-
-def preload_line(modules: tuple[str, ...]) -> str:
-    """``import numpy, scipy.optimize; del numpy, scipy``: modules in sys.modules, names gone."""
-    tops = sorted({m.split(".")[0] for m in modules})
-    return f"import {', '.join(modules)}; del {', '.join(tops)}"
-
-
-class QuickClient(AsyncKernelClient):
-    """jupyter_client's client, ready as soon as the kernel answers on shell *and* iopub.
-
-    The stock wait ends with 0.2 s of silence on iopub, which for a kernel started ahead of need is
-    most of its start-up latency. Seeing the status message of our own kernel_info request on iopub
-    proves the subscription is live; later stray messages are ignored anyway, since nbclient matches
-    every message to its request."""
-
-    async def wait_for_ready(self, timeout: float | None = None) -> None:  # type: ignore[override]
-        """A reply on shell to *any* of our kernel_info requests, then any of their statuses on iopub.
-
-        Matching only the latest request would never succeed once one reply took longer than the
-        one-second poll (a loaded machine, a slow preload): each round would read the previous reply.
-        The status of a request sent before iopub's subscription reached the kernel is lost, so
-        iopub is asked again every 20 ms rather than waited on."""
-        deadline = time.monotonic() + (timeout if timeout is not None else 60.0)
-        asked: set[str] = set()
-        while time.monotonic() < deadline:
-            asked.add(self.kernel_info())
-            try:
-                reply = await self.get_shell_msg(timeout=1)
-            except Empty:
-                reply = None
-            if reply and reply["parent_header"].get("msg_id") in asked:
-                break
-            if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before replying to kernel_info")
-        while time.monotonic() < deadline:
-            if await self._iopub_answers(asked, until=min(deadline, time.monotonic() + 0.02)):
-                return
-            if not await self._async_is_alive():
-                raise RuntimeError("Kernel died before answering on iopub")
-            asked.add(self.kernel_info())
-        raise RuntimeError(f"Kernel didn't respond in {timeout} seconds")
-
-    async def _iopub_answers(self, asked: set[str], until: float) -> bool:
-        while (left := until - time.monotonic()) > 0:
-            try:
-                msg = await self.get_iopub_msg(timeout=left)
-            except Empty:
-                return False
-            if msg["parent_header"].get("msg_id") in asked:
-                return True
-        return False
-
-
-class RandomIdSession(Session):
-    """jupyter_client's session with message ids the kernel cannot predict (the stock ones are
-    ``<session>_<pid>_<counter>``): a kernel cannot prepare a reply or a status for a request not sent yet."""
-
-    @property
-    def msg_id(self) -> str:
-        return secrets.token_hex(16)
-
-
-class SandboxedKernelManager(AsyncKernelManager):
-    """jupyter_client's manager, with the kernel's command line wrapped in the sandbox.
-
-    With a zygote (:mod:`autograder.sandbox.zygote`, root only), the command bubblewrap runs is only the
-    sandbox's placeholder and the kernel is forked into it; it counts as alive while both live."""
-
-    sandbox: Sandbox | None = None
-    use_zygote = False
-    preload: tuple[str, ...] = ()
-    log_path = ""
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(client_class="autograder.sandbox.kernels.QuickClient", **kwargs)
-        self.session = RandomIdSession(parent=self, key=self.session.key, session=self.session.session,
-                                       signature_scheme=self.session.signature_scheme)
-        self.kernel_pidfd: int | None = None
-        self._forking: threading.Thread | None = None
-        self._fork_error: ZygoteUnavailable | None = None
-        self._launch_kw: dict[str, Any] = {}
-        self._argv: list[str] = []
-        self._exec_cmd: list[str] = []
-
-    async def _async_wait(self, pollinterval: float = 0.1) -> None:
-        while await self._async_is_alive():  # a killed sandbox is gone in milliseconds: poll often
-            await asyncio.sleep(0.005)
-
-    def format_kernel_cmd(self, extra_arguments: list[str] | None = None) -> list[str]:
-        cmd = super().format_kernel_cmd(extra_arguments)
-        if cmd[1:3] == ["-m", "ipykernel_launcher"]:  # the same kernel, without its debugger (40 ms of imports)
-            cmd[1:3] = ["-c", LAUNCH]
-        if not self.sandbox:
-            return cmd
-        self._argv, self._exec_cmd = cmd[3:], self.sandbox.wrap(cmd)
-        return self.sandbox.wrap(HOLDER) if self.use_zygote and cmd[1:3] == ["-c", LAUNCH] else self._exec_cmd
-
-    async def _async_launch_kernel(self, kernel_cmd: list[str], **kw: Any) -> None:
-        """Start bubblewrap; with the zygote, the fork into its placeholder happens on a thread (bwrap
-        takes ~20 ms to set the sandbox up: a spare kernel must not hold up the submission being graded).
-        :meth:`settle` waits for it."""
-        self._forget_kernel_pid()
-        await super()._async_launch_kernel(kernel_cmd, **kw)
-        if self.sandbox and kernel_cmd != self._exec_cmd:
-            self._launch_kw = kw
-            self._fork_error = None
-            self._forking = threading.Thread(target=self._fork_kernel, daemon=True)
-            self._forking.start()
-
-    def settle(self) -> None:
-        """The kernel process exists: the fork finished, or failed and the kernel was started the
-        ordinary way (the zygote costs time when it cannot help, never a submission)."""
-        error = self.join_fork()
-        if error is not None:
-            log.warning("kernel zygote: %s; starting the kernel without it", error)
-            run_sync(self._relaunch_without_zygote)()
-
-    def join_fork(self) -> ZygoteUnavailable | None:
-        """Wait for a fork still under way (if any); why it failed, if it did."""
-        if self._forking is None:
-            return None
-        self._forking.join()
-        self._forking = None
-        return self._fork_error
-
-    async def _relaunch_without_zygote(self) -> None:
-        assert self.provisioner is not None
-        await self.provisioner.kill()
-        await self.provisioner.wait()
-        await super()._async_launch_kernel(self._exec_cmd, **self._launch_kw)
-
-    def _fork_kernel(self) -> None:
-        try:
-            assert self.sandbox is not None and self.provisioner is not None
-            process = getattr(self.provisioner, "process", None)
-            if process is None:
-                raise ZygoteUnavailable("the sandbox has no process")
-            holder = find_holder(process.pid)
-            pid = zygote().spawn(holder, self.preload, argv=self._argv, log=self.log_path, uid=NOBODY, gid=NOBODY,
-                                 cgroups=[str(d) for d in self.sandbox.cgroups.dirs],
-                                 rlimits=self.sandbox.rlimits(), env=self.sandbox.env(), cwd=HOME)
-            try:
-                self.kernel_pidfd = os.pidfd_open(pid)
-            except ProcessLookupError:
-                raise ZygoteUnavailable("the forked kernel died at once; see its log") from None
-        except ZygoteUnavailable as exc:
-            self._fork_error = exc
-
-    def _forget_kernel_pid(self) -> None:
-        if self.kernel_pidfd is not None:
-            os.close(self.kernel_pidfd)
-            self.kernel_pidfd = None
-
-    async def _async_is_alive(self) -> bool:
-        if not await super()._async_is_alive():
-            return False
-        if self._forking is not None or self.kernel_pidfd is None:  # not forked yet: the placeholder counts
-            return True
-        return not select.select([self.kernel_pidfd], [], [], 0)[0]  # a pidfd is readable once its process exited
-
-    def write_connection_file(self, **kwargs: Any) -> None:
-        super().write_connection_file(**kwargs)
-        if self.sandbox:
-            self.sandbox.share(self.connection_file)
+class KernelDied(RuntimeError):
+    """The kernel process ended (or broke the protocol) while the grader waited for it."""
 
 
 def zygote_wanted() -> bool:
     """Fork sandboxed kernels from a zygote: as root, unless ``MLPH_KERNEL_ZYGOTE=0`` (then every kernel is
-    a fresh Python, 0.4 CPU-seconds more per submission, as without root)."""
+    a fresh Python, 0.3 CPU-seconds more per submission, as without root)."""
     return is_root() and os.environ.get("MLPH_KERNEL_ZYGOTE", "1") != "0"
 
 
 class Kernel:
-    """One kernel process for one submission; :meth:`close` removes every trace of it."""
+    """One executor process for one submission; :meth:`close` removes every trace of it."""
 
     def __init__(self, limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), spare: bool = False) -> None:
         """``spare``: started ahead of need; :meth:`settle` before use (the others are settled here)."""
-        self.preload = preload
+        self.limits, self.preload = limits, preload
         self.sandbox = Sandbox(limits, working_bwrap()) if sandboxed else None
         if self.sandbox:
-            self.root, sockets, self.workdir = self.sandbox.root, self.sandbox.sockets, self.sandbox.workdir
+            self.root, self.workdir = self.sandbox.root, self.sandbox.workdir
         else:
             self.root = Path(tempfile.mkdtemp(prefix="mlph-kernel-"))
-            sockets = self.root / "run"
-            sockets.mkdir()
             (self.root / "work").mkdir()
             self.workdir = str(self.root / "work")
-        self.km = SandboxedKernelManager(kernel_name="python3", transport="ipc", ip=str(sockets / "k"))
-        self.km.sandbox = self.sandbox
-        self.km.use_zygote = bool(self.sandbox) and zygote_wanted()
-        self.km.preload = preload
-        self.km.log_path = str(self.root / "kernel.log")
-        self.km.connection_file = str(sockets / "kernel.json")
-        spec = self.km.kernel_spec
-        if spec is None:
-            raise RuntimeError("the python3 kernel spec is not installed")
-        spec.interrupt_mode = "message"
+        self.use_zygote = bool(self.sandbox) and zygote_wanted()
         self.log: IO[bytes] = open(self.root / "kernel.log", "wb")
+        self.max_frame = 8 * limits.output_bytes + FRAME_SLACK
         self.baseline = 0
+        self.proc: subprocess.Popen[bytes] | None = None
+        self.pidfd: int | None = None  # the kernel process itself (zygote) or what holds it (bwrap, python)
+        self.sock: socket.socket | None = None
+        self._buf = bytearray()
+        self._forking: threading.Thread | None = None
+        self._fork_error: ZygoteUnavailable | None = None
         self._start()
         if not spare:
             self.settle()
 
-    def settle(self) -> None:
-        self.km.settle()
+    # -- start-up -------------------------------------------------------------------------------------------
+
+    def _popen(self, cmd: list[str], pass_fds: tuple[int, ...] = (), stdout: int | None = None) -> None:
+        if self.sandbox:  # bwrap clears the environment and sets the sandbox's own
+            env, cwd = {**os.environ, **SINGLE_THREADED}, str(self.root)
+        else:
+            env = {**os.environ, **SINGLE_THREADED, "IPYTHONDIR": str(self.root / "ipython"), "MPLBACKEND": "Agg"}
+            cwd = self.workdir
+        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log if stdout is None else stdout,
+                                     stderr=self.log, cwd=cwd,
+                                     env=env, pass_fds=pass_fds, start_new_session=True)
+        self.pidfd = os.pidfd_open(self.proc.pid)
 
     def _start(self) -> None:
-        cwd = str(self.root) if self.sandbox else self.workdir
-        env = {**os.environ, **SINGLE_THREADED}
-        args = ["--HistoryManager.enabled=False"]
-        if self.preload:  # the sheet's own imports, done while the kernel waits; no name is left behind
-            args.append(f"--IPKernelApp.exec_lines={preload_line(self.preload)}")
-        run_sync(self.km.start_kernel)(cwd=cwd, env=env, stdout=self.log, stderr=self.log, extra_arguments=args)
+        self.sock, theirs = socket.socketpair()
+        self._buf = bytearray()
+        if self.sandbox and self.use_zygote:
+            ready, said = os.pipe()
+            try:
+                self._popen(self.sandbox.wrap(HOLDER_COMMAND), stdout=said)
+            finally:
+                os.close(said)
+            self._fork_error = None
+            self._forking = threading.Thread(target=self._fork_kernel, args=(theirs, ready), daemon=True)
+            self._forking.start()
+        else:
+            self._exec_kernel(theirs)
+
+    def _exec_kernel(self, theirs: socket.socket) -> None:
+        """A fresh Python running the executor (in the sandbox unless it is off)."""
+        with theirs:
+            cmd = [sys.executable, "-c", EXECUTOR_SOURCE, str(theirs.fileno())]
+            self._popen(self.sandbox.wrap(cmd) if self.sandbox else cmd, (theirs.fileno(),))
+
+    def _fork_kernel(self, theirs: socket.socket, ready: int) -> None:
+        """On a thread: bubblewrap takes ~20 ms to set the sandbox up, a spare kernel must not hold up the
+        submission being graded. :meth:`settle` waits for it."""
+        try:
+            assert self.sandbox is not None and self.proc is not None
+            holder = find_holder(self.proc.pid, ready=ready)
+            pid = zygote().spawn(holder, self.preload, theirs.fileno(), log=str(self.root / "kernel.log"), uid=NOBODY,
+                                 gid=NOBODY, cgroups=[str(d) for d in self.sandbox.cgroups.dirs],
+                                 rlimits=self.sandbox.rlimits(), env=self.sandbox.env(), cwd=HOME)
+            try:
+                fd = os.pidfd_open(pid)
+            except ProcessLookupError:
+                raise ZygoteUnavailable("the forked kernel died at once; see its log") from None
+            holder_fd, self.pidfd = self.pidfd, fd
+            if holder_fd is not None:
+                os.close(holder_fd)
+        except ZygoteUnavailable as exc:
+            self._fork_error = exc
+        except Exception as exc:  # a bug here costs time (the ordinary start), never a submission
+            self._fork_error = ZygoteUnavailable(f"{type(exc).__name__}: {exc}")
+        finally:
+            theirs.close()
+            os.close(ready)
+
+    def settle(self) -> None:
+        """The kernel process exists: the fork finished, or failed and the kernel was started the
+        ordinary way (the zygote costs time when it cannot help, never a submission)."""
+        if self._forking is None:
+            return
+        self._forking.join()
+        self._forking = None
+        if self._fork_error is not None:
+            log.warning("kernel zygote: %s; starting the kernel without it", self._fork_error)
+            self._stop()
+            self.sock, theirs = socket.socketpair()
+            self._exec_kernel(theirs)
 
     def started(self) -> None:
-        """The kernel answered: from now on it cannot create files in the sockets directory."""
+        """Before the submission's first cell: how many processes the sandbox holds on its own."""
         if self.sandbox:
-            self.sandbox.seal()
             self.baseline = len(self.sandbox.cgroups.pids_inside())
 
     def has_strays(self) -> bool:
         """More processes in the sandbox than it started with (left by a cell: a fork bomb, a daemon)."""
         return self.sandbox is not None and len(self.sandbox.cgroups.pids_inside()) > self.baseline
 
-    def restart(self) -> None:
-        """A new kernel in a new sandbox instance (same cgroups, emptied first: what a fork bomb left
-        must not count against the new kernel's process limit); the caller reinstalls files."""
-        run_sync(self.km.shutdown_kernel)(now=True, restart=True)
-        if self.sandbox:
-            self.sandbox.cgroups.kill_all()
-            self.sandbox.unseal()
-        self._start()
-        self.settle()
+    def prepare(self, files: dict[str, str], preload: tuple[str, ...] = ()) -> None:
+        """Write the submission's files into the kernel's (empty) working directory, before any student code;
+        the sheet's imports too (a forked kernel has them already)."""
+        reply = self.request({"op": "setup", "files": files, "preload": list(preload or self.preload),
+                              "limits": {"output_bytes": self.limits.output_bytes,
+                                         "notebook_output_bytes": self.limits.notebook_output_bytes}},
+                             self.limits.startup_timeout)
+        if reply is None or reply.get("status") != "ok":
+            why = "no answer" if reply is None else str(reply.get("reason", ""))[:300]
+            raise KernelDied(f"could not prepare the working directory: {why}")
+        self.started()  # the kernel answered: every process of its own start-up is there
 
-    def prepare(self, kc: Any, files: dict[str, str], timeout: float) -> None:
-        """The kernel answered (:meth:`started`): write the submission's files into its (empty) working
-        directory, before any student code."""
-        self.started()
-        code = INSTALL.format(payload=json.dumps(files))
-        reply = run_sync(kc.execute_interactive)(code, silent=True, store_history=False, timeout=timeout,
-                                                 output_hook=lambda msg: None)
-        if reply["content"].get("status") != "ok":
-            raise RuntimeError(f"could not prepare the working directory: {reply['content'].get('evalue', '')}")
+    # -- the protocol ---------------------------------------------------------------------------------------
+
+    def send(self, req: dict[str, Any]) -> str:
+        """Send a request with a fresh token; the token."""
+        assert self.sock is not None
+        token = secrets.token_hex(16)
+        body = json.dumps({**req, "token": token}).encode("utf-8")
+        try:
+            self.sock.sendall(HEADER.pack(len(body)) + body)
+        except OSError as exc:
+            raise KernelDied(f"the kernel is gone ({exc.strerror or exc})") from None
+        return token
+
+    def request(self, req: dict[str, Any], timeout: float) -> dict[str, Any] | None:
+        return self.reply(self.send(req), timeout)
+
+    def interrupt(self, token: str) -> None:
+        assert self.sock is not None
+        body = json.dumps({"op": "interrupt", "token": token}).encode("utf-8")
+        try:
+            self.sock.sendall(HEADER.pack(len(body)) + body)
+        except OSError:
+            pass
+
+    def reply(self, token: str, timeout: float) -> dict[str, Any] | None:
+        """The reply to the request ``token`` (replies to other tokens are dropped), or None after ``timeout``
+        seconds. :class:`KernelDied` when the kernel ends or sends what the protocol does not allow."""
+        deadline = time.monotonic() + timeout
+        while True:
+            frame = self._frame(deadline)
+            if frame is None:
+                return None
+            try:
+                msg = json.loads(frame)
+            except ValueError:
+                continue  # not JSON: never a reply
+            if isinstance(msg, dict) and msg.get("token") == token:
+                return msg
+
+    def _frame(self, deadline: float) -> bytes | None:
+        assert self.sock is not None and self.pidfd is not None
+        while True:
+            if len(self._buf) >= HEADER.size:
+                (size,) = HEADER.unpack_from(self._buf)
+                if size > self.max_frame:
+                    raise KernelDied(f"the kernel sent a message of {size} bytes (at most {self.max_frame})")
+                if len(self._buf) >= HEADER.size + size:
+                    frame = bytes(self._buf[HEADER.size:HEADER.size + size])
+                    del self._buf[:HEADER.size + size]
+                    return frame
+            left = deadline - time.monotonic()
+            if left <= 0:
+                return None
+            ready = select.select([self.sock.fileno(), self.pidfd], [], [], left)[0]
+            if self.sock.fileno() in ready:
+                try:
+                    chunk = self.sock.recv(1 << 20)
+                except OSError:
+                    chunk = b""
+                if not chunk:
+                    raise KernelDied("the kernel closed its connection")
+                self._buf += chunk
+            elif self.pidfd in ready:  # the process exited; what it sent before is still read above
+                raise KernelDied("the kernel process exited")
+
+    # -- the end --------------------------------------------------------------------------------------------
 
     def startup_log(self, limit: int = 600) -> str:
         """The end of what the kernel printed (only meaningful before student code ran)."""
@@ -307,16 +251,43 @@ class Kernel:
             return ""
 
     def alive(self) -> bool:
-        return bool(run_sync(self.km.is_alive)())
+        return self.pidfd is not None and not select.select([self.pidfd], [], [], 0)[0]
+
+    def restart(self) -> None:
+        """A new kernel in a new sandbox instance (same cgroups, emptied first: what a fork bomb left
+        must not count against the new kernel's process limit); the caller prepares it again."""
+        self._stop()
+        self._start()
+        self.settle()
+
+    def _stop(self) -> None:
+        """Kill the kernel and everything it started; the sandbox's directories and cgroups stay."""
+        if self._forking is not None:  # a spare still being forked: let that finish, then kill it all
+            self._forking.join()
+            self._forking = None
+        if self.pidfd is not None:
+            try:
+                signal.pidfd_send_signal(self.pidfd, signal.SIGKILL)
+            except OSError:
+                pass
+            os.close(self.pidfd)
+            self.pidfd = None
+        if self.proc is not None:
+            if self.proc.poll() is None:
+                try:
+                    os.killpg(self.proc.pid, signal.SIGKILL)
+                except OSError:
+                    pass
+            self.proc.wait()
+            self.proc = None
+        if self.sandbox:
+            self.sandbox.cgroups.kill_all()
+        if self.sock is not None:
+            self.sock.close()
+            self.sock = None
 
     def close(self) -> None:
-        self.km.join_fork()  # a spare still being forked: let that finish, then kill it all
-        try:
-            if self.km.has_kernel:
-                run_sync(self.km.shutdown_kernel)(now=True)
-        except Exception:  # already gone
-            pass
-        self.km._forget_kernel_pid()
+        self._stop()
         self.log.close()
         if self.sandbox:
             self.sandbox.close()
@@ -324,10 +295,42 @@ class Kernel:
             shutil.rmtree(self.root, ignore_errors=True)
 
 
-_SPARE: dict[tuple[Limits, bool, tuple[str, ...]], Kernel] = {}
+class _Housekeeper:
+    """A worker's kernel chores off its critical path, in order, on one thread: starting the next spare
+    kernel (a sandbox, bubblewrap, the fork) and closing used ones (killing, emptying cgroups, removing)."""
+
+    def __init__(self) -> None:
+        self._chores: queue.Queue[tuple[Future[Any], Callable[[], Any]]] = queue.Queue()
+        self._thread: threading.Thread | None = None
+        self._lock = threading.Lock()
+
+    def submit(self, chore: Callable[[], Any]) -> Future[Any]:
+        fut: Future[Any] = Future()
+        with self._lock:
+            if self._thread is None or not self._thread.is_alive():
+                self._thread = threading.Thread(target=self._run, daemon=True, name="mlph-kernel-chores")
+                self._thread.start()
+        self._chores.put((fut, chore))
+        return fut
+
+    def _run(self) -> None:
+        while True:
+            fut, chore = self._chores.get()
+            try:
+                fut.set_result(chore())
+            except BaseException as exc:  # the caller sees it (a spare that failed is started again in place)
+                fut.set_exception(exc)
+            finally:
+                self._chores.task_done()
+
+    def drain(self) -> None:
+        """Wait until every chore submitted so far is done."""
+        self._chores.join()
+
+
+_SPARE: dict[tuple[Limits, bool, tuple[str, ...]], Future[Kernel]] = {}
 _LOCK = threading.Lock()
-
-
+_HOUSE = _Housekeeper()
 _CLEANUP_FOR: list[int] = []
 
 
@@ -339,22 +342,41 @@ def _close_spares_at_exit() -> None:
         mp_util.Finalize(None, close_spares, exitpriority=10)
 
 
+def _start_spare(key: tuple[Limits, bool, tuple[str, ...]]) -> None:
+    limits, sandboxed, preload = key
+    with _LOCK:
+        if key not in _SPARE:
+            _SPARE[key] = _HOUSE.submit(lambda: Kernel(limits, sandboxed, preload, spare=True))
+
+
 def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), spare: bool = True) -> Kernel:
-    """A started kernel for this configuration, and (``spare``) a new one started for the next submission."""
+    """A started kernel for this configuration, and (``spare``) a new one started, off the critical path,
+    for the next submission."""
     key = (limits, sandboxed, preload)
     _close_spares_at_exit()
     with _LOCK:
-        kernel = _SPARE.pop(key, None)
+        pending = _SPARE.pop(key, None)
+    kernel: Kernel | None = None
+    if pending is not None:
+        try:
+            kernel = pending.result()
+        except Exception as exc:  # started again here, where a failure is this submission's to report
+            log.warning("a spare kernel failed to start: %s", exc)
         if kernel is not None:
             kernel.settle()
             if not kernel.alive():
                 kernel.close()
                 kernel = None
-        if kernel is None:
-            kernel = Kernel(limits, sandboxed, preload)
-        if spare:
-            _SPARE[key] = Kernel(limits, sandboxed, preload, spare=True)
+    if kernel is None:
+        kernel = Kernel(limits, sandboxed, preload)
+    if spare:
+        _start_spare(key)
     return kernel
+
+
+def retire(kernel: Kernel) -> None:
+    """Close a used kernel off the critical path (:func:`close_spares` waits for it)."""
+    _HOUSE.submit(kernel.close)
 
 
 WORKER_MEMORY_MIB = 4096  # address space of a worker process (it holds one notebook: output is bounded too)
@@ -393,16 +415,20 @@ def _exit_with(pid: int) -> None:
 def warm_up(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = ()) -> None:
     """The worker's first spare kernel, started before any job arrives."""
     _close_spares_at_exit()
-    with _LOCK:
-        key = (limits, sandboxed, preload)
-        if key not in _SPARE:
-            _SPARE[key] = Kernel(limits, sandboxed, preload, spare=True)
+    _start_spare((limits, sandboxed, preload))
 
 
 def close_spares() -> None:
+    """Every spare closed, every retired kernel closed; then the zygote."""
     with _LOCK:
-        while _SPARE:
-            _SPARE.popitem()[1].close()
+        pending = list(_SPARE.values())
+        _SPARE.clear()
+    for fut in pending:
+        try:
+            fut.result().close()
+        except Exception:  # a spare that never started has nothing to close
+            pass
+    _HOUSE.drain()
     close_zygote()
 
 

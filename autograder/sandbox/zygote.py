@@ -1,7 +1,7 @@
 """The grader's side of the kernel zygote (:mod:`autograder.sandbox.zygote_server`): one per worker process.
 
-A sandboxed kernel normally costs a fresh Python importing ipykernel, IPython, ZeroMQ and the
-sheet's numpy stack (0.4–0.5 CPU-seconds here, per submission). With the zygote, bubblewrap starts
+A sandboxed kernel normally costs a fresh Python importing IPython and the sheet's numpy stack
+(about 0.3 CPU-seconds here, per submission). With the zygote, bubblewrap starts
 only a placeholder (``sleep``) with the sandbox's namespaces, mounts, cgroups and limits, and the
 kernel is a fork of a process that has everything imported, entering those namespaces and dropping
 to the sandbox's uid before it runs anything (see the server's doc for the steps).
@@ -15,6 +15,7 @@ from __future__ import annotations
 import json
 import os
 import select
+import socket
 import subprocess
 import sys
 import threading
@@ -27,6 +28,11 @@ from autograder.sandbox.zygote_server import start_time
 
 SERVER = Path(__file__).with_name("zygote_server.py")
 HOLDER = ["sleep", "infinity"]  # the sandbox's placeholder process; the kernel is forked in beside it
+
+
+# The placeholder as started: it says on its stdout (a pipe to the grader) that it runs, so the sandbox is set
+# up, then becomes ``sleep`` with its stdout closed. The grader waits on the pipe instead of polling /proc.
+HOLDER_COMMAND = ["/bin/sh", "-c", f"echo; exec {' '.join(HOLDER)} >&-"]
 ANSWER_TIMEOUT = 60.0  # seconds; a spawn takes milliseconds, a first preload (scipy, sklearn) a few seconds
 
 
@@ -38,41 +44,42 @@ class Zygote:
     def __init__(self) -> None:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent", "MPLBACKEND": "Agg",
                "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
-        self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=subprocess.PIPE, stdout=subprocess.PIPE,
-                                     stderr=subprocess.DEVNULL, cwd="/", env=env, text=True, close_fds=True)
+        self.channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        with theirs:
+            self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=theirs.fileno(), stdout=theirs.fileno(),
+                                         stderr=subprocess.DEVNULL, cwd="/", env=env, close_fds=True)
         self.loaded: set[str] = set()
         self._lock = threading.Lock()
-        self._read({})
+        self._read({"op": "start"})
 
     def _read(self, req: dict[str, Any]) -> dict[str, Any]:
-        assert self.proc.stdout is not None
-        # one answer per request, written whole: nothing is ever left in the reader's buffer, so the pipe
-        # itself says whether an answer is there
-        if not select.select([self.proc.stdout], [], [], ANSWER_TIMEOUT)[0]:
+        # one answer per request, one message each (SOCK_SEQPACKET keeps their boundaries)
+        if not select.select([self.channel], [], [], ANSWER_TIMEOUT)[0]:
             self.proc.kill()
             raise ZygoteUnavailable(f"the zygote did not answer {req.get('op')} within {ANSWER_TIMEOUT:g} s")
-        line = self.proc.stdout.readline()
-        if not line:
+        try:
+            data = self.channel.recv(1 << 20)
+        except OSError as exc:
+            raise ZygoteUnavailable(f"the zygote is gone: {exc}") from exc
+        if not data:
             raise ZygoteUnavailable(f"the zygote exited (code {self.proc.poll()}) before answering {req.get('op')}")
-        answer: dict[str, Any] = json.loads(line)
+        answer: dict[str, Any] = json.loads(data)
         if "error" in answer:
             raise ZygoteUnavailable(answer["error"])
         return answer
 
-    def ask(self, req: dict[str, Any]) -> dict[str, Any]:
+    def ask(self, req: dict[str, Any], fds: tuple[int, ...] = ()) -> dict[str, Any]:
+        """Send a request (with ``fds`` passed along) and wait for its answer."""
         with self._lock:
-            stdin: IO[str] | None = self.proc.stdin
-            assert stdin is not None
             try:
-                stdin.write(json.dumps(req) + "\n")
-                stdin.flush()
+                socket.send_fds(self.channel, [json.dumps(req).encode()], list(fds))
             except OSError as exc:
                 raise ZygoteUnavailable(f"the zygote is gone: {exc}") from exc
             return self._read(req)
 
-    def spawn(self, holder: int, preload: tuple[str, ...], **req: Any) -> int:
+    def spawn(self, holder: int, preload: tuple[str, ...], channel: int, **req: Any) -> int:
         """Fork a kernel into the sandbox of ``holder`` (checked to be the process :func:`find_holder`
-        found, not a later one with its pid); the kernel's host pid."""
+        found, not a later one with its pid), talking over the socket ``channel``; the kernel's host pid."""
         try:
             req["holder_start"] = start_time(holder)
         except OSError:
@@ -81,7 +88,7 @@ class Zygote:
         if missing:
             self.ask({"op": "preload", "modules": missing})
             self.loaded.update(missing)
-        return int(self.ask({"op": "spawn", "holder": holder, **req})["pid"])
+        return int(self.ask({"op": "spawn", "holder": holder, **req}, (channel,))["pid"])
 
     def alive(self) -> bool:
         return self.proc.poll() is None
@@ -90,9 +97,7 @@ class Zygote:
         if self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
-        for stream in (self.proc.stdin, self.proc.stdout):
-            if stream:
-                stream.close()
+        self.channel.close()
 
 
 _ZYGOTE: Zygote | None = None
@@ -120,11 +125,19 @@ def close_zygote() -> None:
             _ZYGOTE = None
 
 
-def find_holder(bwrap_pid: int, timeout: float = 10.0) -> int:
+def find_holder(bwrap_pid: int, timeout: float = 10.0, ready: int | None = None) -> int:
     """The host pid of the placeholder inside the sandbox that ``bwrap_pid`` sets up, once bubblewrap has
-    finished (mounts, namespaces) and executed it."""
+    finished (mounts, namespaces) and executed it. ``ready``: a pipe the placeholder writes to when it runs
+    (:data:`HOLDER_COMMAND`); without it, /proc is polled until ``sleep`` appears."""
     deadline = time.monotonic() + timeout
     want = os.path.realpath(f"/usr/bin/{HOLDER[0]}")
+    pause = 0.002
+    if ready is not None:  # then only the moment between its word and its exec is left to poll
+        if not select.select([ready], [], [], timeout)[0]:
+            raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")
+        if not os.read(ready, 1):
+            raise ZygoteUnavailable("the sandbox exited before its placeholder started")
+        pause = 0.0005
     while time.monotonic() < deadline:
         todo = [bwrap_pid]
         while todo:
@@ -136,5 +149,5 @@ def find_holder(bwrap_pid: int, timeout: float = 10.0) -> int:
             except OSError:
                 if pid == bwrap_pid:
                     raise ZygoteUnavailable("the sandbox exited before its placeholder started") from None
-        time.sleep(0.002)
+        time.sleep(pause)
     raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")

@@ -1,9 +1,13 @@
-"""The kernel zygote: a Python with ipykernel (and the sheet's imports) loaded, forking kernels into sandboxes.
+"""The kernel zygote: a Python with IPython's shell (and the sheet's imports) loaded, forking kernels into sandboxes.
 
 Run as a script by :mod:`autograder.sandbox.zygote` (``python zygote_server.py``), as root, one per worker,
 with a cleared environment; it imports nothing of the grader or the gradebook, never reads a
 submission and never runs student code, so a fork of it holds nothing a student must not see.
-It reads one JSON request per line on stdin and answers one JSON line on stdout.
+It reads one JSON request per message on its socket (stdin and stdout are the same ``SOCK_SEQPACKET``
+socket; a spawn request carries the kernel's end of its socket to the grader as ``SCM_RIGHTS``) and
+answers one JSON message. Before any request it makes the executor's IPython shell
+(:mod:`autograder.sandbox.executor`, loaded by path: it imports nothing of the grader either) and runs a few
+cells in it, so that every kernel forked from here starts warm.
 
 ``{"op": "preload", "modules": [...]}`` imports trusted modules (the source notebook's imports, installed
 in the grader's environment; one that fails to import is skipped and named in the answer).
@@ -17,7 +21,8 @@ in the grader's environment; one that fails to import is skipped and named in th
 2. it forks once more, so that the kernel is inside the pid namespace, and exits;
 3. the kernel chroots into the holder's root, becomes uid/gid ``uid``/``gid``, drops every
    capability (bounding, ambient, permitted, effective; checked), sets no-new-privileges, takes the sandbox's environment, closes every inherited
-   descriptor, reseeds numpy's global generator, and runs ``ipykernel`` with ``argv``.
+   descriptor but its socket (as fd 3), reseeds numpy's global generator, and serves cells
+   (:func:`autograder.sandbox.executor.serve`).
 
 The answer is ``{"pid": <host pid of the kernel>}`` or ``{"error": "..."}``. The zygote forks only
 while it is single-threaded (a fork of a threaded process may inherit a held lock); otherwise it
@@ -27,11 +32,15 @@ from __future__ import annotations
 
 import ctypes
 import importlib
+import importlib.util
 import json
 import os
 import resource
+import shutil
 import signal
+import socket
 import sys
+import tempfile
 import traceback
 from typing import Any
 
@@ -42,6 +51,11 @@ PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 3
 PR_CAP_AMBIENT_CLEAR_ALL = 4
 CAPABILITY_VERSION_3 = 0x20080522
 LIBC = ctypes.CDLL(None, use_errno=True)
+KERNEL_FD = 3
+MAX_REQUEST = 1 << 20
+LAZY_NUMPY = ("numpy.random", "numpy.linalg", "numpy.fft", "numpy.polynomial")
+EXECUTOR: Any = None  # the executor module, loaded by path in serve()
+SHELL: Any = None  # its shell, made once before the first fork
 
 
 class CapHeader(ctypes.Structure):
@@ -123,7 +137,7 @@ def enter_sandbox(req: dict[str, Any]) -> None:
         os.close(fd)
 
 
-def become_kernel(req: dict[str, Any]) -> None:
+def become_kernel(req: dict[str, Any], channel: int) -> None:
     """Step 3: inside the sandbox, drop every privilege and run the kernel (does not return)."""
     gid, uid = int(req["gid"]), int(req["uid"])
     os.setresgid(gid, gid, gid)
@@ -136,20 +150,23 @@ def become_kernel(req: dict[str, Any]) -> None:
     os.chdir(req["cwd"])
     os.environ.clear()
     os.environ.update(req["env"], PWD=req["cwd"])  # bwrap's --chdir sets PWD for an exec'd kernel
-    os.closerange(3, 65536)
-    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP):
+    if channel != KERNEL_FD:
+        os.dup2(channel, KERNEL_FD)
+    os.closerange(KERNEL_FD + 1, 65536)
+    for sig in (signal.SIGINT, signal.SIGTERM, signal.SIGCHLD, signal.SIGHUP, signal.SIGPIPE):
         signal.signal(sig, signal.SIG_DFL)
     if "numpy" in sys.modules:  # a fork shares the zygote's generator state: every kernel gets its own
         sys.modules["numpy"].random.seed()
-    from ipykernel import kernelapp
-
-    kernelapp.launch_new_instance(list(req["argv"]))
+    EXECUTOR.serve(KERNEL_FD, SHELL)
 
 
-def spawn(req: dict[str, Any]) -> dict[str, Any]:
+def spawn(req: dict[str, Any], fds: list[int]) -> dict[str, Any]:
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         return {"error": f"the zygote runs {threads} threads; it forks only while single-threaded"}
+    _same_process(int(req["holder"]), req["holder_start"])  # early (checked again in the child, around the opens)
+    if len(fds) != 1:
+        return {"error": "a spawn request carries exactly one socket"}
     report_r, report_w = os.pipe()
     child = os.fork()
     if child == 0:  # intermediate
@@ -160,7 +177,7 @@ def spawn(req: dict[str, Any]) -> dict[str, Any]:
             if kernel == 0:
                 os.close(report_w)
                 try:
-                    become_kernel(req)
+                    become_kernel(req, fds[0])
                 except BaseException:
                     traceback.print_exc()
                     os._exit(1)
@@ -178,27 +195,58 @@ def spawn(req: dict[str, Any]) -> dict[str, Any]:
     return json.loads(data) if data else {"error": "the zygote's child died before reporting"}
 
 
-def serve() -> None:
-    sys.modules["debugpy"] = None  # type: ignore[assignment]  # as the kernels' ordinary launcher
-    from ipykernel import ipkernel, kernelapp, zmqshell  # noqa: F401  (what every kernel needs, loaded once)
+def load_executor() -> None:
+    """The executor (by path, next to this file) and its shell, warmed up; IPython's directory is a scratch one."""
+    global EXECUTOR, SHELL
+    path = os.path.join(os.path.dirname(os.path.abspath(__file__)), "executor.py")
+    spec = importlib.util.spec_from_file_location("mlph_executor", path)
+    assert spec is not None and spec.loader is not None
+    EXECUTOR = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(EXECUTOR)
+    scratch = tempfile.mkdtemp(prefix="mlph-zygote-ipython-")
+    try:
+        SHELL = EXECUTOR.make_shell(scratch)
+    finally:
+        shutil.rmtree(scratch, ignore_errors=True)
 
-    print(json.dumps({"ready": True}), flush=True)
-    for line in sys.stdin:  # the worker that owns the zygote is gone (even kill -9'd): end of input, exit
-        req = json.loads(line)
+
+def preload(modules: list[str]) -> dict[str, Any]:
+    failed = []
+    for module in modules:  # one that cannot load here is left to the kernel's own preload
         try:
-            if req["op"] == "preload":
-                failed = []
-                for module in req["modules"]:  # one that cannot load here is left to the kernel's own preload
-                    try:
-                        importlib.import_module(module)
-                    except Exception:
-                        failed.append(module)
-                answer: dict[str, Any] = {"ok": True, "failed": failed}
-            else:
-                answer = spawn(req)
+            importlib.import_module(module)
+        except Exception:
+            failed.append(module)
+    if "numpy" in sys.modules:  # what numpy loads lazily (numpy.random: every kernel reseeds it) loaded here, once
+        for module in LAZY_NUMPY:
+            try:
+                importlib.import_module(module)
+            except Exception:
+                pass
+        EXECUTOR.warm_up(SHELL, EXECUTOR.NUMPY_WARM_UP)
+    return {"ok": True, "failed": failed}
+
+
+def serve() -> None:
+    load_executor()
+    channel = socket.socket(fileno=0)
+    channel.sendall(json.dumps({"ready": True}).encode())
+    while True:  # the worker that owns the zygote is gone (even kill -9'd): end of input, exit
+        try:
+            data, fds, _, _ = socket.recv_fds(channel, MAX_REQUEST, 1)
+        except OSError:
+            return
+        if not data:
+            return
+        try:
+            req = json.loads(data)
+            answer = preload(req["modules"]) if req["op"] == "preload" else spawn(req, fds)
         except Exception as exc:
             answer = {"error": f"{type(exc).__name__}: {exc}"}
-        print(json.dumps(answer), flush=True)
+        finally:
+            for fd in fds:
+                os.close(fd)
+        channel.sendall(json.dumps(answer).encode())
 
 
 if __name__ == "__main__":

@@ -103,8 +103,10 @@ def check_release_current(cfg: CourseConfig, sheet: str) -> list[str]:
         have = cfg.release_dir / sheet
         fresh = {p.relative_to(out) for p in out.rglob("*") if p.is_file()}
         committed = {p.relative_to(have) for p in have.rglob("*") if p.is_file()} if have.is_dir() else set()
-        problems = [f"release/{sheet}/{p}: missing (run `mlph release {sheet}`)" for p in sorted(fresh - committed)]
-        problems += [f"release/{sheet}/{p}: not generated from source/{sheet}" for p in sorted(committed - fresh)]
-        problems += [f"release/{sheet}/{p}: out of date with source/{sheet} (run `mlph release {sheet}`)"
+        regenerate = f"regenerate it with `mlph generate {sheet}`"
+        problems = [f"release/{sheet}/{p}: missing: release/ is out of date; {regenerate}" for p in sorted(fresh - committed)]
+        problems += [f"release/{sheet}/{p}: not generated from source/{sheet}: release/ is out of date; {regenerate}"
+                     for p in sorted(committed - fresh)]
+        problems += [f"release/{sheet}/{p}: release/ is out of date with source/{sheet}; {regenerate}"
                      for p in sorted(fresh & committed) if _comparable(out / p) != _comparable(have / p)]
     return problems

@@ -37,7 +37,7 @@ from autograder.grading.harden import harden
 from autograder.grading.pipeline import source_imports
 from autograder.grading.scoring import Reference, reference_from_run, score_run
 from autograder.limits import Limits
-from autograder.sheets import guards, runs
+from autograder.sheets import guards, release_gate, runs
 from autograder.sheets.consistency import check_leaks, check_metadata, check_release_current, secret_lines
 from autograder.sheets.conventions import COURSE, Conventions, check_conventions
 from autograder.sheets.mistakes import (MistakeOutcome, check_declarations, failed_test_cells, load_alternatives,
@@ -45,7 +45,7 @@ from autograder.sheets.mistakes import (MistakeOutcome, check_declarations, fail
                                         with_answers)
 from autograder.sheets.rules import check_notebook_format, check_test_cells
 
-__all__ = ["SheetReport", "validate_sheet", "check_leaks", "secret_lines", "load_mistakes", "with_answer"]
+__all__ = ["SheetReport", "validate_sheet", "validate_sheets", "closing_advice", "check_leaks", "secret_lines", "load_mistakes", "with_answer"]
 
 REFERENCE, SOLUTION, STUDENT, VIEW = "reference", "solution", "student version", "student view"
 SHADOW = "shadowing simulation"
@@ -86,6 +86,30 @@ class _Steps:
         self.say("        " + text)
 
 
+def validate_sheets(cfg: CourseConfig, sheets: list[str], say: Say = lambda s: None, limits: Limits = Limits(),
+                    heading: Say | None = None, conventions: Conventions = COURSE) -> list[str]:
+    """`mlph validate`: validate each sheet, warn about one outside the semester plan, and record each
+    result for `mlph release` (:mod:`.release_gate`); every problem found."""
+    problems: list[str] = []
+    for sheet in sheets:
+        (heading or say)(sheet)
+        outside = release_gate.plan_problem(cfg, sheet)
+        if outside:
+            say(f"  WARNING {outside}; `mlph release {sheet}` refuses it")
+        found = validate_sheet(cfg, sheet, limits, say, conventions).problems
+        release_gate.record_validation(cfg, sheet, found)
+        problems += found
+    return problems
+
+
+def closing_advice(sheets: list[str], problems: list[str]) -> str:
+    """What to do next, as `mlph release` will see it."""
+    if problems:
+        return (f"`mlph release` refuses {' '.join(sheets)} until `mlph validate` passes on the current files "
+                "(or with --force)")
+    return "release with " + ", ".join(f"`mlph release {s}`" for s in sheets)
+
+
 def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(), say: Say = lambda s: None,
                    conventions: Conventions = COURSE) -> SheetReport:
     manifest = cfg.manifest(sheet)
@@ -102,12 +126,16 @@ def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(), say
          check_test_cells(manifest, source))
     step("every mistake names its task; enough mistakes", check_declarations(manifest, source, mistakes, conventions)
          + [p for p in check_declarations(manifest, source, alternatives, conventions) if "is not an answer cell" in p])
-    step("release/ is what source/ generates", check_release_current(cfg, sheet))
+    stale = check_release_current(cfg, sheet)
+    step("release/ is what source/ generates", stale)
+    if stale:
+        step.info(f"release/{sheet} is out of date: the student-version checks are skipped until it is "
+                  f"regenerated (`mlph generate {sheet}`)")
     release_path = cfg.release_dir / sheet / manifest.notebook
     solutions = [t.solution for t in manifest.paper_tasks if t.solution]
     step("no solution, hidden-test or paper model-solution line in release/",
          check_leaks(source, release_path.parent, solutions) if release_path.parent.is_dir() else ["release/ missing"])
-    release = nbformat.read(release_path, as_version=4) if release_path.is_file() else None
+    release = nbformat.read(release_path, as_version=4) if release_path.is_file() and not stale else None
     runnable = [m for m in mistakes if _runnable(m, source)]
     correct = [a for a in alternatives if _runnable(a, source)]
     reports = runs.run_all(_variants(manifest, source, release, runnable, correct), limits, source_imports(source),

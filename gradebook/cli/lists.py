@@ -260,6 +260,8 @@ def info() -> None:
     click.echo(f"root:           {ci.root}  [{o.get('root', '')}]")
     click.echo(f"data directory: {ci.data_dir}{'' if ci.data_dir_exists else ' (MISSING)'}  [{o.get('data_dir', '')}]")
     click.echo(f"database:       {ci.db_url}  [{o.get('db_url', '')}]")
+    if o.get("plan"):
+        click.echo(f"plan and rule:  {o['plan']} (the data directory's own, instead of mlph.toml's)")
     if ci.error:
         click.echo(f"gradebook:      not readable: {ci.error}")
         return

@@ -21,6 +21,11 @@ from gradebook.errors import ConfigError
 from gradebook.course.manifest import MANIFEST_NAME, Manifest, load_manifest, parse_due, parse_points
 
 CONFIG_NAME = "mlph.toml"
+# A data directory may carry its own configuration (the demo's does): its [course] name and timezone,
+# [admission], [intake] and [semester] replace those of mlph.toml for every command on that directory, and
+# its database is its own (its [course] db_url, else gradebook.db in it).
+DATA_CONFIG_NAME = "course.toml"
+OVERLAID = ("admission", "intake", "semester")
 
 
 @dataclass(frozen=True)
@@ -205,25 +210,38 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
     return tuple(sheets)
 
 
-def load_config(root: Path | None = None) -> CourseConfig:
-    """Read ``mlph.toml`` and apply the environment overrides."""
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"{path}: {exc}") from exc
+
+
+def load_config(root: Path | None = None, data_dir: Path | None = None) -> CourseConfig:
+    """Read ``mlph.toml`` and apply the environment overrides (``data_dir`` given: that data directory)
+    and the data directory's own ``course.toml``, if it has one."""
     origins = {"root": "given"}
     if root is None:
         root, origins["root"] = locate_root()
     root = root.resolve()
     where = str(root / CONFIG_NAME)
-    try:
-        raw = tomllib.loads((root / CONFIG_NAME).read_text(encoding="utf-8"))
-    except (OSError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"{where}: {exc}") from exc
+    raw = _read_toml(root / CONFIG_NAME)
     course = raw.get("course", {})
-    tz = str(course.get("timezone", "Europe/Berlin"))
-    data_dir = Path(os.environ.get("MLPH_COURSE_DIR") or root / course.get("data_dir", "course-data"))
-    data_dir = data_dir.resolve()
-    origins["data_dir"] = ("MLPH_COURSE_DIR" if os.environ.get("MLPH_COURSE_DIR")
+    origins["data_dir"] = ("given" if data_dir is not None else "MLPH_COURSE_DIR" if os.environ.get("MLPH_COURSE_DIR")
                            else f"{CONFIG_NAME} [course] data_dir" if course.get("data_dir") else "default (course-data)")
+    data_dir = Path(data_dir or os.environ.get("MLPH_COURSE_DIR") or root / course.get("data_dir", "course-data"))
+    data_dir = data_dir.resolve()
+    if (data_dir / DATA_CONFIG_NAME).is_file():  # the data directory's own plan, rule and intake
+        where = str(data_dir / DATA_CONFIG_NAME)
+        own = _read_toml(data_dir / DATA_CONFIG_NAME)
+        raw = {**raw, **{k: own.get(k, {}) for k in OVERLAID},
+               "course": {**{k: v for k, v in course.items() if k != "db_url"},  # never the course's own database
+                          **{k: v for k, v in own.get("course", {}).items() if k in ("name", "timezone", "db_url")}}}
+        course = raw["course"]
+        origins["plan"] = where
+    tz = str(course.get("timezone", "Europe/Berlin"))
     db_url = os.environ.get("MLPH_DB_URL") or course.get("db_url") or f"sqlite:///{data_dir / 'gradebook.db'}"
-    origins["db_url"] = ("MLPH_DB_URL" if os.environ.get("MLPH_DB_URL") else f"{CONFIG_NAME} [course] db_url"
+    origins["db_url"] = ("MLPH_DB_URL" if os.environ.get("MLPH_DB_URL") else f"{Path(where).name} [course] db_url"
                          if course.get("db_url") else "default (gradebook.db in the data directory)")
     return CourseConfig(
         root=root,

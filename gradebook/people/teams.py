@@ -41,3 +41,10 @@ def import_teams(engine: Engine, manifest: Manifest, path: Path, author: str) ->
         session.add(AuditLog(at=now, author=author, entity="team_member", key=manifest.id, old_value=None,
                              new_value=f"{len({t for _, t in seen.values()})} teams", reason=f"import of {path.name}"))
     return len({t for _, t in seen.values()})
+
+
+def team_of(engine: Engine, sheet: str) -> dict[str, str]:
+    """student → team, for the teams of ``sheet``."""
+    with engine.connect() as conn:
+        return {sid: team for sid, team in conn.execute(
+            select(TeamMember.student_id, TeamMember.team).where(TeamMember.sheet == sheet))}

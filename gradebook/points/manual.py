@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime, timezone
 from fractions import Fraction
+from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select, update
 
@@ -56,6 +57,11 @@ def set_extension(engine: Engine, sheet: str, student: str, until: datetime, aut
     if not reason.strip():
         raise InputError(f"an extension of {sheet} for {student!r} needs a reason")
     until = until.astimezone(timezone.utc)  # stored in UTC (SQLite keeps no offset)
+    zone = ZoneInfo(cfg.timezone)
+    if until <= manifest.due:
+        raise InputError(f"extension of {sheet} for {student!r}: {until.astimezone(zone):%Y-%m-%d %H:%M %Z} is not after "
+                         f"the sheet's deadline {manifest.due.astimezone(zone):%Y-%m-%d %H:%M %Z}: an extension must "
+                         "end later")
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
         if student not in roster_ids(session):

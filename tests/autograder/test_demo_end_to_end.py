@@ -91,3 +91,19 @@ def test_outputs_exist_and_feedback_hides_hidden_tests(demo):
     assert pages
     text = "".join(p.read_text() for p in pages)
     assert "BEGIN HIDDEN TESTS" not in text and "center_small_hidden" not in text
+
+
+def test_mlph_admission_on_the_demo_directory_gives_the_demos_numbers(demo, tmp_path):
+    from click.testing import CliRunner
+
+    from autograder.cli import main
+
+    cfg = demo["config"]
+    out = tmp_path / "admission.csv"
+    result = CliRunner().invoke(main, ["admission", "--csv", str(out), "--as-of", AS_OF.isoformat()],
+                                env={"MLPH_COURSE_DIR": str(cfg.data_dir)})
+    assert result.exit_code == 0, result.output
+    assert out.read_text(encoding="utf-8") == demo["outputs"]["csv"].read_text(encoding="utf-8")
+    counts = demo["figures"]["status"]
+    assert (f"{counts.get('admitted', 0)} admitted, {counts.get('open', 0)} open, "
+            f"{counts.get('not_admitted', 0)} not_admitted") in result.output

@@ -167,22 +167,3 @@ def test_a_grader_that_is_not_root_still_sandboxes():
     assert out[0].strip() == "65534 /home/student False"
     assert out[1].startswith("forks ") and 0 < int(out[1].split()[1]) < 40
 
-
-def test_a_kernel_slower_than_the_poll_still_counts_as_ready():
-    """Regression: the ready check once matched only its latest kernel_info request, so a kernel whose
-    first reply took over a second (a slow preload on a loaded machine) was 'not responding' forever."""
-    from autograder.sandbox.kernels import SandboxedKernelManager
-    from jupyter_client.utils import run_sync
-
-    km = SandboxedKernelManager(kernel_name="python3")
-    run_sync(km.start_kernel)(extra_arguments=["--IPKernelApp.exec_lines=import time; time.sleep(2.5)"],
-                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    kc = km.client()
-    kc.start_channels()
-    try:
-        started = time.monotonic()
-        run_sync(kc.wait_for_ready)(timeout=20)
-        assert 2.5 <= time.monotonic() - started < 10
-    finally:
-        kc.stop_channels()
-        run_sync(km.shutdown_kernel)(now=True)

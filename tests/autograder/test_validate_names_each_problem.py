@@ -84,7 +84,8 @@ def test_leaked_solution_line_in_release_is_reported(course_factory):
     nbformat.write(nb, path)
     report = validate_sheet(cfg, "tiny01")
     assert f"tiny01: {path}: contains the secret line 'return a * np.asarray(x, dtype=float)'" in report.problems
-    assert "tiny01: release/tiny01/tiny01.ipynb: out of date with source/tiny01 (run `mlph release tiny01`)" in report.problems
+    assert ("tiny01: release/tiny01/tiny01.ipynb: release/ is out of date with source/tiny01; regenerate it with "
+            "`mlph generate tiny01`") in report.problems
 
 
 def test_hidden_test_line_in_any_release_file_is_reported(course_factory):
@@ -94,7 +95,8 @@ def test_hidden_test_line_in_any_release_file_is_reported(course_factory):
         'check("scale_hidden_b", scale(np.linspace(0, 1, 5), 3.25), expected=3.25 * np.linspace(0, 1, 5))\n')
     problems = validate_sheet(cfg, "tiny01").problems
     assert any("notes.txt: contains the secret line 'check(\"scale_hidden_b\"" in p for p in problems)
-    assert "tiny01: release/tiny01/notes.txt: not generated from source/tiny01" in problems
+    assert ("tiny01: release/tiny01/notes.txt: not generated from source/tiny01: release/ is out of date; regenerate "
+            "it with `mlph generate tiny01`") in problems
 
 
 def test_secret_lines_exclude_lines_that_are_public_anyway():

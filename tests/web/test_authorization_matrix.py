@@ -45,6 +45,8 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/admin/preview"): ("/admin/preview?threshold=2/5", ADMIN_ONLY, None),
     ("GET", "/admin/report"): ("/admin/report", ADMIN_ONLY, None),
     ("GET", "/admin/audit"): ("/admin/audit", ADMIN_ONLY, None),
+    ("GET", "/admin/similarity"): ("/admin/similarity", ADMIN_ONLY, None),
+    ("GET", "/admin/similarity/{sheet}"): ("/admin/similarity/tiny01", ADMIN_ONLY, None),
     ("GET", "/admin/accounts"): ("/admin/accounts", ADMIN_ONLY, None),
     ("POST", "/admin/accounts/create"): ("/admin/accounts/create", ADMIN_ONLY, None),
     ("POST", "/admin/accounts/links"): ("/admin/accounts/links", ADMIN_ONLY, {"usernames": "ef3"}),
