@@ -330,6 +330,20 @@ def test_rubric_ticks_with_the_keyboard_only(browser: Any, server: Server) -> No
     page.context.close()
 
 
+def test_admin_audit_shows_points_as_decimals(browser: Any, server: Server) -> None:
+    """After the tutors' saves above: the audit page reads "1.5", never the stored "3/2", in the course's time."""
+    from playwright.sync_api import expect
+
+    page = open_as(browser, server, "boss")
+    page.goto(f"{server.base}/admin/audit?student=cd2")
+    row = page.locator("tr", has_text="tiny01/derive/cd2").first
+    expect(row).to_contain_text("1.5")
+    expect(row).to_contain_text("CET")
+    assert "3/2" not in page.locator("table").inner_text()
+    page.screenshot(path=str(server.shots / "admin-audit.png"), full_page=True)
+    page.context.close()
+
+
 def test_admin_downloads_the_xlsx_equal_to_the_cli(browser: Any, server: Server, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 
