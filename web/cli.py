@@ -67,9 +67,12 @@ def accounts_list() -> None:
     from gradebook.course.config import load_config
     from gradebook.store.db import open_gradebook
 
-    rows = list_accounts(open_gradebook(load_config().db_url, create=False))
+    from gradebook.cli.common import local
+
+    cfg = load_config()
+    rows = list_accounts(open_gradebook(cfg.db_url, create=False))
     for a in rows:
-        last = f"{a.last_login_at:%Y-%m-%d %H:%M}" if a.last_login_at else "never"
+        last = local(a.last_login_at, cfg) if a.last_login_at else "never"
         click.echo("\t".join([a.username, a.role or "(gone)", a.name, "password" if a.has_password else "no password",
                               "disabled" if a.disabled else "enabled", last]))
     click.echo(f"{len(rows)} account(s)")
@@ -102,7 +105,7 @@ def accounts_links(usernames: tuple[str, ...], csv_path: Path, base_url: str | N
     from gradebook.exports.links import write_links_csv
 
     with csv_path.open("w", newline="", encoding="utf-8") as fh:
-        write_links_csv(links, fh)
+        write_links_csv(links, fh, load_config().timezone)
     click.echo(f"wrote {len(links)} link(s) to {csv_path}")
 
 

@@ -12,6 +12,7 @@ from fastapi import Request
 from fastapi.responses import HTMLResponse
 
 from gradebook.exports.admission_list import percent_text
+from gradebook.exports.lists import audit_text
 from gradebook.points.paper import fmt
 
 from web.security import set_pre_csrf_cookie, template_globals
@@ -30,13 +31,21 @@ def make_env(tz: str) -> jinja2.Environment:
                              trim_blocks=True, lstrip_blocks=True)
     zone = ZoneInfo(tz)
 
-    def local(when: datetime | None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
-        if when is None:
+    def local(when: datetime | str | None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
+        """A time in the course's zone (a naive time is UTC, as stored); an ISO text (a grading result's
+        stamp) is read first, and shown as it is if it is none."""
+        if when is None or when == "":
             return "–"
+        if isinstance(when, str):
+            try:
+                when = datetime.fromisoformat(when)
+            except ValueError:
+                return str(when)
         when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
         return when.astimezone(zone).strftime(pattern + " %Z")
 
-    env.filters.update(points=_points, local=local, percent=lambda f: percent_text(Fraction(f)))
+    env.filters.update(points=_points, local=local, percent=lambda f: percent_text(Fraction(f)),
+                       audit_value=audit_text)
     env.globals["timezone"] = tz
     return env
 

@@ -22,19 +22,35 @@ def students() -> None:
 
 @students.command("import")
 @click.argument("file", type=click.Path(path_type=Path))
-def students_import(file: Path) -> None:
-    """Import the roster from CSV/XLSX (header student_id,last_name,first_name,email[,matriculation,programme]).
+@click.option("--column", "columns", multiple=True, metavar="NAME=FIELD",
+              help="Read the file's column NAME as FIELD (student_id, last_name, first_name, email, "
+                   "matriculation, programme, login); repeatable.")
+def students_import(file: Path, columns: tuple[str, ...]) -> None:
+    """Import the roster from CSV/XLSX (header student_id,last_name,first_name,email[,matriculation,programme,login]).
 
-    Creates the course's data directory and gradebook if they do not exist yet.
+    German university and LMS exports are read as they are: Matrikelnummer, Nachname, Vorname, E-Mail,
+    Kennung/Benutzername, Studiengang and the like are recognised; without an id column the
+    matriculation number is the id. Ids are trimmed and compared ignoring case. A file with a bad row or
+    a duplicate id, e-mail or matriculation number is refused whole. Creates the course's data
+    directory and gradebook if they do not exist yet.
 
     \b
     Example:
       mlph students import roster.xlsx
+      mlph students import heico.csv --column "Uni-Kennung=student_id"
     """
     from gradebook.people.roster import import_students
 
     cfg = load_config()
-    click.echo(f"{file}: {import_students(engine_of(cfg, create=True), file)}")
+    mapping = dict(_column_mapping(c) for c in columns)
+    click.echo(f"{file}: {import_students(engine_of(cfg, create=True), file, mapping)}")
+
+
+def _column_mapping(text: str) -> tuple[str, str]:
+    name, sep, target = text.partition("=")
+    if not sep or not name.strip() or not target.strip():
+        raise click.BadParameter(f"{text!r} is not NAME=FIELD (e.g. Nachname=last_name)", param_hint="--column")
+    return name.strip(), target.strip()
 
 
 @click.group()

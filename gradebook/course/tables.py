@@ -102,17 +102,64 @@ def _cell_text(value: object) -> str:
     return str(value)
 
 
-def read_rows(path: Path, required: list[str]) -> list[Row]:
-    """The data rows of a CSV or XLSX file whose header has at least ``required``."""
+def column_key(name: str) -> str:
+    """A column name as compared: case, spaces and the marks ``_ - . /`` ignored ("E-Mail" = "email")."""
+    return "".join(ch for ch in name.strip().casefold() if ch not in " _-./\t")
+
+
+def read_table(path: Path, aliases: dict[str, str] | None = None,
+               mapping: dict[str, str] | None = None) -> tuple[list[str], list[Row]]:
+    """The header and data rows of a CSV or XLSX file. With ``aliases`` (a :func:`column_key` to a field)
+    and ``mapping`` (a column as written to a field, given by the user), columns are renamed to their
+    fields; two columns that would give one field, or a mapped column the file lacks, are refused."""
     if not path.is_file():
         raise InputError(f"{path}: no such file")
     header, rows = _xlsx_rows(path) if path.suffix.lower() in (".xlsx", ".xlsm") else _csv_rows(path)
-    missing = [c for c in required if c not in header]
-    if missing:
-        raise InputError(f"{path}:1: the header lacks {', '.join(missing)} (expected {','.join(required)})")
     if len(rows) > MAX_ROWS:
         raise InputError(f"{path}: more than {MAX_ROWS} rows")
+    if aliases is None and not mapping:
+        return header, rows
+    renamed = _renamed_header(path, header, aliases or {}, mapping or {})
+    return ([renamed.get(h, h) for h in header],
+            [Row(r.line, {renamed.get(h, h): v for h, v in r.values.items()}) for r in rows])
+
+
+def _renamed_header(path: Path, header: list[str], aliases: dict[str, str],
+                    mapping: dict[str, str]) -> dict[str, str]:
+    by_key = {column_key(h): h for h in header}
+    renamed: dict[str, str] = {}
+    for column, target in mapping.items():
+        h = by_key.get(column_key(column))
+        if h is None:
+            raise InputError(f"{path}:1: --column {column}={target}: the file has no column {column!r} "
+                             f"(its columns: {', '.join(header)})")
+        renamed[h] = target
+    for h in header:
+        if h not in renamed and column_key(h) in aliases:
+            renamed[h] = aliases[column_key(h)]
+    given: dict[str, str] = {}
+    for h in header:
+        target = renamed.get(h, h)
+        if target in given:
+            raise InputError(f"{path}:1: the columns {given[target]!r} and {h!r} both give {target} "
+                             f"(choose one with --column NAME={target})")
+        given[target] = h
+    return renamed
+
+
+def read_rows(path: Path, required: list[str], aliases: dict[str, str] | None = None,
+              mapping: dict[str, str] | None = None) -> list[Row]:
+    """The data rows of a CSV or XLSX file whose header has at least ``required`` (after renaming, see
+    :func:`read_table`)."""
+    header, rows = read_table(path, aliases, mapping)
+    require_columns(path, header, required)
     return rows
+
+
+def require_columns(path: Path, header: list[str], required: list[str], hint: str = "") -> None:
+    missing = [c for c in required if c not in header]
+    if missing:
+        raise InputError(f"{path}:1: the header lacks {', '.join(missing)} (expected {','.join(required)}){hint}")
 
 
 def parse_decimal(text: str) -> Fraction:

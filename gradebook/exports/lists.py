@@ -6,6 +6,8 @@ from __future__ import annotations
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
+import re
+from fractions import Fraction
 from typing import Any
 
 from sqlalchemy import Engine, func, select
@@ -17,6 +19,7 @@ from gradebook.errors import InputError
 from gradebook.store.models import (AdmissionOverride, AuditLog, AutogradeResult, Extension, GroupMembership, Handin, Person,
                      StudentProfile, TutorialGroup)
 from gradebook.course.sheets_state import require_sheet, utc
+from gradebook.points.paper import fmt
 
 
 @dataclass(frozen=True)
@@ -141,6 +144,19 @@ class AuditRow:
     reason: str
 
 
+_FRACTION = re.compile(r"^-?[0-9]{1,30}/[0-9]{1,30}$")
+
+
+def audit_text(value: str | None) -> str:
+    """An audit value as people write it: points stored exactly as a fraction ("5/2") read "2.5"
+    (a fraction only where the decimal does not end, "1/3"); other values as they are."""
+    if not value:
+        return ""
+    if _FRACTION.match(value) and not value.endswith("/0"):
+        return fmt(Fraction(value))
+    return value
+
+
 def audit_log(engine: Engine, student: str | None = None, sheet: str | None = None, author: str | None = None,
               since: datetime | None = None, limit: int | None = None) -> list[AuditRow]:
     """The audit log, oldest first. Keys name what changed (``sheet/task/student``, ``student``, ``sheet``):
@@ -157,7 +173,8 @@ def audit_log(engine: Engine, student: str | None = None, sheet: str | None = No
         parts = r.key.split("/")
         if (student is not None and student not in parts) or (sheet is not None and sheet not in parts):
             continue
-        out.append(AuditRow(utc(r.at), r.author, r.entity, r.key, r.old_value or "", r.new_value or "", r.reason or ""))
+        out.append(AuditRow(utc(r.at), r.author, r.entity, r.key, audit_text(r.old_value), audit_text(r.new_value),
+                            r.reason or ""))
     return out[-limit:] if limit else out
 
 

@@ -296,6 +296,54 @@ def test_rubric_ticks_and_comments_save_from_the_side_panel(browser: Any, server
     page.context.close()
 
 
+def test_rubric_ticks_with_the_keyboard_only(browser: Any, server: Server) -> None:
+    """Ctrl+Enter in a cell goes to its rubric in the side panel, Space ticks an item (the points follow),
+    Tab reaches the next item, Esc goes back to the cell; the tutor's home leads with the sheet to grade."""
+    from playwright.sync_api import expect
+
+    from gradebook.points.grid import student_paper
+
+    page = open_as(browser, server, "tutor2")
+    page.goto(f"{server.base}/tutor")
+    expect(page.locator("#grade-now")).to_contain_text("Grade now: tiny02")  # tiny03 is not yet due
+    page.screenshot(path=str(server.shots / "tutor-home.png"), full_page=True)
+    page.goto(f"{server.base}/tutor/tiny01/g2")
+    kb = page.keyboard
+    expect(cell(page, "cd2", "proof")).to_be_focused()
+    kb.press("Tab")
+    expect(cell(page, "cd2", "derive")).to_be_focused()
+    kb.press("Control+Enter")
+    panel = page.locator('.student-panel[data-student="cd2"]')
+    first = panel.get_by_label("Sets up the integral")
+    expect(first).to_be_focused()
+    kb.press("Space")
+    expect(cell(page, "cd2", "derive")).to_have_value("1.5")
+    kb.press("Tab")
+    expect(panel.get_by_label("Correct result")).to_be_focused()
+    kb.press("Space")
+    expect(cell(page, "cd2", "derive")).to_have_value("4")
+    kb.press("Escape")
+    expect(cell(page, "cd2", "derive")).to_be_focused()
+    page.wait_for_function("() => !document.querySelector('input.pts.saving')")
+    state = student_paper(open_gradebook(server.cfg.db_url), server.cfg.manifest("tiny01"), "cd2")["derive"]
+    assert (state.points, state.ticks) == (Fraction(4), ("setup", "result"))
+    page.context.close()
+
+
+def test_admin_audit_shows_points_as_decimals(browser: Any, server: Server) -> None:
+    """After the tutors' saves above: the audit page reads "1.5", never the stored "3/2", in the course's time."""
+    from playwright.sync_api import expect
+
+    page = open_as(browser, server, "boss")
+    page.goto(f"{server.base}/admin/audit?student=cd2")
+    row = page.locator("tr", has_text="tiny01/derive/cd2").first
+    expect(row).to_contain_text("1.5")
+    expect(row).to_contain_text("CET")
+    assert "3/2" not in page.locator("table").inner_text()
+    page.screenshot(path=str(server.shots / "admin-audit.png"), full_page=True)
+    page.context.close()
+
+
 def test_admin_downloads_the_xlsx_equal_to_the_cli(browser: Any, server: Server, tmp_path: Path) -> None:
     from openpyxl import load_workbook
 

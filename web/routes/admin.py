@@ -138,7 +138,7 @@ def accounts_links(request: Request, usernames: str = Form(""), user: User = Dep
     links = accounts.issue_links(engine_of(request), usernames.split() or None, base, settings.link_hours,
                                  user.username)
     out = io.StringIO()
-    write_links_csv(links, out)
+    write_links_csv(links, out, request.app.state.cfg.timezone)
     return Response(out.getvalue(), media_type="text/csv; charset=utf-8",
                     headers={"Content-Disposition": 'attachment; filename="password-links.csv"'})
 

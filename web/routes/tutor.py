@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import time
+from datetime import datetime, timezone
 from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
@@ -84,14 +85,23 @@ def _progress(request: Request, groups: list[str]) -> tuple[dict[str, int], dict
 
 @router.get("/tutor")
 def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
+    cfg = _cfg(request)
     groups = _allowed_groups(request, user)
-    sheets = _graded_sheets(_cfg(request))
     sizes, entered = _progress(request, [g.id for g in groups])
-    rows = [{"group": g, "students": sizes.get(g.id, 0),
-             "sheets": [{"id": s, "title": title, "total": sizes.get(g.id, 0) * n,
-                         "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for s, title, n in sheets]}
-            for g in groups]
-    return render(request, "tutor_home.html", {"rows": rows, "sheets": sheets})
+    due = {s.id: s.manifest.due for s in cfg.semester if s.manifest is not None}
+    now = datetime.now(timezone.utc)
+    sheets = [{"id": s, "title": title, "due": due[s], "past": due[s] <= now,
+               "groups": [{"group": g, "total": sizes.get(g.id, 0) * n,
+                           "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for g in groups]}
+              for s, title, n in _graded_sheets(cfg)]
+    return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets)})
+
+
+def grade_now(sheets: list[dict[str, Any]]) -> dict[str, Any] | None:
+    """The sheet to grade now: the latest one past its deadline with an empty cell in one of the groups
+    (of two due at once, the later in the semester)."""
+    waiting = [s for s in sheets if s["past"] and any(g["empty"] > 0 for g in s["groups"])]
+    return max(reversed(waiting), key=lambda s: s["due"]) if waiting else None
 
 
 def _names(request: Request, ids: set[str]) -> dict[str, str]:

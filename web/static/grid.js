@@ -7,6 +7,8 @@
 // - A stale save (409) shows who changed the cell, to what and when, with the choice to keep theirs
 //   or to save one's own over it.
 // - Selecting a row shows that student's PDF, notebook, rubric and comments in the side panel.
+// - Ctrl+Enter (or Cmd+Enter) in a cell goes to that cell's rubric (or comment) in the side panel: Tab
+//   and Space tick items there; Esc goes back to the cell.
 (function () {
   "use strict";
   var table = document.getElementById("grid");
@@ -259,7 +261,8 @@
     var atStart = el.selectionStart === 0 && el.selectionEnd === 0;
     var whole = el.selectionStart === 0 && el.selectionEnd === el.value.length;
     var atEnd = el.selectionStart === el.value.length;
-    if (ev.key === "ArrowUp") { go(el, -1, 0); ev.preventDefault(); }
+    if (ev.key === "Enter" && (ev.ctrlKey || ev.metaKey)) { toPanel(el); ev.preventDefault(); }
+    else if (ev.key === "ArrowUp") { go(el, -1, 0); ev.preventDefault(); }
     else if (ev.key === "ArrowDown") { go(el, 1, 0); ev.preventDefault(); }
     else if (ev.key === "Enter") { go(el, ev.shiftKey ? -1 : 1, 0); ev.preventDefault(); }
     else if (ev.key === "ArrowLeft" && (atStart || whole)) { go(el, 0, -1); ev.preventDefault(); }
@@ -269,6 +272,21 @@
       validate(el);
       el.select();
     }
+  });
+  function toPanel(el) {
+    var student = el.getAttribute("data-student"), task = el.getAttribute("data-task");
+    select(student);
+    var box = document.querySelector('.student-panel[data-student="' + CSS.escape(student) + '"] ' +
+                                     '.task-box[data-task="' + CSS.escape(task) + '"]');
+    var target = box && (box.querySelector("input.tick") || box.querySelector("textarea.comment"));
+    if (target) { target.focus(); target.scrollIntoView({ block: "nearest" }); }
+  }
+
+  document.getElementById("panel").addEventListener("keydown", function (ev) {
+    var el = ev.target;
+    if (ev.key !== "Escape" || !el.classList || !(el.classList.contains("tick") || el.classList.contains("comment"))) { return; }
+    var back = find(el.getAttribute("data-student"), el.getAttribute("data-task"));
+    if (back) { ev.preventDefault(); back.focus(); back.select(); }
   });
   table.addEventListener("input", function (ev) {
     if (ev.target.classList.contains("pts")) { validate(ev.target); }
