@@ -32,8 +32,8 @@ from autograder.sheets.conventions import Conventions
 from autograder.sheets.rules import cell_tasks
 
 
-def load_mistakes(manifest: Manifest) -> list[dict[str, str]]:
-    """The sheet's mistakes (``cell``, ``why``, ``source`` and, if given, ``task``); none without a file."""
+def _load(manifest: Manifest, kind: str) -> list[dict[str, Any]]:
+    """The ``[[kind]]`` entries of the sheet's mistakes.toml; none without a file."""
     path = manifest.directory / "mistakes.toml"
     if not path.is_file():
         return []
@@ -41,19 +41,17 @@ def load_mistakes(manifest: Manifest) -> list[dict[str, str]]:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
     except tomllib.TOMLDecodeError as exc:
         raise SheetError(f"{path}: not valid TOML: {exc}") from exc
-    return _entries(raw, "mistake", path)
+    return _entries(raw, kind, path)
+
+
+def load_mistakes(manifest: Manifest) -> list[dict[str, str]]:
+    """The sheet's mistakes (``cell``, ``why``, ``source`` and, if given, ``task``); none without a file."""
+    return _load(manifest, "mistake")
 
 
 def load_alternatives(manifest: Manifest) -> list[dict[str, Any]]:
     """The sheet's correct alternatives (``[[alternative]]`` in mistakes.toml)."""
-    path = manifest.directory / "mistakes.toml"
-    if not path.is_file():
-        return []
-    try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
-    except tomllib.TOMLDecodeError as exc:
-        raise SheetError(f"{path}: not valid TOML: {exc}") from exc
-    return _entries(raw, "alternative", path)
+    return _load(manifest, "alternative")
 
 
 def _entries(raw: dict[str, Any], kind: str, path: Any) -> list[dict[str, Any]]:
