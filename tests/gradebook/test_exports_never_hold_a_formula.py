@@ -102,7 +102,7 @@ def test_links_and_points_template(course: Any, tmp_path: Path) -> None:
         ensure_account(engine, sid)
     out = io.StringIO()
     assert write_links_csv(issue_links(engine, ["ab1", "ef3", "gh4", "ij5"], "https://grading.example.org", 24, "t"),
-                           out) == 4
+                           out, "Europe/Berlin") == 4
     rows = list(csv.reader(out.getvalue().splitlines()))
     assert not any(_dangerous(c) for r in rows for c in r)
     by_id = {r[0]: r for r in rows[1:]}
