@@ -84,6 +84,17 @@ def gradebook_course(course_factory: Callable[..., CourseConfig], db_url: str,
 # that appeared during the run must be gone at its end (after a grace period), else they are named and the run
 # fails. Off by default, because another run on the same machine has sandboxes of its own (never killed here).
 
+@pytest.fixture(scope="session", autouse=True)
+def _grader_resources_closed_at_the_end() -> Iterator[None]:
+    """What the test process itself keeps for in-process grading (spare kernels, the kernel zygote) is closed
+    when the suite ends, as atexit would at the process's end, so that the check below sees what is left."""
+    yield
+    from autograder.sandbox import kernels, zygote
+
+    kernels.close_spares()
+    zygote.close_zygote()
+
+
 def _leftovers() -> tuple[set[int], set[str]]:
     import subprocess
 
