@@ -1,7 +1,7 @@
 """The web application in a real browser: Playwright for Python driving Debian's /usr/bin/chromium
 against the real app, served by uvicorn on 127.0.0.1 (a free port) over a course built in tmp.
 
-Screenshots of the tutor grid, the student dashboard and the admin overview go to ``docs/screenshots/``
+Screenshots of the tutor grid, the student dashboard and sheet page and the admin overview go to ``docs/screenshots/``
 when ``MLPH_WRITE_SCREENSHOTS=1`` (the only files these tests may write into the repository), else to tmp.
 Every page is watched for dialogs (an ``alert`` that ran) and for console errors (a CSP violation:
 something tried to run an inline script)."""
@@ -429,6 +429,7 @@ def test_student_hands_in_and_sees_the_points_appear(browser: Any, server: Serve
     assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr[-2000:]
     # polled, no reload; before the deadline the visible checks only (no points a hidden test could change)
     expect(page.locator("#grading")).to_contain_text("Visible checks: 2 of 2 tests pass", timeout=15000)
+    page.screenshot(path=str(server.shots / "student-sheet.png"), full_page=True)
     assert page.locator('img[src="x"]').count() == 0
     tutor = open_as(browser, server, "tutor1")
     tutor.goto(f"{server.base}/tutor/tiny03/g1")
