@@ -20,7 +20,7 @@ from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
-from gradebook.points.grading_turn import grading_turn, kept_in_time
+from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import decide_late
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
 
@@ -156,14 +156,14 @@ def _turn(view: SheetView, sem: SemesterSheet, result: AutogradeResult | None, l
     if not view.grading or latest is None:
         return
     decision = decide_late(latest.received_at, sem.manifest, view.extension)
-    if result is not None and kept_in_time(sem.counts, decision.late, result.late, result.status):
+    turn = when_graded(sem.counts, rate, runs, result.last_run_at if result is not None else None,
+                       result.late if result is not None else None, result.status if result is not None else None,
+                       latest.received_at, decision, now)
+    if turn == KEPT:
         view.kept, view.grading = True, False
-        return
-    turn = grading_turn(rate, runs, result.last_run_at if result is not None else None, latest.received_at,
-                        decision.deadline, decision.grace, now)
-    if turn is None:
+    elif turn is None:
         view.never, view.grading = True, False
-    elif turn > now:
+    elif isinstance(turn, datetime) and turn > now:
         view.turn = turn
 
 

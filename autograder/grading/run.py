@@ -17,7 +17,7 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from gradebook.points.autograde_store import (GRADER_ERROR, graded_fingerprints, graded_runs, require_sheet,
                                               stored_decisions, store_result)
-from gradebook.points.grading_turn import grading_turn, kept_in_time
+from gradebook.points.grading_turn import KEPT, when_graded
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import open_gradebook
 from gradebook.points.handins import decision_fields, decision_for, latest_handins, roster_ids
@@ -127,14 +127,12 @@ def _not_now(engine: Any, manifest: Any, counts: str,
         if sub.invalid:  # nothing of the student's runs: never limited
             continue
         decision = decision_for(engine, manifest, sub.student, sub.submitted_at)
-        late, status = stored.get(sub.student, (None, None))
-        if kept_in_time(counts, decision.late, late, status):
-            kept.append(sub.student)
-            continue
         count, last = runs.get(sub.student, (0, None))
-        turn = grading_turn(manifest.grading_rate, count, last, sub.submitted_at, decision.deadline, decision.grace,
-                            now)
-        if turn is None or turn > now:
+        late, status = stored.get(sub.student, (None, None))
+        turn = when_graded(counts, manifest.grading_rate, count, last, late, status, sub.submitted_at, decision, now)
+        if turn == KEPT:
+            kept.append(sub.student)
+        elif turn is None or (isinstance(turn, datetime) and turn > now):
             waiting[sub.student] = turn
     return waiting, kept
 

@@ -11,6 +11,9 @@ from __future__ import annotations
 from datetime import datetime, timedelta, timezone
 
 from gradebook.course.manifest import GradingRate
+from gradebook.points.handins import LateDecision
+
+KEPT = "kept"  # the hand-in is kept, not graded: one made in time counts (see :func:`kept_in_time`)
 
 
 def _utc(when: datetime) -> datetime:
@@ -40,3 +43,13 @@ def kept_in_time(counts: str, new_is_late: bool, stored_late: bool | None, store
     replace a graded hand-in made in time: it is kept (saved, listed) but neither graded nor counted."""
     return (counts == "last_in_time" and new_is_late and stored_late is False
             and stored_status in ("graded", "timeout", "crashed", "invalid", "missing"))
+
+
+def when_graded(counts: str, rate: GradingRate, runs: int, last_run_at: datetime | None, stored_late: bool | None,
+                stored_status: str | None, received_at: datetime | None, decision: LateDecision,
+                now: datetime) -> datetime | str | None:
+    """The one answer the grader and the student's page give for a hand-in (``decision``: its late decision;
+    ``stored_*``: the graded result it would replace): :data:`KEPT`, None (never graded), or when it is graded."""
+    if kept_in_time(counts, decision.late, stored_late, stored_status):
+        return KEPT
+    return grading_turn(rate, runs, last_run_at, received_at, decision.deadline, decision.grace, now)
