@@ -155,13 +155,16 @@ class Cgroups:
         """Kill everything still inside, then remove the cgroups."""
         self.kill_all()
         for d in self.dirs:
-            for _ in range(50):
+            deadline = time.monotonic() + 5.0  # a killed process leaves its cgroup once its parent reaped it
+            while True:
                 try:
                     d.rmdir()
                     break
                 except FileNotFoundError:
                     break
                 except OSError:
+                    if time.monotonic() > deadline:
+                        break  # left for sweep_stale
                     time.sleep(0.02)
 
 

@@ -46,7 +46,14 @@ def _sandboxes() -> set[str]:
                               text=True).stdout.split())
 
 
-def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(course_factory):
+def _cgroups() -> set[Path]:
+    """The sandbox cgroups there are now (v1 per controller or v2)."""
+    root = Path("/sys/fs/cgroup")
+    return {d for parent in (root / "mlph", root / "cpu" / "mlph", root / "memory" / "mlph", root / "pids" / "mlph")
+            if parent.is_dir() for d in parent.glob("k*")}
+
+
+def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(course_factory, monkeypatch):
     cfg = course_factory()
     generate(cfg, "tiny01")
     expected = {}
@@ -56,7 +63,7 @@ def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(co
         expected[f"s{i:02d}"] = "3" if right else "0"
     db = Path(cfg.db_url.removeprefix("sqlite:///"))
     env = dict(os.environ, MLPH_ROOT=str(cfg.root))
-    others = _sandboxes()
+    others, groups = _sandboxes(), _cgroups()
     grader = subprocess.Popen([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny01", "--no-progress",
                                "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -70,6 +77,11 @@ def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(co
     while _sandboxes() - others and time.monotonic() < deadline:
         time.sleep(0.1)
     assert not _sandboxes() - others
+    from autograder.sandbox import bwrap
+
+    monkeypatch.setattr(bwrap, "STALE_AFTER", 0.0)  # what the killed grader's sandboxes left is swept at once
+    bwrap.sweep_stale()
+    assert not _cgroups() - groups
 
     summary = autograde(cfg, "tiny01", workers=2, limits=Limits(cell_timeout=10), progress=False)
 
