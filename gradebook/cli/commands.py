@@ -358,6 +358,9 @@ def report(output: Path, as_of: str | None) -> None:
 
 
 def register(group: click.Group) -> None:
+    from gradebook.cli.anonymous import anonymous
+
+    group.add_command(anonymous)
 
     for command in (students, points, admission, groups, teams, staff, override, grade, extension, status, report):
         group.add_command(command)

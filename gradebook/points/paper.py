@@ -16,6 +16,7 @@ from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
+from gradebook.course.anonymity import aliases
 from gradebook.course.spreadsheet import Number, row
 from gradebook.errors import ConflictError, InputError
 from gradebook.course.manifest import Manifest, Task
@@ -49,13 +50,16 @@ def fmt(points: Fraction) -> str:
     return text if Fraction(text) == points else str(points)
 
 
-def parse_points_file(path: Path, manifest: Manifest, known: set[str]) -> PointsReport:
-    """Check every row against the sheet's paper tasks and the roster; all errors at once."""
+def parse_points_file(path: Path, manifest: Manifest, known: set[str],
+                      unmask: dict[str, str] | None = None) -> PointsReport:
+    """Check every row against the sheet's paper tasks and the roster; all errors at once. ``unmask``
+    (pseudonym → student, an anonymous sheet): rows may name the student by the pseudonym."""
     report = PointsReport()
     errors: list[str] = []
     seen: dict[tuple[str, str], int] = {}
     for row in read_rows(path, REQUIRED):
         sid, task_id, raw = row.get("student_id"), row.get("task"), row.get("points")
+        sid = (unmask or {}).get(sid or "", sid)
         where = f"{path}:{row.line}: student {sid!r}, task {task_id!r}"
         task = manifest.paper_task(task_id)
         if sid not in known:
@@ -96,7 +100,9 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
     """Write a tutor's points for ``manifest``'s paper tasks in one transaction, audited."""
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
-        report = parse_points_file(path, manifest, known_students(session))
+        known = known_students(session)
+        masks = aliases(engine, manifest.id, known)
+        report = parse_points_file(path, manifest, known, {a: s for s, a in (masks or {}).items()})
         existing = {(p.student_id, p.task): p for p in session.execute(
             select(PaperPoints).where(PaperPoints.sheet == manifest.id).with_for_update()).scalars()}
         changes = _change_counts(session, manifest.id) if len(existing) < len(report.rows) else {}
@@ -141,7 +147,11 @@ def write_template(engine: Engine, manifest: Manifest, path: Path, group: str | 
             if not members:
                 raise InputError(f"tutorial group {group!r} has no students")
             query = query.where(nt.student.c.id.in_(members))
-        students = session.execute(query).all()
+        students: list[tuple[str, str | None, str | None]] = [(sid, last, first) for sid, last, first in
+                                                              session.execute(query)]
+    masks = aliases(engine, manifest.id, [sid for sid, _, _ in students])
+    if masks is not None:  # an anonymous sheet: the pseudonym in place of the id, no names, in its order
+        students = sorted(((masks[sid], "", "") for sid, _, _ in students), key=lambda r: r[0])
     path.parent.mkdir(parents=True, exist_ok=True)
     n = 0
     with path.open("w", newline="", encoding="utf-8") as fh:

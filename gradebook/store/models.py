@@ -184,6 +184,21 @@ class SheetState(Base):
     closed_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by: Mapped[str | None] = mapped_column(String(128))
     close_reason: Mapped[str | None] = mapped_column(Text)
+    anonymous: Mapped[bool] = mapped_column(Boolean, default=False, server_default="0")  # tutors see pseudonyms
+    pseudonym_key: Mapped[str | None] = mapped_column(String(64))  # the sheet's HMAC key of the pseudonyms
+
+
+class PageTag(Base):
+    """Which pages (1-based, ``"1,2,5"``) of a paper hand-in's PDF answer one paper task."""
+
+    __tablename__ = "page_tag"
+    __table_args__ = (UniqueConstraint("handin_id", "task"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    handin_id: Mapped[int] = mapped_column(Integer, ForeignKey("handin.id", ondelete="CASCADE"))
+    task: Mapped[str] = mapped_column(String(128))
+    pages: Mapped[str] = mapped_column(String(1024))
+    tagged_by: Mapped[str] = mapped_column(String(128))
+    tagged_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
 
 
 class Account(Base):

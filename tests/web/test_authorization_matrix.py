@@ -9,6 +9,8 @@ from typing import Any
 import pytest
 from fastapi.testclient import TestClient
 
+from pdfpages import blank_pdf
+
 from gradebook.people.accounts import issue_links
 from gradebook.store.db import atomic
 from gradebook.store.models import Handin
@@ -37,6 +39,13 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
                                                             {"kind": "paper", "confirm_late": "yes"}),
     ("GET", "/students/{student}/sheets/{sheet}/paper.pdf"): ("/students/ab1/sheets/tiny01/paper.pdf", OWN_A, None),
     ("GET", "/handins/{handin_id}/pdf"): ("/handins/{handin}/pdf", OWN_A, None),
+    ("GET", "/handins/{handin_id}/pages"): ("/handins/{handin}/pages", OWN_A, None),
+    ("GET", "/handins/{handin_id}/pages/{number}.png"): ("/handins/{handin}/pages/2.png", OWN_A, None),
+    # tagging: the student only until the deadline (tiny01's has passed), the tutor of the group and admins
+    ("POST", "/handins/{handin_id}/pages"): ("/handins/{handin}/pages", "LDDODO", {"tag": "proof:2"}),
+    ("GET", "/admin/anonymity"): ("/admin/anonymity", ADMIN_ONLY, None),
+    ("POST", "/admin/anonymity"): ("/admin/anonymity", ADMIN_ONLY, {"sheet": "tiny01", "on": "off"}),
+    ("POST", "/admin/anonymity/reveal"): ("/admin/anonymity/reveal", ADMIN_ONLY, {"sheet": "tiny01", "reason": "x"}),
     ("GET", "/admin"): ("/admin", ADMIN_ONLY, None),
     ("GET", "/admin/students"): ("/admin/students", ADMIN_ONLY, None),
     ("GET", "/admin/admission"): ("/admin/admission", ADMIN_ONLY, None),
@@ -107,10 +116,11 @@ def web(gradebook_course: Any) -> Any:
     token = issue_links(engine, ["ef3"], "", 1, "test")[0].url.rsplit("/", 1)[1]
     stored = cfg.data_dir / "handins" / "tiny01-ab1.pdf"
     stored.parent.mkdir(parents=True, exist_ok=True)
-    stored.write_bytes(PDF)
+    scan = blank_pdf(3)  # a real PDF: its pages are rendered for /handins/{id}/pages
+    stored.write_bytes(scan)
     with atomic(engine) as session:
         row = Handin(sheet="tiny01", student_id="ab1", kind="paper", source="web", status="accepted",
-                     received_at=datetime.now(timezone.utc), stored_path="handins/tiny01-ab1.pdf", size=len(PDF),
+                     received_at=datetime.now(timezone.utc), stored_path="handins/tiny01-ab1.pdf", size=len(scan),
                      original_name="scan.pdf")
         session.add(row)
         session.flush()
@@ -142,7 +152,7 @@ def test_every_route_has_an_entry_and_behaves(web: Any) -> None:
         url = url.format(**values)
         for role, code in zip(ROLES, codes):
             client = _client(app, role)
-            files = {"file": ("scan.pdf", PDF, "application/pdf")} if "handin" in path else None
+            files = {"file": ("scan.pdf", PDF, "application/pdf")} if path.endswith("/handin") else None
             response = client.get(url) if method == "GET" else client.request(method, url, data=data, files=files)
             got = outcome(response)
             if got != CODES[code]:

@@ -11,11 +11,14 @@ from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from gradebook.course.anonymity import anonymous_key, anonymous_sheets
 from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.points.page_images import PageRenderError, render_pages
 from gradebook.course.sheets_state import handin_refusal, student_sheets
 from gradebook.store.models import Handin
 
 from web.security import User, can_view_handin, engine_of, require_role, require_student_access, team_of
+from web.routes.pages import shown_as
 from web.templating import render
 from web.views import dashboard, late_notice, sheet_detail
 
@@ -51,16 +54,26 @@ def _sheet(request: Request, sheet: str, user: User) -> SemesterSheet:
 def student_dashboard(request: Request, student: str, user: User = Depends(anyone)) -> Response:
     require_student_access(request, user, student)
     visible = _for_students(request, user)
+    if user.role == "tutor":  # a tutor sees nothing of an anonymous sheet on a named page
+        visible = {s.id for s in _cfg(request).semester} - anonymous_sheets(engine_of(request))
     standing, sheets = dashboard(engine_of(request), _cfg(request), student, visible, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
-    upcoming = [s for s in _cfg(request).semester if visible is not None and s.id not in visible]
+    upcoming = [s for s in _cfg(request).semester if user.role == "student" and visible is not None
+                and s.id not in visible]
     return render(request, "student_dashboard.html", {"standing": standing, "sheets": sheets, "student": student,
                                                       "upcoming": len(upcoming),
                                                       "upcoming_points": sum(s.max_points for s in upcoming)})
 
 
+def _refuse_anonymous(request: Request, user: User, sheet: str) -> None:
+    """A tutor does not open a student's own pages of an anonymous sheet (they name the student): the grid."""
+    if user.role == "tutor" and anonymous_key(engine_of(request), sheet) is not None:
+        raise HTTPException(403, "This sheet is graded anonymously: its hand-ins are in your grading grid.")
+
+
 def _sheet_context(request: Request, user: User, student: str, sheet: str) -> dict[str, Any]:
+    _refuse_anonymous(request, user, sheet)
     require_student_access(request, user, student)
     _sheet(request, sheet, user)
     standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet, staff=user.role != "student")
@@ -125,15 +138,29 @@ async def hand_in(request: Request, student: str, sheet: str, kind: str = Form()
         context = _sheet_context(request, user, student, sheet)
         context["flash_error"] = f"Your {kind} was not accepted: {getattr(record, 'reason', '') or 'refused'}"
         return render(request, "student_sheet.html", context, status_code=400)
+    if kind == "paper" and getattr(record, "handin_id", None):  # its pages, rendered once, to be tagged
+        await run_in_threadpool(_render_quietly, request, int(record.handin_id))
+        return RedirectResponse(f"/handins/{record.handin_id}/pages?handed_in=paper", status_code=303)
     return RedirectResponse(f"/students/{student}/sheets/{sheet}?handed_in={kind}", status_code=303)
 
 
-def _pdf_response(request: Request, row: Handin) -> Response:
+def _render_quietly(request: Request, handin_id: int) -> None:
+    """Render a new PDF's pages now (the tagging page shows them); a PDF that cannot be rendered is said there."""
+    with Session(engine_of(request)) as session:
+        row = session.get(Handin, handin_id)
+    if row is not None:
+        try:
+            render_pages(_cfg(request).data_dir, row)
+        except PageRenderError:
+            pass
+
+
+def _pdf_response(request: Request, row: Handin, user: User) -> Response:
     root = _cfg(request).data_dir.resolve()
     path = (root / (row.stored_path or "")).resolve()
     if row.kind != "paper" or not row.stored_path or not path.is_relative_to(root) or not path.is_file():
         raise HTTPException(404, "This hand-in has no PDF.")
-    name = f"{row.sheet}-{row.student_id}-paper.pdf"
+    name = f"{row.sheet}-{shown_as(request, user, row) or row.student_id}-paper.pdf"
     return FileResponse(path, media_type="application/pdf", headers={
         "Content-Disposition": f'inline; filename="{name}"', "X-Content-Type-Options": "nosniff",
         "Content-Security-Policy": "sandbox", "Cache-Control": "private, no-store"})
@@ -149,13 +176,14 @@ def handin_pdf(request: Request, handin_id: int, user: User = Depends(anyone)) -
     visible = _for_students(request, user)
     if visible is not None and row.sheet not in visible:
         raise HTTPException(404, "No such hand-in.")
-    return _pdf_response(request, row)
+    return _pdf_response(request, row, user)
 
 
 @router.get("/students/{student}/sheets/{sheet}/paper.pdf")
 def latest_pdf(request: Request, student: str, sheet: str, user: User = Depends(anyone)) -> Response:
     """The newest accepted paper PDF of ``student`` (or their team) on ``sheet``."""
     engine = engine_of(request)
+    _refuse_anonymous(request, user, sheet)
     if not can_view_handin(engine, user, sheet, student):
         raise HTTPException(403, "You cannot see this hand-in.")
     visible = _for_students(request, user)
@@ -168,6 +196,6 @@ def latest_pdf(request: Request, student: str, sheet: str, user: User = Depends(
                               .order_by(Handin.received_at.desc()).limit(1)).scalar_one_or_none()
     if row is None:
         raise HTTPException(404, "No PDF was handed in for this sheet.")
-    return _pdf_response(request, row)
+    return _pdf_response(request, row, user)
 
 

@@ -19,7 +19,10 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
+from gradebook.course.anonymity import aliases, anonymous_key
 from gradebook.course.config import CourseConfig
+from gradebook.points.anonymous_grid import anonymize_grid, masked_cell
+from gradebook.points.page_images import grid_pages
 from gradebook.errors import InputError
 from gradebook.points.grid import CellState, cell_state, grid, save_cell
 from gradebook.store.models import GroupMembership, PaperPoints, Person, TutorialGroup
@@ -121,10 +124,16 @@ def tutor_grid(request: Request, sheet: str, group: str, user: User = Depends(st
     started = time.perf_counter()
     _require_group(request, user, group)
     _require_sheet(request, sheet)
-    g = grid(engine_of(request), _cfg(request), sheet, group)
+    engine = engine_of(request)
+    g = grid(engine, _cfg(request), sheet, group)
+    pages = grid_pages(_cfg(request).data_dir, engine, {s.id: s.pdf.id for s in g.students if s.pdf is not None})
+    masks = aliases(engine, sheet, [s.id for s in g.students])
+    if masks is not None:  # an anonymous sheet: pseudonyms only, for everyone who grades
+        g = anonymize_grid(g, masks)
+        pages = {masks[sid]: p for sid, p in pages.items()}
     return _timed(render(request, "tutor_grid.html", {
         "g": g, "groups": _allowed_groups(request, user), "sheets": _graded_sheets(_cfg(request)),
-        "save_url": f"/tutor/{sheet}/{group}/cell"}), started)
+        "save_url": f"/tutor/{sheet}/{group}/cell", "anonymous": masks is not None, "pages": pages}), started)
 
 
 def _timed(response: Response, started: float) -> Response:
@@ -158,9 +167,25 @@ def _ticks(body: dict[str, Any]) -> list[str] | None:
     return ticks
 
 
+def _unmask(request: Request, sheet: str, group: str, alias: object) -> tuple[object, dict[str, str] | None]:
+    """On an anonymous sheet the page names a student by the pseudonym: the student (None when no student of
+    the group has it) and the group's student → pseudonym; elsewhere ``alias`` itself and None."""
+    engine = engine_of(request)
+    if not isinstance(alias, str) or anonymous_key(engine, sheet) is None:
+        return alias, None
+    with Session(engine) as session:
+        members = list(session.execute(select(GroupMembership.student_id).where(
+            GroupMembership.group_id == group, GroupMembership.valid_to.is_(None))).scalars())
+    masks = aliases(engine, sheet, members) or {}
+    return next((s for s, a in masks.items() if a == alias), None), masks
+
+
 def _save(request: Request, user: User, sheet: str, group: str, body: dict[str, Any] | None) -> Response:
     """Authorize (the group, then the student in it), then check the body and save."""
-    student = body.get("student") if body is not None else None
+    _require_group(request, user, group)
+    student, masks = _unmask(request, sheet, group, body.get("student") if body is not None else None)
+    if masks is not None and student is None:
+        raise HTTPException(403, "No student of this group has that pseudonym on this sheet.")
     _require_group(request, user, group, student if isinstance(student, str) and student else None)
     if body is None:
         raise InputError("the cell save must be a JSON object")
@@ -178,10 +203,16 @@ def _save(request: Request, user: User, sheet: str, group: str, body: dict[str, 
         names = _names(request, {a for a in (exc.current.author, now.entered_by) if a})
         who = names.get(exc.current.author or "", exc.current.author or "someone")
         message = str(exc).replace(f"by {exc.current.author} ", f"by {who} ", 1)
+        what = exc.key
+        if masks is not None:  # the cell's key names the student: the pseudonym instead
+            message, what, now = message.replace(student, masks[student]), what.replace(student, masks[student]), \
+                masked_cell(now, masks[student])
         return JSONResponse({"error": message, "conflict": {"by": who, "at": exc.current.at.isoformat()
                                                             if exc.current.at else None,
-                                                            "value": exc.current.value, "what": exc.key},
+                                                            "value": exc.current.value, "what": what},
                              "cell": _cell_json(now, names)}, status_code=409)
+    if masks is not None:
+        state = masked_cell(state, masks[student])
     return JSONResponse({"cell": _cell_json(state, {user.subject_id: user.name})})
 
 
