@@ -11,7 +11,6 @@ sheet and the student, never retried on every request.
 from __future__ import annotations
 
 import fcntl
-import hashlib
 import json
 import os
 import resource
@@ -89,14 +88,22 @@ def _read_index(folder: Path, row: Handin) -> RenderedPages:
     return RenderedPages(row.id, int(index["pages"]), images)
 
 
-def _source(data_dir: Path, row: Handin) -> Path:
-    """The hand-in's PDF, checked to be this hand-in's bytes (a newer upload replaces the file)."""
+def _source(data_dir: Path, engine: Engine, row: Handin) -> Path:
+    """The hand-in's PDF, if it is still this hand-in's (a newer upload replaces the file of the same name)."""
+    from sqlalchemy import or_, select
+    from sqlalchemy.orm import Session
+
     who = f"{row.sheet}, {row.student_id}"
     root = data_dir.resolve()
     path = (root / (row.stored_path or "")).resolve()
     if row.kind != "paper" or not row.stored_path or not path.is_relative_to(root) or not path.is_file():
         raise PageRenderError(f"{who}: this hand-in has no PDF")
-    if row.sha256 and hashlib.sha256(path.read_bytes()).hexdigest() != row.sha256:
+    with Session(engine) as session:
+        newer = session.execute(select(Handin.id).where(
+            Handin.stored_path == row.stored_path, Handin.status == "accepted", Handin.id != row.id,
+            or_(Handin.received_at > row.received_at, (Handin.received_at == row.received_at) & (Handin.id > row.id)))
+            .limit(1)).first()
+    if newer is not None:
         raise PageRenderError(f"{who}: the PDF of this hand-in was replaced by a newer hand-in")
     return path
 
@@ -119,7 +126,7 @@ def _run_renderer(pdf: Path, out: Path) -> str:
     return detail[-1][:300]
 
 
-def render_pages(data_dir: Path, row: Handin) -> RenderedPages:
+def render_pages(data_dir: Path, engine: Engine, row: Handin) -> RenderedPages:
     """The page images of a paper hand-in, rendered on the first call (one render at a time per hand-in,
     others wait for it) and read from the cache afterwards. PageRenderError when the PDF cannot be rendered."""
     folder = cache_dir(data_dir, row)
@@ -135,7 +142,7 @@ def render_pages(data_dir: Path, row: Handin) -> RenderedPages:
         if failed.is_file():
             raise PageRenderError(f"{who}: the PDF could not be shown as images ({failed.read_text()[:300]}); "
                                   "open the PDF itself")
-        pdf = _source(data_dir, row)
+        pdf = _source(data_dir, engine, row)
         tmp = Path(tempfile.mkdtemp(prefix=f".{folder.name}.", dir=folder.parent))
         try:
             reason = _run_renderer(pdf, tmp)
@@ -148,11 +155,6 @@ def render_pages(data_dir: Path, row: Handin) -> RenderedPages:
     return _read_index(folder, row)
 
 
-def page_count(data_dir: Path, row: Handin) -> int:
-    """The number of pages of a hand-in's PDF that can be tagged (rendered)."""
-    return len(render_pages(data_dir, row).images)
-
-
 def pages_for(data_dir: Path, engine: Engine, sheet: str, student_id: str, task: str) -> TaskPages:
     """The page images of ``task`` in the newest paper hand-in of ``student_id`` (or a teammate) on ``sheet``:
     the tagged pages, or every page when the task is not tagged. A PDF that cannot be rendered is a
@@ -161,7 +163,7 @@ def pages_for(data_dir: Path, engine: Engine, sheet: str, student_id: str, task:
     if row is None:
         return TaskPages(None)
     try:
-        rendered = render_pages(data_dir, row)
+        rendered = render_pages(data_dir, engine, row)
     except PageRenderError as exc:
         return TaskPages(row.id, error=str(exc))
     tags = tags_of(engine, row.id)

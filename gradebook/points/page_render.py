@@ -53,7 +53,7 @@ def main(argv: list[str]) -> int:
     try:
         render(Path(pdf), Path(out), int(max_pages), int(max_width), int(max_height))
     except Exception as exc:  # pdfium's own errors name what is wrong ("Data format error", "Incorrect password")
-        print(f"{type(exc).__name__}: {exc}"[:500], file=sys.stderr)
+        print((str(exc) or type(exc).__name__)[:500], file=sys.stderr)
         return 2
     return 0
 

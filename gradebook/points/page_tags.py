@@ -38,10 +38,10 @@ def parse_pages(spec: str, page_count: int, where: str) -> set[int]:
         raise InputError(f"{where}: the page list is longer than {MAX_SPEC} characters")
     pages: set[int] = set()
     for part in filter(None, (p.strip() for p in spec.replace(";", ",").split(","))):
-        lo, _, hi = part.partition("-")
-        if not lo.strip().isdigit() or (hi and not hi.strip().isdigit()):
+        lo, dash, hi = part.partition("-")
+        if not lo.strip().isdigit() or (dash and not hi.strip().isdigit()):
             raise InputError(f"{where}: {part[:20]!r} is not a page number or range (write e.g. 1-3, 5)")
-        first, last = int(lo), int(hi) if hi else int(lo)
+        first, last = int(lo), int(hi) if dash else int(lo)
         if not 1 <= first <= last <= page_count:
             raise InputError(f"{where}: page {part[:20]} is not between 1 and {page_count} (the PDF's pages)")
         pages.update(range(first, last + 1))

@@ -59,7 +59,7 @@ def shown_as(request: Request, user: User, row: Handin) -> str | None:
 def page_image(request: Request, handin_id: int, number: int, user: User = Depends(anyone)) -> Response:
     row = paper_handin(request, user, handin_id)
     try:
-        rendered = render_pages(_cfg(request).data_dir, row)
+        rendered = render_pages(_cfg(request).data_dir, engine_of(request), row)
     except PageRenderError as exc:
         raise HTTPException(404, f"This page cannot be shown: {str(exc).split(': ', 1)[-1]}") from None
     image = next((i for i in rendered.images if i.number == number), None)
@@ -81,7 +81,7 @@ def _context(request: Request, user: User, row: Handin) -> dict[str, Any]:
     rendered: RenderedPages | None = None
     error = ""
     try:
-        rendered = render_pages(_cfg(request).data_dir, row)
+        rendered = render_pages(_cfg(request).data_dir, engine_of(request), row)
     except PageRenderError as exc:
         error = str(exc).split(": ", 1)[-1]
     tags = tags_of(engine_of(request), row.id)
@@ -121,7 +121,7 @@ async def save_tags(request: Request, handin_id: int, user: User = Depends(anyon
     form = await request.form(max_fields=MAX_FORM_FIELDS + 10)
     manifest = _cfg(request).manifest(row.sheet)
     try:
-        rendered = await run_in_threadpool(render_pages, _cfg(request).data_dir, row)
+        rendered = await run_in_threadpool(render_pages, _cfg(request).data_dir, engine_of(request), row)
         tags = _read_tags(form, {t.id for t in manifest.paper_tasks}, len(rendered.images))
         reason = str(form.get("reason") or "")[:500] or ("tagged by the student" if user.role == "student"
                                                           else "corrected by staff")

@@ -150,7 +150,7 @@ def _render_quietly(request: Request, handin_id: int) -> None:
         row = session.get(Handin, handin_id)
     if row is not None:
         try:
-            render_pages(_cfg(request).data_dir, row)
+            render_pages(_cfg(request).data_dir, engine_of(request), row)
         except PageRenderError:
             pass
 
