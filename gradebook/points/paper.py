@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
-from gradebook.course.anonymity import aliases
+from gradebook.course.anonymity import aliases, roster
 from gradebook.course.spreadsheet import Number, row
 from gradebook.errors import ConflictError, InputError
 from gradebook.course.manifest import Manifest, Task
@@ -99,10 +99,9 @@ def known_students(session: Session) -> set[str]:
 def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, reason: str | None = None) -> PointsReport:
     """Write a tutor's points for ``manifest``'s paper tasks in one transaction, audited."""
     now = datetime.now(timezone.utc)
+    unmask = {a: s for s, a in (aliases(engine, manifest.id, roster(engine)) or {}).items()}  # an anonymous sheet
     with atomic(engine) as session:
-        known = known_students(session)
-        masks = aliases(engine, manifest.id, known)
-        report = parse_points_file(path, manifest, known, {a: s for s, a in (masks or {}).items()})
+        report = parse_points_file(path, manifest, known_students(session), unmask)
         existing = {(p.student_id, p.task): p for p in session.execute(
             select(PaperPoints).where(PaperPoints.sheet == manifest.id).with_for_update()).scalars()}
         changes = _change_counts(session, manifest.id) if len(existing) < len(report.rows) else {}
