@@ -83,13 +83,17 @@ def latest_paper(engine: Engine, sheet: str, student: str) -> Handin | None:
                                .order_by(Handin.received_at.desc(), Handin.id.desc()).limit(1)).scalar_one_or_none()
 
 
-def student_may_tag(engine: Engine, manifest: Manifest, student: str, now: datetime | None = None) -> bool:
-    """A student tags their pages until their deadline (the sheet's, or their extension)."""
+def tag_deadline(engine: Engine, manifest: Manifest, student: str) -> datetime:
+    """Until when ``student`` tags their pages: their deadline (the sheet's, or their extension)."""
     with Session(engine) as session:
         until = extension_of(session, manifest.id, student)
     deadline = until or manifest.due
-    deadline = deadline.replace(tzinfo=timezone.utc) if deadline.tzinfo is None else deadline
-    return (now or datetime.now(timezone.utc)) <= deadline
+    return deadline.replace(tzinfo=timezone.utc) if deadline.tzinfo is None else deadline
+
+
+def student_may_tag(engine: Engine, manifest: Manifest, student: str, now: datetime | None = None) -> bool:
+    """A student tags their pages until their deadline (the sheet's, or their extension)."""
+    return (now or datetime.now(timezone.utc)) <= tag_deadline(engine, manifest, student)
 
 
 def set_tags(engine: Engine, owner: TagOwner, manifest: Manifest, tags: Mapping[str, Collection[int]], author: str,

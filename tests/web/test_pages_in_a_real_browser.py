@@ -419,6 +419,7 @@ def test_student_hands_in_and_sees_the_points_appear(browser: Any, server: Serve
     page.goto(f"{server.base}/students/ab1/sheets/tiny03")
     (tmp_path / "scan.pdf").write_bytes(PDF)
     for kind, file in (("paper", tmp_path / "scan.pdf"), ("notebook", _submission(server.cfg, tmp_path / "tiny03.ipynb"))):
+        page.goto(f"{server.base}/students/ab1/sheets/tiny03")  # (a PDF's upload lands on its pages)
         form = page.locator(f'form:has(input[name="kind"][value="{kind}"])')
         form.locator('input[type="file"]').set_input_files(str(file))
         form.locator('button[type="submit"]').click()

@@ -58,7 +58,7 @@ def test_the_student_tags_pages_after_the_upload_and_the_tutor_corrects_them(app
     hid = handin_id(upload(ab1, "ab1", written_pdf(["Task proof: by induction", "proof, continued",
                                                     "Task derive: d/dx x^2 = 2x"])))
     page = ab1.get(f"/handins/{hid}/pages?handed_in=paper", headers=HTML)
-    assert page.status_code == 200 and "Your PDF was received" in page.text, page.text
+    assert page.status_code == 200 and "Your paper was received" in page.text, page.text
     assert "cannot be shown" not in page.text, re.findall(r"flash error[^<]*", page.text)
     assert all(f'src="/handins/{hid}/pages/{n}.png"' in page.text for n in (1, 2, 3))
     assert 'value="proof:1"' in page.text and 'value="derive:3"' in page.text and "disabled" not in page.text

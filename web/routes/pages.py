@@ -18,9 +18,9 @@ from starlette.concurrency import run_in_threadpool
 from gradebook.course.anonymity import aliases
 from gradebook.course.config import CourseConfig
 from gradebook.course.sheets_state import student_sheets
-from gradebook.errors import GradebookError
+from gradebook.errors import GradebookError, InputError
 from gradebook.points.page_images import PageRenderError, RenderedPages, render_pages
-from gradebook.points.page_tags import TagOwner, set_tags, shown_pages, student_may_tag, tags_of
+from gradebook.points.page_tags import TagOwner, set_tags, shown_pages, student_may_tag, tag_deadline, tags_of
 from gradebook.store.models import Handin
 
 from web.security import User, can_view_handin, engine_of, require_role
@@ -90,7 +90,8 @@ def _context(request: Request, user: User, row: Handin) -> dict[str, Any]:
             "tagged": {t: shown_pages(p) for t, p in tags.items()}, "alias": alias,
             "who": alias or row.student_id, "original_name": None if alias else row.original_name,
             "editable": _may_tag(request, user, row) and rendered is not None and bool(rendered.images),
-            "staff": user.role != "student", "due": manifest.due}
+            "staff": user.role != "student",
+            "due": tag_deadline(engine_of(request), manifest, user.subject_id) if user.role == "student" else None}
 
 
 @router.get("/handins/{handin_id}/pages")
@@ -108,7 +109,7 @@ def _read_tags(form: Any, tasks: set[str], count: int) -> dict[str, set[int]]:
     for value in values:
         task, _, page = str(value).rpartition(":")
         if task not in tasks or not page.isdigit() or not 1 <= int(page) <= count:
-            raise GradebookError(f"{str(value)[:40]!r} is not a task and page of this hand-in")
+            raise InputError(f"{str(value)[:40]!r} is not a task and page of this hand-in")
         out[task].add(int(page))
     return out
 
