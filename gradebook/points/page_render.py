@@ -37,7 +37,7 @@ def render(pdf: Path, out: Path, max_pages: int, max_width: int, max_height: int
                 width, height = page.get_size()
                 bitmap = page.render(scale=scale_for(width, height, max_width, max_height), may_draw_forms=False)
                 image = bitmap.to_pil()
-                image.save(out / f"{index + 1:03d}.png", format="PNG", optimize=False)
+                image.save(out / f"{index + 1:03d}.png", format="PNG", compress_level=3)  # 1/3 faster than the default 6
                 sizes.append(image.size)
             finally:
                 page.close()

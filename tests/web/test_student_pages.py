@@ -97,7 +97,7 @@ def test_handin_goes_to_the_intake_only(app: Any, monkeypatch: pytest.MonkeyPatc
     late = {"kind": "paper", "confirm_late": "yes"}
     r = ab1.post("/students/ab1/sheets/tiny01/handin", data=late,
                  files={"file": ("../../x.pdf", b"%PDF-1.4 scan", "application/pdf")})
-    assert r.status_code == 303 and r.headers["location"] == "/students/ab1/sheets/tiny01?handed_in=paper"
+    assert r.status_code == 303 and r.headers["location"] == "/handins/1/pages?handed_in=paper"  # to tag its pages
     assert calls[-1] == {"sheet": "tiny01", "student": "ab1", "kind": "paper", "filename": "../../x.pdf",
                          "data": b"%PDF-1.4 scan", "uploaded_by": "ab1"}
     r = ab1.post("/students/ab1/sheets/tiny01/handin", data=late,

@@ -5,6 +5,7 @@ points after their deadline (the default), or as the sheet's ``rubric_to_student
 from __future__ import annotations
 
 import dataclasses
+import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any, Callable
@@ -104,7 +105,7 @@ def test_an_unreleased_sheet_answers_as_a_sheet_that_does_not_exist(course: Any)
     # the honest student's released sheet is as before, and its hand-in goes through
     assert ab1.get("/students/ab1/sheets/tiny01", headers=HTML).status_code == 200
     ok = ab1.post("/students/ab1/sheets/tiny01/handin", data={"kind": "paper", "confirm_late": "yes"}, files=pdf)
-    assert ok.status_code == 303 and ok.headers["location"] == "/students/ab1/sheets/tiny01?handed_in=paper"
+    assert ok.status_code == 303 and re.fullmatch(r"/handins/\d+/pages\?handed_in=paper", ok.headers["location"])
 
     overview = admin.get("/admin", headers=HTML).text
     rows = {sheet: overview.split(f"<tr><td>{sheet} ")[1].split("</tr>")[0] for sheet in ("tiny01", "tiny02", "sheet09")}
