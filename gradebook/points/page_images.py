@@ -78,7 +78,17 @@ def _limits() -> None:  # in the child, before exec
 
 
 def cache_dir(data_dir: Path, row: Handin) -> Path:
-    return data_dir / "page-images" / row.sheet / f"{row.id}-{(row.sha256 or 'nosha')[:16]}"
+    """``page-images/<sheet>/<the PDF's server-chosen name>/<hand-in id>-<sha256 prefix>``: one folder per
+    student and sheet, which keeps only the newest rendered hand-in (the older PDFs are replaced anyway)."""
+    stem = Path(row.stored_path or "").stem.strip(".") or "none"
+    return data_dir / "page-images" / row.sheet / stem / f"{row.id}-{(row.sha256 or 'nosha')[:16]}"
+
+
+def _drop_older(folder: Path) -> None:
+    """After a hand-in's pages are rendered: the images of the student's older hand-ins of the sheet go."""
+    for other in folder.parent.iterdir():
+        if other != folder and not other.name.startswith(".") and other.is_dir():
+            shutil.rmtree(other, ignore_errors=True)
 
 
 def _read_index(folder: Path, row: Handin) -> RenderedPages:
@@ -150,6 +160,7 @@ def render_pages(data_dir: Path, engine: Engine, row: Handin) -> RenderedPages:
                 failed.write_text(reason, encoding="utf-8")
                 raise PageRenderError(f"{who}: the PDF could not be shown as images ({reason}); open the PDF itself")
             tmp.replace(folder)
+            _drop_older(folder)
         finally:
             shutil.rmtree(tmp, ignore_errors=True)
     return _read_index(folder, row)

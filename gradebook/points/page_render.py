@@ -5,7 +5,7 @@ hostile or broken PDF costs at most this process.
 PDFium (``pypdfium2``) reads the file; its form environment is never initialised (``init_forms`` is not
 called, pages are rendered with ``may_draw_forms=False``), so no JavaScript in a PDF ever runs. Each page is
 scaled to at most ``MAX_WIDTH`` × ``MAX_HEIGHT`` pixels (150 dpi for an A4 page), at most ``MAX_PAGES`` pages
-are rendered; ``index.json`` in ``OUT`` says how many pages the PDF has and how large each image is. On a PDF
+are rendered, and no more once 50 MB of images are written; ``index.json`` in ``OUT`` says how many pages the PDF has and how large each image is. On a PDF
 that cannot be read the process prints the reason on stderr and exits with 2.
 """
 from __future__ import annotations
@@ -24,21 +24,27 @@ def scale_for(width_pt: float, height_pt: float, max_width: int, max_height: int
     return min(DPI / 72, max_width / width_pt, max_height / height_pt)
 
 
-def render(pdf: Path, out: Path, max_pages: int, max_width: int, max_height: int) -> dict[str, object]:
+def render(pdf: Path, out: Path, max_pages: int, max_width: int, max_height: int,
+           max_bytes: int = 50_000_000) -> dict[str, object]:
     import pypdfium2 as pdfium
 
     doc = pdfium.PdfDocument(str(pdf))  # no init_forms(): no form environment, no JavaScript
     try:
         total = len(doc)
         sizes: list[tuple[int, int]] = []
+        written = 0
         for index in range(min(total, max_pages)):
+            if written > max_bytes:  # images of noise compress badly: the cache per hand-in stays bounded
+                break
             page = doc[index]
             try:
                 width, height = page.get_size()
                 bitmap = page.render(scale=scale_for(width, height, max_width, max_height), may_draw_forms=False)
                 image = bitmap.to_pil()
-                image.save(out / f"{index + 1:03d}.png", format="PNG", compress_level=3)  # 1/3 faster than the default 6
+                target = out / f"{index + 1:03d}.png"
+                image.save(target, format="PNG", compress_level=3)  # 1/3 faster than the default 6
                 sizes.append(image.size)
+                written += target.stat().st_size
             finally:
                 page.close()
     finally:

@@ -20,6 +20,7 @@ from gradebook.course.config import CourseConfig, load_config
 from gradebook.errors import InputError
 from gradebook.points import page_images
 from gradebook.points.page_images import PageRenderError, pages_for, render_pages
+from gradebook.points.page_render import render
 from gradebook.points.page_tags import TagOwner, parse_pages, set_tags, shown_pages, student_may_tag, tags_of
 from gradebook.store.db import atomic, open_gradebook
 from gradebook.store.models import AuditLog, Handin, TeamMember
@@ -92,13 +93,23 @@ def test_a_pdf_that_cannot_be_rendered_is_a_clear_message_once(course: CourseCon
 
 @SQLITE
 def test_a_replaced_pdf_is_not_shown_as_the_older_hand_in(course: CourseConfig) -> None:
+    engine = open_gradebook(course.db_url)
     old = hand_in(course, "ab1", blank_pdf(2), minutes_ago=10)
-    hand_in(course, "ab1", blank_pdf(4))  # the same file name, newer bytes
+    old_images = render_pages(course.data_dir, engine, old).images
+    new = hand_in(course, "ab1", blank_pdf(4))  # the same file name, newer bytes
+    assert len(render_pages(course.data_dir, engine, new).images) == 4
+    assert not old_images[0].path.exists()  # one hand-in's images per student and sheet are kept
     with pytest.raises(PageRenderError, match="replaced by a newer hand-in"):
-        render_pages(course.data_dir, open_gradebook(course.db_url), old)
+        render_pages(course.data_dir, engine, old)
 
 
-@SQLITE
+def test_the_images_of_one_hand_in_are_bounded_in_bytes(tmp_path: Path) -> None:
+    (tmp_path / "out").mkdir()
+    (tmp_path / "scan.pdf").write_bytes(blank_pdf(3))
+    index = render(tmp_path / "scan.pdf", tmp_path / "out", 60, 1400, 2000, max_bytes=1)
+    assert index["pages"] == 3 and index["rendered"] == 1 and len(list((tmp_path / "out").glob("*.png"))) == 1
+
+
 def test_tags_choose_each_tasks_pages_and_are_audited(course: CourseConfig) -> None:
     engine = open_gradebook(course.db_url)
     row = hand_in(course, "ab1", blank_pdf(4))
