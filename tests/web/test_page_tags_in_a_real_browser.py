@@ -21,6 +21,12 @@ pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's c
               pytest.mark.timeout(120)]
 
 
+def drawn(page: Any, image: Any) -> None:
+    """Wait until ``image`` is loaded and drawn (lazy images load when scrolled to)."""
+    image.scroll_into_view_if_needed()
+    page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=image.element_handle(), timeout=10000)
+
+
 def test_student_tags_pages_and_tutor_sees_each_tasks_pages(browser: Any, server: Server, tmp_path: Path) -> None:
     from playwright.sync_api import expect
 
@@ -38,8 +44,9 @@ def test_student_tags_pages_and_tutor_sees_each_tasks_pages(browser: Any, server
     expect(page.locator(".card").first).to_contain_text("You can change this until")
     assert "Nov 2026" not in page.locator(".card").first.inner_text()  # ab1's own (extended) deadline
     expect(page.locator("figure.page")).to_have_count(3)
-    for n in (1, 2, 3):  # the images came from the server and were drawn
-        assert page.locator(f"#p{n} img").evaluate("i => i.complete && i.naturalWidth") == 1241
+    for n in (1, 2, 3):  # the images came from the server and were drawn (lazily: once scrolled to)
+        drawn(page, page.locator(f"#p{n} img"))
+        assert page.locator(f"#p{n} img").evaluate("i => i.naturalWidth") == 1241
     for tag in ("proof:1", "proof:2", "derive:2", "derive:3"):  # page 2 answers both tasks
         page.locator(f'input[name="tag"][value="{tag}"]').check()
     page.screenshot(path=str(server.shots / "page-tags.png"), full_page=True)
@@ -55,7 +62,7 @@ def test_student_tags_pages_and_tutor_sees_each_tasks_pages(browser: Any, server
     derive = panel.locator('.task-box[data-task="derive"] .thumbs')
     expect(derive).to_contain_text("pages 2, 3")
     expect(derive.locator("img")).to_have_count(2)
-    assert derive.locator("img").first.evaluate("i => i.complete && i.naturalWidth > 0")
+    drawn(tutor, derive.locator("img").first)
     for p in (page, tutor):
         p.context.close()
 

@@ -19,7 +19,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.course.anonymity import aliases, anonymous_key
+from gradebook.course.anonymity import aliases, anonymous_key, anonymous_sheets
 from gradebook.course.config import CourseConfig
 from gradebook.points.anonymous_grid import anonymize_grid, masked_cell
 from gradebook.points.page_images import grid_pages
@@ -97,7 +97,8 @@ def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
                "groups": [{"group": g, "total": sizes.get(g.id, 0) * n,
                            "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for g in groups]}
               for s, title, n in _graded_sheets(cfg)]
-    return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets)})
+    return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets),
+                                               "anonymous": anonymous_sheets(engine_of(request))})
 
 
 def grade_now(sheets: list[dict[str, Any]]) -> dict[str, Any] | None:
