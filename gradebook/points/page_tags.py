@@ -2,7 +2,7 @@
 deadline, the tutor of their group or an admin corrects them afterwards. A page may serve several tasks; a
 task without tags shows every page. Every change is one audited event per task (old and new pages).
 
-Page lists are written as people write them: ``"1-3, 5"``; stored sorted as ``"1,2,3,5"``.
+Pages are stored sorted as ``"1,2,3,5"`` and shown as people write them: ``"1-3, 5"``.
 """
 from __future__ import annotations
 
@@ -20,7 +20,6 @@ from gradebook.store.db import atomic
 from gradebook.store.models import AuditLog, Handin, PageTag, TeamMember
 
 MAX_PAGES = 60  # pages rendered and taggable per hand-in
-MAX_SPEC = 400  # characters of one typed page list
 
 
 @dataclass(frozen=True)
@@ -29,23 +28,6 @@ class TagOwner:
     handin_id: int
     sheet: str
     student: str
-
-
-def parse_pages(spec: str, page_count: int, where: str) -> set[int]:
-    """``"1-3, 5"`` → {1, 2, 3, 5}; InputError naming ``where`` for anything else or a page outside 1..count."""
-    spec = spec.strip()
-    if len(spec) > MAX_SPEC:
-        raise InputError(f"{where}: the page list is longer than {MAX_SPEC} characters")
-    pages: set[int] = set()
-    for part in filter(None, (p.strip() for p in spec.replace(";", ",").split(","))):
-        lo, dash, hi = part.partition("-")
-        if not lo.strip().isdigit() or (dash and not hi.strip().isdigit()):
-            raise InputError(f"{where}: {part[:20]!r} is not a page number or range (write e.g. 1-3, 5)")
-        first, last = int(lo), int(hi) if dash else int(lo)
-        if not 1 <= first <= last <= page_count:
-            raise InputError(f"{where}: page {part[:20]} is not between 1 and {page_count} (the PDF's pages)")
-        pages.update(range(first, last + 1))
-    return pages
 
 
 def shown_pages(pages: Collection[int]) -> str:
