@@ -106,7 +106,8 @@ def crawl(app: Any, who: str, masks: dict[str, str]) -> tuple[dict[str, list[str
         handins = [str(h) for h in session.execute(select(Handin.id).where(Handin.sheet == "tiny01")).scalars()]
     aliases_seen = list(masks.values()) or list(IDS)
     values = {"sheet": ["tiny01"], "group": ["g1", "g2"], "handin_id": handins, "number": ["1", "2"],
-              "token": ["no-such-token"], "kind": ["roster"], "username": ["nobody"], "student": aliases_seen}
+              "token": ["no-such-token"], "kind": ["roster"], "username": ["nobody"], "student": aliases_seen,
+              "task": ["proof", "derive"]}
     leaks: dict[str, list[str]] = {}
     seen: set[str] = set()
     todo: list[str] = []
