@@ -130,6 +130,7 @@ async def save_tags(request: Request, handin_id: int, user: User = Depends(anyon
                                           manifest, tags, user.subject_id, len(rendered.images), reason)
     except GradebookError as exc:
         context = _context(request, user, row)
-        context["flash_error"] = str(exc)
+        alias = context["alias"]  # the library's messages name the student: the pseudonym on an anonymous sheet
+        context["flash_error"] = str(exc).replace(row.student_id, alias) if alias else str(exc)
         return render(request, "handin_pages.html", context, status_code=400)
     return RedirectResponse(f"/handins/{row.id}/pages?saved={changed}", status_code=303)
