@@ -317,6 +317,29 @@ def extension(sheet: str, student: str, until: str, reason: str, author: str | N
         click.echo(f"hand-in: {decision.text(cfg.timezone)}")
 
 
+@click.command()
+@click.argument("sheet")
+@click.option("--reason", required=True)
+@click.option("--author", default=None)
+def redecide(sheet: str, reason: str, author: str | None) -> None:
+    """Take the late decision of every graded hand-in of SHEET again (after its due date, group deadlines or
+    late rule changed in sheet.toml), in one transaction; each changed decision is audited.
+
+    `mlph status` shows a stored decision taken against an older deadline beside the new one.
+
+    \b
+    Example:
+      mlph redecide sheet03 --reason "due date moved to Friday"
+    """
+    from gradebook.points.manual import redecide_sheet
+
+    cfg = load_config()
+    changed = redecide_sheet(engine_of(cfg), cfg, sheet, author_of(author), reason)
+    for student, _old, new in changed:
+        click.echo(f"{student}: {new}")
+    click.echo(f"{sheet}: {len(changed)} decision(s) changed")
+
+
 @click.group()
 def teams() -> None:
     """Teams that hand in together (per sheet)."""
@@ -359,6 +382,6 @@ def report(output: Path, as_of: str | None) -> None:
 
 def register(group: click.Group) -> None:
 
-    for command in (students, points, admission, groups, teams, staff, override, grade, extension, status, report):
+    for command in (students, points, admission, groups, teams, staff, override, grade, extension, redecide, status, report):
         group.add_command(command)
     register_lists(group, students=students, groups=groups, staff=staff, override=override)
