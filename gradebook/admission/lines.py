@@ -13,6 +13,7 @@ from fractions import Fraction
 from gradebook.admission.rule import SheetCell, Standing
 from gradebook.course.config import SemesterSheet
 from gradebook.points.handins import format_delta
+from gradebook.points.paper import fmt
 
 PARTS = ("notebook", "paper")
 
@@ -36,14 +37,6 @@ class PartLine:
         counted = "pending" if self.counted is None else fmt(self.counted)
         return (f"{self.part}: earned {earned} of {fmt(self.maximum)}, counts {counted}"
                 + (f" ({self.rule})" if self.rule else ""))
-
-
-def fmt(value: Fraction) -> str:
-    """Points as people write them: ``6.5``, ``13``, ``4.33`` (exact to two decimals where they end)."""
-    if value.denominator == 1:
-        return str(value.numerator)
-    text = f"{float(value):.2f}".rstrip("0").rstrip(".")
-    return text
 
 
 def _notebook_rule(cell: SheetCell, sem: SemesterSheet) -> str:
