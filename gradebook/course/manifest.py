@@ -87,7 +87,6 @@ class Manifest:
     due: datetime
     tasks: tuple[Task, ...]
     path: Path
-    late_policy: dict[str, Any] = field(default_factory=dict)
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
     rubric_to_students: str = "with-points"  # one of RUBRIC_TO_STUDENTS
     grading_rate: GradingRate = field(default_factory=lambda: GradingRate())
@@ -245,7 +244,6 @@ def load_manifest(path: Path, course_late: dict[str, Any] | None = None,
         due=due,
         tasks=tasks,
         path=path,
-        late_policy=late,
         time_budget_s=float(budget),
         rubric_to_students=str(rubric_to_students),
         grading_rate=rate,
