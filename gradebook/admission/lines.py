@@ -40,28 +40,23 @@ class PartLine:
 
 
 def _notebook_rule(cell: SheetCell, sem: SemesterSheet) -> str:
+    """The late rule's effect on the notebook, from its stored decision (as :func:`gradebook.points.handins.stored_share` counts it)."""
     if not cell.notebook_late or cell.notebook is None or sem.manifest is None:
         return ""
     decision = cell.decision_of
     if not isinstance(decision, str):
-        return decision.rule_words() and f"late by {_late(decision.late_by)}: {decision.rule_words()}"
-    deadline = cell.stored_deadline or cell.deadline
-    if cell.received_at is None:
-        return ""
-    late_by = cell.received_at - deadline
-    effect = sem.manifest.late.effect(late_by)
-    return effect and f"late by {_late(late_by)}: {effect}"
-
-
-def _late(delta: timedelta) -> str:
-    return format_delta(delta)
+        return decision.rule_words() and f"late by {format_delta(decision.late_by)}: {decision.rule_words()}"
+    least = sem.manifest.late.grace + timedelta(microseconds=1)  # stored as late: at least one started day
+    late_by = cell.received_at - (cell.stored_deadline or cell.deadline) if cell.received_at else least
+    effect = sem.manifest.late.effect(max(late_by, least))
+    return effect and f"late by {format_delta(max(late_by, timedelta(0)))}: {effect}"
 
 
 def _paper_rule(cell: SheetCell) -> str:
     pdf = cell.paper_decision
     if pdf is None or not pdf.late:
         return ""
-    return f"PDF late by {_late(pdf.late_by)}: {pdf.rule_words()}"
+    return f"PDF late by {format_delta(pdf.late_by)}: {pdf.rule_words()}"
 
 
 def part_lines(cell: SheetCell, sem: SemesterSheet, for_student: bool = False) -> list[PartLine]:
