@@ -195,7 +195,7 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     view.extension = session.execute(select(Extension.until).where(Extension.sheet == sem.id,
                                                                    Extension.student_id == student)).scalar_one_or_none()
     view.group = group_of(session, student)
-    if cell is not None:
+    if cell is not None and cell.state not in ("open for hand-in", "not released", "planned"):  # after the deadline
         view.lines = part_lines(cell, sem, for_student=not staff)
     result = _result(session, sem.id, members)
     view.handins = _handins(session, sem.id, members)
