@@ -1,10 +1,12 @@
 """The late decision: taken once per hand-in, from the server's time of receipt, and stored with its reason.
 
-:func:`decide_late` is pure (a hand-in's receipt time, the sheet's deadline and ``[late]`` policy, the
-student's extension → a :class:`LateDecision`). The autograder stores it on ``autograde_result``
-(``deadline``, ``late``, ``decision``) when it grades a hand-in, and :func:`redecide` stores it again when
-an extension changes; every front end (feedback, ``--watch``, ``mlph status``, exports, report, web) shows
-the stored decision instead of deciding again.
+:func:`decide_late` is pure (a hand-in's receipt time, the sheet's deadline and late rule
+(:mod:`gradebook.course.late_rules`), the student's tutorial group and extension → a :class:`LateDecision`: the
+student's deadline, whether it is late, the share of the part's points that counts, the cut-off). The autograder
+stores it on ``autograde_result`` (``deadline``, ``late``, ``decision``) when it grades a notebook;
+:func:`redecide` stores it again when an extension changes (``mlph redecide`` for a whole sheet), and
+:func:`stored_share` applies the sheet's rule to a stored decision. A PDF's decision is taken from its time of
+receipt. :func:`cutoff_refusal` is the one refusal of every way in after the sheet's cut-off.
 """
 from __future__ import annotations
 
