@@ -8,7 +8,7 @@ student's code did in its kernel. Every value is escaped; the page has no script
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
