@@ -196,6 +196,15 @@ def decision_for(engine: Engine, manifest: Manifest, student: str, received_at: 
         return decide_late(received_at, manifest, extension_of(session, manifest.id, student))
 
 
+def decisions_for(engine: Engine, manifest: Manifest, received: dict[str, datetime | None]) -> dict[str, LateDecision]:
+    """:func:`decision_for` for several students (student → time of receipt), their extensions read at once."""
+    with Session(engine) as session:
+        until = {sid: when for sid, when in session.execute(
+            select(Extension.student_id, Extension.until).where(Extension.sheet == manifest.id,
+                                                                Extension.student_id.in_(list(received))))}
+    return {sid: decide_late(at, manifest, until.get(sid)) for sid, at in received.items()}
+
+
 def decision_fields(decision: LateDecision, score: str, tz: str) -> dict[str, object]:
     """What a result carries of its decision: shown by the feedback, ``--watch`` and every page."""
     from fractions import Fraction
