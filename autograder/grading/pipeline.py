@@ -416,8 +416,18 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def plain(obj: Any) -> Any:
+    """Nodes as plain dicts and lists: a job reaches its worker without nbformat's classes (whose unpickling
+    would import nbformat into every worker)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    return obj
+
+
 def _for_worker(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in job.items() if k not in ("notes", "attempt", "labels")}
+    return {k: plain(v) if k == "notebook" else v for k, v in job.items() if k not in ("notes", "attempt", "labels")}
 
 
 def submit_jobs(executor: Executor, jobs: list[dict[str, Any]]) -> dict[Future[str], dict[str, Any]]:
