@@ -3,7 +3,7 @@
 Stages are functions on plain data: :func:`discover` (filesystem → submissions),
 :func:`make_job` (submission → job, or a ready result for an invalid one), the worker's
 :func:`~autograder.grading.worker.grade_job` (job → run report), :func:`finish` (run report → result) and
-:func:`~gradebook.points.autograde_store.store_result` (result → one database transaction).
+:func:`~gradebook.points.autograde_store.store_results` (results → one database transaction).
 """
 from __future__ import annotations
 

@@ -1,5 +1,6 @@
 """Storing autograder results: nbgrader's tables (so nbgrader and its formgrader see the scores)
-plus our ``autograde_result`` row, all in one transaction per submission."""
+plus our ``autograde_result`` row, in one transaction per call: one submission (:func:`store_result`) or the
+results that arrived together (:func:`store_results`, a few statements for all of them)."""
 from __future__ import annotations
 
 import json
