@@ -85,3 +85,26 @@ def test_a_batch_holds_one_result_per_student_of_one_sheet(gradebook_course):
         store_results(engine, [_result("tiny01", "ab1", "1", "2"), _result("tiny01", "ab1", "0", "0")])
     with pytest.raises(ValueError):
         store_results(engine, [_result("tiny01", "ab1", "1", "2"), _result("tiny02", "cd2", "0", "0")])
+
+
+def test_late_decisions_read_together_are_those_read_one_by_one(gradebook_course):
+    """A batch's decisions (extensions and group deadlines read at once) equal each student's own."""
+    import dataclasses
+    from datetime import datetime, timezone
+
+    from gradebook.course.config import load_config
+    from gradebook.points.handins import decision_for, decisions_for
+    from gradebook.points.manual import set_extension
+    from web.testing import setup_web_course
+
+    path = gradebook_course.root / "source" / "tiny01" / "sheet.toml"
+    path.write_text(path.read_text().replace("[late]", '[deadlines]\ng2 = "+2d"\n\n[late]'))
+    cfg = dataclasses.replace(load_config(gradebook_course.root, gradebook_course.data_dir), db_url=gradebook_course.db_url)
+    setup_web_course(cfg)  # cd2 is in group g2, which meets two days later
+    engine = open_gradebook(cfg.db_url)
+    set_extension(engine, "tiny01", "ab1", datetime(2026, 11, 5, 9, tzinfo=timezone.utc), "prof", "ill", cfg)
+    manifest = cfg.manifest("tiny01")
+    received = {s: datetime(2026, 11, 5, 8, tzinfo=timezone.utc) for s in ("ab1", "cd2", "ef3", "nobody")}
+    together = decisions_for(engine, manifest, received)
+    assert together == {s: decision_for(engine, manifest, s, at) for s, at in received.items()}
+    assert not together["ab1"].late and not together["cd2"].late and together["ef3"].late  # extension, group, neither
