@@ -4,8 +4,8 @@ Builds N (default 300) simulated students' hand-ins of each of the twelve real s
 mistakes, stubs, as `benchmarks/autograde.py` builds them), then times `mlph autograde --force` of all
 sheets in one run: with local workers (one per core), and on a real Dask cluster on 127.0.0.1 (a
 `dask scheduler` and `dask worker` processes, started here, with 1, 2 and 4 worker processes of one thread
-each). Each configuration grades after a warm-up run of one sheet (the solutions' references cached,
-the cluster's workers and kernels started), so that the figures compare the grading itself. Prints the
+each). The solutions' references are computed first, and each configuration grades after a warm-up run of
+one sheet (the cluster's workers and kernels started), so that the figures compare the grading itself. Prints the
 total time of each, the speed-up of each Dask size over one Dask worker, and that speed-up against the
 ideal (linear up to the cores available, flat beyond), and checks that every configuration gives every
 submission the same score.
@@ -92,6 +92,23 @@ def grade(bench, course: Path, sheets: list[str], cluster: str | None, workers: 
     return bench.run(cmd, course)
 
 
+def references(course: Path, sheets: list[str]) -> None:
+    """Every sheet's reference (the solution's run, sandboxed) computed and cached before any timing: the
+    configurations then compare the grading of the hand-ins alone."""
+    import nbformat
+
+    from autograder.grading.pipeline import source_hash
+    from autograder.grading.reference import load_reference
+    from autograder.limits import Limits
+    from gradebook.course.config import load_config
+
+    cfg = load_config(course)
+    for sheet in sheets:
+        m = cfg.manifest(sheet)
+        path = m.directory / m.notebook
+        load_reference(cfg, m, nbformat.read(path, as_version=4), source_hash(path), Limits(), True)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("--students", type=int, default=300, help="students (hand-ins of each sheet)")
@@ -106,6 +123,7 @@ def main() -> None:
         t0 = time.perf_counter()
         bench.build(root, args.sheets, args.students)
         course, db = root / "course", root / "data" / "gradebook.db"
+        references(course, args.sheets)
         n = args.students * len(args.sheets)
         print(f"{len(args.sheets)} sheets x {args.students} students = {n} hand-ins (built in "
               f"{time.perf_counter() - t0:.0f} s); {cores} cores; sandbox on", flush=True)
