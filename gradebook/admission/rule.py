@@ -292,7 +292,9 @@ def _overrides(session: Session) -> dict[str, tuple[str, str]]:
 
 
 @dataclass(frozen=True)
-class _Data:
+class RuleData:
+    """What the rule reads from the gradebook (:func:`load_data`)."""
+
     facts: dict[str, SheetFacts]
     notebook: dict[tuple[str, str], _Notebook]
     paper: dict[tuple[str, str], Fraction]
@@ -303,29 +305,28 @@ class _Data:
     team_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (student, sheet) -> the team's members
 
 
-def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _Data:
+def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> RuleData:
     """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
     Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
-    with Session(engine) as session:
-        teams = _teams(session)
-        ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
-        extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
-            select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
-        notebook = _notebooks(session, cfg, extensions, ids)
-        _team_notebook(notebook, teams)
-        students = _students(session, only)
-        facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students},
-                           counts_zero=_counts_zero(session, cfg))
-        overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
-        team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
-        return _Data(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
-                     cfg.timezone, team_of)
+    teams = _teams(session)
+    ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
+        select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
+    notebook = _notebooks(session, cfg, extensions, ids)
+    _team_notebook(notebook, teams)
+    students = _students(session, only)
+    facts = load_facts(session, cfg, {row[0] for row in students} if only is None else None,
+                       counts_zero=_counts_zero(cfg, extensions), only=ids)
+    overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
+    team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
+    return RuleData(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
+                 cfg.timezone, team_of)
 
 
-def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, datetime], bool]:
-    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?"""
+def _counts_zero(cfg: CourseConfig, extensions: dict[tuple[str, str], datetime]) -> Callable[[str, str, datetime], bool]:
+    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?
+    (``extensions``: (student, sheet) → until, of every student the predicate is asked about.)"""
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
-    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
 
     def counts_zero(sheet: str, student: str, received: datetime) -> bool:
         manifest = manifests.get(sheet)
@@ -334,7 +335,7 @@ def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, dat
     return counts_zero
 
 
-def _members(data: _Data, sid: str, sheet: str) -> list[str]:
+def _members(data: RuleData, sid: str, sheet: str) -> list[str]:
     return data.team_of.get((sid, sheet), [sid])
 
 
@@ -353,7 +354,7 @@ def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fracti
     return "graded" if nb is not None or paper is not None else "missing"
 
 
-def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
+def sheet_cell(data: RuleData, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
     facts = data.facts[sem.id]
     ext = data.extensions.get((sid, sem.id))
     due = utc(sem.due)
@@ -375,13 +376,22 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
 
     Only decided sheets count; a sheet not decided yet for a student counts with its full maximum as
     still reachable (so it can never make anyone not_admitted), and shows as pending or planned."""
+    with Session(engine) as session:
+        data = load_data(session, cfg, students)
+    return standings_from(data, cfg, as_of, rule)
+
+
+def standings_from(data: RuleData, cfg: CourseConfig, as_of: datetime | None = None, rule: AdmissionRule | None = None,
+                   students: set[str] | None = None) -> list[Standing]:
+    """:func:`compute_standings` on data read before (``students``: only these of ``data``'s students)."""
     as_of = utc(as_of or datetime.now(timezone.utc))
     rule = rule or cfg.rule
     threshold = rule.threshold(cfg.semester_max)
-    data = _load(engine, cfg, students)
     maxima = {sem.id: sem.max_points for sem in cfg.semester}
     standings = []
     for sid, last, first, email, matriculation, group in data.students:
+        if students is not None and sid not in students:
+            continue
         cells = {sem.id: sheet_cell(data, sid, sem, as_of) for sem in cfg.semester}
         status, needed, points, still = status_of({k: c.counted for k, c in cells.items()}, maxima, threshold)
         status = apply_sheet_minimum(status, cells, cfg.semester, rule.min_per_sheet)

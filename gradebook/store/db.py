@@ -1,8 +1,16 @@
-"""The gradebook's engine and its one transaction helper.
+"""The gradebook's engine, its one transaction helper and its version.
 
 :func:`open_gradebook` makes a database ready (nbgrader's tables and ours, migrated to head) and
 returns its engine; :func:`atomic` is the only way this project writes: one transaction, committed
 on success, rolled back on any exception.
+
+The version (:func:`gradebook_version`): every ORM session on a gradebook this process opened (``atomic``,
+and any other session, nbgrader's included) that wrote to a table other than the web's sessions and login
+attempts raises the counter in ``gradebook_version`` as the last statement before its commit, in the same
+transaction. A reader that reads the counter first and then the gradebook (in any transaction) therefore
+never sees data older than the counter says: what a process computed at one counter value (standings,
+decided sheets) stays valid, in every process, until the counter moves. Raising it last keeps its row lock
+to the commit itself (no waits inside the transaction, no lock cycles).
 """
 from __future__ import annotations
 
@@ -12,18 +20,23 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, create_engine, event, inspect, make_url, select, update
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from gradebook.errors import GradebookError
+from gradebook.store.models import GradebookVersion
 from gradebook.store.nbgrader_schema import ensure_nbgrader_schema
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
 VERSION_TABLE = "mlph_alembic_version"
 # The newest migration; a test checks it against Alembic's head, so that opening an up-to-date
 # database needs one query and no Alembic import.
-SCHEMA_HEAD = "0004"
+SCHEMA_HEAD = "0005_webperf"
 _ready: dict[str, Engine] = {}
+_versioned: set[str] = set()  # the URLs (as the engines render them) of the gradebooks opened here
+# written on every login and request of the web application, and read by nothing that is computed once
+UNVERSIONED = frozenset({"web_session", "login_attempt", GradebookVersion.__tablename__})
+_WROTE = "mlph_wrote"  # Session.info: this transaction wrote to a versioned table
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -141,6 +154,7 @@ def open_gradebook(db_url: str, create: bool = True) -> Engine:
             raise
         raise GradebookError(f"cannot open the gradebook at {mask(db_url)}: {_one_line(exc)}") from None
     _ready[db_url] = engine
+    _versioned.add(engine.url.render_as_string(hide_password=False))
     return engine
 
 
@@ -160,3 +174,48 @@ def atomic(engine: Engine) -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+# --- the version -------------------------------------------------------------------------------
+
+def _versioned_table(name: object) -> bool:
+    return isinstance(name, str) and name not in UNVERSIONED
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _flush: UOWTransaction) -> None:
+    if any(_versioned_table(getattr(obj, "__tablename__", None))
+           for obj in (*session.new, *session.dirty, *session.deleted)):
+        session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        if _versioned_table(getattr(getattr(state.statement, "table", None), "name", None)):
+            state.session.info[_WROTE] = True
+
+
+@event.listens_for(Session, "before_commit")
+def _raise_version(session: Session) -> None:
+    """The last statement of a writing transaction on a gradebook of this process: the counter + 1."""
+    session.flush()  # what is still pending (the commit would flush it after this hook)
+    if not session.info.pop(_WROTE, False):
+        return
+    if session.get_bind().engine.url.render_as_string(hide_password=False) in _versioned:
+        session.execute(update(GradebookVersion).where(GradebookVersion.id == 1)
+                        .values(counter=GradebookVersion.counter + 1))
+
+
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+
+
+def gradebook_version(bind: Engine | Connection | Session) -> int:
+    """The gradebook's version now (read it before the data it keys: :mod:`gradebook.store.db`)."""
+    query = select(GradebookVersion.counter).where(GradebookVersion.id == 1)
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+    return int(bind.execute(query).scalar_one())

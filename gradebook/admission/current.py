@@ -1,0 +1,125 @@
+"""Standings computed once per change of the gradebook, not once per request (the web's pages).
+
+The gradebook's version (:func:`gradebook.store.db.gradebook_version`) is raised in the transaction of
+every write, by whichever process makes it; so a process may keep what it computed at one version for as
+long as the version stays, and every process (each uvicorn worker) sees a change at its next request.
+
+- :func:`current_standings`: every roster student's standing (admin pages). The rows the rule reads are
+  loaded once per version and kept; the standings computed from them are kept per rule and per *epoch*:
+  a standing changes with time only when a deadline (a sheet's, or an extension's) passes, so the
+  standings at any moment between two such deadlines are the same.
+- :func:`current_standing`: one student's standing (their pages). From the course's rows when they are
+  current; else read for that student alone (a few indexed queries) and kept for the version, so that
+  a student refreshing their page, or many students at once, do not read the course after every save.
+
+Each cache is per process and per (database URL, course configuration); a lock makes concurrent requests
+of one process wait for one load instead of each loading.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gradebook.admission.rule import RuleData, Standing, load_data, standings_from
+from gradebook.course.config import AdmissionRule, CourseConfig
+from gradebook.course.sheets_state import utc
+from gradebook.store.db import gradebook_version
+
+MAX_STUDENTS_KEPT = 20_000  # one student's standings kept per version (a bound on memory)
+
+
+@dataclass
+class _Course:
+    """What one process keeps of one gradebook and course configuration."""
+
+    cfg: CourseConfig
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    version: int = -1  # of ``data`` (-1: nothing loaded)
+    data: RuleData | None = None
+    deadlines: list[datetime] = field(default_factory=list)  # sorted: the moments a standing can change
+    standings: dict[tuple[AdmissionRule, int], list[Standing]] = field(default_factory=dict)
+    students_version: int = -1  # of ``students``
+    students: dict[str, tuple[int, list[datetime], Standing | None]] = field(default_factory=dict)  # epoch, deadlines
+
+
+_courses: dict[tuple[str, int], _Course] = {}
+_courses_lock = threading.Lock()
+
+
+def _course(engine: Engine, cfg: CourseConfig) -> _Course:
+    key = (engine.url.render_as_string(hide_password=False), id(cfg))
+    with _courses_lock:
+        found = _courses.get(key)
+        if found is None or found.cfg is not cfg:
+            found = _courses[key] = _Course(cfg)
+        return found
+
+
+def _deadlines(cfg: CourseConfig, data: RuleData) -> list[datetime]:
+    return sorted({utc(sem.due) for sem in cfg.semester} | {utc(until) for until in data.extensions.values()})
+
+
+def _epoch(deadlines: list[datetime], as_of: datetime) -> int:
+    """How many of the deadlines have passed at ``as_of`` (the rule compares deadline <= as_of)."""
+    return bisect.bisect_right(deadlines, utc(as_of))
+
+
+def _loaded(engine: Engine, course: _Course, version: int) -> RuleData:
+    """The course's rows at ``version`` or newer (the version is read before the rows)."""
+    with course.lock:
+        if course.data is None or course.version < version:
+            with Session(engine) as session:
+                data = load_data(session, course.cfg)
+            course.data, course.version = data, version
+            course.deadlines, course.standings = _deadlines(course.cfg, data), {}
+        return course.data
+
+
+def current_standings(engine: Engine, cfg: CourseConfig, rule: AdmissionRule | None = None,
+                      as_of: datetime | None = None) -> list[Standing]:
+    """Every roster student's standing now (``as_of``), as :func:`gradebook.admission.rule.compute_standings`
+    gives it, computed once per version of the gradebook and epoch of deadlines. Treat it as read-only."""
+    course = _course(engine, cfg)
+    version = gradebook_version(engine)
+    data = _loaded(engine, course, version)
+    as_of = as_of or datetime.now(timezone.utc)
+    rule = rule or cfg.rule
+    with course.lock:
+        key = (rule, _epoch(course.deadlines, as_of))
+        found = course.standings.get(key) if course.data is data else None
+    if found is None:
+        found = standings_from(data, cfg, as_of, rule)
+        with course.lock:
+            if course.data is data:
+                course.standings[key] = found
+    return found
+
+
+def current_standing(engine: Engine, cfg: CourseConfig, student: str,
+                     as_of: datetime | None = None) -> Standing | None:
+    """``student``'s standing now (None: not on the roster), computed once per version of the gradebook."""
+    course = _course(engine, cfg)
+    version = gradebook_version(engine)
+    as_of = as_of or datetime.now(timezone.utc)
+    with course.lock:
+        data = course.data if course.version >= version else None
+        if course.students_version != version:
+            course.students, course.students_version = {}, version
+        kept = course.students.get(student)
+    if data is not None:  # the course's rows are current: nothing to read
+        return next(iter(standings_from(data, cfg, as_of, students={student})), None)
+    if kept is not None and kept[0] == _epoch(kept[1], as_of):
+        return kept[2]
+    with Session(engine) as session:
+        mine = load_data(session, cfg, {student})
+    found = next(iter(standings_from(mine, cfg, as_of)), None)
+    deadlines = _deadlines(cfg, mine)
+    with course.lock:
+        if course.students_version == version and len(course.students) < MAX_STUDENTS_KEPT:
+            course.students[student] = (_epoch(deadlines, as_of), deadlines, found)
+    return found
