@@ -114,8 +114,8 @@ class _Rows:
 def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
     """What :func:`sheet_view` shows of ``student`` on ``sheets``, in six queries (teams as
     :func:`web.security.team_of` gives them)."""
-    mine = dict(session.execute(select(TeamMember.sheet, TeamMember.team).where(
-        TeamMember.student_id == student, TeamMember.sheet.in_(sheets))).tuples().all())
+    mine = {sheet: team for sheet, team in session.execute(select(TeamMember.sheet, TeamMember.team).where(
+        TeamMember.student_id == student, TeamMember.sheet.in_(sheets)))}
     teams: dict[str, list[str]] = {}
     if mine:
         for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
@@ -124,8 +124,8 @@ def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
                 teams.setdefault(sheet, []).append(sid)
         teams = {sheet: sorted(members) for sheet, members in teams.items()}
     everyone = sorted({student}.union(*teams.values()))
-    extensions = dict(session.execute(select(Extension.sheet, Extension.until).where(
-        Extension.student_id == student, Extension.sheet.in_(sheets))).tuples().all())
+    extensions = {sheet: until for sheet, until in session.execute(select(Extension.sheet, Extension.until).where(
+        Extension.student_id == student, Extension.sheet.in_(sheets)))}
 
     def rows(model: Any, *order: Any) -> list[Any]:
         return list(session.execute(select(model).where(model.sheet.in_(sheets), model.student_id.in_(everyone))
