@@ -9,8 +9,9 @@ long as the version stays, and every process (each uvicorn worker) sees a change
   a standing changes with time only when a deadline (a sheet's, or an extension's) passes, so the
   standings at any moment between two such deadlines are the same.
 - :func:`current_standing`: one student's standing (their pages). From the course's rows when they are
-  current; else read for that student alone (a few indexed queries) and kept for the version, so that
-  a student refreshing their page, or many students at once, do not read the course after every save.
+  current; else read for that student alone (a few indexed queries) and kept until a write changes the
+  course (``course_counter``) or that student's or their team's rows (``student_version``): a tutor's
+  save moves the page of the student saved, not the pages of the hundred others refreshing theirs.
 
 Each cache is per process and per (database URL, course configuration); a lock makes concurrent requests
 of one process wait for one load instead of each loading.
@@ -28,9 +29,21 @@ from sqlalchemy.orm import Session
 from gradebook.admission.rule import RuleData, Standing, load_data, standings_from
 from gradebook.course.config import AdmissionRule, CourseConfig
 from gradebook.course.sheets_state import utc
-from gradebook.store.db import gradebook_version
+from gradebook.store.db import gradebook_version, student_versions
 
 MAX_STUDENTS_KEPT = 20_000  # one student's standings kept per version (a bound on memory)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """One student's standing, with the versions it was computed at (read before its rows)."""
+
+    course: int  # gradebook_version.course_counter
+    theirs: int  # the highest student_version of ``ids``
+    ids: frozenset[str]  # the student and their teams' members
+    epoch: int
+    deadlines: list[datetime]
+    standing: Standing | None
 
 
 @dataclass
@@ -43,8 +56,9 @@ class _Course:
     data: RuleData | None = None
     deadlines: list[datetime] = field(default_factory=list)  # sorted: the moments a standing can change
     standings: dict[tuple[AdmissionRule, int], list[Standing]] = field(default_factory=dict)
-    students_version: int = -1  # of ``students``
-    students: dict[str, tuple[int, list[datetime], Standing | None]] = field(default_factory=dict)  # epoch, deadlines
+    students: dict[str, _Kept] = field(default_factory=dict)  # one student's standing, read for them alone
+
+
 
 
 _courses: dict[tuple[str, int], _Course] = {}
@@ -102,24 +116,28 @@ def current_standings(engine: Engine, cfg: CourseConfig, rule: AdmissionRule | N
 
 def current_standing(engine: Engine, cfg: CourseConfig, student: str,
                      as_of: datetime | None = None) -> Standing | None:
-    """``student``'s standing now (None: not on the roster), computed once per version of the gradebook."""
+    """``student``'s standing now (None: not on the roster), computed again only after a write that may
+    change it: one to the course (``course_counter``), or to their (or their team's) rows."""
     course = _course(engine, cfg)
-    version = gradebook_version(engine)
     as_of = as_of or datetime.now(timezone.utc)
     with course.lock:
-        data = course.data if course.version >= version else None
-        if course.students_version != version:
-            course.students, course.students_version = {}, version
         kept = course.students.get(student)
+    ids = kept.ids if kept is not None else frozenset({student})
+    version, course_version, theirs = student_versions(engine, ids)
+    with course.lock:
+        data = course.data if course.version >= version else None
     if data is not None:  # the course's rows are current: nothing to read
         return next(iter(standings_from(data, cfg, as_of, students={student})), None)
-    if kept is not None and kept[0] == _epoch(kept[1], as_of):
-        return kept[2]
+    if kept is not None and (kept.course, kept.theirs) == (course_version, theirs) and \
+            kept.epoch == _epoch(kept.deadlines, as_of):
+        return kept.standing
     with Session(engine) as session:
         mine = load_data(session, cfg, {student})
     found = next(iter(standings_from(mine, cfg, as_of)), None)
     deadlines = _deadlines(cfg, mine)
+    team = frozenset({student}.union(*(m for (sid, _), m in mine.team_of.items() if sid == student)))
     with course.lock:
-        if course.students_version == version and len(course.students) < MAX_STUDENTS_KEPT:
-            course.students[student] = (_epoch(deadlines, as_of), deadlines, found)
+        if len(course.students) >= MAX_STUDENTS_KEPT:
+            course.students.clear()
+        course.students[student] = _Kept(course_version, theirs, team, _epoch(deadlines, as_of), deadlines, found)
     return found

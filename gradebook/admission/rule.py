@@ -285,8 +285,9 @@ def off_roster(engine: Engine) -> list[str]:
         return sorted(set(session.execute(select(nt.student.c.id)).scalars()) - roster_ids(session))
 
 
-def _overrides(session: Session) -> dict[str, tuple[str, str]]:
-    rows = session.execute(select(AdmissionOverride).where(AdmissionOverride.revoked_at.is_(None))
+def _overrides(session: Session, only: set[str] | None = None) -> dict[str, tuple[str, str]]:
+    rows = session.execute(select(AdmissionOverride).where(
+        AdmissionOverride.revoked_at.is_(None), *([AdmissionOverride.student_id.in_(only)] if only is not None else []))
                            .order_by(AdmissionOverride.created_at)).scalars()
     return {o.student_id: (o.status, o.reason) for o in rows}
 
@@ -315,9 +316,9 @@ def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None)
     notebook = _notebooks(session, cfg, extensions, ids)
     _team_notebook(notebook, teams)
     students = _students(session, only)
-    facts = load_facts(session, cfg, {row[0] for row in students} if only is None else None,
-                       counts_zero=_counts_zero(cfg, extensions), only=ids)
-    overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
+    roster = {row[0] for row in students} if only is None or ids == only else None  # None: read for ``ids``
+    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions), only=ids)
+    overrides = _overrides(session, only)
     team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
     return RuleData(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
                  cfg.timezone, team_of)

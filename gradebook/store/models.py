@@ -238,9 +238,19 @@ class LoginAttempt(Base):
 
 
 class GradebookVersion(Base):
-    """One row (id 1): a counter raised by every committed write to the gradebook, in the write's own
-    transaction (:mod:`gradebook.store.db`); what a process computed at one value is current while it stays."""
+    """One row (id 1): ``counter`` is raised by every committed write to the gradebook, in the write's own
+    transaction (:mod:`gradebook.store.db`), and ``course_counter`` set to it by writes that may change any
+    student's standing; what a process computed at one value is current while it stays."""
 
     __tablename__ = "gradebook_version"
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
     counter: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    course_counter: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+
+
+class StudentVersion(Base):
+    """``gradebook_version.counter`` as of the last write that changed only named students' rows, per student."""
+
+    __tablename__ = "student_version"
+    student_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger, nullable=False)

@@ -10,6 +10,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from sqlalchemy import event
 
 from gradebook.admission.current import current_standing, current_standings
 from gradebook.admission.rule import compute_standings
@@ -78,3 +79,25 @@ def test_a_student_page_after_a_change_reads_that_student_alone(app: Any, gradeb
     assert current_standing(engine, cfg, "cd2") == next(s for s in compute_standings(engine, cfg)
                                                         if s.student_id == "cd2")
     assert current_standing(engine, cfg, "nobody") is None
+
+
+def test_a_change_to_one_students_rows_leaves_the_others_standings_computed(app: Any, gradebook_course: Any) -> None:
+    engine, cfg = app.state.engine, gradebook_course
+    kept = current_standing(engine, cfg, "cd2")
+    assert kept is not None and current_standing(engine, cfg, "ab1") is not None
+    _in_another_process(cfg.db_url, "ab1", "admitted")  # an override: a row of ab1's alone
+    queries: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            queries.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert current_standing(engine, cfg, "cd2") is kept  # not computed again ...
+        assert len(queries) == 1  # ... only the versions were read
+        changed = current_standing(engine, cfg, "ab1")
+        assert changed is not None and changed.status == "admitted"
+        assert len(queries) > 2  # ab1's rows were read again
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
