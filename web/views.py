@@ -8,6 +8,7 @@ here decides anything again. One student's rows are read with one query per tabl
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -19,7 +20,7 @@ from sqlalchemy.orm import Session
 
 from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
-from gradebook.admission.current import current_standing
+from gradebook.admission.current import StudentKey, current_standing, keyed_standing
 from gradebook.admission.rule import Standing
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
@@ -255,13 +256,35 @@ def _parse_result(text: str) -> dict[str, Any]:
 def dashboard(engine: Engine, cfg: CourseConfig, student: str,
               only: set[str] | None = None, staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
     """``student``'s standing and sheets (``only``: just these sheets, e.g. the ones released to students)."""
-    standing = standing_of(engine, cfg, student)
+    standing, key = keyed_standing(engine, cfg, student)
     if standing is None:
         return None, []
     sheets = [sem for sem in cfg.semester if only is None or sem.id in only]
-    with Session(engine) as session:
-        rows = _rows(session, student, [sem.id for sem in sheets if sem.manifest is not None])
+    rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), key)
     return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff) for sem in sheets]
+
+
+_kept: dict[tuple[str, str], tuple[StudentKey, tuple[str, ...], _Rows]] = {}
+_kept_lock = threading.Lock()
+MAX_KEPT = 20_000
+
+
+def _kept_rows(engine: Engine, student: str, sheets: tuple[str, ...], key: StudentKey) -> _Rows:
+    """``student``'s rows for the dashboard, read again only when ``key`` (the versions of the course and of
+    their team's rows, :func:`gradebook.admission.current.keyed_standing`) moved: all of them are rows of
+    those students (team membership is the course's)."""
+    where = (engine.url.render_as_string(hide_password=False), student)
+    with _kept_lock:
+        found = _kept.get(where)
+    if found is not None and found[0] == key and found[1] == sheets:
+        return found[2]
+    with Session(engine) as session:
+        rows = _rows(session, student, list(sheets))
+    with _kept_lock:
+        if len(_kept) >= MAX_KEPT:
+            _kept.clear()
+        _kept[where] = (key, sheets, rows)
+    return rows
 
 
 def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,

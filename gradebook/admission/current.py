@@ -118,19 +118,30 @@ def current_standing(engine: Engine, cfg: CourseConfig, student: str,
                      as_of: datetime | None = None) -> Standing | None:
     """``student``'s standing now (None: not on the roster), computed again only after a write that may
     change it: one to the course (``course_counter``), or to their (or their team's) rows."""
+    return keyed_standing(engine, cfg, student, as_of)[0]
+
+
+StudentKey = tuple[int, int, frozenset[str]]  # (course_counter, their highest student_version, the ids)
+
+
+def keyed_standing(engine: Engine, cfg: CourseConfig, student: str,
+                   as_of: datetime | None = None) -> tuple[Standing | None, StudentKey]:
+    """:func:`current_standing` and the versions it is current at (read before anything else): whatever else
+    a page reads of this student's (and their team's) rows after this call is current while the key stays."""
     course = _course(engine, cfg)
     as_of = as_of or datetime.now(timezone.utc)
     with course.lock:
         kept = course.students.get(student)
     ids = kept.ids if kept is not None else frozenset({student})
     version, course_version, theirs = student_versions(engine, ids)
+    key = (course_version, theirs, ids)
     with course.lock:
         data = course.data if course.version >= version else None
     if data is not None:  # the course's rows are current: nothing to read
-        return next(iter(standings_from(data, cfg, as_of, students={student})), None)
+        return next(iter(standings_from(data, cfg, as_of, students={student})), None), key
     if kept is not None and (kept.course, kept.theirs) == (course_version, theirs) and \
             kept.epoch == _epoch(kept.deadlines, as_of):
-        return kept.standing
+        return kept.standing, key
     with Session(engine) as session:
         mine = load_data(session, cfg, {student})
     found = next(iter(standings_from(mine, cfg, as_of)), None)
@@ -140,4 +151,4 @@ def current_standing(engine: Engine, cfg: CourseConfig, student: str,
         if len(course.students) >= MAX_STUDENTS_KEPT:
             course.students.clear()
         course.students[student] = _Kept(course_version, theirs, team, _epoch(deadlines, as_of), deadlines, found)
-    return found
+    return found, key

@@ -101,3 +101,18 @@ def test_a_change_to_one_students_rows_leaves_the_others_standings_computed(app:
         assert len(queries) > 2  # ab1's rows were read again
     finally:
         event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_dashboard_kept_between_requests_shows_a_new_handin_of_that_student(app: Any, gradebook_course: Any) -> None:
+    from datetime import datetime, timezone
+
+    from gradebook.store.db import atomic
+    from gradebook.store.models import Handin
+
+    student = logged_in(app, "ab1")
+    assert "being graded" not in student.get("/students/ab1", headers=HTML).text
+    student.get("/students/ab1", headers=HTML)  # kept now
+    with atomic(app.state.engine) as session:  # a row of ab1's alone: ab1's versions move, nobody else's
+        session.add(Handin(sheet="tiny01", student_id="ab1", kind="notebook", source="web", status="accepted",
+                           received_at=datetime.now(timezone.utc), original_name="tiny01.ipynb"))
+    assert "being graded" in student.get("/students/ab1", headers=HTML).text
