@@ -75,7 +75,11 @@ def _course(engine: Engine, cfg: CourseConfig) -> _Course:
 
 
 def _deadlines(cfg: CourseConfig, data: RuleData) -> list[datetime]:
-    return sorted({utc(sem.due) for sem in cfg.semester} | {utc(until) for until in data.extensions.values()})
+    """Every deadline the rule compares with the time: the sheets', their groups' and the extensions'."""
+    groups = set(data.groups.values())
+    dues = {utc(sem.manifest.late.deadline_for(sem.due, group) if sem.manifest else sem.due)
+            for sem in cfg.semester for group in (groups | {""})}
+    return sorted(dues | {utc(sem.due) for sem in cfg.semester} | {utc(until) for until in data.extensions.values()})
 
 
 def _epoch(deadlines: list[datetime], as_of: datetime) -> int:
