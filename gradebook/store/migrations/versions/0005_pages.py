@@ -7,13 +7,13 @@
   sheet is set anonymous again (the same pseudonyms).
 
 Revision ID: 0005_pages
-Revises: 0004
+Revises: 0005_webperf
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_pages"
-down_revision = "0004"
+down_revision = "0005_webperf"
 branch_labels = None
 depends_on = None
 
