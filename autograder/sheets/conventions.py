@@ -117,7 +117,7 @@ def apply_table(base: Conventions, table: object, where: str) -> Conventions:
     unknown = sorted(set(table) - set(FIELDS))
     if unknown:
         raise ConventionsError(f"{where}: [{TABLE}] has unknown key(s) {', '.join(unknown)} (known: {', '.join(FIELDS)})")
-    values = {key: _PARSE[key](value, f"{where}: [{TABLE}] {key}") for key, value in table.items()}
+    values: dict[str, Any] = {key: _PARSE[key](value, f"{where}: [{TABLE}] {key}") for key, value in table.items()}
     origin = {**base.origin, **{key: f"{where} [{TABLE}]" for key in values}}
     return dataclasses.replace(base, **values, origin=origin)
 

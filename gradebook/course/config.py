@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any
 
 from gradebook.errors import ConfigError
+from gradebook.course.mail_settings import MailSettings, parse_mail
 from gradebook.course.manifest import MANIFEST_NAME, Manifest, load_manifest, parse_due, parse_points
 
 CONFIG_NAME = "mlph.toml"
@@ -85,6 +86,8 @@ class CourseConfig:
     # [intake] uploads_per_minute, upload_mb_per_sheet: a student's web uploads (the intake refuses beyond)
     uploads_per_minute: int = 6
     upload_mb_per_sheet: int = 200
+    # [mail]: the SMTP relay, the sender and the site's address for links in mails (always mlph.toml's)
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @property
     def source_dir(self) -> Path:
@@ -226,6 +229,7 @@ def load_config(root: Path | None = None, data_dir: Path | None = None) -> Cours
     root = root.resolve()
     where = str(root / CONFIG_NAME)
     raw = _read_toml(root / CONFIG_NAME)
+    mail = parse_mail(raw.get("mail", {}), where)
     course = raw.get("course", {})
     origins["data_dir"] = ("given" if data_dir is not None else "MLPH_COURSE_DIR" if os.environ.get("MLPH_COURSE_DIR")
                            else f"{CONFIG_NAME} [course] data_dir" if course.get("data_dir") else "default (course-data)")
@@ -255,6 +259,7 @@ def load_config(root: Path | None = None, data_dir: Path | None = None) -> Cours
         intake_identity=_identity(raw.get("intake", {}), where),
         uploads_per_minute=_positive(raw.get("intake", {}), "uploads_per_minute", 6, where),
         upload_mb_per_sheet=_positive(raw.get("intake", {}), "upload_mb_per_sheet", 200, where),
+        mail=mail,
     )
 
 

@@ -235,3 +235,21 @@ class LoginAttempt(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     success: Mapped[bool] = mapped_column(Boolean)
+
+
+class MailLog(Base):
+    """One message the outbox handled: to whom, what (``kind`` and ``key``, e.g. "graded", "sheet04/notebook"),
+    and how it went (sent, written by a dry run, or failed with the relay's answer)."""
+
+    __tablename__ = "mail_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    recipient: Mapped[str] = mapped_column(String(128))  # the roster or staff id
+    address: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # sent | written | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (Index("ix_mail_log_kind_key", "kind", "key"),)

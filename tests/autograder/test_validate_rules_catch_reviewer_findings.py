@@ -291,7 +291,7 @@ def test_static_classes_are_reported_exactly(course_factory):
         "paper task 'proof' has no rubric in sheet.toml ([[task.rubric]] items with id, text and points that add up "
         "to the task's points)",
         "the notebook's text does not say how to hand in the paper part: \"Hand in the pen-and-paper part as one "
-        "PDF ...\"",
+        f"PDF ...\" (rule handin_sentence = 'Hand in the pen-and-paper part as one PDF': {DEFAULT}",
         "test cell 'test_scale_visible': check 'scale_visible' outside the hidden tests has no expected value, so it "
         "cannot fail in the student's notebook",
         "test cell 'test_scale_more': the expected value of check 'scale_hidden_b' uses the student's scale(): "
