@@ -64,7 +64,7 @@ def test_set_password_links_arrive_over_starttls_with_a_token_never_a_password(g
     body = first.get_content()
     token = body.split(f"{SITE}/password/")[1].split()[0]
     assert link_account(outbox.engine, token) == "ab1"  # the link works (once, until it expires)
-    assert "expires 20" in body and "CET" in body or "CEST" in body
+    assert "expires 20" in body and ("CET" in body or "CEST" in body)
     for received in server.received:
         assert STUDENT_PASSWORD.encode() not in received.raw and PASSWORD.encode() not in received.raw
     with Session(outbox.engine) as session:
