@@ -163,3 +163,18 @@ def test_mail_settings_name_mlph_toml_and_never_hold_a_password(course_factory):
     mail = load_config(cfg.root).mail
     assert (mail.host, mail.port, mail.ssl, mail.starttls, mail.password_env) == ("smtp.uni.de", 465, True, False,
                                                                                    "MLPH_SMTP_PASSWORD")
+
+
+def test_per_minute_paces_the_relay_and_the_relay_password_never_leaves(gradebook_course, monkeypatch):
+    from gradebook.mail.outbox import Letter, send
+
+    monkeypatch.setenv("MLPH_TEST_RELAY_PW", PASSWORD)
+    waits: list[float] = []
+    letters = [Letter(s, s, f"{s}@uni.de", "Hi", f"Hello {s}", kind="test") for s in ("ab1", "cd2")]
+    letters.append(Letter("ef3", "ef3", "ef3@uni.de", "Hi", f"the relay's password is {PASSWORD}", kind="test"))
+    with smtp_server(login=True) as (server, port):
+        outbox = _outbox(gradebook_course, port, per_minute=120, user=USER, password_env="MLPH_TEST_RELAY_PW")
+        report = send(outbox.engine, outbox.cfg.mail, letters, "boss", sleep=waits.append)
+    assert [d.status for d in report.deliveries] == ["sent", "sent", "failed"]
+    assert report.failed[0].error == "refused: the message contains the relay's password"
+    assert waits == [0.5, 0.5] and len(server.received) == 2
