@@ -24,7 +24,7 @@ from sqlalchemy.orm import Session
 from gradebook.course.config import CourseConfig
 from gradebook.errors import InputError
 from gradebook.mail.outbox import Letter, Progress, SendReport, clean_body, clean_header, send
-from gradebook.people.accounts import issue_links
+from gradebook.people.accounts import issue_links, list_accounts
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.models import AutogradeResult, GroupMembership, MailLog, PaperPoints, Person, TutorialGroup
 
@@ -74,17 +74,26 @@ def _students(engine: Engine, ids: Iterable[str] | None = None) -> dict[str, tup
 
 def send_password_links(outbox: Outbox, usernames: Iterable[str] | None, hours: int) -> SendReport:
     """Issue set-password links for ``usernames`` (None: every enabled account without a password) and mail
-    each to its owner. A link that could not be mailed is cancelled by the next one issued for the account."""
+    each to its owner. An account without an e-mail address gets no new link (its older one keeps working)
+    and is reported as not reached."""
     cfg = outbox.cfg
-    links = issue_links(outbox.engine, usernames, _site(cfg), hours, outbox.author)
-    return outbox.send(Letter(
+    site = _site(cfg)
+    accounts = {a.username: a for a in list_accounts(outbox.engine)}
+    wanted = (list(dict.fromkeys(usernames)) if usernames is not None else
+              [a.username for a in accounts.values() if not a.has_password and not a.disabled])
+    unreachable = [u for u in wanted if u in accounts and not accounts[u].email.strip()]
+    links = issue_links(outbox.engine, [u for u in wanted if u not in unreachable], site, hours, outbox.author)
+    letters = [Letter(u, accounts[u].name, "", f"{cfg.name}: set your password", "", kind="password-link", key=u)
+               for u in unreachable]
+    letters += [Letter(
         link.username, link.name, link.email, f"{cfg.name}: set your password", kind="password-link",
         key=link.username, body=(
             f"Hello {clean_header(link.name, 80) or link.username},\n\n"
             f"your account for the grading pages of {cfg.name} is ready; your user name is {link.username}.\n"
             f"Choose your password here (the link works once and expires {_local(link.expires_at, cfg)}):\n\n"
             f"{link.url}\n\nIf you did not expect this mail, ignore it; the link expires by itself."
-            f"{_signature(cfg)}")) for link in links)
+            f"{_signature(cfg)}")) for link in links]
+    return outbox.send(letters)
 
 
 def _already(engine: Engine, kind: str, key: str) -> set[str]:

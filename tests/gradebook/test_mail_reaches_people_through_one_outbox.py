@@ -178,3 +178,18 @@ def test_per_minute_paces_the_relay_and_the_relay_password_never_leaves(gradeboo
     assert [d.status for d in report.deliveries] == ["sent", "sent", "failed"]
     assert report.failed[0].error == "refused: the message contains the relay's password"
     assert waits == [0.5, 0.5] and len(server.received) == 2
+
+
+def test_an_account_without_an_address_keeps_its_link_and_is_reported(gradebook_course, tmp_path):
+    outbox = dataclasses.replace(_outbox(gradebook_course, 1), dry_run=tmp_path / "out")
+    for sid in ("ab1", "cd2"):
+        ensure_account(outbox.engine, sid)
+    from gradebook.people.accounts import issue_links
+
+    handed_out = issue_links(outbox.engine, ["cd2"], SITE, 24, "boss")[0].url.rsplit("/", 1)[1]  # e.g. by CSV
+    _set_email(outbox.engine, "cd2", None)
+    report = send_password_links(outbox, None, hours=24)  # every account without a password
+    assert [(d.recipient, d.status, d.error) for d in report.deliveries] == [
+        ("cd2", "failed", "no e-mail address on the roster"), ("ab1", "written", "")]
+    assert link_account(outbox.engine, handed_out) == "cd2"  # not cancelled by a link that could not be sent
+    assert len(list((tmp_path / "out").glob("*.eml"))) == 1
