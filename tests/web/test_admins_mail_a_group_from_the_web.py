@@ -36,5 +36,5 @@ def test_an_admin_announces_to_a_group_and_sees_who_was_not_reached(gradebook_co
     assert "1 message(s) sent, 2 failed" in sent.text
     assert ("ef3 &lt;bounce-&lt;b&gt;ef3&lt;/b&gt;@uni.de&gt;: &#39;bounce-&lt;b&gt;ef3&lt;/b&gt;@uni.de&#39; is not a mail "
             "address") in sent.text and "<b>ef3</b>" not in sent.text
-    assert "tutor1 &lt;&gt;: no e-mail address on the roster" in sent.text
+    assert "tutor1 (no address): no e-mail address on the roster" in sent.text
     assert sent.text.count("announcement g1") == 3  # the record: every recipient with its result

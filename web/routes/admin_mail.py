@@ -30,7 +30,9 @@ def _page(request: Request, report: SendReport | None = None, error: str = "", s
     mail = request.app.state.cfg.mail
     return render(request, "admin_mail.html", {
         "groups": groups, "log": log, "report": report, "error": error, "form": form or {},
-        "relay": f"{mail.host}:{mail.port}" if mail.host else "", "flash": report.lines()[0] if report else ""},
+        "relay": f"{mail.host}:{mail.port}" if mail.host else "",
+        "flash": report.lines()[0] if report and not report.failed else "",
+        "error": error or (report.lines()[0] if report and report.failed else "")},
         status_code=status_code)
 
 
