@@ -211,12 +211,29 @@ def compose(settings: MailSettings, letter: Letter) -> EmailMessage:
     return message
 
 
-def _record(engine: Engine, letter: Letter, delivery: Delivery, author: str) -> None:
-    with atomic(engine) as session:
-        session.add(MailLog(at=datetime.now(timezone.utc), kind=letter.kind, key=letter.key[:255],
-                            recipient=letter.recipient[:128], address=letter.address[:255],
-                            subject=clean_header(letter.subject, 255), status=delivery.status,
-                            error=delivery.error or None, author=author[:128]))
+class _Record:
+    """The ``mail_log`` rows of a batch, written every ``every`` messages or ``seconds`` (and at the end): one
+    transaction per message would cost more than composing and sending it; a crash loses at most that many."""
+
+    def __init__(self, engine: Engine, author: str, every: int = 25, seconds: float = 2.0):
+        self.engine, self.author, self.every, self.seconds = engine, author[:128], every, seconds
+        self.rows: list[MailLog] = []
+        self.last = time.monotonic()
+
+    def add(self, letter: Letter, delivery: Delivery) -> None:
+        self.rows.append(MailLog(at=datetime.now(timezone.utc), kind=letter.kind, key=letter.key[:255],
+                                 recipient=letter.recipient[:128], address=letter.address[:255],
+                                 subject=clean_header(letter.subject, 255), status=delivery.status,
+                                 error=delivery.error or None, author=self.author))
+        if len(self.rows) >= self.every or time.monotonic() - self.last > self.seconds:
+            self.flush()
+
+    def flush(self) -> None:
+        if self.rows:
+            with atomic(self.engine) as session:
+                session.add_all(self.rows)
+            self.rows = []
+        self.last = time.monotonic()
 
 
 def send(engine: Engine, settings: MailSettings, letters: Iterable[Letter], author: str,
@@ -227,20 +244,21 @@ def send(engine: Engine, settings: MailSettings, letters: Iterable[Letter], auth
     todo = list(letters)
     transport: Transport = DirectoryTransport(dry_run) if dry_run is not None else SmtpTransport(settings)
     secret = settings.password()
-    report, down = SendReport(), ""
+    report, down, record = SendReport(), "", _Record(engine, author)
     try:
         for n, letter in enumerate(todo, 1):
             delivery = _deliver_one(transport, settings, letter, n, secret, down)
             if delivery.status == "failed" and delivery.error.startswith("the mail relay"):
                 down = delivery.error
             report.deliveries.append(delivery)
-            _record(engine, letter, delivery, author)
+            record.add(letter, delivery)
             if progress is not None:
                 progress(n, len(todo))
             if settings.per_minute and dry_run is None and n < len(todo) and not down:
                 sleep(60.0 / settings.per_minute)
     finally:
         transport.close()
+        record.flush()
     return report
 
 
