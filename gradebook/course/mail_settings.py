@@ -35,6 +35,15 @@ class MailSettings:
     def password(self) -> str:
         return os.environ.get(self.password_env, "") if self.user else ""
 
+    def describe(self) -> str:
+        """One line for `mlph info` (never the password, only whether its variable is set)."""
+        if not self.host:
+            return "not configured ([mail] in mlph.toml; `--dry-run DIR` still writes messages as files)"
+        how = "TLS" if self.ssl else "STARTTLS" if self.starttls else "no TLS"
+        login = (f", login {self.user} (password from ${self.password_env}: "
+                 f"{'set' if os.environ.get(self.password_env) else 'NOT SET'})" if self.user else ", no login")
+        return f"{self.host}:{self.port} ({how}{login}), from {self.sender}, links to {self.base_url() or '(no site_url)'}"
+
     def base_url(self) -> str:
         return (self.site_url or os.environ.get("MLPH_WEB_BASE_URL", "")).rstrip("/")
 

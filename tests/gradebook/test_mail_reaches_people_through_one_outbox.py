@@ -149,7 +149,7 @@ def test_a_dry_run_writes_eml_files_and_a_dead_relay_fails_each_recipient(gradeb
     assert all(d.error.startswith("the mail relay 127.0.0.1:1 cannot be used") for d in report.deliveries)
 
 
-def test_mail_settings_name_mlph_toml_and_never_hold_a_password(course_factory):
+def test_mail_settings_name_mlph_toml_and_never_hold_a_password(course_factory, monkeypatch):
     cfg = course_factory()
     toml = cfg.root / "mlph.toml"
     base = toml.read_text()
@@ -163,6 +163,12 @@ def test_mail_settings_name_mlph_toml_and_never_hold_a_password(course_factory):
     mail = load_config(cfg.root).mail
     assert (mail.host, mail.port, mail.ssl, mail.starttls, mail.password_env) == ("smtp.uni.de", 465, True, False,
                                                                                    "MLPH_SMTP_PASSWORD")
+    toml.write_text(base + '\n[mail]\nhost = "smtp.uni.de"\nfrom = "Grading <g@uni.de>"\nuser = "g"\n'
+                           'password_env = "MLPH_TEST_RELAY_PW"\nsite_url = "https://grading.example.org"\n')
+    monkeypatch.setenv("MLPH_TEST_RELAY_PW", "hunter2-secret")
+    shown = CliRunner().invoke(main, ["info"]).output
+    assert ("mail:           smtp.uni.de:587 (STARTTLS, login g (password from $MLPH_TEST_RELAY_PW: set)), from "
+            "Grading <g@uni.de>, links to https://grading.example.org") in shown and "hunter2" not in shown
 
 
 @pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS")  # the test server's, on purpose
