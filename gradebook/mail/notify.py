@@ -180,9 +180,10 @@ def announce(outbox: Outbox, subject: str, body: str, group: str | None = None, 
                for sid, (name, email) in _students(engine, group_students(engine, group)).items()]
     if tutors:
         with Session(engine) as session:
-            tutor_id = session.get(TutorialGroup, group).tutor_id if group else None  # type: ignore[union-attr]
-            staff = session.execute(select(Person).where(Person.id == tutor_id) if tutor_id else
-                                    select(Person).where(Person.role.in_(("tutor", "admin")))).scalars().all()
+            row = session.get(TutorialGroup, group) if group else None  # the group exists: group_students checked
+            query = (select(Person).where(Person.id == row.tutor_id) if row is not None else
+                     select(Person).where(Person.role.in_(("tutor", "admin"))).order_by(Person.id))
+            staff = session.execute(query).scalars().all()
         letters += [Letter(p.id, p.name, (p.email or "").strip(), f"{cfg.name}: {subject}", kind="announcement",
                            key=group or "course", body=f"{clean_body(body)}\n\n(To {audience}; your copy.)"
                                                         f"{_signature(cfg)}") for p in staff]
