@@ -3,7 +3,7 @@ mistake run through the real sandboxed grader, all in one pool.
 
 Without a kernel: (1) manifest and notebook metadata agree; (2) the notebook's format; (3) the
 sheet's shape (points, tasks, a rubric and a model solution for every paper task, the hand-in
-sentence); (4) every visible check can fail at home, every answer function has a visible check, no
+sentence; the numbers from ``[conventions]`` in mlph.toml or the sheet's sheet.toml, :mod:`.conventions`); (4) every visible check can fail at home, every answer function has a visible check, no
 expected value uses a student's function, no test cell uses another task's answers; (5) every
 mistake names its task, enough mistakes; (6) ``release/`` is what ``source/`` generates; (7) no line
 of a solution, a hidden test or a paper model solution is in ``release/``.
