@@ -38,3 +38,28 @@ def test_an_admin_announces_to_a_group_and_sees_who_was_not_reached(gradebook_co
             "address") in sent.text and "<b>ef3</b>" not in sent.text
     assert "tutor1 (no address): no e-mail address on the roster" in sent.text
     assert sent.text.count("announcement g1") == 3  # the record: every recipient with its result
+
+
+def test_an_admin_tells_the_graded_students_once(gradebook_course):
+    from datetime import datetime, timezone
+
+    from gradebook.store.models import AutogradeResult
+
+    engine = open_gradebook(gradebook_course.db_url)
+    with atomic(engine) as session:
+        session.add(AutogradeResult(sheet="tiny02", student_id="cd2", status="graded", fingerprint="f",
+                                    graded_at=datetime.now(timezone.utc), score="1", max_score="3", result_json="{}"))
+    setup_web_course(gradebook_course)
+    with smtp_server() as (server, port):
+        cfg = dataclasses.replace(gradebook_course, mail=MailSettings(
+            host="127.0.0.1", port=port, starttls=False, sender="Grading <grading@uni.de>",
+            site_url="https://grading.example.org"))
+        client = logged_in(create_app(cfg), "boss")
+        assert '<option>tiny02</option>' in client.get("/admin/mail").text
+        first = client.post("/admin/mail/graded", data={"sheet": "tiny02", "part": "notebook", "csrf_token": client.csrf})
+        second = client.post("/admin/mail/graded", data={"sheet": "tiny02", "part": "notebook", "csrf_token": client.csrf})
+        wrong = client.post("/admin/mail/graded", data={"sheet": "tiny02", "part": "oral", "csrf_token": client.csrf})
+    assert "1 message(s) sent, 0 failed" in first.text and "0 message(s) sent, 0 failed" in second.text
+    assert [r.rcpt_tos for r in server.received] == [["cd2@uni.de"]]
+    assert "https://grading.example.org/students/cd2/sheets/tiny02" in server.received[0].message.get_content()
+    assert wrong.status_code == 400 and "part must be one of notebook, paper, not &#39;oral&#39;" in wrong.text

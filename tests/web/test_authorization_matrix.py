@@ -53,6 +53,7 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/admin/mail"): ("/admin/mail", ADMIN_ONLY, None),
     ("POST", "/admin/mail/announce"): ("/admin/mail/announce", ADMIN_ONLY, {"subject": "Hello", "body": "Text"}),
     ("POST", "/admin/mail/links"): ("/admin/mail/links", ADMIN_ONLY, {"usernames": "ef3"}),
+    ("POST", "/admin/mail/graded"): ("/admin/mail/graded", ADMIN_ONLY, {"sheet": "tiny01", "part": "notebook"}),
     ("POST", "/admin/accounts/{username}/disable"): ("/admin/accounts/nobody/disable", ADMIN_ONLY, None),
     ("GET", "/admin/groups"): ("/admin/groups", ADMIN_ONLY, None),
     ("POST", "/admin/upload/{kind}"): ("/admin/upload/roster", ADMIN_ONLY, None),

@@ -9,7 +9,7 @@ from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gradebook.errors import GradebookError
-from gradebook.mail.notify import Outbox, announce, send_password_links
+from gradebook.mail.notify import PARTS, Outbox, announce, send_password_links, sheet_graded
 from gradebook.mail.outbox import SendReport
 from gradebook.store.models import MailLog, TutorialGroup
 
@@ -27,9 +27,10 @@ def _page(request: Request, report: SendReport | None = None, error: str = "", s
     with Session(engine) as session:
         groups = session.execute(select(TutorialGroup.id, TutorialGroup.name).order_by(TutorialGroup.id)).all()
         log = session.execute(select(MailLog).order_by(MailLog.id.desc()).limit(50)).scalars().all()
-    mail = request.app.state.cfg.mail
+    cfg = request.app.state.cfg
+    mail = cfg.mail
     return render(request, "admin_mail.html", {
-        "groups": groups, "log": log, "report": report, "error": error, "form": form or {},
+        "groups": groups, "sheets": [s.id for s in cfg.semester if s.manifest is not None], "parts": PARTS, "log": log, "report": report, "error": error, "form": form or {},
         "relay": f"{mail.host}:{mail.port}" if mail.host else "",
         "flash": report.lines()[0] if report and not report.failed else "",
         "error": error or (report.lines()[0] if report and report.failed else "")},
@@ -64,6 +65,17 @@ async def mail_links(request: Request, usernames: str = Form("", max_length=20_0
     hours = settings_of(request).link_hours
     try:
         report = await run_in_threadpool(send_password_links, _outbox(request, user), usernames.split() or None, hours)
+    except GradebookError as exc:
+        return _page(request, error=str(exc), status_code=400)
+    return _page(request, report=report)
+
+
+@router.post("/mail/graded")
+async def mail_graded(request: Request, sheet: str = Form(max_length=128), part: str = Form("notebook"),
+                      user: User = Depends(admin)) -> Response:
+    """"Your sheet was graded" to every student whose part of the sheet is graded and who was not told yet."""
+    try:
+        report = await run_in_threadpool(sheet_graded, _outbox(request, user), sheet, part)
     except GradebookError as exc:
         return _page(request, error=str(exc), status_code=400)
     return _page(request, report=report)
