@@ -235,3 +235,34 @@ class LoginAttempt(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     success: Mapped[bool] = mapped_column(Boolean)
+
+
+class PaperPublication(Base):
+    """When a sheet's paper points, comments and rubric texts reached the students (``published_at``; None:
+    withdrawn by an admin, which also stops publishing them automatically). ``how``: "auto" (every paper
+    hand-in graded, policy ``when-graded``) or "admin"."""
+
+    __tablename__ = "paper_publication"
+    sheet: Mapped[str] = mapped_column(String(128), primary_key=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    how: Mapped[str] = mapped_column(String(16))  # auto | admin | withdrawn
+    author: Mapped[str] = mapped_column(String(128))
+
+
+class RegradeRequest(Base):
+    """A student's request to have one paper task graded again, and its answer (by another grader)."""
+
+    __tablename__ = "regrade_request"
+    __table_args__ = (Index("ix_regrade_request_open", "sheet", "task", "student_id", "answered_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    grader: Mapped[str | None] = mapped_column(String(128))  # who had graded the task then (may not answer)
+    points_before: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_by: Mapped[str | None] = mapped_column(String(128))
+    answer: Mapped[str | None] = mapped_column(Text)
+    points_after: Mapped[str | None] = mapped_column(String(32))
