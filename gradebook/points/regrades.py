@@ -150,15 +150,24 @@ def request_regrade(engine: Engine, cfg: CourseConfig, sheet: str, task: str, st
 
 
 def may_answer(request: Request, person: str, admin: bool) -> bool:
-    """An admin, or a tutor who did not grade the task (neither when it was asked nor since)."""
-    return admin or (person != request.grader and person is not None)
+    """An admin, or a tutor other than the one who had graded the task when it was asked (the answer also
+    refuses whoever entered its points since)."""
+    return admin or person != request.grader
+
+
+def get_request(engine: Engine, request_id: int) -> Request | None:
+    with Session(engine) as session:
+        row = session.get(RegradeRequest, request_id)
+        return _view(row) if row is not None else None
 
 
 def answer_request(engine: Engine, cfg: CourseConfig, request_id: int, author: str, admin: bool, answer: str,
-                   points: Fraction | None = None, ticks: Sequence[str] | None = None) -> Request:
+                   points: Fraction | None = None, ticks: Sequence[str] | None = None,
+                   expected_version: int | None = None) -> Request:
     """Answer regrade request ``request_id`` (the one answer path: CLI, web, and any mail on top): ``answer``
     is shown to the student; ``points`` (or the rubric items ``ticks``) replace the task's points through the
-    grid's write path (versioned and audited); the answer is audited as well. One transaction."""
+    grid's write path (versioned and audited; ``expected_version``: the points' version the answering page
+    showed, a conflict if a tutor changed them since); the answer is audited as well. One transaction."""
     with atomic(engine) as session:
         row = session.execute(select(RegradeRequest).where(RegradeRequest.id == request_id).with_for_update()
                               ).scalar_one_or_none()
@@ -177,9 +186,10 @@ def answer_request(engine: Engine, cfg: CourseConfig, request_id: int, author: s
         after = Fraction(current.points) if current is not None else None
         if points is not None or ticks is not None:
             target = current.student_id if current is not None else row.student_id
+            version = current.version if current is not None else 0
             write_points(session, manifest, target, row.task, points, author,
-                         current.version if current is not None else 0, f"regrade request #{row.id}: {text}",
-                         ticks)
+                         version if expected_version is None else expected_version,
+                         f"regrade request #{row.id}: {text}", ticks)
             session.flush()
             after = Fraction(_points_row(session, row.sheet, row.task, members).points)  # type: ignore[union-attr]
         row.answered_at, row.answered_by, row.answer = now, author, text
