@@ -14,6 +14,7 @@ only what students read).
 """
 from __future__ import annotations
 
+import dataclasses
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime, timezone
@@ -42,6 +43,7 @@ class Publication:
     how: str  # auto | admin | withdrawn | "" (nothing stored yet)
     author: str
     waiting: tuple[str, ...]  # students with a paper hand-in still missing points for a paper task
+    entered: bool = True  # some paper points are entered (an automatic publication needs some)
 
     @property
     def published(self) -> bool:
@@ -132,8 +134,9 @@ def publications(engine: Engine, cfg: CourseConfig, now: datetime | None = None,
         waiting = waiting_students(session, cfg, look) if look else {}
         states = {sem.id: _state(cfg, sem, rows.get(sem.id), tuple(waiting.get(sem.id, ()))) for sem in todo}
         graded = set(session.execute(select(PaperPoints.sheet).where(
-            PaperPoints.sheet.in_([sem.id for sem in look])).distinct()).scalars()) if look else set()
-    fresh = [sem for sem in sheets if sem.id in graded and _auto_due(cfg, sem, rows.get(sem.id),
+            PaperPoints.sheet.in_([sem.id for sem in todo])).distinct()).scalars()) if todo else set()
+        states = {k: dataclasses.replace(v, entered=k in graded) for k, v in states.items()}
+    fresh = [sem for sem in look if sem.id in graded and _auto_due(cfg, sem, rows.get(sem.id),
                                                                     bool(states[sem.id].waiting), now)]
     for sem in fresh:
         try:
