@@ -134,10 +134,13 @@ class _Raw:
 CountsZero = Callable[[str, str, datetime], bool]
 
 
-def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None) -> _Raw:
+def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None,
+         sheets: Collection[str] | None = None) -> _Raw:
     raw = _Raw()
+    only = list(sheets) if sheets is not None else None
     for sheet, sid, kind, received in session.execute(select(Handin.sheet, Handin.student_id, Handin.kind,
-                                                              Handin.received_at).where(Handin.status == "accepted")):
+                                                              Handin.received_at).where(Handin.status == "accepted",
+            *([Handin.sheet.in_(only)] if only is not None else []))):
         if counts_zero is not None and received is not None and counts_zero(sheet, sid, utc(received)):
             continue  # counts 0 whatever it holds: nothing to grade, nothing to wait for
         if sid in roster:
@@ -145,7 +148,8 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             if kind == "notebook":
                 raw.notebook_handins[sheet].add(sid)
     for sheet, sid, status, submitted in session.execute(select(
-            AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)):
+            AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)
+            .where(*([AutogradeResult.sheet.in_(only)] if only is not None else []))):
         if sid not in roster:
             continue
         if counts_zero is not None and submitted is not None and counts_zero(sheet, sid, utc(submitted)):
@@ -156,7 +160,8 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             raw.notebook_handins[sheet].add(sid)
         if status != "missing":
             raw.handed[sheet].add(sid)
-    for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)):
+    for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
+                                            .where(*([PaperPoints.sheet.in_(only)] if only is not None else []))):
         raw.paper_tasks[(sheet, sid)].add(task)
     teams: dict[tuple[str, str], list[str]] = defaultdict(list)
     for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)):
@@ -199,13 +204,14 @@ def handin_refusal(engine: Engine, cfg: CourseConfig, sheet: str) -> str | None:
 
 
 def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
-               counts_zero: CountsZero | None = None) -> dict[str, SheetFacts]:
-    """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
-    hand-in it counts as 0 is not waited for (without it, every accepted hand-in is)."""
+               counts_zero: CountsZero | None = None, sheets: Collection[str] | None = None) -> dict[str, SheetFacts]:
+    """Every semester sheet's facts (roster students only; ``sheets``: these sheets' rows only, the others'
+    facts then read as if nothing was handed in). ``counts_zero``: the late policy, so that a hand-in it
+    counts as 0 is not waited for (without it, every accepted hand-in is)."""
     roster = roster_ids(session) if roster is None else roster
     states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
     released_ids = release_times(session, cfg)
-    raw = _raw(session, roster, counts_zero)
+    raw = _raw(session, roster, counts_zero, sheets)
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)

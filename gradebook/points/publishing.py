@@ -70,8 +70,8 @@ def waiting_students(session: Session, cfg: CourseConfig, sems: list[SemesterShe
     """Per sheet, the roster students its grading still waits for on paper: the gradebook's own notion of a
     graded sheet (:class:`~gradebook.course.sheets_state.SheetFacts`: whoever handed in anything that counts
     has points for every paper task), plus anyone whose paper tasks are only partly entered."""
-    facts = load_facts(session, cfg, counts_zero=_counts_zero(session, cfg))
     wanted = {s.id: s for s in sems}
+    facts = load_facts(session, cfg, counts_zero=_counts_zero(session, cfg), sheets=list(wanted))
     tasks: dict[tuple[str, str], set[str]] = defaultdict(set)
     for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
                                             .where(PaperPoints.sheet.in_(list(wanted)))):
