@@ -4,6 +4,7 @@ answer` refuses the grader and takes another tutor's answer and points; `mlph re
 meaning "grade this notebook again"."""
 from __future__ import annotations
 
+from fractions import Fraction
 from typing import Any
 
 from click.testing import CliRunner
@@ -54,7 +55,7 @@ def test_regrade_list_and_answer(gradebook_course: Any) -> None:
     assert refused.exit_code != 0 and "tutor1 graded this task; another tutor or an admin answers" in refused.output
     done = run("regrade", "answer", str(req.id), "--answer", "Right, +0,5", "--points", "2,5", "--author", "tutor2")
     assert done.exit_code == 0 and "points changed to 2.5" in done.output
-    assert cell_state(engine, cfg.manifest("tiny01"), "ab1", "proof").points * 2 == 5
+    assert cell_state(engine, cfg.manifest("tiny01"), "ab1", "proof").points == Fraction(5, 2)
     assert requests(engine, open_only=True) == []
     assert "Right, +0,5" in run("regrade", "list", "--all").output
     with Session(engine) as session:
@@ -66,7 +67,6 @@ def test_regrade_list_and_answer(gradebook_course: Any) -> None:
 def test_regrade_sheet_student_still_grades_a_notebook_again(gradebook_course: Any) -> None:
     from gb_helpers import autograded
     from gradebook.store.models import AutogradeResult
-    from fractions import Fraction
 
     autograded(gradebook_course, "tiny01", "ab1", Fraction(1), Fraction(2))
     result = run("regrade", "tiny01", "ab1", "--reason", "test fixed", "--author", "boss")
