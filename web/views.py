@@ -228,7 +228,7 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     view.paper_tasks = _paper(session, sem, student, members, deadline <= now, staff, published is not None)
     entered = [t.points for t in view.paper_tasks if t.points is not None]
     view.paper_points = sum(entered, Fraction(0)) if entered else None
-    if not staff and view.paper_points is None and view.paper_tasks:
+    if not staff and view.paper_points is None and view.paper_tasks and deadline <= now:
         view.paper_pending = "paper" in view.latest or session.execute(select(PaperPoints.id).where(
             PaperPoints.sheet == sem.id, PaperPoints.student_id.in_(members)).limit(1)).first() is not None
     return view
