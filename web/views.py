@@ -79,7 +79,7 @@ class SheetView:
     runs_left: int | None = None  # graded runs left on this sheet (before the deadline)
     kept: bool = False  # the newest hand-in is late and kept: the graded one made in time counts
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
-    paper_published: bool = True  # the sheet's paper points are published (staff: always True)
+    paper_published: bool = True  # the sheet's paper points are published to its students
     paper_pending: bool = False  # a student's paper work exists but they may not read its points yet
     regrade_until: datetime | None = None  # the end of the regrade window (published sheets)
 
@@ -224,7 +224,7 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     _turn(view, sem, result, latest_nb, now)
     due, extended = sem.due.astimezone(timezone.utc), _utc(view.extension)
     deadline = max(due, extended) if extended is not None else due  # the student's, extension included
-    view.paper_published = staff or published is not None
+    view.paper_published = published is not None
     view.paper_tasks = _paper(session, sem, student, members, deadline <= now, staff, published is not None)
     entered = [t.points for t in view.paper_tasks if t.points is not None]
     view.paper_points = sum(entered, Fraction(0)) if entered else None

@@ -83,6 +83,8 @@ def test_before_publishing_no_student_route_holds_the_points(app: Any) -> None:
     admission = logged_in(app, "boss").get("/admin/admission", headers=HTML).text
     row = admission.split('href="/students/ab1">ab1</a>')[1].split("</tr>")[0]
     assert '<td class="num">4</td>' in row
+    staff_page = logged_in(app, "boss").get("/students/ab1/sheets/tiny01", headers=HTML).text
+    assert "SECRET-PROOF-NOTE" in staff_page and "not published yet; the student reads" in staff_page
 
 
 def test_after_publishing_points_comments_and_marks_show(app: Any) -> None:
