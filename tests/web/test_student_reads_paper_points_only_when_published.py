@@ -17,6 +17,7 @@ from gradebook.points.grid import save_cell
 from gradebook.store.db import atomic
 from gradebook.store.models import Handin
 from web.app import create_app, iter_routes
+from web.security import CSRF_HEADER
 from web.testing import logged_in, setup_web_course
 
 HTML = {"accept": "text/html"}
@@ -104,6 +105,9 @@ def test_after_publishing_points_comments_and_marks_show(app: Any) -> None:
 def test_a_regrade_request_goes_to_another_tutor_and_the_answer_comes_back(app: Any) -> None:
     boss = logged_in(app, "boss")
     boss.post("/admin/publish", data={"sheet": "tiny01", "action": "publish"})
+    forged = logged_in(app, "ab1")
+    del forged.headers[CSRF_HEADER]  # a form posted from another site carries no token
+    assert forged.post("/students/ab1/sheets/tiny01/regrade", data={"task": "derive", "reason": "x"}).status_code == 403
     ab1 = logged_in(app, "ab1")
     asked = ab1.post("/students/ab1/sheets/tiny01/regrade", data={"task": "derive",
                                                                    "reason": "<b>Step 2</b> gives the result"})
@@ -111,7 +115,7 @@ def test_a_regrade_request_goes_to_another_tutor_and_the_answer_comes_back(app: 
     page = ab1.get("/students/ab1/sheets/tiny01", headers=HTML).text
     assert "&lt;b&gt;Step 2&lt;/b&gt;" in page and "<b>Step 2" not in page and "waiting for an answer" in page
     again = ab1.post("/students/ab1/sheets/tiny01/regrade", data={"task": "derive", "reason": "again"})
-    assert again.status_code == 400 and "already open" in again.text
+    assert again.status_code == 400 and "already open" in again.text and "x</q>" not in again.text
     assert "regrade pending" in boss.get("/admin/admission", headers=HTML).text
     rid = re.search(r'href="/regrades/(\d+)"', logged_in(app, "tutor2").get("/tutor", headers=HTML).text)
     assert rid, "the open request is not on the second tutor's home"
