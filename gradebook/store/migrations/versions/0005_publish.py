@@ -2,13 +2,13 @@
 (``regrade_request``).
 
 Revision ID: 0005_publish
-Revises: 0004
+Revises: 0005_webperf
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_publish"
-down_revision = "0004"
+down_revision = "0005_webperf"
 branch_labels = None
 depends_on = None
 
