@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gradebook.course.config import CourseConfig, load_config
 from gradebook.cli.commands import register as register_gradebook_commands
+from gradebook.cli.publishing import register as register_publishing_commands
 from gradebook.errors import GradebookError
 from web.cli import register as register_web_commands
 
@@ -259,16 +260,17 @@ def demo(n_students: int, seed: int, workers: int | None, serve: bool, port: int
         serve_demo(out["config"], port, say)
 
 
-@main.command()
+@click.command("notebook")
 @click.argument("sheet")
 @click.argument("student")
 @click.option("--reason", required=True, help="Why (audited).")
 @click.option("--author", default=None, help="Who (default: the current user).")
-def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
-    """Have STUDENT's SHEET hand-in graded again by the next `mlph autograde` (or the running --watch).
+def regrade_notebook(sheet: str, student: str, reason: str, author: str | None) -> None:
+    """Have STUDENT's SHEET notebook hand-in graded again by the next `mlph autograde` (or the running --watch).
 
     \b
     Example:  mlph regrade sheet04 ab123 --reason "sheet04's test_pca fixed"
+    (the same as `mlph regrade notebook sheet04 ab123 --reason …`)
     """
     import getpass
 
@@ -322,6 +324,7 @@ def similarity(sheet: str, against: tuple[Path, ...]) -> None:
 
 
 register_gradebook_commands(main)
+register_publishing_commands(main, regrade_notebook)
 register_web_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover

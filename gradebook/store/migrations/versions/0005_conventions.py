@@ -1,13 +1,13 @@
 """The outbox's record: ``mail_log``, one row per message sent, written (dry run) or failed.
 
 Revision ID: 0005_conventions
-Revises: 0004
+Revises: 0005_publish
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_conventions"
-down_revision = "0004"
+down_revision = "0005_publish"
 branch_labels = None
 depends_on = None
 
