@@ -21,6 +21,8 @@ from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
 from gradebook.exports.admission_list import write_csv, write_xlsx
 from gradebook.exports.links import write_links_csv
+from gradebook.points.publishing import publications
+from gradebook.points.regrades import pending_students
 from gradebook.store.models import Account
 
 from web.admin_data import audit_rows, autograde_states
@@ -44,7 +46,8 @@ def overview(request: Request, user: User = Depends(admin)) -> Response:
         n_accounts = session.execute(select(func.count()).select_from(Account)).scalar_one()
     return render(request, "admin_overview.html", {
         "states": autograde_states(engine, cfg), "n_students": len(standings), "n_accounts": n_accounts,
-        "status_counts": Counter(s.status for s in standings)})
+        "status_counts": Counter(s.status for s in standings),
+        "publications": list(publications(engine, cfg, detail=True).values())})
 
 
 @router.get("/students")
@@ -61,7 +64,7 @@ def students(request: Request, q: str = "", user: User = Depends(admin)) -> Resp
 @router.get("/admission")
 def admission(request: Request, user: User = Depends(admin)) -> Response:
     standings = current_standings(engine_of(request), _cfg(request))
-    return render(request, "admin_admission.html", {"standings": standings,
+    return render(request, "admin_admission.html", {"standings": standings, "pending": pending_students(engine_of(request)),
                                                     "counts": Counter(s.status for s in standings)})
 
 
