@@ -30,8 +30,10 @@ from gradebook.course.anonymity import aliases, set_anonymous
 from gradebook.course.config import CourseConfig, load_config
 from gradebook.people.teams import import_teams
 from gradebook.points.paper import import_points, set_points, write_template
+from gradebook.points.publishing import publish
+from gradebook.points.regrades import request_regrade
 from gradebook.store.db import atomic
-from gradebook.store.models import AuditLog, AutogradeResult, Handin, PaperPoints, StudentProfile
+from gradebook.store.models import AuditLog, AutogradeResult, Handin, PaperPoints, RegradeRequest, StudentProfile
 from web.app import create_app, iter_routes
 from web.testing import logged_in, setup_web_course
 
@@ -69,6 +71,9 @@ def course(gradebook_course: CourseConfig, tmp_path: Path) -> Iterator[tuple[Any
             status="crashed", reason="the kernel died running submitted/ef3/tiny01/tiny01.ipynb"))
     set_points(engine, cfg.manifest("tiny01"), "ab1", "proof", Fraction(3, 2), author="tutor1",
                expected_version=0)
+    set_points(engine, cfg.manifest("tiny01"), "ab1", "derive", Fraction(1), author="boss", expected_version=0)
+    publish(engine, cfg, "tiny01", "boss")
+    request_regrade(engine, cfg, "tiny01", "derive", "ab1", "Please look again at page 2")
     yield app, cfg
 
 
@@ -104,10 +109,11 @@ def crawl(app: Any, who: str, masks: dict[str, str]) -> tuple[dict[str, list[str
     client = logged_in(app, who)
     with Session(app.state.engine) as session:
         handins = [str(h) for h in session.execute(select(Handin.id).where(Handin.sheet == "tiny01")).scalars()]
+        regrades = [str(r) for r in session.execute(select(RegradeRequest.id)).scalars()]
     aliases_seen = list(masks.values()) or list(IDS)
     values = {"sheet": ["tiny01"], "group": ["g1", "g2"], "handin_id": handins, "number": ["1", "2"],
               "token": ["no-such-token"], "kind": ["roster"], "username": ["nobody"], "student": aliases_seen,
-              "task": ["proof", "derive"]}
+              "task": ["proof", "derive"], "request_id": regrades}
     leaks: dict[str, list[str]] = {}
     seen: set[str] = set()
     todo: list[str] = []

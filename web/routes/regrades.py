@@ -8,11 +8,14 @@ page (``web.routes.student``).
 """
 from __future__ import annotations
 
+import dataclasses
+
 from fastapi import APIRouter, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 
+from gradebook.course.anonymity import aliases
 from gradebook.course.config import CourseConfig
 from gradebook.course.tables import parse_decimal
 from gradebook.errors import GradebookError, InputError
@@ -43,9 +46,16 @@ def _mine(request: Request, user: User, request_id: int) -> Regrade:
     return found
 
 
+def _shown(request: Request, found: Regrade) -> Regrade:
+    """The request as staff see it: on an anonymous sheet the student is the pseudonym."""
+    masks = aliases(engine_of(request), found.sheet, [found.student])
+    return found if masks is None else dataclasses.replace(found, student=masks[found.student])
+
+
 @router.get("/regrades")
 def regrade_list(request: Request, answered: bool = False, user: User = Depends(staff)) -> Response:
-    found = requests(engine_of(request), open_only=not answered, answerable_by=user.subject_id, admin=user.is_admin)
+    found = [_shown(request, r) for r in requests(engine_of(request), open_only=not answered,
+                                                  answerable_by=user.subject_id, admin=user.is_admin)]
     return render(request, "regrades.html", {"requests": found[::-1] if answered else found, "answered": answered})
 
 
@@ -54,7 +64,7 @@ def _context(request: Request, found: Regrade) -> dict[str, object]:
     manifest = cfg.manifest(found.sheet)
     task = manifest.paper_task(found.task)
     cell = cell_state(engine_of(request), manifest, found.student, found.task)
-    return {"r": found, "task": task, "cell": cell, "max_answer": MAX_ANSWER}
+    return {"r": _shown(request, found), "task": task, "cell": cell, "max_answer": MAX_ANSWER}
 
 
 @router.get("/regrades/{request_id}")
@@ -80,7 +90,7 @@ def regrade_answer(request: Request, request_id: int, answer: str = Form(""), po
                            answer[:MAX_ANSWER * 2], value, ticks if use_ticks and value is None else None,
                            int(version) if version.isdigit() else None)
         except GradebookError as exc:
-            error = str(exc)
+            error = str(exc).replace(found.student, _shown(request, found).student)
     if error is not None:
         context = _context(request, found)
         context["flash_error"] = error
@@ -99,7 +109,7 @@ def regrade_pdf(request: Request, request_id: int, user: User = Depends(staff)) 
                               .order_by(Handin.received_at.desc()).limit(1)).scalar_one_or_none()
     if row is None:
         raise HTTPException(404, "No PDF was handed in for this sheet.")
-    return _pdf_response(request, row)
+    return _pdf_response(request, row, user)
 
 
 @router.post("/admin/publish")

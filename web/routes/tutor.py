@@ -8,6 +8,7 @@ cell, to what and when, and the cell as it is now.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import time
 from datetime import datetime, timezone
@@ -100,6 +101,10 @@ def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
                            "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for g in groups]}
               for s, title, n in _graded_sheets(cfg)]
     regrades = requests(engine_of(request), open_only=True, answerable_by=user.subject_id, admin=user.is_admin)
+    masks = {r.sheet: aliases(engine_of(request), r.sheet, [x.student for x in regrades if x.sheet == r.sheet])
+             for r in regrades}  # on an anonymous sheet a request names the student by the pseudonym
+    regrades = [r if masks[r.sheet] is None else dataclasses.replace(r, student=masks[r.sheet][r.student])  # type: ignore[index]
+                for r in regrades]
     return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets),
                                                "regrades": regrades, "anonymous": anonymous_sheets(engine_of(request))})
 
