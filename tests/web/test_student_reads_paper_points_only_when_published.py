@@ -30,6 +30,8 @@ STUDENT_GETS = {
     "/students/{student}/sheets/{sheet}/grading": "/students/ab1/sheets/tiny01/grading",
     "/students/{student}/sheets/{sheet}/paper.pdf": "/students/ab1/sheets/tiny01/paper.pdf",
     "/handins/{handin_id}/pdf": "/handins/{handin}/pdf",
+    "/handins/{handin_id}/pages": "/handins/{handin}/pages",
+    "/handins/{handin_id}/pages/{number}.png": "/handins/{handin}/pages/1.png",
     "/api/exchange/v1/sheets": "/api/exchange/v1/sheets",
     "/api/exchange/v1/sheets/{sheet}/files": "/api/exchange/v1/sheets/tiny01/files",
     "/api/exchange/v1/submissions": "/api/exchange/v1/submissions",
