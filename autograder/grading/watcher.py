@@ -31,11 +31,13 @@ from sqlalchemy.orm import Session
 
 from gradebook.course.config import CourseConfig
 from gradebook.points import grading_queue as gq
+from gradebook.points.autograde_store import graded_fingerprints
+from gradebook.points.handins import latest_handins
 from gradebook.store.db import open_gradebook
 from gradebook.store.wakeup import Waiter
 
 from autograder.errors import AutograderError, SandboxUnavailable
-from autograder.grading.pipeline import default_workers, executor_for
+from autograder.grading.pipeline import default_workers, discover, executor_for
 from autograder.grading.run import Summary, _imports, autograde, result_line
 from autograder.intake.exchange import COURSE_ID, collect as collect_exchange
 from autograder.limits import Limits
@@ -218,7 +220,7 @@ def _serve(grader: _Grader, exchange: _Exchange, waiter: Waiter, stop: Callable[
             if now >= next_sweep:
                 exchange.collect()
                 for sheet in grader.sheets if grader.sheets is not None else _gradable(grader.cfg, grader.engine):
-                    gq.sweep(grader.engine, sheet)
+                    _sweep(grader.cfg, grader.engine, sheet)
                 next_sweep = now + sweep_every
             if now >= next_beat:
                 grader.beat()
@@ -237,6 +239,16 @@ def _serve(grader: _Grader, exchange: _Exchange, waiter: Waiter, stop: Callable[
         if turn is not None:
             timeout = min(timeout, max((turn - datetime.now(timezone.utc)).total_seconds(), 0.05))
         waiter.wait(timeout)
+
+
+def _sweep(cfg: CourseConfig, engine: Engine, sheet: str) -> None:
+    """Queue what is in ``submitted/`` and not graded in its current form but has no job (the fallback)."""
+    manifest = cfg.manifest(sheet)
+    subs = discover(cfg, manifest, None, latest_handins(engine, sheet))
+    done = graded_fingerprints(engine, sheet)
+    queued = gq.enqueue_stale(engine, sheet, {s.student: s.fingerprint for s in subs if done.get(s.student) != s.fingerprint})
+    if queued:
+        log.info("%s: %d hand-in(s) without a job queued by the sweep", sheet, queued)
 
 
 def spawn_grader(cfg: CourseConfig, *extra: str) -> subprocess.Popen[bytes]:

@@ -18,12 +18,12 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta, timezone
 from typing import Any
 
-from sqlalchemy import Engine, and_, exists, func, or_, select, text, update
+from sqlalchemy import Engine, exists, func, or_, select, text, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from gradebook.store.db import atomic
-from gradebook.store.models import AutogradeResult, Grader, GradingJob, Handin
+from gradebook.store.models import Grader, GradingJob
 from gradebook.store.wakeup import request_wakeup
 
 QUEUED, RUNNING, DONE, FAILED, SUPERSEDED = "queued", "running", "done", "failed", "superseded"
@@ -62,7 +62,7 @@ def _insert(session: Session) -> Any:
 
 
 def enqueue(session: Session, sheet: str, student: str, *, handin_id: int | None = None,
-            received_at: datetime | None = None, now: datetime | None = None) -> None:
+            received_at: datetime | None = None, fingerprint: str | None = None, now: datetime | None = None) -> None:
     """Queue the grading of ``student``'s newest hand-in of ``sheet`` in ``session``'s transaction (the one
     that records the hand-in): a new job at the end of the line, or, when one waits already, that job now
     grades this hand-in (its place in the line kept). A running job is never touched. The graders are woken
@@ -70,11 +70,13 @@ def enqueue(session: Session, sheet: str, student: str, *, handin_id: int | None
     stamp = _now(now)
     table = GradingJob.__table__
     stmt = _insert(session)(table).values(sheet=sheet, student_id=student, state=QUEUED, handin_id=handin_id,
-                                          received_at=_utc(received_at), queued_at=stamp, attempts=0, replaced=0)
+                                          received_at=_utc(received_at), queued_at=stamp, attempts=0, replaced=0,
+                                          fingerprint=fingerprint)
     stmt = stmt.on_conflict_do_update(
         index_elements=["sheet", "student_id"], index_where=text("state = 'queued'"),
         set_={"handin_id": func.coalesce(stmt.excluded.handin_id, table.c.handin_id),
               "received_at": func.coalesce(stmt.excluded.received_at, table.c.received_at),
+              "fingerprint": stmt.excluded.fingerprint,
               "replaced": table.c.replaced + 1})
     session.execute(stmt)
     request_wakeup(session)
@@ -165,7 +167,7 @@ def finish(engine: Engine, job: Job, grader: str, outcome: str, *, fingerprint: 
                             .values(not_before=func.coalesce(GradingJob.not_before, _utc(not_before))))
         else:
             row.state, row.finished_at, row.outcome = DONE, stamp, outcome
-            row.fingerprint, row.reason, row.lease_until = fingerprint, reason, None
+            row.fingerprint, row.reason, row.lease_until = fingerprint or row.fingerprint, reason, None
         g = session.get(Grader, grader)
         if g is not None and not_before is None:
             g.last_finished_at, g.jobs_done = stamp, (g.jobs_done or 0) + 1
@@ -258,30 +260,29 @@ def queue_state(engine: Engine, now: datetime | None = None) -> QueueState:
                           graders(session, now))
 
 
-def sweep(engine: Engine, sheet: str, now: datetime | None = None) -> int:
-    """The fallback: queue every student of ``sheet`` whose newest hand-in has no job and no result yet
-    (recorded before the queue existed, say), or whose result is a grader error with nothing queued; the
-    number queued."""
-    from gradebook.points.autograde_store import GRADER_ERROR
-
+def enqueue_stale(engine: Engine, sheet: str, stale: dict[str, str], now: datetime | None = None) -> int:
+    """The fallback sweep: queue the ``stale`` students of ``sheet`` (student → fingerprint of files not graded
+    yet: put there past the intake, recorded before the queue existed, a grader error to retry) that have no
+    job waiting or running and whose last job did not settle these very files already (kept, held, waiting
+    for a turn that never comes); the number queued."""
+    if not stale:
+        return 0
     n = 0
     with atomic(engine) as session:
-        newest = (select(Handin.student_id, func.max(Handin.id).label("hid"))
-                  .where(Handin.sheet == sheet, Handin.kind == "notebook", Handin.status.in_(("accepted", "invalid")))
-                  .group_by(Handin.student_id).subquery())
-        rows = session.execute(select(newest.c.student_id, newest.c.hid, AutogradeResult.status,
-                                      AutogradeResult.submitted_at, Handin.received_at)
-                               .join(Handin, Handin.id == newest.c.hid)
-                               .outerjoin(AutogradeResult, and_(AutogradeResult.sheet == sheet,
-                                                                AutogradeResult.student_id == newest.c.student_id))).all()
-        jobs = session.execute(select(GradingJob.student_id, GradingJob.handin_id, GradingJob.state)
-                               .where(GradingJob.sheet == sheet)).all()
-        has_job = {(s, h) for s, h, _ in jobs}
-        active = {s for s, _, state in jobs if state in (QUEUED, RUNNING)}
-        for student, hid, status, graded_from, received in rows:
-            stale = status is None or (_utc(received) or received) > (_utc(graded_from) or received)
-            if student in active or not ((stale and (student, hid) not in has_job) or status == GRADER_ERROR):
+        rows = session.execute(select(GradingJob.student_id, GradingJob.state, GradingJob.fingerprint,
+                                      GradingJob.outcome).where(GradingJob.sheet == sheet,
+                                                                GradingJob.student_id.in_(list(stale)))
+                               .order_by(GradingJob.id)).all()
+        last: dict[str, tuple[str | None, str | None]] = {}
+        active = set()
+        for student, state, fp, outcome in rows:
+            last[student] = (fp, outcome)
+            if state in (QUEUED, RUNNING):
+                active.add(student)
+        for student, fp in sorted(stale.items()):
+            done_fp, outcome = last.get(student, (None, None))
+            if student in active or (done_fp == fp and outcome != "grader_error"):
                 continue
-            enqueue(session, sheet, student, handin_id=hid, received_at=received, now=now)
+            enqueue(session, sheet, student, fingerprint=fp, now=now)
             n += 1
     return n

@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.grading.assemble import grade_id
-from autograder.grading.run import autograde, watch
+from autograder.grading.run import autograde
+from autograder.grading.watcher import watch
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import fetch, generate, release, submit
 from coursefactory import TINY_ANSWER, WRONG_ANSWER
@@ -126,7 +127,7 @@ def test_watch_grades_a_submission_seconds_after_it_arrives(course_factory, tmp_
     assert feedback.is_file() and "2 of 2</b> tests pass" in feedback.read_text()
     print(f"watch: feedback {latency:.2f} s after submitting")
     assert latency < 10, f"graded {latency:.1f} s after submitting"
-    assert any(line.startswith("ann: 3 / 3 points (graded") for line in said), said
+    assert any(line.startswith("tiny01: ann: 3 / 3 points (graded") for line in said), said
     assert not watcher.is_alive()
 
 
