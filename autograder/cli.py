@@ -189,11 +189,14 @@ def print_summary(summary: Any) -> None:
                                             "no SHEETS: every released sheet). Log: <course data>/logs/grader.log.")
 @click.option("--join", is_flag=True, help="With --watch: start beside a running grader, as an extra worker on the "
                                            "shared queue (without it, a second grader refuses to start).")
+@click.option("--lease", type=float, default=30.0, show_default=True,
+              help="With --watch: seconds a job stays this grader's without its heartbeat; a grader that died "
+                   "leaves its job to the others after this.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None, force: bool,
               students: tuple[str, ...], cell_timeout: float, notebook_timeout: float, output_bytes: int,
               memory_mib: int, max_processes: int, file_mib: int, unsafe_no_sandbox: bool, watch: bool,
-              join: bool, no_progress: bool, connect_timeout: float) -> None:
+              join: bool, lease: float, no_progress: bool, connect_timeout: float) -> None:
     """Grade every collected submission of SHEETS, each in its own sandbox, and store the scores in the
     gradebook (see the README: the sandbox, its limits and the threat model).
 
@@ -207,6 +210,8 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
               mlph autograde --watch --join             # one more grader on the same queue (another machine)
               mlph autograde sheet04 --student ab123 --force
     """
+    from datetime import timedelta
+
     from autograder.grading.run import autograde_sheets
     from autograder.grading.watcher import watch as run_watch
 
@@ -218,7 +223,7 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
     if watch:
         run_watch(load_config(), list(sheets) or None, workers=workers, cluster=cluster, limits=limits,
                   sandbox=not unsafe_no_sandbox, say=lambda s: console.print(s, highlight=False, markup=False),
-                  connect_timeout=connect_timeout, join=join)
+                  connect_timeout=connect_timeout, join=join, lease=timedelta(seconds=lease))
         return
     if not sheets:
         raise click.UsageError("name the sheets to grade (or give --watch)")
