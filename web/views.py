@@ -20,6 +20,7 @@ from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import decide_late
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
@@ -73,6 +74,7 @@ class SheetView:
     never: bool = False  # ... or never (a late hand-in beyond the sheet's limit of graded runs)
     runs_left: int | None = None  # graded runs left on this sheet (before the deadline)
     kept: bool = False  # the newest hand-in is late and kept: the graded one made in time counts
+    grader_down: bool = False  # a hand-in waits for grading and no grader is running (heartbeat) to grade it
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
 
     @property
@@ -201,6 +203,7 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
                                               or (result is not None and result.fingerprint == ""))
     now = now or datetime.now(timezone.utc)
     _turn(view, sem, result, latest_nb, now)
+    view.grader_down = view.grading and not grader_alive(session)
     due, extended = sem.due.astimezone(timezone.utc), _utc(view.extension)
     deadline = max(due, extended) if extended is not None else due  # the student's, extension included
     view.paper_tasks = _paper(session, sem, student, members, deadline <= now, staff)
