@@ -15,13 +15,15 @@ import logging
 import logging.handlers
 import os
 import secrets
+import signal
 import socket
 import subprocess
 import sys
 import threading
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from concurrent.futures import Executor, ThreadPoolExecutor
+from contextlib import contextmanager
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
 from typing import Any
@@ -197,7 +199,10 @@ def watch(cfg: CourseConfig, sheets: list[str] | None, *, workers: int | None = 
             say(f"grading {', '.join(sheets) if sheets else 'every released sheet'} as hand-ins arrive "
                 f"({n} worker(s), grader {grader.id}; log {log_path(cfg)}; Ctrl-C to stop)")
             try:
-                _serve(grader, _Exchange(cfg, engine, sheets, say), waiter, stop, interval, sweep_every)
+                with _terminate_as_interrupt():
+                    _serve(grader, _Exchange(cfg, engine, sheets, say), waiter, stop, interval, sweep_every)
+            except KeyboardInterrupt:
+                say("stopping: the jobs in hand are finished first")
             finally:
                 grader.threads.shutdown(wait=True, cancel_futures=True)
                 gq.stop_grader(engine, grader.id)
@@ -205,6 +210,24 @@ def watch(cfg: CourseConfig, sheets: list[str] | None, *, workers: int | None = 
         for name in ("mlph.grader", "autograder", "gradebook"):
             logging.getLogger(name).removeHandler(handler)
         handler.close()
+
+
+@contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (systemd, `mlph serve --grade` stopping) ends the grader as Ctrl-C does: cleanly, its heartbeat
+    row marked stopped and its jobs handed back."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+
+    def interrupt(_signum: int, _frame: Any) -> None:
+        raise KeyboardInterrupt
+
+    before = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, before)
 
 
 def _serve(grader: _Grader, exchange: _Exchange, waiter: Waiter, stop: Callable[[], bool], interval: float,
