@@ -188,21 +188,24 @@ def watch(cfg: CourseConfig, sheets: list[str] | None, *, workers: int | None = 
     if sandbox and not cluster:
         prepare_sandboxes()
     handler = _file_log(cfg)
-    shown = say
-    say = lambda text: (log.info("%s", text), shown(text))  # type: ignore[func-returns-value]  # noqa: E731
+
+    def said(text: str) -> None:  # said, and in the grader's log
+        log.info("%s", text)
+        say(text)
+
     preload = _imports(cfg, sheets if sheets is not None else _gradable(cfg, engine))
     n = workers or default_workers()
     try:
         with executor_for(n, cluster, (limits, sandbox, preload), connect_timeout) as pool, Waiter(engine) as waiter:
-            grader = _Grader(cfg, engine, sheets, pool, n, limits, sandbox, preload, say, lease)
+            grader = _Grader(cfg, engine, sheets, pool, n, limits, sandbox, preload, said, lease)
             gq.register_grader(engine, grader.id, socket.gethostname(), os.getpid(), sheets, str(log_path(cfg)))
-            say(f"grading {', '.join(sheets) if sheets else 'every released sheet'} as hand-ins arrive "
-                f"({n} worker(s), grader {grader.id}; log {log_path(cfg)}; Ctrl-C to stop)")
+            said(f"grading {', '.join(sheets) if sheets else 'every released sheet'} as hand-ins arrive "
+                 f"({n} worker(s), grader {grader.id}; log {log_path(cfg)}; Ctrl-C to stop)")
             try:
                 with _terminate_as_interrupt():
-                    _serve(grader, _Exchange(cfg, engine, sheets, say), waiter, stop, interval, sweep_every)
+                    _serve(grader, _Exchange(cfg, engine, sheets, said), waiter, stop, interval, sweep_every)
             except KeyboardInterrupt:
-                say("stopping: the jobs in hand are finished first")
+                said("stopping: the jobs in hand are finished first")
             finally:
                 grader.threads.shutdown(wait=True, cancel_futures=True)
                 gq.stop_grader(engine, grader.id)

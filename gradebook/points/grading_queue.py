@@ -54,11 +54,10 @@ class Job:
 
 
 def _insert(session: Session) -> Any:
-    if session.get_bind().dialect.name == "postgresql":
-        from sqlalchemy.dialects.postgresql import insert
-    else:
-        from sqlalchemy.dialects.sqlite import insert
-    return insert
+    """The dialect's INSERT with ON CONFLICT (PostgreSQL and SQLite both have it, with a partial index)."""
+    from sqlalchemy.dialects import postgresql, sqlite
+
+    return postgresql.insert if session.get_bind().dialect.name == "postgresql" else sqlite.insert
 
 
 def enqueue(session: Session, sheet: str, student: str, *, handin_id: int | None = None,
@@ -232,8 +231,8 @@ def graders(session: Session, now: datetime | None = None, alive_within: timedel
 
 def grader_alive(session: Session, now: datetime | None = None) -> bool:
     stamp = _now(now)
-    return session.scalar(select(func.count()).select_from(Grader).where(
-        Grader.stopped_at.is_(None), Grader.heartbeat_at >= stamp - ALIVE_WITHIN)) > 0
+    return (session.scalar(select(func.count()).select_from(Grader).where(
+        Grader.stopped_at.is_(None), Grader.heartbeat_at >= stamp - ALIVE_WITHIN)) or 0) > 0
 
 
 @dataclass(frozen=True)
