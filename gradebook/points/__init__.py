@@ -1,6 +1,6 @@
 """Points and the hand-ins they come from: the late decision per hand-in (:mod:`.handins`), autograded
 results as stored (:mod:`.autograde_store`), pen-and-paper points, rubric ticks and comments
-(:mod:`.paper`), the tutors' grid (:mod:`.grid`), and changes by hand (:mod:`.manual`: score overrides,
-extensions). Every write is audited and goes through :func:`gradebook.store.db.atomic`.
+(:mod:`.paper`), the tutors' grid (:mod:`.grid`), changes by hand (:mod:`.manual`: score overrides,
+extensions), and the grading queue with the graders' heartbeats (:mod:`.grading_queue`). Every write is audited and goes through :func:`gradebook.store.db.atomic`.
 
 May import: :mod:`gradebook.people`, :mod:`gradebook.course`, :mod:`gradebook.store`, :mod:`gradebook.errors`."""
