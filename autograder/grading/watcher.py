@@ -235,24 +235,31 @@ def _terminate_as_interrupt() -> Iterator[None]:
 
 def _serve(grader: _Grader, exchange: _Exchange, waiter: Waiter, stop: Callable[[], bool], interval: float,
            sweep_every: float) -> None:
+    """The grader's rounds: the queue is looked at after a wake-up, a change in the exchange, a finished job, at
+    a waiting job's turn and with each heartbeat (which also takes over the jobs of graders that died);
+    between them the grader blocks (waking every ``interval`` only to ``stat`` the exchange's inbound)."""
     next_sweep = next_beat = 0.0
     beat_every = grader.lease.total_seconds() / 4
+    woke, turn = True, None
     while not stop():
         now = time.monotonic()
         try:
+            look = woke or now >= next_beat or (turn is not None and turn <= datetime.now(timezone.utc))
             if exchange.changed():
                 time.sleep(0.2)  # let the student's copy into the entry finish
                 exchange.collect()
+                look = True
             if now >= next_sweep:
                 exchange.collect()
                 for sheet in grader.sheets if grader.sheets is not None else _gradable(grader.cfg, grader.engine):
                     _sweep(grader.cfg, grader.engine, sheet)
-                next_sweep = now + sweep_every
+                next_sweep, look = now + sweep_every, True
             if now >= next_beat:
                 grader.beat()
                 next_beat = now + beat_every
-            grader.fill(waiter)
-            turn = gq.next_turn(grader.engine, grader.sheets)
+            if look:
+                grader.fill(waiter)
+                turn = gq.next_turn(grader.engine, grader.sheets)
         except (SandboxUnavailable, KeyboardInterrupt):
             raise
         except Exception as exc:  # the database away, a bug: said and logged; the next round runs
@@ -260,11 +267,11 @@ def _serve(grader: _Grader, exchange: _Exchange, waiter: Waiter, stop: Callable[
             grader.say(f"this round failed ({type(exc).__name__}: {str(exc)[:200]}); trying again")
             turn = None
             time.sleep(1.0)
-        timeout = min(interval if exchange.inbound.is_dir() else sweep_every, beat_every,
-                      max(next_sweep - time.monotonic(), 0.0))
+        timeout = min(interval if exchange.inbound.is_dir() else sweep_every,
+                      max(next_beat - time.monotonic(), 0.0), max(next_sweep - time.monotonic(), 0.0))
         if turn is not None:
             timeout = min(timeout, max((turn - datetime.now(timezone.utc)).total_seconds(), 0.05))
-        waiter.wait(timeout)
+        woke = waiter.wait(timeout)
 
 
 def _sweep(cfg: CourseConfig, engine: Engine, sheet: str) -> None:
