@@ -132,16 +132,18 @@ def _utc(when: datetime | None) -> datetime:
 
 
 def settled(engine: Any, handins: list[tuple[int, str]]) -> bool:
-    """Every student's newest hand-in is graded and nothing waits or runs."""
-    from gradebook.store.models import GradingJob
+    """Every student's newest hand-in is the graded one and nothing waits or runs."""
+    from gradebook.store.models import AutogradeResult, GradingJob, Handin
 
     newest: dict[str, int] = {}
     for hid, student in handins:
         newest[student] = max(hid, newest.get(student, 0))
     with Session(engine) as session:
         active = session.scalar(select(GradingJob.id).where(GradingJob.state.in_(("queued", "running"))).limit(1))
-        graded = {hid for (hid,) in session.execute(select(GradingJob.handin_id).where(GradingJob.outcome == "graded"))}
-    return active is None and set(newest.values()) <= graded
+        received = {h.id: _utc(h.received_at) for h in session.scalars(select(Handin))}
+        graded = {r.student_id: _utc(r.submitted_at) for r in session.scalars(select(AutogradeResult))
+                  if r.submitted_at is not None}
+    return active is None and all(graded.get(s) == received[h] for s, h in newest.items())
 
 
 def report(engine: Any, handins: list[tuple[int, str]], wall: float) -> bool:

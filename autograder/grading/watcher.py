@@ -70,6 +70,16 @@ def _outcome(summary: Summary, student: str) -> tuple[str, str | None, datetime 
     if summary.results:
         r = summary.results[0]
         return str(r["status"]), r.get("fingerprint"), None, r.get("reason") or None
+    return _not_graded(summary, student)
+
+
+def _graded_receipt(summary: Summary) -> datetime | None:
+    """The time of receipt of the files a one-student run graded."""
+    when = summary.results[0].get("submitted_at") if summary.results else None
+    return datetime.fromisoformat(when) if isinstance(when, str) else None
+
+
+def _not_graded(summary: Summary, student: str) -> tuple[str, str | None, datetime | None, str | None]:
     if student in summary.waiting:
         turn = summary.waiting[student]
         return ("never", None, None, "late and beyond the sheet's limit of graded runs") if turn is None \
@@ -102,12 +112,13 @@ class _Grader:
             summary = autograde(self.cfg, job.sheet, students=[job.student], limits=self.limits, progress=False,
                                 sandbox=self.sandbox, executor=self.pool, preload=self.preload)
             outcome, fp, turn, reason = _outcome(summary, job.student)
-            gq.finish(self.engine, job, self.id, outcome, fingerprint=fp, reason=reason, not_before=turn)
+            gq.finish(self.engine, job, self.id, outcome, fingerprint=fp, reason=reason, not_before=turn,
+                      graded=_graded_receipt(summary))
             for r in summary.results:
                 self.say(f"{job.sheet}: {result_line(r)}")
             if outcome in ("waiting", "never", "kept", "held"):
                 self.say(f"{job.sheet}: {job.student}: {reason}" + (f" (at {turn:%Y-%m-%d %H:%M:%S} UTC)" if turn else ""))
-        except Exception as exc:  # the job goes back to the line when its lease runs out; the grader goes on
+        except Exception as exc:  # this job's grader error (the sweep queues it again); the grader goes on
             log.exception("grading %s/%s failed", job.sheet, job.student)
             self.say(f"{job.sheet}: grading {job.student} failed ({type(exc).__name__}: {str(exc)[:200]})")
             gq.finish(self.engine, job, self.id, "grader_error", reason=f"{type(exc).__name__}: {str(exc)[:300]}")

@@ -23,7 +23,7 @@ from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session, aliased
 
 from gradebook.store.db import atomic
-from gradebook.store.models import Grader, GradingJob
+from gradebook.store.models import Grader, GradingJob, Handin
 from gradebook.store.wakeup import request_wakeup
 
 QUEUED, RUNNING, DONE, FAILED, SUPERSEDED = "queued", "running", "done", "failed", "superseded"
@@ -146,10 +146,12 @@ def next_turn(engine: Engine, sheets: list[str] | None = None) -> datetime | Non
 
 
 def finish(engine: Engine, job: Job, grader: str, outcome: str, *, fingerprint: str | None = None,
-           reason: str | None = None, not_before: datetime | None = None, now: datetime | None = None) -> None:
+           reason: str | None = None, not_before: datetime | None = None, graded: datetime | None = None,
+           now: datetime | None = None) -> None:
     """The end of ``grader``'s run of ``job``: done with ``outcome``, or (``not_before``) back in the line
-    until the student's grading turn. A job no longer this grader's (its lease ran out and another took it)
-    is left alone."""
+    until the student's grading turn. ``graded``: the time of receipt of the files it graded (a hand-in made
+    after the job was queued, before its files were read, is the one graded: the job then names it). A job no
+    longer this grader's (its lease ran out and another took it) is left alone."""
     stamp = _now(now)
     with atomic(engine) as session:
         row = session.get(GradingJob, job.id)
@@ -167,11 +169,25 @@ def finish(engine: Engine, job: Job, grader: str, outcome: str, *, fingerprint: 
         else:
             row.state, row.finished_at, row.outcome = DONE, stamp, outcome
             row.fingerprint, row.reason, row.lease_until = fingerprint or row.fingerprint, reason, None
-        g = session.get(Grader, grader)
-        if g is not None and not_before is None:
-            g.last_finished_at, g.jobs_done = stamp, (g.jobs_done or 0) + 1
+            if graded is not None:
+                _name_graded(session, row, _utc(graded))
+        if not_before is None:
+            session.execute(update(Grader).where(Grader.id == grader).values(
+                last_finished_at=stamp, jobs_done=Grader.jobs_done + 1))
         if newer is not None:
             request_wakeup(session)  # the student's newer hand-in may be graded now
+
+
+def _name_graded(session: Session, row: GradingJob, received: datetime | None) -> None:
+    """The job names the hand-in whose files it graded (by their time of receipt)."""
+    if received is None or received == row.received_at:
+        return
+    found = session.scalar(select(Handin.id).where(Handin.sheet == row.sheet, Handin.student_id == row.student_id,
+                                                   Handin.kind == "notebook", Handin.received_at == received)
+                           .order_by(Handin.id.desc()).limit(1))
+    row.received_at = received
+    if found is not None:
+        row.handin_id = found
 
 
 # --- graders ---------------------------------------------------------------------------------------------

@@ -111,10 +111,16 @@ def test_concurrent_graders_never_take_one_job_twice(db_url):
     taken: list[tuple[str, int]] = []
     lock = threading.Lock()
 
+    together = threading.Barrier(4, timeout=30)
+
     def grader(name: str) -> None:
+        first = True
         while (job := gq.claim(engine, name)) is not None:
             with lock:
                 taken.append((name, job.id))
+            if first:  # four graders hold a job each at the same moment
+                together.wait()
+                first = False
             gq.finish(engine, job, name, "graded")
 
     threads = [threading.Thread(target=grader, args=(f"g{i}",)) for i in range(4)]
@@ -124,7 +130,7 @@ def test_concurrent_graders_never_take_one_job_twice(db_url):
         t.join(60)
     ids = [j for _, j in taken]
     assert sorted(ids) == sorted(set(ids)) and len(ids) == 60
-    assert len({g for g, _ in taken}) > 1  # the work was shared
+    assert len({g for g, _ in taken}) == 4  # the work was shared
     assert all(r.state == "done" for r in _jobs(engine))
 
 
@@ -170,3 +176,24 @@ def test_the_heartbeat_tells_whether_any_grader_is_alive(db_url):
     with Session(engine) as session:
         assert session.get(Grader, "h:1:a").stopped_at is not None
         assert not gq.grader_alive(session, now=T0 + timedelta(seconds=7))
+
+
+def test_a_job_names_the_hand_in_whose_files_it_graded(db_url):
+    """A hand-in made after the job was queued but before its files were read is the one graded: the job names
+    it (its time of receipt and id), and the next job, with nothing new to grade, is up to date."""
+    from gradebook.points.handins import ACCEPTED, HandinRecord, record_handins
+
+    engine = open_gradebook(db_url)
+    first, second = record_handins(engine, [
+        HandinRecord("sheet01", "ann", "notebook", "web", T0, ACCEPTED),
+        HandinRecord("sheet01", "ann", "notebook", "web", T0 + timedelta(seconds=3), ACCEPTED)])
+    rows = _jobs(engine)
+    assert [(r.handin_id, r.replaced) for r in rows] == [(second.handin_id, 1)]  # one job, the newest hand-in
+    with atomic(engine) as session:  # say the job was taken before the second arrived: reset it to the first
+        session.get(GradingJob, rows[0].id).handin_id = first.handin_id
+        session.get(GradingJob, rows[0].id).received_at = T0
+    job = gq.claim(engine, "g", now=T0 + timedelta(seconds=4))
+    gq.finish(engine, job, "g", "graded", graded=T0 + timedelta(seconds=3), now=T0 + timedelta(seconds=5))
+    row = _jobs(engine)[0]
+    assert (row.handin_id, row.received_at.replace(tzinfo=timezone.utc) if row.received_at.tzinfo is None
+            else row.received_at) == (second.handin_id, T0 + timedelta(seconds=3))
