@@ -42,9 +42,11 @@ def _stored(db: Path) -> int:
 
 
 def _sandboxes() -> set[str]:
-    """Processes of any sandbox (bwrap's command line names the sandbox directory) and kernel zygotes."""
-    return set(subprocess.run(["pgrep", "-f", "mlph-sandbox-|zygote_server"], capture_output=True,
-                              text=True).stdout.split())
+    """Processes of this checkout's sandboxes (bwrap's command line names the sandbox directory and this
+    checkout's Python) and kernel zygotes; other checkouts' test runs on the machine are not counted."""
+    here = str(Path(__file__).resolve().parents[2])
+    found = subprocess.run(["pgrep", "-af", "mlph-sandbox-|zygote_server"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in found.splitlines() if here in line}
 
 
 def _cgroups() -> set[Path]:
