@@ -18,11 +18,12 @@ from sqlalchemy.orm import Session
 
 from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
+from gradebook.admission.lines import PartLine, part_lines
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
-from gradebook.points.handins import decide_late
+from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, group_of
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
 
 from web.security import team_of
@@ -76,6 +77,15 @@ class SheetView:
     kept: bool = False  # the newest hand-in is late and kept: the graded one made in time counts
     grader_down: bool = False  # a hand-in waits for grading and no grader is running (heartbeat) to grade it
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
+    lines: list[PartLine] = field(default_factory=list)  # one per part: earned, counted, the rule (admission.lines)
+    group: str | None = None  # the student's tutorial group
+    deadline: datetime | None = None  # the student's own (group deadline, extension)
+    closed: str = ""  # past the student's cut-off: why nothing is accepted any more
+
+    @property
+    def parts(self) -> dict[str, PartLine]:
+        """The part lines by part (notebook, paper)."""
+        return {line.part: line for line in self.lines}
 
     @property
     def latest(self) -> dict[str, HandinView]:
@@ -157,7 +167,7 @@ def _turn(view: SheetView, sem: SemesterSheet, result: AutogradeResult | None, l
     view.runs_left = max(rate.max_runs - runs, 0)
     if not view.grading or latest is None:
         return
-    decision = decide_late(latest.received_at, sem.manifest, view.extension)
+    decision = decide_late(latest.received_at, sem.manifest, view.extension, view.group)
     turn = when_graded(sem.counts, rate, runs, result.last_run_at if result is not None else None,
                        result.late if result is not None else None, result.status if result is not None else None,
                        latest.received_at, decision, now)
@@ -186,6 +196,9 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     view.team = [m for m in members if m != student]
     view.extension = session.execute(select(Extension.until).where(Extension.sheet == sem.id,
                                                                    Extension.student_id == student)).scalar_one_or_none()
+    view.group = group_of(session, student)
+    if cell is not None and cell.state not in ("open for hand-in", "not released", "planned"):  # after the deadline
+        view.lines = part_lines(cell, sem, for_student=not staff)
     result = _result(session, sem.id, members)
     view.handins = _handins(session, sem.id, members)
     if result is not None:
@@ -197,6 +210,8 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
             _student_part(view, result, sem, detail, now or datetime.now(timezone.utc), cfg.timezone)
     if cell is not None and cell.decision:
         view.late, view.decision = cell.late, cell.decision
+    if not staff and view.parts.get("notebook") and view.parts["notebook"].earned is not None:
+        view.notebook_score = view.parts["notebook"].earned  # decided: the line's number (admission.lines)
     latest_nb = view.latest.get("notebook")
     graded_at = _utc(result.graded_at) if result is not None else None
     view.grading = latest_nb is not None and (graded_at is None or latest_nb.received_at > graded_at
@@ -204,8 +219,9 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     now = now or datetime.now(timezone.utc)
     _turn(view, sem, result, latest_nb, now)
     view.grader_down = view.grading and not grader_alive(session)
-    due, extended = sem.due.astimezone(timezone.utc), _utc(view.extension)
-    deadline = max(due, extended) if extended is not None else due  # the student's, extension included
+    now_decision = decide_late(now, sem.manifest, view.extension, view.group)
+    deadline = view.deadline = now_decision.deadline  # the student's: group deadline, extension included
+    view.closed = cutoff_refusal(now_decision, sem.id, cfg.timezone) or ""
     view.paper_tasks = _paper(session, sem, student, members, deadline <= now, staff)
     entered = [t.points for t in view.paper_tasks if t.points is not None]
     view.paper_points = sum(entered, Fraction(0)) if entered else None
@@ -247,14 +263,25 @@ def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime 
         until = session.execute(select(Extension.until).where(Extension.sheet == sem.id,
                                                               Extension.student_id == student)).scalar_one_or_none()
         result = _result(session, sem.id, members)
-    decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until)
+        group = group_of(session, student)
+    decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until, group)
     if not decision.late:
         return None
+    return _late_words(decision, sem, result)
+
+
+def _late_words(decision: LateDecision, sem: SemesterSheet, result: AutogradeResult | None) -> str:
+    cutoff = (f" Nothing is accepted after {decision.cutoff.astimezone(sem.due.tzinfo):%a %d %b %Y, %H:%M %Z}."
+              if decision.cutoff is not None else "")
     if result is not None and kept_in_time(sem.counts, True, result.late, result.status):
         return ("The deadline has passed. A notebook handed in now is kept but neither graded nor counted: your "
-                "notebook handed in in time keeps counting.")
+                "notebook handed in in time keeps counting. A PDF handed in now follows the late rule: "
+                f"{decision.rule_words()}." + cutoff)
     if decision.counts_zero:
         return ("The deadline has passed. Under this sheet's late policy a hand-in now counts 0 points"
                 + (" and replaces nothing that counts." if result is None else
-                   "; it replaces your graded notebook, which then counts 0 as well."))
-    return "The deadline has passed. A hand-in now is marked late; this sheet counts it in full."
+                   "; it replaces your graded notebook, which then counts 0 as well.") + cutoff)
+    if decision.policy == "per_day":
+        return (f"The deadline has passed. A hand-in now is late: {decision.rule_words()} (of the part you hand in"
+                + ("; it replaces your graded notebook" if result is not None else "") + ")." + cutoff)
+    return "The deadline has passed. A hand-in now is marked late; this sheet counts it in full." + cutoff

@@ -22,7 +22,7 @@ from sqlalchemy import Engine, func, select, update
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import atomic
 from gradebook.points.grading_queue import enqueue
-from gradebook.points.handins import ACCEPTED, REFUSED, HandinRecord, record_handins, roster_ids
+from gradebook.points.handins import ACCEPTED, REFUSED, HandinRecord, late_refusal, record_handins, roster_ids
 from gradebook.store.models import Handin, StudentProfile
 
 from autograder.intake.safe import IntakeRefused, clean_name
@@ -128,6 +128,8 @@ def accept_upload(cfg: CourseConfig, engine: Engine, *, sheet: str, student: str
     roster = roster_ids(engine)
     if roster is not None and student not in roster:
         return record_handins(engine, [HandinRecord(**{**rec.__dict__, "reason": f"{student!r} is not on the roster"})])[0]
+    if why := late_refusal(engine, cfg.manifest(sheet), student, received, cfg.timezone):  # past the cut-off
+        return record_handins(engine, [HandinRecord(**{**rec.__dict__, "reason": why})])[0]
     per_minute = per_minute or cfg.uploads_per_minute
     bytes_per_sheet = bytes_per_sheet or cfg.upload_mb_per_sheet * 1_000_000
     rec = HandinRecord(**{**rec.__dict__, "handin_id": _reserve(engine, rec, per_minute, bytes_per_sheet)})

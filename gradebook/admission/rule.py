@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.course.config import AdmissionRule, CourseConfig, SemesterSheet
-from gradebook.points.handins import LateDecision, decide_late
-from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, PaperPoints, StudentProfile,
-                     TeamMember)
+from gradebook.points.handins import LateDecision, current_groups, decide_late, stored_share
+from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, Handin, PaperPoints,
+                                    StudentProfile, TeamMember)
 from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, load_facts, roster_ids, utc
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
@@ -46,6 +46,10 @@ class SheetCell:
     late: bool
     decision_of: str | LateDecision = field(default="", repr=False)  # stored text, or one taken from a timestamp
     timezone: str = "Europe/Berlin"
+    counted_paper: Fraction | None = None  # the paper points that count (the late rule on a late PDF)
+    paper_decision: LateDecision | None = field(default=None, repr=False)  # the PDF's (None: no PDF handed in)
+    stored_deadline: datetime | None = None  # the deadline the stored notebook decision was taken against
+    notebook_late: bool = False  # the notebook (not only the PDF) came late
 
     @property
     def decision(self) -> str:
@@ -149,7 +153,7 @@ def apply_part_minimum(status: str, cells: dict[str, SheetCell], semester: tuple
 
 
 def _part(cell: SheetCell, part: str) -> Fraction:
-    return (cell.counted_notebook if part == "notebook" else cell.paper) or ZERO
+    return (cell.counted_notebook if part == "notebook" else cell.counted_paper) or ZERO
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class _Notebook:
     received_at: datetime | None
     late: bool
     decision: str | LateDecision  # the stored text; a decision taken here is put in words only when shown
+    deadline: datetime | None = None  # the stored decision's deadline
 
 
 def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
@@ -180,13 +185,14 @@ def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tupl
 
 
 def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
-               ids: set[str] | None = None) -> dict[tuple[str, str], _Notebook]:
+               ids: set[str] | None = None, groups: dict[str, str] | None = None) -> dict[tuple[str, str], _Notebook]:
     """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
     only where no autograde result exists is it taken here from nbgrader's timestamp."""
     scores = _nbgrader_scores(session, ids)
     only = [AutogradeResult.student_id.in_(ids)] if ids is not None else []
     columns = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
-               AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at)  # not the result's JSON
+               AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at,
+               AutogradeResult.deadline)  # not the result's JSON
     results = {(r.student_id, r.sheet): r for r in session.execute(select(*columns).where(*only)).all()}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     out: dict[tuple[str, str], _Notebook] = {}
@@ -199,13 +205,13 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
         text: str | LateDecision
         if ag is not None and ag.late is not None:
             late, text, received = bool(ag.late), ag.decision or "", ag.submitted_at
+            share = stored_share(manifest, late, ag.deadline, received)
         else:
             received = ag.submitted_at if ag is not None else stamp
-            text = decide_late(received, manifest, extensions.get(key))
-            late = text.late
-        zero = late and manifest.late_policy.get("policy", "none") == "zero"
-        out[key] = _Notebook(raw, ZERO if zero else raw, ag.status if ag else "graded",
-                             utc(received) if received else None, late, text)
+            text = decide_late(received, manifest, extensions.get(key), (groups or {}).get(key[0]))
+            late, share = text.late, text.share
+        out[key] = _Notebook(raw, raw * share, ag.status if ag else "graded", utc(received) if received else None,
+                             late, text, utc(ag.deadline) if ag is not None and ag.deadline else None)
     return out
 
 
@@ -262,7 +268,7 @@ def _team_notebook(notebook: dict[tuple[str, str], T], teams: dict[tuple[str, st
 def notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
     """(student, sheet) → the notebook points that count (stored late decision, teams), for other front ends."""
     extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
-    notebook = _notebooks(session, cfg, extensions)
+    notebook = _notebooks(session, cfg, extensions, groups=current_groups(session))
     _team_notebook(notebook, _teams(session))
     return {key: nb.counted for key, nb in notebook.items()}
 
@@ -301,6 +307,8 @@ class _Data:
     overrides: dict[str, tuple[str, str]]
     timezone: str
     team_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (student, sheet) -> the team's members
+    pdfs: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (student, sheet) -> newest accepted PDF
+    groups: dict[str, str] = field(default_factory=dict)  # student -> current tutorial group
 
 
 def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _Data:
@@ -311,7 +319,8 @@ def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _D
         ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
         extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
             select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
-        notebook = _notebooks(session, cfg, extensions, ids)
+        groups = current_groups(session)
+        notebook = _notebooks(session, cfg, extensions, ids, groups)
         _team_notebook(notebook, teams)
         students = _students(session, only)
         facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students},
@@ -319,17 +328,28 @@ def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _D
         overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
         team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
         return _Data(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
-                     cfg.timezone, team_of)
+                     cfg.timezone, team_of, _pdfs(session, ids), groups)
+
+
+def _pdfs(session: Session, ids: set[str] | None) -> dict[tuple[str, str], datetime]:
+    """(student, sheet) → when their newest accepted PDF of the paper part arrived (the one the tutors grade)."""
+    query = (select(Handin.student_id, Handin.sheet, func.max(Handin.received_at))
+             .where(Handin.kind == "paper", Handin.status == "accepted",
+                    *([Handin.student_id.in_(ids)] if ids is not None else []))
+             .group_by(Handin.student_id, Handin.sheet))
+    return {(sid, sheet): utc(at) for sid, sheet, at in session.execute(query) if at is not None}
 
 
 def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, datetime], bool]:
     """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?"""
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
+    groups = current_groups(session)
 
     def counts_zero(sheet: str, student: str, received: datetime) -> bool:
         manifest = manifests.get(sheet)
-        return manifest is not None and decide_late(received, manifest, extensions.get((student, sheet))).counts_zero
+        return manifest is not None and decide_late(received, manifest, extensions.get((student, sheet)),
+                                                    groups.get(student)).counts_zero
 
     return counts_zero
 
@@ -339,7 +359,7 @@ def _members(data: _Data, sid: str, sheet: str) -> list[str]:
 
 
 def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fraction | None,
-           deadline: datetime, as_of: datetime) -> str:
+           deadline: datetime, as_of: datetime, late: bool = False) -> str:
     if not decided:
         if facts.planned:
             return PLANNED
@@ -348,24 +368,38 @@ def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fracti
         return OPEN_FOR_HANDIN if deadline > as_of else PENDING
     if nb is not None and nb.status in ("invalid", "timeout", "crashed"):
         return nb.status
-    if nb is not None and nb.late:
+    if late:
         return "late"
     return "graded" if nb is not None or paper is not None else "missing"
+
+
+def _paper_decision(data: _Data, sid: str, sem: SemesterSheet) -> LateDecision | None:
+    """The late decision on the newest PDF of the paper part (the team's newest), None without one."""
+    stamps = [data.pdfs[(m, sem.id)] for m in _members(data, sid, sem.id) if (m, sem.id) in data.pdfs]
+    if sem.manifest is None or not stamps:
+        return None
+    return decide_late(max(stamps), sem.manifest, data.extensions.get((sid, sem.id)), data.groups.get(sid))
 
 
 def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
     facts = data.facts[sem.id]
     ext = data.extensions.get((sid, sem.id))
     due = utc(sem.due)
-    deadline = ext if ext is not None and ext > due else due
+    own = utc(sem.manifest.late.deadline_for(sem.due, data.groups.get(sid))) if sem.manifest else due
+    extended = ext is not None and ext > own
+    deadline = ext if ext is not None and extended else own
     decided = facts.decided_for(_members(data, sid, sem.id), deadline, as_of)
     nb = data.notebook.get((sid, sem.id))
     paper = data.paper.get((sid, sem.id))
+    pdf = _paper_decision(data, sid, sem)
     counted_nb = nb.counted if nb is not None else None
-    counted = (counted_nb or ZERO) + (paper or ZERO) if decided else None
-    return SheetCell(sem.id, _state(facts, decided, nb, paper, deadline, as_of), counted,
+    counted_paper = pdf.counted(paper) if pdf is not None and paper is not None else paper
+    counted = (counted_nb or ZERO) + (counted_paper or ZERO) if decided else None
+    late = (nb.late if nb else False) or (pdf.late if pdf else False)
+    return SheetCell(sem.id, _state(facts, decided, nb, paper, deadline, as_of, late), counted,
                      nb.raw if nb else None, paper, counted_nb, nb.received_at if nb else None, deadline,
-                     deadline != due, nb.late if nb else False, nb.decision if nb else "", data.timezone)
+                     extended, late, nb.decision if nb else "", data.timezone, counted_paper, pdf,
+                     nb.deadline if nb else None, nb.late if nb else False)
 
 
 def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,

@@ -85,6 +85,9 @@ class CourseConfig:
     # [intake] uploads_per_minute, upload_mb_per_sheet: a student's web uploads (the intake refuses beyond)
     uploads_per_minute: int = 6
     upload_mb_per_sheet: int = 200
+    # the course's [late] and [deadlines] (every sheet's defaults: gradebook.course.late_rules)
+    late_default: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    group_deadlines: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
 
     @property
     def source_dir(self) -> Path:
@@ -104,7 +107,7 @@ class CourseConfig:
         if not path.is_file():
             known = ", ".join(self.authored_sheets()) or "none"
             raise ConfigError(f"unknown sheet {sheet!r}: no {path} (authored sheets: {known})")
-        return load_manifest(path)
+        return load_manifest(path, self.late_default, self.group_deadlines)
 
     def authored_sheets(self) -> list[str]:
         if not self.source_dir.is_dir():
@@ -184,7 +187,8 @@ def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
     return rule
 
 
-def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tuple[SemesterSheet, ...]:
+def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str,
+              late: tuple[dict[str, Any], dict[str, Any]] = ({}, {})) -> tuple[SemesterSheet, ...]:
     sheets: list[SemesterSheet] = []
     for entry in raw:
         sid = entry.get("id")
@@ -196,7 +200,7 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
         if counts not in COUNTS:
             raise ConfigError(f"{where}: sheet {sid}: counts = {counts!r}; it must be one of {', '.join(COUNTS)}")
         if path.is_file():
-            m = load_manifest(path)
+            m = load_manifest(path, *late)
             sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus, counts=counts))
         elif "planned_points" in entry:
             due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
@@ -240,6 +244,7 @@ def load_config(root: Path | None = None, data_dir: Path | None = None) -> Cours
         course = raw["course"]
         origins["plan"] = where
     tz = str(course.get("timezone", "Europe/Berlin"))
+    late = (_table(raw, "late", where), _table(raw, "deadlines", where))
     db_url = os.environ.get("MLPH_DB_URL") or course.get("db_url") or f"sqlite:///{data_dir / 'gradebook.db'}"
     origins["db_url"] = ("MLPH_DB_URL" if os.environ.get("MLPH_DB_URL") else f"{Path(where).name} [course] db_url"
                          if course.get("db_url") else "default (gradebook.db in the data directory)")
@@ -250,12 +255,20 @@ def load_config(root: Path | None = None, data_dir: Path | None = None) -> Cours
         data_dir=data_dir,
         db_url=db_url,
         rule=_rule(raw.get("admission", {}), where),
-        semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
+        semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where, late),
         origins=origins,
         intake_identity=_identity(raw.get("intake", {}), where),
         uploads_per_minute=_positive(raw.get("intake", {}), "uploads_per_minute", 6, where),
         upload_mb_per_sheet=_positive(raw.get("intake", {}), "upload_mb_per_sheet", 200, where),
+        late_default=late[0], group_deadlines=late[1],
     )
+
+
+def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table")
+    return value
 
 
 def _positive(raw: dict[str, Any], key: str, default: int, where: str) -> int:

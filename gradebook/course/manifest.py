@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gradebook.course.late_rules import LateRule, parse_late
 from gradebook.errors import ManifestError
 
 MANIFEST_NAME = "sheet.toml"
@@ -86,10 +87,10 @@ class Manifest:
     due: datetime
     tasks: tuple[Task, ...]
     path: Path
-    late_policy: dict[str, Any] = field(default_factory=dict)
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
     rubric_to_students: str = "with-points"  # one of RUBRIC_TO_STUDENTS
     grading_rate: GradingRate = field(default_factory=lambda: GradingRate())
+    late: LateRule = field(default_factory=LateRule)  # [late] and [deadlines] over the course's (late_rules)
 
     @property
     def directory(self) -> Path:
@@ -201,8 +202,10 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
     raise ManifestError(f"{where}: task {tid!r} has kind {kind!r}; expected 'notebook' or 'paper'")
 
 
-def load_manifest(path: Path) -> Manifest:
-    """Read and check one ``sheet.toml``; raises :class:`ManifestError` naming the file."""
+def load_manifest(path: Path, course_late: dict[str, Any] | None = None,
+                  course_deadlines: dict[str, Any] | None = None) -> Manifest:
+    """Read and check one ``sheet.toml``; raises :class:`ManifestError` naming the file. ``course_late`` /
+    ``course_deadlines``: the course's ``[late]`` and ``[deadlines]`` (mlph.toml), under the sheet's own."""
     where = str(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -232,17 +235,19 @@ def load_manifest(path: Path) -> Manifest:
     budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
         raise ManifestError(f"{where}: 'time_budget_s' must be a positive number of seconds, not {budget!r}")
+    due = parse_due(raw.get("due"), raw.get("timezone"), where)
+    rule = parse_late(late, course_late or {}, raw.get("deadlines", {}), course_deadlines or {}, due, where)
     return Manifest(
         id=sheet_id,
         title=str(raw.get("title", sheet_id)),
         notebook=str(raw.get("notebook", f"{sheet_id}.ipynb")),
-        due=parse_due(raw.get("due"), raw.get("timezone"), where),
+        due=due,
         tasks=tasks,
         path=path,
-        late_policy=late,
         time_budget_s=float(budget),
         rubric_to_students=str(rubric_to_students),
         grading_rate=rate,
+        late=rule,
     )
 
 

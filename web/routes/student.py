@@ -66,7 +66,8 @@ def _sheet_context(request: Request, user: User, student: str, sheet: str) -> di
     standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
-    can_hand_in = user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
+    can_hand_in = (user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
+                   and not view.closed)  # past the cut-off the form is closed (view.closed says why)
     notice = late_notice(engine_of(request), view.sheet, student) if can_hand_in else None
     return {"standing": standing, "view": view, "student": student, "can_hand_in": can_hand_in, "kinds": KINDS,
             "late_notice": notice}
