@@ -1,12 +1,14 @@
 """What the student pages show, read from the gradebook (plain data for the templates).
 
 The points that count, the status and the points still needed come from
-:func:`gradebook.admission.rule.compute_standings` (the one truth); the late decision is the one stored on
-``autograde_result``; nothing here decides anything again.
+:func:`gradebook.admission.rule.compute_standings` (the one truth, computed once per change of the gradebook
+by :mod:`gradebook.admission.current`); the late decision is the one stored on ``autograde_result``; nothing
+here decides anything again. One student's rows are read with one query per table for all the page's sheets.
 """
 from __future__ import annotations
 
 import json
+import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -18,15 +20,14 @@ from sqlalchemy.orm import Session
 
 from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
+from gradebook.admission.current import StudentKey, current_standing, keyed_standing
 from gradebook.admission.lines import PartLine, part_lines
-from gradebook.admission.rule import Standing, compute_standings
+from gradebook.admission.rule import Standing
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, group_of
-from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
-
-from web.security import team_of
+from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, TeamMember
 
 
 @dataclass(frozen=True)
@@ -104,32 +105,69 @@ def _utc(when: datetime | None) -> datetime | None:
 
 
 def standing_of(engine: Engine, cfg: CourseConfig, student: str) -> Standing | None:
-    return next(iter(compute_standings(engine, cfg, students={student})), None)
+    """``student``'s standing now: computed once per change of the gradebook (:mod:`gradebook.admission.current`)."""
+    return current_standing(engine, cfg, student)
 
 
-def _result(session: Session, sheet: str, members: list[str]) -> AutogradeResult | None:
-    rows = session.execute(select(AutogradeResult).where(AutogradeResult.sheet == sheet,
-                                                         AutogradeResult.student_id.in_(members))).scalars().all()
-    return max(rows, key=lambda r: (Fraction(r.score or "0"), r.graded_at), default=None)
+@dataclass(frozen=True)
+class _Rows:
+    """One student's rows behind the sheets of a page, each table read once for all the sheets."""
+
+    teams: dict[str, list[str]]  # sheet -> the team's members (just the student when not in a team)
+    extensions: dict[str, datetime]  # sheet -> until
+    results: list[AutogradeResult]
+    handins: list[Handin]  # newest first
+    points: list[PaperPoints]
+    comments: list[PaperComment]
+    group: str | None  # the student's current tutorial group (its deadlines)
+
+    def of(self, sheet: str, student: str) -> list[str]:
+        return self.teams.get(sheet, [student])
 
 
-def _handins(session: Session, sheet: str, members: list[str]) -> list[HandinView]:
-    rows = session.execute(select(Handin).where(Handin.sheet == sheet, Handin.student_id.in_(members))
-                           .order_by(Handin.received_at.desc())).scalars().all()
+def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
+    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in seven queries (teams as
+    :func:`web.security.team_of` gives them)."""
+    mine = {sheet: team for sheet, team in session.execute(select(TeamMember.sheet, TeamMember.team).where(
+        TeamMember.student_id == student, TeamMember.sheet.in_(sheets)))}
+    teams: dict[str, list[str]] = {}
+    if mine:
+        for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
+                                                .where(TeamMember.sheet.in_(list(mine)), TeamMember.team.in_(set(mine.values())))):
+            if mine.get(sheet) == team:
+                teams.setdefault(sheet, []).append(sid)
+        teams = {sheet: sorted(members) for sheet, members in teams.items()}
+    everyone = sorted({student}.union(*teams.values()))
+    extensions = {sheet: until for sheet, until in session.execute(select(Extension.sheet, Extension.until).where(
+        Extension.student_id == student, Extension.sheet.in_(sheets)))}
+
+    def rows(model: Any, *order: Any) -> list[Any]:
+        return list(session.execute(select(model).where(model.sheet.in_(sheets), model.student_id.in_(everyone))
+                                    .order_by(*order)).scalars())
+
+    return _Rows(teams, extensions, rows(AutogradeResult), rows(Handin, Handin.received_at.desc()),
+                 rows(PaperPoints), rows(PaperComment), group_of(session, student))
+
+
+def _result(rows: _Rows, sheet: str, members: list[str]) -> AutogradeResult | None:
+    found = [r for r in rows.results if r.sheet == sheet and r.student_id in members]
+    return max(found, key=lambda r: (Fraction(r.score or "0"), r.graded_at), default=None)
+
+
+def _handins(rows: _Rows, sheet: str, members: list[str]) -> list[HandinView]:
     return [HandinView(h.id, h.kind, h.status, h.reason or "", _utc(h.received_at) or h.received_at,
-                       h.original_name or "", h.student_id, bool(h.stored_path)) for h in rows]
+                       h.original_name or "", h.student_id, bool(h.stored_path))
+            for h in rows.handins if h.sheet == sheet and h.student_id in members]
 
 
-def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str],
+def _paper(rows: _Rows, sem: SemesterSheet, student: str, members: list[str],
            deadline_passed: bool, staff: bool = False) -> list[PaperTaskView]:
     """The paper tasks with points and comments; a task's rubric texts for staff, and for the student only as
     the sheet's ``rubric_to_students`` allows (default: with its points, after the student's deadline)."""
     if sem.manifest is None:
         return []
-    points = session.execute(select(PaperPoints).where(PaperPoints.sheet == sem.id,
-                                                       PaperPoints.student_id.in_(members))).scalars().all()
-    comments = session.execute(select(PaperComment).where(PaperComment.sheet == sem.id,
-                                                          PaperComment.student_id.in_(members))).scalars().all()
+    points = [p for p in rows.points if p.sheet == sem.id and p.student_id in members]
+    comments = [c for c in rows.comments if c.sheet == sem.id and c.student_id in members]
     views = []
     for task in sem.manifest.paper_tasks:
         mine = [p for p in points if p.task == task.id]
@@ -179,7 +217,7 @@ def _turn(view: SheetView, sem: SemesterSheet, result: AutogradeResult | None, l
         view.turn = turn
 
 
-def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, student: str, sem: SemesterSheet,
+def sheet_view(rows: _Rows, cfg: CourseConfig, standing: Standing | None, student: str, sem: SemesterSheet,
                detail: bool = False, staff: bool = False, now: datetime | None = None) -> SheetView:
     """One sheet of ``student``'s dashboard (``detail``: with feedback and paper tasks; ``staff``: the full
     result, hidden tests included, for tutors and admins)."""
@@ -192,15 +230,14 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
         view.state = "graded" if cell.state == "graded" and total is not None else cell.state
     if sem.manifest is None:
         return view
-    members = team_of(session, sem.id, student)
+    members = rows.of(sem.id, student)
     view.team = [m for m in members if m != student]
-    view.extension = session.execute(select(Extension.until).where(Extension.sheet == sem.id,
-                                                                   Extension.student_id == student)).scalar_one_or_none()
-    view.group = group_of(session, student)
+    view.extension = rows.extensions.get(sem.id)
+    view.group = rows.group
     if cell is not None and cell.state not in ("open for hand-in", "not released", "planned"):  # after the deadline
         view.lines = part_lines(cell, sem, for_student=not staff)
-    result = _result(session, sem.id, members)
-    view.handins = _handins(session, sem.id, members)
+    result = _result(rows, sem.id, members)
+    view.handins = _handins(rows, sem.id, members)
     if result is not None:
         view.notebook_score, view.autograde_status = Fraction(result.score), result.status
         view.autograde_reason, view.late, view.decision = result.reason or "", result.late, result.decision or ""
@@ -222,7 +259,7 @@ def sheet_view(session: Session, cfg: CourseConfig, standing: Standing | None, s
     now_decision = decide_late(now, sem.manifest, view.extension, view.group)
     deadline = view.deadline = now_decision.deadline  # the student's: group deadline, extension included
     view.closed = cutoff_refusal(now_decision, sem.id, cfg.timezone) or ""
-    view.paper_tasks = _paper(session, sem, student, members, deadline <= now, staff)
+    view.paper_tasks = _paper(rows, sem, student, members, deadline <= now, staff)
     entered = [t.points for t in view.paper_tasks if t.points is not None]
     view.paper_points = sum(entered, Fraction(0)) if entered else None
     return view
@@ -239,10 +276,35 @@ def _parse_result(text: str) -> dict[str, Any]:
 def dashboard(engine: Engine, cfg: CourseConfig, student: str,
               only: set[str] | None = None, staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
     """``student``'s standing and sheets (``only``: just these sheets, e.g. the ones released to students)."""
-    standing = standing_of(engine, cfg, student)
+    standing, key = keyed_standing(engine, cfg, student)
+    if standing is None:
+        return None, []
+    sheets = [sem for sem in cfg.semester if only is None or sem.id in only]
+    rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), key)
+    return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff) for sem in sheets]
+
+
+_kept: dict[tuple[str, str], tuple[StudentKey, tuple[str, ...], _Rows]] = {}
+_kept_lock = threading.Lock()
+MAX_KEPT = 20_000
+
+
+def _kept_rows(engine: Engine, student: str, sheets: tuple[str, ...], key: StudentKey) -> _Rows:
+    """``student``'s rows for the dashboard, read again only when ``key`` (the versions of the course and of
+    their team's rows, :func:`gradebook.admission.current.keyed_standing`) moved: all of them are rows of
+    those students (team membership is the course's)."""
+    where = (engine.url.render_as_string(hide_password=False), student)
+    with _kept_lock:
+        found = _kept.get(where)
+    if found is not None and found[0] == key and found[1] == sheets:
+        return found[2]
     with Session(engine) as session:
-        return standing, [sheet_view(session, cfg, standing, student, sem, staff=staff) for sem in cfg.semester
-                          if only is None or sem.id in only]
+        rows = _rows(session, student, list(sheets))
+    with _kept_lock:
+        if len(_kept) >= MAX_KEPT:
+            _kept.clear()
+        _kept[where] = (key, sheets, rows)
+    return rows
 
 
 def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
@@ -250,7 +312,8 @@ def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
     sem = next(s for s in cfg.semester if s.id == sheet)
     standing = standing_of(engine, cfg, student)
     with Session(engine) as session:
-        return standing, sheet_view(session, cfg, standing, student, sem, detail=True, staff=staff)
+        rows = _rows(session, student, [sheet] if sem.manifest is not None else [])
+    return standing, sheet_view(rows, cfg, standing, student, sem, detail=True, staff=staff)
 
 
 def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime | None = None) -> str | None:
@@ -259,12 +322,9 @@ def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime 
     if sem.manifest is None:
         return None
     with Session(engine) as session:
-        members = team_of(session, sem.id, student)
-        until = session.execute(select(Extension.until).where(Extension.sheet == sem.id,
-                                                              Extension.student_id == student)).scalar_one_or_none()
-        result = _result(session, sem.id, members)
-        group = group_of(session, student)
-    decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until, group)
+        rows = _rows(session, student, [sem.id])
+    until, result = rows.extensions.get(sem.id), _result(rows, sem.id, rows.of(sem.id, student))
+    decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until, rows.group)
     if not decision.late:
         return None
     return _late_words(decision, sem, result)

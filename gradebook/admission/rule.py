@@ -291,14 +291,17 @@ def off_roster(engine: Engine) -> list[str]:
         return sorted(set(session.execute(select(nt.student.c.id)).scalars()) - roster_ids(session))
 
 
-def _overrides(session: Session) -> dict[str, tuple[str, str]]:
-    rows = session.execute(select(AdmissionOverride).where(AdmissionOverride.revoked_at.is_(None))
+def _overrides(session: Session, only: set[str] | None = None) -> dict[str, tuple[str, str]]:
+    rows = session.execute(select(AdmissionOverride).where(
+        AdmissionOverride.revoked_at.is_(None), *([AdmissionOverride.student_id.in_(only)] if only is not None else []))
                            .order_by(AdmissionOverride.created_at)).scalars()
     return {o.student_id: (o.status, o.reason) for o in rows}
 
 
 @dataclass(frozen=True)
-class _Data:
+class RuleData:
+    """What the rule reads from the gradebook (:func:`load_data`)."""
+
     facts: dict[str, SheetFacts]
     notebook: dict[tuple[str, str], _Notebook]
     paper: dict[tuple[str, str], Fraction]
@@ -311,24 +314,23 @@ class _Data:
     groups: dict[str, str] = field(default_factory=dict)  # student -> current tutorial group
 
 
-def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _Data:
+def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> RuleData:
     """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
     Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
-    with Session(engine) as session:
-        teams = _teams(session)
-        ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
-        extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
-            select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
-        groups = current_groups(session)
-        notebook = _notebooks(session, cfg, extensions, ids, groups)
-        _team_notebook(notebook, teams)
-        students = _students(session, only)
-        facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students},
-                           counts_zero=_counts_zero(session, cfg))
-        overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
-        team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
-        return _Data(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
-                     cfg.timezone, team_of, _pdfs(session, ids), groups)
+    teams = _teams(session)
+    ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
+        select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
+    groups = current_groups(session)
+    notebook = _notebooks(session, cfg, extensions, ids, groups)
+    _team_notebook(notebook, teams)
+    students = _students(session, only)
+    roster = {row[0] for row in students} if only is None or ids == only else None  # None: read for ``ids``
+    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions, groups), only=ids)
+    overrides = _overrides(session, only)
+    team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
+    return RuleData(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
+                    cfg.timezone, team_of, _pdfs(session, ids), groups)
 
 
 def _pdfs(session: Session, ids: set[str] | None) -> dict[tuple[str, str], datetime]:
@@ -340,11 +342,12 @@ def _pdfs(session: Session, ids: set[str] | None) -> dict[tuple[str, str], datet
     return {(sid, sheet): utc(at) for sid, sheet, at in session.execute(query) if at is not None}
 
 
-def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, datetime], bool]:
-    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?"""
+def _counts_zero(cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
+                 groups: dict[str, str]) -> Callable[[str, str, datetime], bool]:
+    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?
+    (``extensions``: (student, sheet) → until, of every student the predicate is asked about; ``groups``:
+    student → current tutorial group.)"""
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
-    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
-    groups = current_groups(session)
 
     def counts_zero(sheet: str, student: str, received: datetime) -> bool:
         manifest = manifests.get(sheet)
@@ -354,7 +357,7 @@ def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, dat
     return counts_zero
 
 
-def _members(data: _Data, sid: str, sheet: str) -> list[str]:
+def _members(data: RuleData, sid: str, sheet: str) -> list[str]:
     return data.team_of.get((sid, sheet), [sid])
 
 
@@ -373,7 +376,7 @@ def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fracti
     return "graded" if nb is not None or paper is not None else "missing"
 
 
-def _paper_decision(data: _Data, sid: str, sem: SemesterSheet) -> LateDecision | None:
+def _paper_decision(data: RuleData, sid: str, sem: SemesterSheet) -> LateDecision | None:
     """The late decision on the newest PDF of the paper part (the team's newest), None without one."""
     stamps = [data.pdfs[(m, sem.id)] for m in _members(data, sid, sem.id) if (m, sem.id) in data.pdfs]
     if sem.manifest is None or not stamps:
@@ -381,7 +384,7 @@ def _paper_decision(data: _Data, sid: str, sem: SemesterSheet) -> LateDecision |
     return decide_late(max(stamps), sem.manifest, data.extensions.get((sid, sem.id)), data.groups.get(sid))
 
 
-def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
+def sheet_cell(data: RuleData, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
     facts = data.facts[sem.id]
     ext = data.extensions.get((sid, sem.id))
     due = utc(sem.due)
@@ -409,13 +412,22 @@ def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None 
 
     Only decided sheets count; a sheet not decided yet for a student counts with its full maximum as
     still reachable (so it can never make anyone not_admitted), and shows as pending or planned."""
+    with Session(engine) as session:
+        data = load_data(session, cfg, students)
+    return standings_from(data, cfg, as_of, rule)
+
+
+def standings_from(data: RuleData, cfg: CourseConfig, as_of: datetime | None = None, rule: AdmissionRule | None = None,
+                   students: set[str] | None = None) -> list[Standing]:
+    """:func:`compute_standings` on data read before (``students``: only these of ``data``'s students)."""
     as_of = utc(as_of or datetime.now(timezone.utc))
     rule = rule or cfg.rule
     threshold = rule.threshold(cfg.semester_max)
-    data = _load(engine, cfg, students)
     maxima = {sem.id: sem.max_points for sem in cfg.semester}
     standings = []
     for sid, last, first, email, matriculation, group in data.students:
+        if students is not None and sid not in students:
+            continue
         cells = {sem.id: sheet_cell(data, sid, sem, as_of) for sem in cfg.semester}
         status, needed, points, still = status_of({k: c.counted for k, c in cells.items()}, maxima, threshold)
         status = apply_sheet_minimum(status, cells, cfg.semester, rule.min_per_sheet)

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gradebook.store.nbgrader_tables import metadata
@@ -278,3 +278,22 @@ class Grader(Base):
     jobs_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
     log_path: Mapped[str | None] = mapped_column(String(1024))
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class GradebookVersion(Base):
+    """One row (id 1): ``counter`` is raised by every committed write to the gradebook, in the write's own
+    transaction (:mod:`gradebook.store.db`), and ``course_counter`` set to it by writes that may change any
+    student's standing; what a process computed at one value is current while it stays."""
+
+    __tablename__ = "gradebook_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    counter: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    course_counter: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+
+
+class StudentVersion(Base):
+    """``gradebook_version.counter`` as of the last write that changed only named students' rows, per student."""
+
+    __tablename__ = "student_version"
+    student_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger, nullable=False)

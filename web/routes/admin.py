@@ -15,7 +15,8 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gradebook.people import accounts
-from gradebook.admission.rule import compute_standings, preview
+from gradebook.admission.current import current_standings
+from gradebook.admission.rule import preview
 from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
 from gradebook.exports.admission_list import write_csv, write_xlsx
@@ -40,7 +41,7 @@ def _cfg(request: Request) -> CourseConfig:
 @router.get("")
 def overview(request: Request, user: User = Depends(admin)) -> Response:
     engine, cfg = engine_of(request), _cfg(request)
-    standings = compute_standings(engine, cfg)
+    standings = current_standings(engine, cfg)
     with Session(engine) as session:
         n_accounts = session.execute(select(func.count()).select_from(Account)).scalar_one()
     return render(request, "admin_overview.html", {
@@ -58,7 +59,7 @@ def grader_log_page(request: Request, user: User = Depends(admin)) -> Response:
 
 @router.get("/students")
 def students(request: Request, q: str = "", user: User = Depends(admin)) -> Response:
-    standings = compute_standings(engine_of(request), _cfg(request))
+    standings = current_standings(engine_of(request), _cfg(request))
     needle = q.strip().casefold()
     if needle:
         standings = [s for s in standings if needle in f"{s.student_id} {s.first_name} {s.last_name} {s.email} "
@@ -69,13 +70,13 @@ def students(request: Request, q: str = "", user: User = Depends(admin)) -> Resp
 
 @router.get("/admission")
 def admission(request: Request, user: User = Depends(admin)) -> Response:
-    standings = compute_standings(engine_of(request), _cfg(request))
+    standings = current_standings(engine_of(request), _cfg(request))
     return render(request, "admin_admission.html", {"standings": standings,
                                                     "counts": Counter(s.status for s in standings)})
 
 
 def _export(request: Request, writer: Any, suffix: str) -> bytes:
-    standings = compute_standings(engine_of(request), _cfg(request))
+    standings = current_standings(engine_of(request), _cfg(request))
     with tempfile.TemporaryDirectory(prefix="mlph-export-") as tmp:
         return Path(writer(standings, Path(tmp) / f"admission{suffix}")).read_bytes()
 

@@ -8,13 +8,13 @@
   and when it last finished a job, so the web application can say whether grading runs.
 
 Revision ID: 0005_queue
-Revises: 0004
+Revises: 0005_webperf
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_queue"
-down_revision = "0004"
+down_revision = "0005_webperf"
 branch_labels = None
 depends_on = None
 
