@@ -120,14 +120,15 @@ class _Rows:
     points: list[PaperPoints]
     comments: list[PaperComment]
     group: str | None  # the student's current tutorial group (its deadlines)
+    grading_runs: bool = True  # some grader's heartbeat is fresh (read once per page)
 
     def of(self, sheet: str, student: str) -> list[str]:
         return self.teams.get(sheet, [student])
 
 
 def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
-    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in seven queries (teams as
-    :func:`web.security.team_of` gives them)."""
+    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in eight queries (teams as
+    :func:`web.security.team_of` gives them; the last: whether a grader runs)."""
     mine = {sheet: team for sheet, team in session.execute(select(TeamMember.sheet, TeamMember.team).where(
         TeamMember.student_id == student, TeamMember.sheet.in_(sheets)))}
     teams: dict[str, list[str]] = {}
@@ -146,7 +147,7 @@ def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
                                     .order_by(*order)).scalars())
 
     return _Rows(teams, extensions, rows(AutogradeResult), rows(Handin, Handin.received_at.desc()),
-                 rows(PaperPoints), rows(PaperComment), group_of(session, student))
+                 rows(PaperPoints), rows(PaperComment), group_of(session, student), grader_alive(session))
 
 
 def _result(rows: _Rows, sheet: str, members: list[str]) -> AutogradeResult | None:
@@ -255,7 +256,7 @@ def sheet_view(rows: _Rows, cfg: CourseConfig, standing: Standing | None, studen
                                               or (result is not None and result.fingerprint == ""))
     now = now or datetime.now(timezone.utc)
     _turn(view, sem, result, latest_nb, now)
-    view.grader_down = view.grading and not grader_alive(session)
+    view.grader_down = view.grading and not rows.grading_runs
     now_decision = decide_late(now, sem.manifest, view.extension, view.group)
     deadline = view.deadline = now_decision.deadline  # the student's: group deadline, extension included
     view.closed = cutoff_refusal(now_decision, sem.id, cfg.timezone) or ""
