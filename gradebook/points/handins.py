@@ -260,6 +260,17 @@ def decision_for(engine: Engine, manifest: Manifest, student: str, received_at: 
                            group_of(session, student))
 
 
+def decisions_for(engine: Engine, manifest: Manifest, received: dict[str, datetime | None]) -> dict[str, LateDecision]:
+    """:func:`decision_for` for several students (student → time of receipt), their extensions and groups read
+    at once."""
+    with Session(engine) as session:
+        until = {sid: when for sid, when in session.execute(
+            select(Extension.student_id, Extension.until).where(Extension.sheet == manifest.id,
+                                                                Extension.student_id.in_(list(received))))}
+        groups = current_groups(session)
+    return {sid: decide_late(at, manifest, until.get(sid), groups.get(sid)) for sid, at in received.items()}
+
+
 def decision_fields(decision: LateDecision, score: str, tz: str) -> dict[str, object]:
     """What a result carries of its decision: shown by the feedback, ``--watch`` and every page."""
     return {"deadline": decision.deadline.isoformat(), "late": decision.late, "decision": decision.text(tz),
