@@ -4,6 +4,7 @@ from __future__ import annotations
 import json
 import logging
 from datetime import datetime, timezone
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
