@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gradebook.course.config import CourseConfig, load_config
 from gradebook.cli.commands import register as register_gradebook_commands
+from gradebook.cli.publishing import register as register_publishing_commands
 from gradebook.errors import GradebookError
 from web.cli import register as register_web_commands
 
@@ -51,22 +52,33 @@ def _sheets(cfg: CourseConfig, sheets: tuple[str, ...]) -> list[str]:
 
 @main.command()
 @click.argument("sheets", nargs=-1)
-def validate(sheets: tuple[str, ...]) -> None:
-    """Check sheets: solutions pass, stubs fail, no leaks, metadata, release current, mistakes.
+@click.option("--strict", is_flag=True, help="Fail on work-in-progress sheets too (`wip = true` in sheet.toml, or "
+              "not in the semester plan), instead of reporting their problems as warnings.")
+def validate(sheets: tuple[str, ...], strict: bool) -> None:
+    """Check sheets (default: every sheet in source/): solutions pass, stubs fail, no leaks, metadata,
+    release current, mistakes, the sheet's shape ([conventions] in mlph.toml or the sheet's sheet.toml).
 
     Records each result in the course data directory: `mlph release` refuses a sheet whose last
-    validation failed or whose files changed since.
+    validation failed or whose files changed since. A work-in-progress sheet is validated, but its
+    problems are warnings (exit status 0) unless --strict.
+
+    \b
+    Example:  mlph validate                  # every sheet; work in progress only warned about
+              mlph validate sheet04 --strict
     """
-    from autograder.sheets.validate import closing_advice, validate_sheets
+    from autograder.sheets.validate import closing_advice, validate_course
 
     cfg = load_config()
     names = _sheets(cfg, sheets)
-    problems = validate_sheets(cfg, names, say=lambda s: console.print(s, highlight=False, soft_wrap=True, markup=False),
-                               heading=lambda s: console.print(f"[bold]{s}[/bold]"))
-    advice = closing_advice(names, problems)
-    if problems:
-        raise ValidationFailed(problems + [advice])
-    console.print(f"[green]all checks passed[/green]; {advice}", highlight=False)
+    found = validate_course(cfg, names, say=lambda s: console.print(s, highlight=False, soft_wrap=True, markup=False),
+                            heading=lambda s: console.print(f"[bold]{s}[/bold]"), strict=strict)
+    for warning in found.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+    advice = closing_advice([s for s in names if s not in found.work_in_progress], found.problems)
+    if found.problems:
+        raise ValidationFailed(found.problems + [advice])
+    console.print(f"[green]all checks passed[/green]{' (work in progress: warnings above)' if found.warnings else ''}; "
+                  f"{advice}", highlight=False)
 
 
 @main.command()
@@ -260,16 +272,17 @@ def demo(n_students: int, seed: int, workers: int | None, serve: bool, port: int
         serve_demo(out["config"], port, say)
 
 
-@main.command()
+@click.command("notebook")
 @click.argument("sheet")
 @click.argument("student")
 @click.option("--reason", required=True, help="Why (audited).")
 @click.option("--author", default=None, help="Who (default: the current user).")
-def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
-    """Have STUDENT's SHEET hand-in graded again by the next `mlph autograde` (or the running --watch).
+def regrade_notebook(sheet: str, student: str, reason: str, author: str | None) -> None:
+    """Have STUDENT's SHEET notebook hand-in graded again by the next `mlph autograde` (or the running --watch).
 
     \b
     Example:  mlph regrade sheet04 ab123 --reason "sheet04's test_pca fixed"
+    (the same as `mlph regrade notebook sheet04 ab123 --reason …`)
     """
     import getpass
 
@@ -323,6 +336,7 @@ def similarity(sheet: str, against: tuple[Path, ...]) -> None:
 
 
 register_gradebook_commands(main)
+register_publishing_commands(main, regrade_notebook)
 register_web_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover

@@ -7,6 +7,7 @@ here decides anything again. One student's rows are read with one query per tabl
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import threading
 from dataclasses import dataclass, field
@@ -22,11 +23,13 @@ from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.current import StudentKey, current_standing, keyed_standing
 from gradebook.admission.lines import PartLine, part_lines
-from gradebook.admission.rule import Standing
+from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, group_of
+from gradebook.points.publishing import published_sheets
+from gradebook.points.regrades import Request, for_student, window_end
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, TeamMember
 
 
@@ -49,7 +52,9 @@ class PaperTaskView:
     max_points: Fraction
     points: Fraction | None
     comment: str
-    rubric: list[tuple[str, str, Fraction, bool]]  # (id, text, points, ticked)
+    rubric: list[tuple[str, str, Fraction, bool | None]]  # (id, text, points, ticked; None: not shown)
+    regrades: list[Request] = field(default_factory=list)  # the student's (team's) requests, newest first
+    can_request: bool = False  # a regrade may be asked for now (published, in the window, none open)
 
 
 @dataclass
@@ -78,6 +83,9 @@ class SheetView:
     kept: bool = False  # the newest hand-in is late and kept: the graded one made in time counts
     grader_down: bool = False  # a hand-in waits for grading and no grader is running (heartbeat) to grade it
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
+    paper_published: bool = True  # the sheet's paper points are published to its students
+    paper_pending: bool = False  # a student's paper work exists but they may not read its points yet
+    regrade_until: datetime | None = None  # the end of the regrade window (published sheets)
     lines: list[PartLine] = field(default_factory=list)  # one per part: earned, counted, the rule (admission.lines)
     group: str | None = None  # the student's tutorial group
     deadline: datetime | None = None  # the student's own (group deadline, extension)
@@ -102,6 +110,20 @@ def _utc(when: datetime | None) -> datetime | None:
     if when is None:
         return None
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
+
+
+def hidden_paper(cfg: CourseConfig, published: dict[str, datetime]) -> frozenset[str]:
+    """The sheets whose paper points a student may not read yet (not published)."""
+    return frozenset(s.id for s in cfg.semester if s.manifest is not None and s.id not in published)
+
+
+def _students_standing(engine: Engine, cfg: CourseConfig, student: str, standing: Standing | None,
+                       hidden: frozenset[str]) -> Standing | None:
+    """The standing a student reads: the kept one, unless they have paper points on a sheet not published (then
+    computed without them: :func:`gradebook.admission.rule.compute_standings`'s ``hide_paper``)."""
+    if standing is None or not any(c.paper is not None for k, c in standing.cells.items() if k in hidden):
+        return standing
+    return next(iter(compute_standings(engine, cfg, students={student}, hide_paper=hidden)), None)
 
 
 def standing_of(engine: Engine, cfg: CourseConfig, student: str) -> Standing | None:
@@ -162,23 +184,29 @@ def _handins(rows: _Rows, sheet: str, members: list[str]) -> list[HandinView]:
 
 
 def _paper(rows: _Rows, sem: SemesterSheet, student: str, members: list[str],
-           deadline_passed: bool, staff: bool = False) -> list[PaperTaskView]:
-    """The paper tasks with points and comments; a task's rubric texts for staff, and for the student only as
-    the sheet's ``rubric_to_students`` allows (default: with its points, after the student's deadline)."""
+           deadline_passed: bool, staff: bool = False, published: bool = True) -> list[PaperTaskView]:
+    """The paper tasks with points and comments. Staff see everything as entered. A student sees points,
+    comments and rubric marks (got / not got) only once the sheet's paper points are published
+    (``published``) and every task of theirs has points (never partial points); rubric texts as the sheet's
+    ``rubric_to_students`` allows, marks only where the tutor ticked items."""
     if sem.manifest is None:
         return []
     points = [p for p in rows.points if p.sheet == sem.id and p.student_id in members]
     comments = [c for c in rows.comments if c.sheet == sem.id and c.student_id in members]
+    complete = {p.task for p in points} >= {t.id for t in sem.manifest.paper_tasks} or not points
+    readable = staff or (published and complete)
     views = []
     for task in sem.manifest.paper_tasks:
         mine = [p for p in points if p.task == task.id]
         best = max(mine, key=lambda p: (Fraction(p.points), p.student_id == student), default=None)
-        ticked = set(json.loads(best.rubric)) if best is not None and best.rubric else set()
+        ticked = set(json.loads(best.rubric)) if best is not None and best.rubric else None
         texts = [c.text for c in sorted(comments, key=lambda c: c.student_id != student) if c.task == task.id and c.text]
-        shown = staff or sem.manifest.rubric_shown(deadline_passed, best is not None)
-        rubric = [(item.id, item.text, item.points, item.id in ticked) for item in task.rubric] if shown else []
-        views.append(PaperTaskView(task.id, task.title, task.points, Fraction(best.points) if best else None,
-                                   "\n\n".join(dict.fromkeys(texts)), rubric))
+        shown = staff or sem.manifest.rubric_shown(deadline_passed, readable and best is not None)
+        rubric = [(item.id, item.text, item.points, (item.id in ticked) if readable and ticked is not None else None)
+                  for item in task.rubric] if shown else []
+        views.append(PaperTaskView(task.id, task.title, task.points,
+                                   Fraction(best.points) if best and readable else None,
+                                   "\n\n".join(dict.fromkeys(texts)) if readable else "", rubric))
     return views
 
 
@@ -219,7 +247,8 @@ def _turn(view: SheetView, sem: SemesterSheet, result: AutogradeResult | None, l
 
 
 def sheet_view(rows: _Rows, cfg: CourseConfig, standing: Standing | None, student: str, sem: SemesterSheet,
-               detail: bool = False, staff: bool = False, now: datetime | None = None) -> SheetView:
+               detail: bool = False, staff: bool = False, now: datetime | None = None,
+               published: datetime | None = None) -> SheetView:
     """One sheet of ``student``'s dashboard (``detail``: with feedback and paper tasks; ``staff``: the full
     result, hidden tests included, for tutors and admins)."""
     total = standing.sheets.get(sem.id) if standing else None
@@ -260,9 +289,13 @@ def sheet_view(rows: _Rows, cfg: CourseConfig, standing: Standing | None, studen
     now_decision = decide_late(now, sem.manifest, view.extension, view.group)
     deadline = view.deadline = now_decision.deadline  # the student's: group deadline, extension included
     view.closed = cutoff_refusal(now_decision, sem.id, cfg.timezone) or ""
-    view.paper_tasks = _paper(rows, sem, student, members, deadline <= now, staff)
+    view.paper_published = published is not None
+    view.paper_tasks = _paper(rows, sem, student, members, deadline <= now, staff, published is not None)
     entered = [t.points for t in view.paper_tasks if t.points is not None]
     view.paper_points = sum(entered, Fraction(0)) if entered else None
+    if not staff and view.paper_points is None and view.paper_tasks and deadline <= now:
+        view.paper_pending = "paper" in view.latest or any(p.sheet == sem.id and p.student_id in members
+                                                          for p in rows.points)
     return view
 
 
@@ -276,13 +309,18 @@ def _parse_result(text: str) -> dict[str, Any]:
 
 def dashboard(engine: Engine, cfg: CourseConfig, student: str,
               only: set[str] | None = None, staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
-    """``student``'s standing and sheets (``only``: just these sheets, e.g. the ones released to students)."""
+    """``student``'s standing and sheets (``only``: just these sheets, e.g. the ones released to students);
+    for a student (not ``staff``) without the paper points of sheets not published (:mod:`publishing`)."""
     standing, key = keyed_standing(engine, cfg, student)
     if standing is None:
         return None, []
+    published = published_sheets(engine, cfg)
+    if not staff:
+        standing = _students_standing(engine, cfg, student, standing, hidden_paper(cfg, published))
     sheets = [sem for sem in cfg.semester if only is None or sem.id in only]
     rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), key)
-    return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff) for sem in sheets]
+    return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff, published=published.get(sem.id))
+                      for sem in sheets]
 
 
 _kept: dict[tuple[str, str], tuple[StudentKey, tuple[str, ...], _Rows]] = {}
@@ -311,10 +349,29 @@ def _kept_rows(engine: Engine, student: str, sheets: tuple[str, ...], key: Stude
 def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
                  staff: bool = False) -> tuple[Standing | None, SheetView]:
     sem = next(s for s in cfg.semester if s.id == sheet)
+    published = published_sheets(engine, cfg)
     standing = standing_of(engine, cfg, student)
+    if not staff:
+        standing = _students_standing(engine, cfg, student, standing, hidden_paper(cfg, published))
     with Session(engine) as session:
         rows = _rows(session, student, [sheet] if sem.manifest is not None else [])
-    return standing, sheet_view(rows, cfg, standing, student, sem, detail=True, staff=staff)
+    view = sheet_view(rows, cfg, standing, student, sem, detail=True, staff=staff, published=published.get(sheet))
+    _regrades(engine, cfg, view, student, published.get(sheet))
+    return standing, view
+
+
+def _regrades(engine: Engine, cfg: CourseConfig, view: SheetView, student: str, published: datetime | None) -> None:
+    """Each paper task's regrade requests, and whether one may be asked for now (published, within the window,
+    the task has points, none open)."""
+    if not view.paper_tasks:
+        return
+    mine = for_student(engine, view.sheet.id, student)
+    view.regrade_until = window_end(cfg, view.sheet.id, published) if published is not None else None
+    open_now = view.regrade_until is not None and datetime.now(timezone.utc) <= view.regrade_until
+    view.paper_tasks = [dataclasses.replace(t, regrades=[r for r in mine if r.task == t.id],
+                                            can_request=open_now and t.points is not None
+                                            and not any(r.open for r in mine if r.task == t.id))
+                        for t in view.paper_tasks]
 
 
 def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime | None = None) -> str | None:

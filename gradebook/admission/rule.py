@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -312,6 +312,7 @@ class RuleData:
     team_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (student, sheet) -> the team's members
     pdfs: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (student, sheet) -> newest accepted PDF
     groups: dict[str, str] = field(default_factory=dict)  # student -> current tutorial group
+    hidden_paper: frozenset[str] = frozenset()  # sheets whose paper points the reader may not see (a student's view)
 
 
 def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> RuleData:
@@ -394,6 +395,8 @@ def sheet_cell(data: RuleData, sid: str, sem: SemesterSheet, as_of: datetime) ->
     decided = facts.decided_for(_members(data, sid, sem.id), deadline, as_of)
     nb = data.notebook.get((sid, sem.id))
     paper = data.paper.get((sid, sem.id))
+    if paper is not None and sem.id in data.hidden_paper:  # unpublished points: the sheet reads as pending
+        decided, paper = False, None
     pdf = _paper_decision(data, sid, sem)
     counted_nb = nb.counted if nb is not None else None
     counted_paper = pdf.counted(paper) if pdf is not None and paper is not None else paper
@@ -406,23 +409,30 @@ def sheet_cell(data: RuleData, sid: str, sem: SemesterSheet, as_of: datetime) ->
 
 
 def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,
-                      rule: AdmissionRule | None = None, students: set[str] | None = None) -> list[Standing]:
+                      rule: AdmissionRule | None = None, students: set[str] | None = None,
+                      hide_paper: frozenset[str] = frozenset()) -> list[Standing]:
     """Every roster student's standing at ``as_of`` (default: now), sorted by name (``students``: only these;
     the same numbers, read with a few indexed queries: one student's page does not compute the course's).
+
+    ``hide_paper``: sheets whose paper points are not published (the student's own view): a sheet where the
+    student has such points is pending, its maximum still reachable, as if the points were not entered, so
+    that neither the total nor the status tells them. Staff views and the admission list pass nothing.
 
     Only decided sheets count; a sheet not decided yet for a student counts with its full maximum as
     still reachable (so it can never make anyone not_admitted), and shows as pending or planned."""
     with Session(engine) as session:
         data = load_data(session, cfg, students)
-    return standings_from(data, cfg, as_of, rule)
+    return standings_from(data, cfg, as_of, rule, hide_paper=hide_paper)
 
 
 def standings_from(data: RuleData, cfg: CourseConfig, as_of: datetime | None = None, rule: AdmissionRule | None = None,
-                   students: set[str] | None = None) -> list[Standing]:
+                   students: set[str] | None = None, hide_paper: frozenset[str] = frozenset()) -> list[Standing]:
     """:func:`compute_standings` on data read before (``students``: only these of ``data``'s students)."""
     as_of = utc(as_of or datetime.now(timezone.utc))
     rule = rule or cfg.rule
     threshold = rule.threshold(cfg.semester_max)
+    if hide_paper:
+        data = replace(data, hidden_paper=frozenset(hide_paper))
     maxima = {sem.id: sem.max_points for sem in cfg.semester}
     standings = []
     for sid, last, first, email, matriculation, group in data.students:

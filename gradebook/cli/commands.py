@@ -388,7 +388,9 @@ def report(output: Path, as_of: str | None) -> None:
 
 
 def register(group: click.Group) -> None:
+    from gradebook.cli.mail import mail
 
+    group.add_command(mail)
     for command in (students, points, admission, groups, teams, staff, override, grade, extension, redecide, status, report):
         group.add_command(command)
     register_lists(group, students=students, groups=groups, staff=staff, override=override)

@@ -66,6 +66,9 @@ class Task:
 # points once they are entered and the student's deadline has passed (the default), after the deadline
 # whether graded or not, or never (tutors always see them).
 RUBRIC_TO_STUDENTS = ("with-points", "after-deadline", "never")
+# When a sheet's paper points, comments and rubric texts reach the students (``publish_paper`` in sheet.toml,
+# else ``[paper] publish`` in mlph.toml): automatically once every paper hand-in is graded, or by an admin.
+PUBLISH_PAPER = ("when-graded", "manual")
 
 
 @dataclass(frozen=True)
@@ -91,6 +94,8 @@ class Manifest:
     rubric_to_students: str = "with-points"  # one of RUBRIC_TO_STUDENTS
     grading_rate: GradingRate = field(default_factory=lambda: GradingRate())
     late: LateRule = field(default_factory=LateRule)  # [late] and [deadlines] over the course's (late_rules)
+    publish_paper: str | None = None  # one of PUBLISH_PAPER; None: the course's ([paper] publish)
+    regrade_days: float | None = None  # the regrade window after publishing; None: the course's
 
     @property
     def directory(self) -> Path:
@@ -232,6 +237,7 @@ def load_manifest(path: Path, course_late: dict[str, Any] | None = None,
         raise ManifestError(f"{where}: 'rubric_to_students' must be one of {', '.join(RUBRIC_TO_STUDENTS)}, "
                             f"not {rubric_to_students!r}")
     rate = _grading_rate(raw.get("grading", {}), where)
+    publish, days = paper_settings(raw, where)
     budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
         raise ManifestError(f"{where}: 'time_budget_s' must be a positive number of seconds, not {budget!r}")
@@ -248,7 +254,20 @@ def load_manifest(path: Path, course_late: dict[str, Any] | None = None,
         rubric_to_students=str(rubric_to_students),
         grading_rate=rate,
         late=rule,
+        publish_paper=publish,
+        regrade_days=days,
     )
+
+
+def paper_settings(raw: dict[str, Any], where: str, publish_key: str = "publish_paper") -> tuple[str | None, float | None]:
+    """``publish_paper`` and ``regrade_days`` of a manifest (or ``[paper] publish``/``regrade_days`` of mlph.toml),
+    checked; None where absent."""
+    publish, days = raw.get(publish_key), raw.get("regrade_days")
+    if publish is not None and publish not in PUBLISH_PAPER:
+        raise ManifestError(f"{where}: '{publish_key}' must be one of {', '.join(PUBLISH_PAPER)}, not {publish!r}")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= 366):
+        raise ManifestError(f"{where}: 'regrade_days' must be a number of days from 0 to 366, not {days!r}")
+    return (None if publish is None else str(publish)), (None if days is None else float(days))
 
 
 def _grading_rate(raw: Any, where: str) -> GradingRate:

@@ -136,12 +136,16 @@ CountsZero = Callable[[str, str, datetime], bool]
 
 
 def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None,
-         only: set[str] | None = None) -> _Raw:
-    """The rows behind the facts (``only``: of these students alone, their teams' members included)."""
+         only: set[str] | None = None, sheets: Collection[str] | None = None) -> _Raw:
+    """The rows behind the facts (``only``: of these students alone, their teams' members included;
+    ``sheets``: of these sheets alone)."""
     raw = _Raw()
 
     def of(column: Any) -> list[Any]:
-        return [column.in_(only)] if only is not None else []
+        where = [column.in_(only)] if only is not None else []
+        table = getattr(column, "class_", None) or getattr(column, "table", None)
+        sheet_column = getattr(table, "sheet", None)
+        return where + ([sheet_column.in_(list(sheets))] if sheets is not None and sheet_column is not None else [])
 
     for sheet, sid, kind, received in session.execute(select(Handin.sheet, Handin.student_id, Handin.kind,
                                                               Handin.received_at).where(Handin.status == "accepted",
@@ -210,7 +214,8 @@ def handin_refusal(engine: Engine, cfg: CourseConfig, sheet: str) -> str | None:
 
 
 def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
-               counts_zero: CountsZero | None = None, only: set[str] | None = None) -> dict[str, SheetFacts]:
+               counts_zero: CountsZero | None = None, only: set[str] | None = None,
+               sheets: Collection[str] | None = None) -> dict[str, SheetFacts]:
     """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
     hand-in it counts as 0 is not waited for (without it, every accepted hand-in is). ``only``: the facts
     of these students alone (with all members of their teams: what decides a sheet for one student), read
@@ -222,7 +227,7 @@ def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = No
         roster = roster & only
     states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
     released_ids = release_times(session, cfg)
-    raw = _raw(session, roster, counts_zero, only)
+    raw = _raw(session, roster, counts_zero, only, sheets)  # sheets: the others' facts read as nothing handed in
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)

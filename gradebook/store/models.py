@@ -280,6 +280,37 @@ class Grader(Base):
     stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
+class PaperPublication(Base):
+    """When a sheet's paper points, comments and rubric texts reached the students (``published_at``; None:
+    withdrawn by an admin, which also stops publishing them automatically). ``how``: "auto" (every paper
+    hand-in graded, policy ``when-graded``) or "admin"."""
+
+    __tablename__ = "paper_publication"
+    sheet: Mapped[str] = mapped_column(String(128), primary_key=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    how: Mapped[str] = mapped_column(String(16))  # auto | admin | withdrawn
+    author: Mapped[str] = mapped_column(String(128))
+
+
+class RegradeRequest(Base):
+    """A student's request to have one paper task graded again, and its answer (by another grader)."""
+
+    __tablename__ = "regrade_request"
+    __table_args__ = (Index("ix_regrade_request_open", "sheet", "task", "student_id", "answered_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    grader: Mapped[str | None] = mapped_column(String(128))  # who had graded the task then (may not answer)
+    points_before: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_by: Mapped[str | None] = mapped_column(String(128))
+    answer: Mapped[str | None] = mapped_column(Text)
+    points_after: Mapped[str | None] = mapped_column(String(32))
+
+
 class GradebookVersion(Base):
     """One row (id 1): ``counter`` is raised by every committed write to the gradebook, in the write's own
     transaction (:mod:`gradebook.store.db`), and ``course_counter`` set to it by writes that may change any
@@ -297,3 +328,21 @@ class StudentVersion(Base):
     __tablename__ = "student_version"
     student_id: Mapped[str] = mapped_column(String(128), primary_key=True)
     counter: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class MailLog(Base):
+    """One message the outbox handled: to whom, what (``kind`` and ``key``, e.g. "graded", "sheet04/notebook"),
+    and how it went (sent, written by a dry run, or failed with the relay's answer)."""
+
+    __tablename__ = "mail_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    recipient: Mapped[str] = mapped_column(String(128))  # the roster or staff id
+    address: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # sent | written | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (Index("ix_mail_log_kind_key", "kind", "key"),)

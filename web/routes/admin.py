@@ -21,6 +21,8 @@ from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
 from gradebook.exports.admission_list import write_csv, write_xlsx
 from gradebook.exports.links import write_links_csv
+from gradebook.points.publishing import publications
+from gradebook.points.regrades import pending_students
 from gradebook.store.models import Account
 
 from gradebook.points.grading_queue import queue_state
@@ -47,7 +49,7 @@ def overview(request: Request, user: User = Depends(admin)) -> Response:
     return render(request, "admin_overview.html", {
         "states": autograde_states(engine, cfg), "n_students": len(standings), "n_accounts": n_accounts,
         "status_counts": Counter(s.status for s in standings), "grading": queue_state(engine),
-        "has_log": grader_log(cfg).is_file()})
+        "has_log": grader_log(cfg).is_file(), "publications": list(publications(engine, cfg, detail=True).values())})
 
 
 @router.get("/grader-log")
@@ -71,7 +73,7 @@ def students(request: Request, q: str = "", user: User = Depends(admin)) -> Resp
 @router.get("/admission")
 def admission(request: Request, user: User = Depends(admin)) -> Response:
     standings = current_standings(engine_of(request), _cfg(request))
-    return render(request, "admin_admission.html", {"standings": standings,
+    return render(request, "admin_admission.html", {"standings": standings, "pending": pending_students(engine_of(request)),
                                                     "counts": Counter(s.status for s in standings)})
 
 

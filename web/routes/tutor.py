@@ -24,6 +24,7 @@ from gradebook.errors import InputError
 from gradebook.points.grid import CellState, cell_state, grid, save_cell
 from gradebook.store.models import GroupMembership, PaperPoints, Person, TutorialGroup
 from gradebook.points.paper import CellConflict, fmt
+from gradebook.points.regrades import requests
 
 from web.security import User, engine_of, require_role, tutor_groups
 from web.templating import render
@@ -95,7 +96,9 @@ def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
                "groups": [{"group": g, "total": sizes.get(g.id, 0) * n,
                            "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for g in groups]}
               for s, title, n in _graded_sheets(cfg)]
-    return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets)})
+    regrades = requests(engine_of(request), open_only=True, answerable_by=user.subject_id, admin=user.is_admin)
+    return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets),
+                                               "regrades": regrades})
 
 
 def grade_now(sheets: list[dict[str, Any]]) -> dict[str, Any] | None:

@@ -8,13 +8,13 @@
   and when it last finished a job, so the web application can say whether grading runs.
 
 Revision ID: 0005_queue
-Revises: 0005_webperf
+Revises: 0005_conventions
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_queue"
-down_revision = "0005_webperf"
+down_revision = "0005_conventions"
 branch_labels = None
 depends_on = None
 
