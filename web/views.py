@@ -25,6 +25,7 @@ from gradebook.admission.current import StudentKey, current_standing, keyed_stan
 from gradebook.admission.lines import PartLine, part_lines
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, group_of
 from gradebook.points.publishing import published_sheets
@@ -80,6 +81,7 @@ class SheetView:
     never: bool = False  # ... or never (a late hand-in beyond the sheet's limit of graded runs)
     runs_left: int | None = None  # graded runs left on this sheet (before the deadline)
     kept: bool = False  # the newest hand-in is late and kept: the graded one made in time counts
+    grader_down: bool = False  # a hand-in waits for grading and no grader is running (heartbeat) to grade it
     paper_tasks: list[PaperTaskView] = field(default_factory=list)
     paper_published: bool = True  # the sheet's paper points are published to its students
     paper_pending: bool = False  # a student's paper work exists but they may not read its points yet
@@ -140,14 +142,15 @@ class _Rows:
     points: list[PaperPoints]
     comments: list[PaperComment]
     group: str | None  # the student's current tutorial group (its deadlines)
+    grading_runs: bool = True  # some grader's heartbeat is fresh (read once per page)
 
     def of(self, sheet: str, student: str) -> list[str]:
         return self.teams.get(sheet, [student])
 
 
 def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
-    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in seven queries (teams as
-    :func:`web.security.team_of` gives them)."""
+    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in eight queries (teams as
+    :func:`web.security.team_of` gives them; the last: whether a grader runs)."""
     mine = {sheet: team for sheet, team in session.execute(select(TeamMember.sheet, TeamMember.team).where(
         TeamMember.student_id == student, TeamMember.sheet.in_(sheets)))}
     teams: dict[str, list[str]] = {}
@@ -166,7 +169,7 @@ def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
                                     .order_by(*order)).scalars())
 
     return _Rows(teams, extensions, rows(AutogradeResult), rows(Handin, Handin.received_at.desc()),
-                 rows(PaperPoints), rows(PaperComment), group_of(session, student))
+                 rows(PaperPoints), rows(PaperComment), group_of(session, student), grader_alive(session))
 
 
 def _result(rows: _Rows, sheet: str, members: list[str]) -> AutogradeResult | None:
@@ -282,6 +285,7 @@ def sheet_view(rows: _Rows, cfg: CourseConfig, standing: Standing | None, studen
                                               or (result is not None and result.fingerprint == ""))
     now = now or datetime.now(timezone.utc)
     _turn(view, sem, result, latest_nb, now)
+    view.grader_down = view.grading and not rows.grading_runs
     now_decision = decide_late(now, sem.manifest, view.extension, view.group)
     deadline = view.deadline = now_decision.deadline  # the student's: group deadline, extension included
     view.closed = cutoff_refusal(now_decision, sem.id, cfg.timezone) or ""

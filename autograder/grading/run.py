@@ -3,8 +3,8 @@ from __future__ import annotations
 
 import json
 import logging
-import time
 from datetime import datetime, timezone
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
@@ -24,9 +24,7 @@ from gradebook.store.db import open_gradebook
 from gradebook.points.handins import decision_fields, decision_for, decisions_for, latest_handins, roster_ids
 
 from autograder.grading.feedback import write_feedback
-from autograder.errors import SandboxUnavailable
 from autograder.limits import Limits
-from autograder.intake.exchange import collect as collect_exchange
 from autograder.grading.pipeline import (CHANGED, Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
                        make_job, source_hash, source_imports, submit_jobs, test_labels)
 from autograder.grading.reference import load_reference
@@ -326,53 +324,6 @@ def _imports(cfg: CourseConfig, sheets: list[str]) -> tuple[str, ...]:
         m = cfg.manifest(sheet)
         found |= set(source_imports(nbformat.read(m.directory / m.notebook, as_version=4)))
     return tuple(sorted(found))
-
-
-def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, cluster: str | None = None,
-          limits: Limits = Limits(), sandbox: bool = True, interval: float = 2.0,
-          say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False,
-          connect_timeout: float = 20.0) -> None:
-    """Grade on submit: every ``interval`` seconds collect ``sheets`` from the exchange and grade what is
-    new or changed (feedback included), until ``stop()`` is true or Ctrl-C. One pool for the whole
-    run, so its kernels are started ahead of the next submission."""
-    if sandbox and not cluster:
-        prepare_sandboxes()
-    say(f"watching the exchange and the web uploads for {', '.join(sheets)} (Ctrl-C to stop)")
-    preload = _imports(cfg, sheets)
-    engine = open_gradebook(cfg.db_url, create=False)
-    announced: dict[tuple[str, str], datetime | str | None] = {}
-    with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
-        while not stop():
-            for sheet in sheets:
-                try:
-                    _watch_pass(cfg, engine, sheet, limits, sandbox, pool, preload, say, announced)
-                except (SandboxUnavailable, KeyboardInterrupt):
-                    raise
-                except Exception as exc:  # a broken pass (the database away, a bug) is logged; the next pass runs
-                    log.exception("--watch: the pass over %s failed", sheet)
-                    say(f"{sheet}: this pass failed ({type(exc).__name__}: {str(exc)[:200]}); trying again")
-            time.sleep(interval)
-
-
-def _watch_pass(cfg: CourseConfig, engine: Any, sheet: str, limits: Limits, sandbox: bool, pool: Executor,
-                preload: tuple[str, ...], say: Callable[[str], None], announced: dict[Any, Any]) -> None:
-    report = collect_exchange(cfg, engine, sheet)
-    for student, why in report.held + report.refused + report.failed:
-        say(f"{sheet}: hand-in {student} not accepted: {why}")
-    summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool, preload=preload)
-    for r in summary.results:
-        say(result_line(r))
-    for student in summary.held:
-        say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
-    for student in summary.kept:
-        if announced.get((sheet, student), "") != "kept":
-            announced[(sheet, student)] = "kept"
-            say(f"{sheet}: {student}'s late hand-in is kept, not graded: the hand-in made in time counts")
-    for student, turn in summary.waiting.items():
-        if announced.get((sheet, student), "") != turn:
-            announced[(sheet, student)] = turn
-            say(f"{sheet}: {student}'s hand-in waits for its grading turn: "
-                + (f"{turn:%Y-%m-%d %H:%M:%S} UTC" if turn else "never (the sheet's limit of graded runs)"))
 
 
 def result_line(r: dict[str, Any]) -> str:

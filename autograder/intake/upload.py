@@ -21,6 +21,7 @@ from sqlalchemy import Engine, func, select, update
 
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import atomic
+from gradebook.points.grading_queue import enqueue
 from gradebook.points.handins import ACCEPTED, REFUSED, HandinRecord, late_refusal, record_handins, roster_ids
 from gradebook.store.models import Handin, StudentProfile
 
@@ -76,9 +77,12 @@ def _reserve(engine: Engine, rec: HandinRecord, per_minute: int, bytes_per_sheet
 
 
 def _complete(engine: Engine, rec: HandinRecord) -> HandinRecord:
+    """The record completed; an accepted notebook's grading queued in the same transaction."""
     with atomic(engine) as session:
         session.execute(update(Handin).where(Handin.id == rec.handin_id).values(
             status=rec.status, reason=rec.reason or None, sha256=rec.sha256, stored_path=rec.stored_path))
+        if rec.kind == "notebook" and rec.status == ACCEPTED:
+            enqueue(session, rec.sheet, rec.student_id, handin_id=rec.handin_id, received_at=rec.received_at)
     return rec
 
 

@@ -119,6 +119,7 @@ def regrade_answer(request_id: int, text: str, points: str | None, ticks: str | 
     Example:  mlph regrade answer 12 --answer "Step 2 is right after all" --points 3,5 --author tutor2
     """
     from gradebook.points.paper import fmt
+    from gradebook.mail.notify import answer_mailed
     from gradebook.points.regrades import answer_request
 
     cfg = load_config()
@@ -128,6 +129,10 @@ def regrade_answer(request_id: int, text: str, points: str | None, ticks: str | 
     after = fmt(done.points_after) if done.points_after is not None else "-"
     click.echo(f"#{done.id} {done.sheet}/{done.task}, {done.student}: answered; points "
                + (f"changed to {after}" if done.changed else f"unchanged ({after})"))
+    mailed = answer_mailed(cfg, engine_of(cfg), done, author_of(author))
+    click.echo("no mail: no relay in mlph.toml [mail]" if mailed is None else "mail to the student: " + mailed.lines()[0])
+    for line in mailed.lines()[1:] if mailed else []:
+        click.echo(line, err=True)
 
 
 def _points(text: str | None) -> Fraction | None:

@@ -4,7 +4,8 @@
   hashed, works once and expires);
 - :func:`sheet_graded`: "your sheet was graded" (a part of a sheet: the notebook after grading, the paper
   part once its points are published), to each student once (``again``: once more);
-- :func:`regrade_answered`: the answer to a student's regrade request (for the regrade pages to call);
+- :func:`regrade_answered`: the answer to a student's regrade request; :func:`answer_mailed` sends it after an
+  answer when the course has a relay (the regrade page and `mlph regrade answer` call it);
 - :func:`announce`: an announcement to a tutorial group or the whole course.
 
 Mails never carry points or feedback (the pages behind the login do): a mail can be forwarded or misread.
@@ -15,7 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
+from fractions import Fraction
 from pathlib import Path
+from typing import TYPE_CHECKING
 from zoneinfo import ZoneInfo
 
 from sqlalchemy import Engine, select
@@ -27,6 +30,9 @@ from gradebook.mail.outbox import Letter, Progress, SendReport, clean_body, clea
 from gradebook.people.accounts import issue_links, list_accounts
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.models import AutogradeResult, GroupMembership, MailLog, PaperPoints, Person, TutorialGroup
+
+if TYPE_CHECKING:
+    from gradebook.points.regrades import Request as Answered
 
 PARTS = ("notebook", "paper")
 REQUEST_MAX, ANSWER_MAX = 2_000, 4_000
@@ -153,6 +159,21 @@ def regrade_answered(outbox: Outbox, student: str, sheet: str, task: str, reques
         f"has been answered.\n\nYou wrote:\n{_quoted(request, REQUEST_MAX)}\n\nThe answer:\n"
         f"{clean_body(answer, ANSWER_MAX)}\n\n{change}See your page: {_site(cfg)}/students/{student}/sheets/{sheet}"
         f"{_signature(cfg)}"))])
+
+
+def answer_mailed(cfg: CourseConfig, engine: Engine, done: "Answered", author: str) -> SendReport | None:
+    """After a regrade request was answered (:func:`gradebook.points.regrades.answer_request`): mail the student
+    the answer when the course has a relay (``[mail] host``); None when it has none. The answer is stored
+    before this runs, so a relay that fails costs the mail (reported), never the answer."""
+    if not cfg.mail.host or done.answered_at is None:
+        return None
+    from gradebook.points.paper import fmt
+
+    def shown(points: object) -> object:
+        return fmt(points) if isinstance(points, Fraction) else points
+
+    return regrade_answered(Outbox(cfg, engine, author), done.student, done.sheet, done.task, done.reason,
+                            done.answer or "", shown(done.points_before), shown(done.points_after))
 
 
 def group_students(engine: Engine, group: str | None) -> list[str]:

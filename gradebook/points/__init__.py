@@ -2,7 +2,8 @@
 results as stored (:mod:`.autograde_store`), pen-and-paper points, rubric ticks and comments
 (:mod:`.paper`), the tutors' grid (:mod:`.grid`; under pseudonyms on an anonymous sheet: :mod:`.anonymous_grid`),
 the pages of a paper hand-in as images and which task they answer (:mod:`.page_images`, :mod:`.page_render`,
-:mod:`.page_tags`), and changes by hand (:mod:`.manual`: score overrides, extensions). Every write is audited
-and goes through :func:`gradebook.store.db.atomic`.
+:mod:`.page_tags`), changes by hand (:mod:`.manual`: score overrides, extensions), and the grading queue with
+the graders' heartbeats (:mod:`.grading_queue`). Every write is audited and goes through
+:func:`gradebook.store.db.atomic`.
 
 May import: :mod:`gradebook.people`, :mod:`gradebook.course`, :mod:`gradebook.store`, :mod:`gradebook.errors`."""

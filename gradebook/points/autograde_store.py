@@ -14,6 +14,7 @@ from sqlalchemy.orm import Session
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
 from gradebook.errors import GradebookError, InputError
+from gradebook.points.grading_queue import enqueue
 from gradebook.store.models import AuditLog, AutogradeResult
 
 
@@ -184,3 +185,4 @@ def mark_for_regrade(engine: Engine, sheet: str, student: str, author: str, reas
         old, row.fingerprint = row.fingerprint, ""
         session.add(AuditLog(at=datetime.now(timezone.utc), author=author, entity="regrade",
                              key=f"{sheet}/{student}", old_value=old, new_value="", reason=reason))
+        enqueue(session, sheet, student)  # the running watcher grades it at once

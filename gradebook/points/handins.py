@@ -199,6 +199,7 @@ def record_handins(engine: Engine, records: list[HandinRecord]) -> list[HandinRe
     """Store the records in one transaction; the records with their ids."""
     from dataclasses import asdict, replace
 
+    from gradebook.points.grading_queue import enqueue
     from gradebook.store.db import atomic
 
     out = []
@@ -209,6 +210,8 @@ def record_handins(engine: Engine, records: list[HandinRecord]) -> list[HandinRe
             row.received_at = _utc(rec.received_at)  # SQLite keeps no zone: every stored time is UTC
             session.add(row)
             session.flush()
+            if rec.kind == "notebook" and rec.status in (ACCEPTED, INVALID):  # its grading, in the same transaction
+                enqueue(session, rec.sheet, rec.student_id, handin_id=row.id, received_at=row.received_at)
             out.append(replace(rec, handin_id=row.id))
     return out
 

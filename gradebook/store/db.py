@@ -39,7 +39,8 @@ SCHEMA_HEAD = "0005_pages"
 _ready: dict[str, Engine] = {}
 _versioned: set[str] = set()  # the URLs (as the engines render them) of the gradebooks opened here
 # written on every login and request of the web application, and read by nothing that is computed once
-UNVERSIONED = frozenset({"web_session", "login_attempt", GradebookVersion.__tablename__, StudentVersion.__tablename__})
+UNVERSIONED = frozenset({"web_session", "login_attempt", GradebookVersion.__tablename__, StudentVersion.__tablename__,
+                         "grading_job", "grader"})  # the grading queue and the graders' heartbeats: read live
 _WROTE = "mlph_wrote"  # Session.info: the students this transaction wrote rows of, or EVERYONE
 
 

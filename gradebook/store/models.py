@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gradebook.store.nbgrader_tables import metadata
@@ -250,6 +250,49 @@ class LoginAttempt(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     success: Mapped[bool] = mapped_column(Boolean)
+
+
+class GradingJob(Base):
+    """One grading of a student's newest hand-in of a sheet (the grading queue; see
+    :mod:`gradebook.points.grading_queue`). ``state``: queued | running | done | failed | superseded."""
+
+    __tablename__ = "grading_job"
+    __table_args__ = (Index("uq_grading_job_queued", "sheet", "student_id", unique=True,
+                            sqlite_where=text("state = 'queued'"), postgresql_where=text("state = 'queued'")),
+                      Index("ix_grading_job_state_queued_at", "state", "queued_at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    handin_id: Mapped[int | None] = mapped_column(Integer)  # the newest hand-in it grades (None: a regrade, a sweep)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # that hand-in's time of receipt
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # its place in the line (kept when replaced)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the student's grading turn
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    grader: Mapped[str | None] = mapped_column(String(128))  # ``grader.id`` holding (or that held) it
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    replaced: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # newer hand-ins folded in
+    outcome: Mapped[str | None] = mapped_column(String(32))  # graded | timeout | … | kept | never | held | up_to_date
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # of the files it graded
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Grader(Base):
+    """A grading process and its heartbeat (``mlph autograde --watch``, ``mlph serve --grade``)."""
+
+    __tablename__ = "grader"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    sheets: Mapped[str] = mapped_column(Text)  # the sheets it grades, comma-separated
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    log_path: Mapped[str | None] = mapped_column(String(1024))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PaperPublication(Base):

@@ -131,3 +131,23 @@ def test_the_window_comes_from_the_sheet_or_the_course(gradebook_course: Any) ->
     save_cell(engine, cfg.manifest("tiny01"), "ab1", "proof", value="2", author="tutor1")
     at = published_sheets(engine, cfg, datetime.now(timezone.utc))["tiny01"]  # the default policy: all graded
     assert request_regrade(engine, cfg, "tiny01", "proof", "ab1", "why", now=at + timedelta(days=13)).open
+
+
+def test_the_answer_is_mailed_to_the_student_when_the_course_has_a_relay(graded: Any) -> None:
+    from gradebook.course.mail_settings import MailSettings
+    from gradebook.mail.notify import answer_mailed
+    from smtpserver import smtp_server
+
+    cfg, engine, _ = graded
+    req = request_regrade(engine, cfg, "tiny01", "proof", "ab1", "step 2 is right")
+    done = answer_request(engine, cfg, req.id, "tutor2", False, "Right: step 2 holds. +1", Fraction(5, 2))
+    assert answer_mailed(cfg, engine, done, "tutor2") is None  # no relay in mlph.toml: no mail, the answer stays
+    with smtp_server() as (server, port):
+        relay = MailSettings(host="127.0.0.1", port=port, starttls=False, sender="grading@uni.de",
+                             site_url="https://grading.example.org", timeout_s=10)
+        report = answer_mailed(dataclasses.replace(cfg, mail=relay), engine, done, "tutor2")
+    assert report is not None and [(d.recipient, d.status) for d in report.deliveries] == [("ab1", "sent")]
+    [mail] = server.received
+    body = mail.message.get_content()
+    assert mail.rcpt_tos == ["ab1@uni.de"] and "tiny01" in mail.message["Subject"]
+    assert "step 2 is right" in body and "Right: step 2 holds. +1" in body and "2 before, 2.5 now" in body

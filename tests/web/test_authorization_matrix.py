@@ -48,6 +48,7 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("POST", "/admin/anonymity/reveal"): ("/admin/anonymity/reveal", ADMIN_ONLY, {"sheet": "tiny01", "reason": "x"}),
     ("GET", "/admin"): ("/admin", ADMIN_ONLY, None),
     ("GET", "/admin/students"): ("/admin/students", ADMIN_ONLY, None),
+    ("GET", "/admin/grader-log"): ("/admin/grader-log", ADMIN_ONLY, None),
     ("GET", "/admin/admission"): ("/admin/admission", ADMIN_ONLY, None),
     ("GET", "/admin/admission.csv"): ("/admin/admission.csv", ADMIN_ONLY, None),
     ("GET", "/admin/admission.xlsx"): ("/admin/admission.xlsx", ADMIN_ONLY, None),

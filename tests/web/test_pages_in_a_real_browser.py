@@ -468,7 +468,8 @@ def test_student_hands_in_and_sees_the_points_appear(browser: Any, server: Serve
         form.locator('input[type="file"]').set_input_files(str(file))
         form.locator('button[type="submit"]').click()
         expect(page.locator(".flash.ok")).to_contain_text(f"Your {kind} was received")
-    expect(page.locator("#grading")).to_contain_text("being graded")
+    expect(page.locator("#grading")).to_contain_text("your hand-in is safe and will be graded when it starts")
+    page.screenshot(path=str(server.shots / "student-sheet-grading-not-running.png"), full_page=True)
     graded = subprocess.run([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny03", "--workers", "1"],
                             env=server.env, cwd=server.cfg.root, capture_output=True, text=True, timeout=150)
     assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr[-2000:]

@@ -25,7 +25,9 @@ from gradebook.points.publishing import publications
 from gradebook.points.regrades import pending_students
 from gradebook.store.models import Account
 
-from web.admin_data import audit_rows, autograde_states
+from gradebook.points.grading_queue import queue_state
+
+from web.admin_data import audit_rows, autograde_states, grader_log, log_tail
 from web.security import User, engine_of, require_role, settings_of
 from web.templating import render
 
@@ -46,8 +48,15 @@ def overview(request: Request, user: User = Depends(admin)) -> Response:
         n_accounts = session.execute(select(func.count()).select_from(Account)).scalar_one()
     return render(request, "admin_overview.html", {
         "states": autograde_states(engine, cfg), "n_students": len(standings), "n_accounts": n_accounts,
-        "status_counts": Counter(s.status for s in standings),
-        "publications": list(publications(engine, cfg, detail=True).values())})
+        "status_counts": Counter(s.status for s in standings), "grading": queue_state(engine),
+        "has_log": grader_log(cfg).is_file(), "publications": list(publications(engine, cfg, detail=True).values())})
+
+
+@router.get("/grader-log")
+def grader_log_page(request: Request, user: User = Depends(admin)) -> Response:
+    """The end of the graders' log (``<course data>/logs/grader.log``), as plain text."""
+    return Response(log_tail(grader_log(_cfg(request))), media_type="text/plain; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
 
 @router.get("/students")

@@ -9,16 +9,18 @@ page (``web.routes.student``).
 from __future__ import annotations
 
 import dataclasses
+import logging
 
-from fastapi import APIRouter, Depends, Form, HTTPException, Request
+from fastapi import APIRouter, BackgroundTasks, Depends, Form, HTTPException, Request
 from fastapi.responses import RedirectResponse, Response
-from sqlalchemy import select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gradebook.course.anonymity import aliases
 from gradebook.course.config import CourseConfig
 from gradebook.course.tables import parse_decimal
 from gradebook.errors import GradebookError, InputError
+from gradebook.mail.notify import answer_mailed
 from gradebook.points.grid import cell_state
 from gradebook.points.publishing import publish, unpublish
 from gradebook.points.regrades import MAX_ANSWER, Request as Regrade, answer_request, get_request, may_answer, requests
@@ -28,6 +30,7 @@ from web.routes.student import _pdf_response
 from web.security import User, engine_of, require_role
 from web.templating import render
 
+log = logging.getLogger("mlph.web")
 router = APIRouter()
 staff = require_role("tutor", "admin")
 admin = require_role("admin")
@@ -73,8 +76,8 @@ def regrade_page(request: Request, request_id: int, user: User = Depends(staff))
 
 
 @router.post("/regrades/{request_id}")
-def regrade_answer(request: Request, request_id: int, answer: str = Form(""), points: str = Form(""),
-                   ticks: list[str] = Form([]), use_ticks: str = Form(""), version: str = Form(""),
+def regrade_answer(request: Request, request_id: int, later: BackgroundTasks, answer: str = Form(""),
+                   points: str = Form(""), ticks: list[str] = Form([]), use_ticks: str = Form(""), version: str = Form(""),
                    user: User = Depends(staff)) -> Response:
     found = _mine(request, user, request_id)
     try:
@@ -86,16 +89,28 @@ def regrade_answer(request: Request, request_id: int, answer: str = Form(""), po
         error = None
     if error is None:
         try:
-            answer_request(engine_of(request), _cfg(request), request_id, user.subject_id, user.is_admin,
-                           answer[:MAX_ANSWER * 2], value, ticks if use_ticks and value is None else None,
-                           int(version) if version.isdigit() else None)
+            done = answer_request(engine_of(request), _cfg(request), request_id, user.subject_id, user.is_admin,
+                                  answer[:MAX_ANSWER * 2], value, ticks if use_ticks and value is None else None,
+                                  int(version) if version.isdigit() else None)
         except GradebookError as exc:
             error = str(exc).replace(found.student, _shown(request, found).student)
+        else:  # the student's mail goes out after the response (a slow relay never holds the page)
+            later.add_task(_mail_answer, _cfg(request), engine_of(request), done, user.subject_id)
     if error is not None:
         context = _context(request, found)
         context["flash_error"] = error
         return render(request, "regrade.html", context, status_code=400)
     return RedirectResponse(f"/regrades/{request_id}?answered=1", status_code=303)
+
+
+def _mail_answer(cfg: CourseConfig, engine: Engine, done: Regrade, author: str) -> None:
+    try:
+        report = answer_mailed(cfg, engine, done, author)
+    except GradebookError as exc:
+        log.warning("regrade #%s answered; its mail to %s was not sent: %s", done.id, done.student, exc)
+        return
+    for failed in report.failed if report else []:
+        log.warning("regrade #%s answered; its mail failed: %s", done.id, failed)
 
 
 @router.get("/regrades/{request_id}/paper.pdf")

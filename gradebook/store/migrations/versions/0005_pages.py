@@ -7,13 +7,13 @@
   sheet is set anonymous again (the same pseudonyms).
 
 Revision ID: 0005_pages
-Revises: 0005_conventions
+Revises: 0005_queue
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_pages"
-down_revision = "0005_conventions"
+down_revision = "0005_queue"
 branch_labels = None
 depends_on = None
 
