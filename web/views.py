@@ -22,6 +22,7 @@ from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import decide_late
+from gradebook.points.rubric import sheet_rubrics
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints
 
 from web.security import team_of
@@ -119,13 +120,14 @@ def _paper(session: Session, sem: SemesterSheet, student: str, members: list[str
     comments = session.execute(select(PaperComment).where(PaperComment.sheet == sem.id,
                                                           PaperComment.student_id.in_(members))).scalars().all()
     views = []
+    rubrics = sheet_rubrics(session, sem.manifest)
     for task in sem.manifest.paper_tasks:
         mine = [p for p in points if p.task == task.id]
         best = max(mine, key=lambda p: (Fraction(p.points), p.student_id == student), default=None)
         ticked = set(json.loads(best.rubric)) if best is not None and best.rubric else set()
         texts = [c.text for c in sorted(comments, key=lambda c: c.student_id != student) if c.task == task.id and c.text]
         shown = staff or sem.manifest.rubric_shown(deadline_passed, best is not None)
-        rubric = [(item.id, item.text, item.points, item.id in ticked) for item in task.rubric] if shown else []
+        rubric = [(item.key, item.text, item.points, item.key in ticked) for item in rubrics[task.id]] if shown else []
         views.append(PaperTaskView(task.id, task.title, task.points, Fraction(best.points) if best else None,
                                    "\n\n".join(dict.fromkeys(texts)), rubric))
     return views

@@ -20,6 +20,7 @@ from gradebook.course.spreadsheet import Number, row
 from gradebook.errors import ConflictError, InputError
 from gradebook.course.manifest import Manifest, Task
 from gradebook.store.models import AuditLog, GroupMembership, PaperComment, PaperPoints
+from gradebook.points.rubric import Item, clamped_total, task_rubric
 from gradebook.course.tables import parse_decimal, read_rows
 
 REQUIRED = ["student_id", "task", "points"]
@@ -112,7 +113,7 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
                                         version=changes.get(f"{manifest.id}/{task}/{sid}", 0) + 1))
             else:
                 row.points, row.entered_by, row.entered_at, row.version = str(value), author, now, row.version + 1
-                row.rubric = None
+                row.rubric, row.adjustment = None, None
             session.add(AuditLog(at=now, author=author, entity="paper_points", key=f"{manifest.id}/{task}/{sid}",
                                  old_value=old, new_value=str(value), reason=reason or f"import of {path.name}"))
             report.written += 1
@@ -264,22 +265,28 @@ def current_change(row: Versioned | None, column: str) -> Change:
 
 
 def check_points(manifest: Manifest, student: str, task_id: str, value: Fraction | None,
-                 ticks: Sequence[str] | None = None) -> tuple[Task, Fraction | None]:
-    """The task, and the points ``value`` or the sum of the rubric items ``ticks``; InputError naming the cell."""
+                 ticks: Sequence[str] | None = None, rubric: Sequence[Item] | None = None,
+                 adjustment: Fraction | None = None) -> tuple[Task, Fraction | None]:
+    """The task, and the points: ``value`` typed, or the clamped total of the rubric items ``ticks`` (keys of
+    ``rubric``, the task's items) plus ``adjustment``; InputError naming the cell."""
     task = manifest.paper_task(task_id)
     if task is None:
         names = ", ".join(t.id for t in manifest.paper_tasks) or "none"
         raise InputError(f"{manifest.id}: unknown paper task {task_id!r} (the paper tasks are {names})")
     where = f"{manifest.id}/{task_id}, student {student!r}"
+    if adjustment is not None and ticks is None:
+        raise InputError(f"{where}: an adjustment goes with rubric items; type the points instead")
+    if adjustment is not None and abs(adjustment) > task.points:
+        raise InputError(f"{where}: the adjustment {fmt(adjustment)} is beyond ±{fmt(task.points)}")
     if ticks is not None:
-        items = {i.id: i for i in task.rubric}
+        items = {i.key: i for i in (rubric or ())}
         if not items:
             raise InputError(f"{where}: the task has no rubric; type the points")
         unknown = [t for t in ticks if t not in items]
         if unknown:
             raise InputError(f"{where}: unknown rubric item(s) {', '.join(map(repr, unknown))} "
                              f"(the items are {', '.join(items)})")
-        return task, sum((items[t].points for t in set(ticks)), Fraction(0))
+        return task, clamped_total((items[t].points for t in set(ticks)), adjustment, task.points)
     if value is not None and value < 0:
         raise InputError(f"{where}: {fmt(value)} is outside 0..{fmt(task.points)}: points cannot be negative")
     if value is not None and value > task.points:
@@ -288,12 +295,15 @@ def check_points(manifest: Manifest, student: str, task_id: str, value: Fraction
     return task, value
 
 
-def points_values(task: Task, value: Fraction | None, ticks: Sequence[str] | None) -> dict[str, Any] | None:
-    """The columns of a paper_points row: the points and, for ticked rubric items, their ids in rubric order."""
+def points_values(value: Fraction | None, ticks: Sequence[str] | None, rubric: Sequence[Item] = (),
+                  adjustment: Fraction | None = None) -> dict[str, Any] | None:
+    """The columns of a paper_points row: the points and, for a rubric grading, the keys of its items in
+    rubric order (the references) and the adjustment."""
     if value is None:
         return None
-    ticked = None if ticks is None else json.dumps([i.id for i in task.rubric if i.id in set(ticks)])
-    return {"points": str(value), "rubric": ticked}
+    refs = None if ticks is None else json.dumps([i.key for i in rubric if i.key in set(ticks)])
+    adjust = None if ticks is None or not adjustment else str(adjustment)
+    return {"points": str(value), "rubric": refs, "adjustment": adjust}
 
 
 def require_student(session: Session, student: str) -> None:
@@ -303,26 +313,29 @@ def require_student(session: Session, student: str) -> None:
 
 def write_points(session: Session, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
                  author: str, expected_version: int, reason: str | None = None,
-                 ticks: Sequence[str] | None = None) -> Change:
-    """:func:`set_points` inside the caller's transaction."""
-    task, value = check_points(manifest, student, task_id, value, ticks)
+                 ticks: Sequence[str] | None = None, adjustment: Fraction | None = None) -> Change:
+    """:func:`set_points` inside the caller's transaction: the one write of a grading (grid, grade-by-task
+    page, CLI)."""
+    rubric = task_rubric(session, manifest, task_id) if ticks is not None else ()
+    task, value = check_points(manifest, student, task_id, value, ticks, rubric, adjustment)
     require_student(session, student)
-    return write_versioned(session, PaperPoints, manifest, student, task_id, points_values(task, value, ticks),
+    return write_versioned(session, PaperPoints, manifest, student, task_id,
+                           points_values(value, ticks, rubric, adjustment),
                            author, expected_version, reason or "entered on the tutors' page")
 
 
 def set_points(engine: Engine, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
                author: str, expected_version: int, reason: str | None = None,
-               ticks: Sequence[str] | None = None) -> int:
-    """One cell of the tutors' page: write ``value`` (or the sum of the rubric items ``ticks``) if the
-    row is still at ``expected_version`` (0: no points yet); the new version (0: cleared), or a
-    :class:`CellConflict` naming who changed the cell, to what and when.
+               ticks: Sequence[str] | None = None, adjustment: Fraction | None = None) -> int:
+    """One cell of the tutors' page: write ``value`` (or the clamped total of the rubric items ``ticks`` plus
+    ``adjustment``) if the row is still at ``expected_version`` (0: no points yet); the new version (0:
+    cleared), or a :class:`CellConflict` naming who changed the cell, to what and when.
 
     The version check and the write happen under the row's lock with a conditional UPDATE, so two
     tutors saving the same cell at once cannot both succeed: the second gets the conflict, nothing
     is lost silently (two first entries racing: the unique constraint refuses the second)."""
     return guarded(engine, manifest, "paper_points", f"{manifest.id}/{task_id}/{student}", lambda session: write_points(
-        session, manifest, student, task_id, value, author, expected_version, reason, ticks)).version
+        session, manifest, student, task_id, value, author, expected_version, reason, ticks, adjustment)).version
 
 
 T = TypeVar("T")
