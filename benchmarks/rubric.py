@@ -1,0 +1,156 @@
+"""Benchmark: one rubric item change on a sheet with N graded students (default 300) updates every total and
+every admission status, on SQLite and on PostgreSQL.
+
+The course is `benchmarks/gradebook.py`'s synthetic one (12 sheets, 6 autograded cells + 3 paper tasks each)
+with a rubric on sheet01's task p0 (items a 1, b 1.5, c 1.5); every student's p0 is graded by rubric (a mix of
+items). Timed, in one process: ``set_item`` (the item's new points, every grading that has it rewritten, one
+audit event, one transaction), then ``compute_standings`` (the admission of every student, as the next
+`mlph admission` reads it). The run checks that every student who has the item got the new total and that
+the standings show it. The floor: one plain SQL UPDATE of the same rows (no reads, no audit).
+
+    .venv/bin/python benchmarks/rubric.py [--students 300] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+"""
+from __future__ import annotations
+
+import argparse
+import importlib.util
+import json
+import random
+import sys
+import tempfile
+import time
+import uuid
+from fractions import Fraction
+from pathlib import Path
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]
+
+from sqlalchemy import create_engine, select, text, update  # noqa: E402
+
+RUBRIC = ('\n[[task.rubric]]\nid = "a"\ntext = "Setup"\npoints = 1\n'
+          '\n[[task.rubric]]\nid = "b"\ntext = "Derivation"\npoints = 1.5\n'
+          '\n[[task.rubric]]\nid = "c"\ntext = "Result"\npoints = 1.5\n')
+
+
+def _bench_gradebook():  # type: ignore[no-untyped-def]
+    spec = importlib.util.spec_from_file_location("bench_gradebook", Path(__file__).with_name("gradebook.py"))
+    assert spec is not None and spec.loader is not None
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+def build(root: Path, url: str, n_students: int) -> None:
+    bg = _bench_gradebook()
+    bg.write_course(root, 12)
+    manifest = root / "source" / "sheet01" / "sheet.toml"
+    body = manifest.read_text().replace('[[task]]\nid = "p1"', RUBRIC.lstrip("\n") + '\n[[task]]\nid = "p1"', 1)
+    manifest.write_text(body)
+    if url.startswith("postgresql"):
+        _fill_pg(bg, url, n_students)
+    else:
+        bg.fill_database(url, n_students, 12)
+    from gradebook.points.rubric import clamped_total
+    from gradebook.store.db import atomic, open_gradebook
+    from gradebook.store.models import PaperPoints
+
+    rng = random.Random(7)
+    points = {"a": Fraction(1), "b": Fraction(3, 2), "c": Fraction(3, 2)}
+    with atomic(open_gradebook(url)) as session:
+        rows = session.execute(select(PaperPoints.id).where(PaperPoints.sheet == "sheet01", PaperPoints.task == "p0"))
+        batch = []
+        for (pid,) in rows:
+            keys = [k for k in "abc" if rng.random() < 0.7]
+            batch.append({"id": pid, "rubric": json.dumps(keys), "points": str(clamped_total(
+                (points[k] for k in keys), None, Fraction(4)))})
+        session.execute(update(PaperPoints), batch)
+
+
+def _fill_pg(bg, url: str, n_students: int) -> None:  # type: ignore[no-untyped-def]
+    """nbgrader's schema has an enum for ``grade_cells.cell_type`` on PostgreSQL (as benchmarks/web.py binds it)."""
+    from sqlalchemy.dialects.postgresql import ENUM
+
+    from gradebook.store import nbgrader_tables as nt
+
+    column = nt.grade_cells.c.cell_type
+    kept = column.type
+    column.type = ENUM("code", "markdown", name="grade_cell_type", create_type=False)
+    try:
+        bg.fill_database(url, n_students, 12)
+    finally:
+        column.type = kept
+
+
+def run(url: str, n_students: int) -> None:
+    from gradebook.admission.rule import compute_standings
+    from gradebook.course.config import load_config
+    from gradebook.points.rubric import ensure_seeded
+    from gradebook.points.rubric_edit import set_item
+    from gradebook.store.db import open_gradebook
+    from gradebook.store.models import PaperPoints
+
+    with tempfile.TemporaryDirectory(prefix="mlph-bench-rubric-") as tmp:
+        root = Path(tmp)
+        build(root, url, n_students)
+        cfg = load_config(root)
+        engine = open_gradebook(url)
+        manifest = cfg.manifest("sheet01")
+        ensure_seeded(engine, manifest)
+        compute_standings(engine, cfg)  # warm: imports, caches of the manifests
+        with engine.connect() as conn:
+            having = {sid for sid, refs in conn.execute(select(PaperPoints.student_id, PaperPoints.rubric).where(
+                PaperPoints.sheet == "sheet01", PaperPoints.task == "p0")) if "b" in json.loads(refs)}
+        t0 = time.perf_counter()
+        change = set_item(engine, manifest, "p0", "b", "bench", points=Fraction(1, 2), reason="benchmark")
+        t1 = time.perf_counter()
+        standings = compute_standings(engine, cfg)
+        t2 = time.perf_counter()
+        assert set(change.students) == having, "every student with item b changes"
+        by_id = {s.student_id: s for s in standings}
+        for sid, (old, new) in change.students.items():
+            assert old - new == 1 and by_id[sid].cells["sheet01"].paper is not None
+        with engine.connect() as conn:
+            stored = dict(conn.execute(select(PaperPoints.student_id, PaperPoints.points).where(
+                PaperPoints.sheet == "sheet01", PaperPoints.task == "p0")).all())
+        assert all(Fraction(stored[sid]) == new for sid, (_, new) in change.students.items())
+        t3 = time.perf_counter()
+        with engine.begin() as conn:
+            conn.execute(text("UPDATE paper_points SET version = version + 1 WHERE sheet = 'sheet01' AND task = 'p0' "
+                              "AND rubric LIKE '%\"b\"%'"))
+        floor = time.perf_counter() - t3
+    kind = url.split(":", 1)[0]
+    print(f"{kind}: {n_students} students graded by rubric on sheet01/p0, {len(having)} have item b")
+    print(f"  item change (rewrite {len(change.students)} totals, one audit event): {(t1 - t0) * 1000:7.1f} ms")
+    print(f"  admission of every student afterwards (compute_standings):  {(t2 - t1) * 1000:7.1f} ms")
+    print(f"  together: {(t2 - t0) * 1000:.1f} ms (target <= 1000 ms); "
+          f"floor, one plain SQL UPDATE of the same rows: {floor * 1000:.1f} ms "
+          f"(the item change is {(t1 - t0) / floor:.1f}x that)")
+
+
+def main() -> None:
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--students", type=int, default=300)
+    ap.add_argument("--pg", default="postgresql+psycopg://postgres@127.0.0.1:5432/test",
+                    help="PostgreSQL server (a private schema is created and dropped); '' to skip")
+    args = ap.parse_args()
+    with tempfile.TemporaryDirectory(prefix="mlph-bench-rubric-db-") as tmp:
+        run(f"sqlite:///{Path(tmp) / 'gradebook.db'}", args.students)
+    if args.pg:
+        schema = f"bench_{uuid.uuid4().hex[:10]}"
+        admin = create_engine(args.pg)
+        with admin.begin() as conn:
+            conn.execute(text(f"CREATE SCHEMA {schema}"))
+        try:
+            run(f"{args.pg}?options=-csearch_path%3D{schema}", args.students)
+        finally:
+            from gradebook.store import db as gbdb
+
+            for url in [u for u in gbdb._ready if schema in u]:
+                gbdb._ready.pop(url).dispose()
+            with admin.begin() as conn:
+                conn.execute(text(f"DROP SCHEMA {schema} CASCADE"))
+            admin.dispose()
+
+
+if __name__ == "__main__":
+    main()
