@@ -59,6 +59,9 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("POST", "/admin/override"): ("/admin/override", ADMIN_ONLY, None),
     ("POST", "/admin/manual-score"): ("/admin/manual-score", ADMIN_ONLY, None),
     ("POST", "/admin/regrade"): ("/admin/regrade", ADMIN_ONLY, None),
+    ("GET", "/admin/rubric/{sheet}"): ("/admin/rubric/tiny01", ADMIN_ONLY, None),
+    ("POST", "/admin/rubric/{sheet}"): ("/admin/rubric/tiny01", ADMIN_ONLY,
+                                        {"action": "add", "task": "proof", "points": "1", "text": "Names the rule"}),
     # the Hub service (web/routes/hub.py): without a Hub configured nobody gets anything; with one, the
     # exchange API takes a Hub token only, never a session (tests/web/test_hub_handins_belong_to_the_token_owner.py)
     ("GET", "/api/exchange/v1/sheets"): ("/api/exchange/v1/sheets", NOBODY, None),
