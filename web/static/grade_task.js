@@ -60,6 +60,8 @@
   }
 
   function show(i) {
+    var active = document.activeElement;
+    if (active === adjustment || active === comment) { active.blur(); }  // the keys act on the next hand-in
     at = (i + entries.length) % entries.length;
     var e = entries[at], s = current();
     document.getElementById("who").textContent = e.shown + (e.team ? " · team " + e.team : "");
