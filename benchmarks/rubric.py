@@ -3,9 +3,9 @@ every admission status, on SQLite and on PostgreSQL.
 
 The course is `benchmarks/gradebook.py`'s synthetic one (12 sheets, 6 autograded cells + 3 paper tasks each)
 with a rubric on sheet01's task p0 (items a 1, b 1.5, c 1.5); every student's p0 is graded by rubric (a mix of
-items). Timed, in one process: ``set_item`` (the item's new points, every grading that has it rewritten, one
-audit event, one transaction), then ``compute_standings`` (the admission of every student, as the next
-`mlph admission` reads it). The run checks that every student who has the item got the new total and that
+items). Timed, in one process, the median of 5 changes: ``set_item`` (the item's new points, every grading that has it
+rewritten, one audit event, one transaction), then every student's status (``compute_standings``, as the
+next `mlph admission` reads it). The run checks that every student who has the item got the new total and that
 the standings show it. The floor: one plain SQL UPDATE of the same rows (no reads, no audit).
 
     .venv/bin/python benchmarks/rubric.py [--students 300] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -16,6 +16,7 @@ import argparse
 import importlib.util
 import json
 import random
+import statistics
 import sys
 import tempfile
 import time
@@ -27,6 +28,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 
 from sqlalchemy import create_engine, select, text, update  # noqa: E402
 
+REPEAT = 5
 RUBRIC = ('\n[[task.rubric]]\nid = "a"\ntext = "Setup"\npoints = 1\n'
           '\n[[task.rubric]]\nid = "b"\ntext = "Derivation"\npoints = 1.5\n'
           '\n[[task.rubric]]\nid = "c"\ntext = "Result"\npoints = 1.5\n')
@@ -99,32 +101,41 @@ def run(url: str, n_students: int) -> None:
         compute_standings(engine, cfg)  # warm: imports, caches of the manifests
         with engine.connect() as conn:
             having = {sid for sid, refs in conn.execute(select(PaperPoints.student_id, PaperPoints.rubric).where(
-                PaperPoints.sheet == "sheet01", PaperPoints.task == "p0")) if "b" in json.loads(refs)}
-        t0 = time.perf_counter()
-        change = set_item(engine, manifest, "p0", "b", "bench", points=Fraction(1, 2), reason="benchmark")
-        t1 = time.perf_counter()
-        standings = compute_standings(engine, cfg)
-        t2 = time.perf_counter()
-        assert set(change.students) == having, "every student with item b changes"
-        by_id = {s.student_id: s for s in standings}
-        for sid, (old, new) in change.students.items():
-            assert old - new == 1 and by_id[sid].cells["sheet01"].paper is not None
-        with engine.connect() as conn:
-            stored = dict(conn.execute(select(PaperPoints.student_id, PaperPoints.points).where(
-                PaperPoints.sheet == "sheet01", PaperPoints.task == "p0")).all())
-        assert all(Fraction(stored[sid]) == new for sid, (_, new) in change.students.items())
-        t3 = time.perf_counter()
+                PaperPoints.sheet == "sheet01", PaperPoints.task == "p0")) if "b" in json.loads(refs or "[]")}
+        changes, standings_all = [], []
+        for k in range(REPEAT):  # the item's points alternate 1/2, 3/2, ...: every run moves the same students
+            t0 = time.perf_counter()
+            change = set_item(engine, manifest, "p0", "b", "bench", points=Fraction(1 + 2 * (k % 2), 2),
+                              reason="benchmark")
+            t1 = time.perf_counter()
+            standings = compute_standings(engine, cfg)
+            t2 = time.perf_counter()
+            changes.append(t1 - t0)
+            standings_all.append(t2 - t1)
+            assert set(change.students) == having, "every student with item b changes"
+            by_id = {s.student_id: s for s in standings}
+            for sid, (old, new) in change.students.items():
+                assert abs(old - new) == 1 and by_id[sid].cells["sheet01"].paper is not None
+            with engine.connect() as conn:
+                stored = dict(conn.execute(select(PaperPoints.student_id, PaperPoints.points).where(
+                    PaperPoints.sheet == "sheet01", PaperPoints.task == "p0")).all())
+            assert all(Fraction(stored[sid]) == new for sid, (_, new) in change.students.items())
+        t4 = time.perf_counter()
         with engine.begin() as conn:
             conn.execute(text("UPDATE paper_points SET version = version + 1 WHERE sheet = 'sheet01' AND task = 'p0' "
                               "AND rubric LIKE '%\"b\"%'"))
-        floor = time.perf_counter() - t3
+        floor = time.perf_counter() - t4
     kind = url.split(":", 1)[0]
-    print(f"{kind}: {n_students} students graded by rubric on sheet01/p0, {len(having)} have item b")
-    print(f"  item change (rewrite {len(change.students)} totals, one audit event): {(t1 - t0) * 1000:7.1f} ms")
-    print(f"  admission of every student afterwards (compute_standings):  {(t2 - t1) * 1000:7.1f} ms")
-    print(f"  together: {(t2 - t0) * 1000:.1f} ms (target <= 1000 ms); "
-          f"floor, one plain SQL UPDATE of the same rows: {floor * 1000:.1f} ms "
-          f"(the item change is {(t1 - t0) / floor:.1f}x that)")
+    med = statistics.median
+    print(f"{kind}: {n_students} students graded by rubric on sheet01/p0, {len(having)} have item b; "
+          f"median of {REPEAT} changes")
+    print(f"  item change (rewrite {len(having)} totals, one audit event, one transaction): {med(changes) * 1000:7.1f} ms")
+    print(f"  every status afterwards (compute_standings, the admission list of {n_students}): "
+          f"{med(standings_all) * 1000:7.1f} ms")
+    print(f"  together: {(med(changes) + med(standings_all)) * 1000:.1f} ms (target <= 1000 ms; "
+          f"best run {min(a + b for a, b in zip(changes, standings_all)) * 1000:.1f} ms)")
+    print(f"  floor, one plain SQL UPDATE of the same rows: {floor * 1000:.1f} ms "
+          f"(the item change is {med(changes) / floor:.1f}x that)")
 
 
 def main() -> None:

@@ -91,7 +91,7 @@ def recompute(session: Session, manifest: Manifest, task: Task, author: str, now
     changed: dict[str, tuple[Fraction, Fraction]] = {}
     batch = []
     for pid, sid, points, refs, adjustment, version in rows:
-        keys = json.loads(refs)
+        keys = json.loads(refs or "[]")
         kept = [k for k in keys if k in items]
         new = clamped_total((items[k] for k in kept), Fraction(adjustment) if adjustment else None, task.points)
         if new == Fraction(points) and kept == keys:

@@ -86,7 +86,7 @@ def test_deleting_an_item_takes_it_and_its_points_from_every_grading(course: Cou
     assert change.students == {"ab1": (Fraction(4), Fraction(5, 2))}
     with Session(engine) as s:
         row = s.execute(select(PaperPoints).where(PaperPoints.student_id == "ab1")).scalar_one()
-    assert (json.loads(row.rubric), row.points) == (["result"], "5/2")
+    assert (json.loads(row.rubric or "null"), row.points) == (["result"], "5/2")
     assert [i.key for i in list_items(engine, m)["derive"]] == ["result"]
     with pytest.raises(InputError, match="unknown rubric item"):
         save_cell(engine, m, "ab1", "derive", ticks=["setup"], author="tina", expected_version=row.version)
@@ -156,7 +156,7 @@ def _check_every_total(engine: Any, m: Any) -> None:
         items = {r.key: Fraction(r.points) for r in s.execute(select(RubricItemRow).where(
             RubricItemRow.task == "derive", RubricItemRow.deleted_at.is_(None))).scalars()}
         for row in s.execute(select(PaperPoints).where(PaperPoints.task == "derive")).scalars():
-            refs = json.loads(row.rubric)
+            refs = json.loads(row.rubric or "null")
             assert set(refs) <= set(items), (refs, items)  # no reference to a deleted item
             adjust = Fraction(row.adjustment) if row.adjustment else None
             assert Fraction(row.points) == clamped_total((items[k] for k in refs), adjust, task.points)
