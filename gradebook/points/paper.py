@@ -100,7 +100,9 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
         report = parse_points_file(path, manifest, known_students(session))
         existing = {(p.student_id, p.task): p for p in session.execute(
             select(PaperPoints).where(PaperPoints.sheet == manifest.id).with_for_update()).scalars()}
-        changes = _change_counts(session, manifest.id) if len(existing) < len(report.rows) else {}
+        fresh = len(existing) < len(report.rows)
+        changes = _change_counts(session, manifest.id) if fresh else {}
+        edits = _rubric_edits(session, manifest.id) if fresh else {}
         for sid, task, value in report.rows:
             row = existing.get((sid, task))
             if row is not None and Fraction(row.points) == value:
@@ -108,9 +110,9 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
                 continue
             old = row.points if row is not None else None
             if row is None:  # versions never repeat for a cell (see write_versioned)
+                seen = changes.get(f"{manifest.id}/{task}/{sid}", 0) + edits.get(task, 0)
                 session.add(PaperPoints(sheet=manifest.id, task=task, student_id=sid, points=str(value),
-                                        entered_by=author, entered_at=now,
-                                        version=changes.get(f"{manifest.id}/{task}/{sid}", 0) + 1))
+                                        entered_by=author, entered_at=now, version=seen + 1))
             else:
                 row.points, row.entered_by, row.entered_at, row.version = str(value), author, now, row.version + 1
                 row.rubric, row.adjustment = None, None
@@ -125,6 +127,17 @@ def _change_counts(session: Session, sheet: str) -> dict[str, int]:
     return {key: int(n) for key, n in session.execute(
         select(AuditLog.key, func.count()).where(AuditLog.entity == "paper_points", AuditLog.key.like(f"{sheet}/%"))
         .group_by(AuditLog.key))}
+
+
+def _rubric_edits(session: Session, sheet: str, task: str | None = None) -> dict[str, int]:
+    """Per paper task of ``sheet`` (or just ``task``), how many rubric edits the audit log holds: each may have
+    rewritten a cell's version once without a row of that cell's own (one audited event per edit)."""
+    prefix = f"{sheet}/{task}/" if task is not None else f"{sheet}/"
+    edits: dict[str, int] = {}
+    for key, n in session.execute(select(AuditLog.key, func.count()).where(
+            AuditLog.entity == "rubric_item", AuditLog.key.startswith(prefix, autoescape=True)).group_by(AuditLog.key)):
+        edits[key.split("/")[1]] = edits.get(key.split("/")[1], 0) + int(n)
+    return edits
 
 
 def group_students(session: Session, group: str) -> list[str]:
@@ -197,10 +210,14 @@ def conflict(manifest: Manifest, entity: str, key: str, now_: Change, expected: 
 
 
 def _changes(session: Session, entity: str, key: str) -> tuple[int, int | None]:
-    """How many changes the audit log holds for ``key``, and the id of the newest (one scan; the audit
-    log has no index on its key: an index on ``(entity, key)`` would make this a lookup)."""
+    """How many changes there may have been of ``key``, and the id of the newest audit row of it: the audit
+    log's rows for the cell (one scan of the ``(entity, key)`` index) plus, for points, the rubric edits of
+    its task, which rewrite a cell's version without a row of the cell's own."""
     count, last = session.execute(select(func.count(), func.max(AuditLog.id)).where(
         AuditLog.entity == entity, AuditLog.key == key)).one()
+    if entity == "paper_points":
+        sheet, task, _ = key.split("/", 2)
+        count += sum(_rubric_edits(session, sheet, task).values())
     return int(count), last
 
 

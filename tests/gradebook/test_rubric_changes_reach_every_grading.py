@@ -101,9 +101,10 @@ def test_deductions_and_adjustments_stay_within_the_tasks_bounds(course: CourseC
     assert save_cell(engine, m, "ab1", "derive", ticks=["setup", minus], author="tina").points == 0  # 1.5 - 2 → 0
     state = save_cell(engine, m, "cd2", "derive", ticks=["setup", "result"], adjustment="1", author="tina")
     assert (state.points, state.adjustment) == (Fraction(4), Fraction(1))  # 5 → the maximum 4
-    state = save_cell(engine, m, "cd2", "derive", ticks=["result"], author="tina", expected_version=1)
+    state = save_cell(engine, m, "cd2", "derive", ticks=["result"], author="tina", expected_version=state.version)
     assert (state.points, state.adjustment) == (Fraction(7, 2), Fraction(1))  # the adjustment is kept
-    state = save_cell(engine, m, "cd2", "derive", ticks=["result"], adjustment="", author="tina", expected_version=2)
+    state = save_cell(engine, m, "cd2", "derive", ticks=["result"], adjustment="", author="tina",
+                      expected_version=state.version)
     assert (state.points, state.adjustment) == (Fraction(5, 2), None)
     set_item(engine, m, "derive", minus, "boss", points=Fraction(-1, 2))
     assert _paper(course, "ab1") == 1
@@ -188,3 +189,16 @@ def test_a_total_is_always_the_clamped_sum_of_its_items_plus_adjustment(course: 
             save_cell(engine, m, op[1], "derive", ticks=[keys[i % len(keys)] for i in op[2]], adjustment=op[3],
                       author="tina", expected_version=version)
         _check_every_total(engine, m)
+
+
+def test_versions_never_repeat_when_a_cell_moved_by_rubric_edits_is_cleared_and_entered_again(
+        course: CourseConfig) -> None:
+    engine, m = open_gradebook(course.db_url), course.manifest("tiny01")
+    save_cell(engine, m, "ab1", "derive", ticks=["setup"], author="tina")  # version 1
+    set_item(engine, m, "derive", "setup", "boss", points=Fraction(1))  # 2 (no row of the cell's own)
+    set_item(engine, m, "derive", "setup", "boss", points=Fraction(2))  # 3: a tab still shows this one
+    save_cell(engine, m, "ab1", "derive", value="", author="tom", expected_version=3)  # cleared
+    again = save_cell(engine, m, "ab1", "derive", value="1", author="tom", expected_version=0)
+    assert again.version > 3
+    with pytest.raises(CellConflict):  # the old tab's version is not the new entry's
+        save_cell(engine, m, "ab1", "derive", value="2", author="tina", expected_version=3)

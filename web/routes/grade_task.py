@@ -19,7 +19,7 @@ from starlette.concurrency import run_in_threadpool
 
 from gradebook.errors import InputError
 from gradebook.points.by_task import QueueEntry, TaskQueue, task_queue
-from gradebook.points.grid import cell_state, save_cell
+from gradebook.points.grid import cell_state, may_grade, save_cell
 from gradebook.points.paper import CellConflict, fmt
 
 from web.routes.tutor import MAX_JSON, _cell_json, _cfg, _int, _names, _require_sheet, _text, _ticks, _timed, staff
@@ -65,15 +65,15 @@ def grade_task_page(request: Request, sheet: str, task: str, user: User = Depend
 
 
 def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, Any] | None) -> Response:
-    """Authorize (the student is one of the queue's), then check the body and save."""
+    """Authorize (an admin, or the tutor of the student's group), then check the body and save."""
     if body is None:
         raise InputError("the save must be a JSON object")
     student = body.get("student")
     if not isinstance(student, str) or not student:
         raise InputError("a save names the student")
-    q = _queue(request, user, sheet, task)
-    if student not in {e.student for e in q.entries}:
-        raise HTTPException(403, "This hand-in is not one of those you grade for this task.")
+    _require_sheet(request, sheet)
+    if not may_grade(engine_of(request), user.subject_id, student, user.is_admin):
+        raise HTTPException(403, f"{student!r} is not a student of your groups.")
     ticks = _ticks(body)
     if ticks is None:
         raise InputError("a save names the ticked rubric items (ticks, possibly empty)")
