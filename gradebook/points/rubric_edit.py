@@ -193,3 +193,14 @@ def list_items(engine: Engine, manifest: Manifest, task_id: str | None = None) -
     with Session(engine) as session:
         rubrics = sheet_rubrics(session, manifest)
     return {t: items for t, items in rubrics.items() if task_id is None or t == task_id}
+
+
+def item_use(engine: Engine, manifest: Manifest) -> dict[tuple[str, str], int]:
+    """(task, item key) → how many gradings of ``manifest``'s sheet reference the item (what an edit moves)."""
+    use: dict[tuple[str, str], int] = {}
+    with Session(engine) as session:
+        for task, refs in session.execute(select(PaperPoints.task, PaperPoints.rubric).where(
+                PaperPoints.sheet == manifest.id, PaperPoints.rubric.is_not(None))):
+            for key in json.loads(refs or "[]"):
+                use[(task, key)] = use.get((task, key), 0) + 1
+    return use

@@ -104,6 +104,7 @@ def test_the_rubric_page_changes_everyone_who_has_the_item(app: Any) -> None:
     assert tina.get("/admin/rubric/tiny01", headers={"accept": "text/html"}).status_code == 403
     page = boss.get("/admin/rubric/tiny01", headers={"accept": "text/html"})
     assert page.status_code == 200 and 'value="Sets up the integral"' in page.text
+    assert re.search(r"<code>result</code><div class=\"small muted\">1 graded</div>", page.text)
     done = boss.post("/admin/rubric/tiny01", data={"action": "set", "task": "derive", "key": "result", "points": "2",
                                                    "text": "Correct result", "note": "<b>units</b>", "reason": "fairer"})
     assert done.status_code == 200 and "item result: changed; 1 student(s)&#39; points changed" in done.text

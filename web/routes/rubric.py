@@ -11,7 +11,7 @@ from fastapi.responses import Response
 
 from gradebook.course.tables import parse_decimal
 from gradebook.errors import GradebookError, InputError
-from gradebook.points.rubric_edit import add_item, delete_item, list_items, set_item
+from gradebook.points.rubric_edit import add_item, delete_item, item_use, list_items, set_item
 
 from web.security import User, engine_of, require_role
 from web.templating import render
@@ -32,7 +32,8 @@ def _page(request: Request, sheet: str, flash: str = "", error: str = "") -> Res
     sheets = [s.id for s in request.app.state.cfg.semester if s.manifest is not None and s.manifest.paper_tasks]
     return render(request, "admin_rubric.html", {
         "sheet": sheet, "sheets": sheets, "tasks": manifest.paper_tasks,
-        "rubrics": list_items(engine_of(request), manifest), "flash": flash, "error": error},
+        "rubrics": list_items(engine_of(request), manifest), "use": item_use(engine_of(request), manifest),
+        "flash": flash, "error": error},
         status_code=400 if error else 200)
 
 
