@@ -10,7 +10,7 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any
 
-from test_pages_in_a_real_browser import PDF, Server, browser, inert, open_as, pytestmark, server  # noqa: F401
+from test_pages_in_a_real_browser import Server, browser, inert, open_as, pytestmark, server  # noqa: F401
 from gradebook.points.by_task import shuffle_key
 from gradebook.points.grid import save_cell, student_paper
 from gradebook.store.db import atomic, open_gradebook
@@ -19,14 +19,26 @@ from gradebook.store.models import Handin
 STUDENTS = ("ab1", "ef3", "xs4")  # group g1 (tutor1); ab1 handed in a PDF already
 
 
+def _scan(lines: list[str]) -> bytes:
+    """A one-page PDF with a few lines of text (what a scanned answer stands in for in the screenshot)."""
+    text = " ".join(f"({line}) Tj 0 -30 Td" for line in lines)
+    stream = f"BT /F1 20 Tf 60 780 Td {text} ET".encode()
+    return (b"%PDF-1.4\n1 0 obj<</Type/Catalog/Pages 2 0 R>>endobj\n2 0 obj<</Type/Pages/Kids[3 0 R]/Count 1>>endobj\n"
+            b"3 0 obj<</Type/Page/Parent 2 0 R/MediaBox[0 0 595 842]/Contents 4 0 R/Resources<</Font<</F1 5 0 R>>>>>>"
+            b"endobj\n4 0 obj<</Length " + str(len(stream)).encode() + b">>stream\n" + stream + b"\nendstream endobj\n"
+            b"5 0 obj<</Type/Font/Subtype/Type1/BaseFont/Helvetica>>endobj\ntrailer<</Root 1 0 R>>\n%%EOF\n")
+
+
 def _hand_in(server: Server) -> None:
     when = datetime(2026, 11, 3, 12, tzinfo=timezone.utc)
     with atomic(open_gradebook(server.cfg.db_url)) as s:
         for sid in ("ef3", "xs4"):
             stored = Path("handins") / "tiny01" / f"{sid}-paper.pdf"
-            (server.cfg.data_dir / stored).write_bytes(PDF)
+            scan = _scan(["Task 2 (derive)", "I = int_0^inf x e^{-x} dx", "= [-x e^{-x}]_0^inf + int_0^inf e^{-x} dx",
+                          "boundary term vanishes", "= 1"])
+            (server.cfg.data_dir / stored).write_bytes(scan)
             s.add(Handin(sheet="tiny01", student_id=sid, kind="paper", source="web", received_at=when,
-                         status="accepted", original_name="scan.pdf", stored_path=str(stored), size=len(PDF)))
+                         status="accepted", original_name="scan.pdf", stored_path=str(stored), size=len(scan)))
 
 
 def test_a_tutor_grades_one_task_for_the_group_with_the_keyboard_only(browser: Any, server: Server) -> None:
@@ -44,6 +56,7 @@ def test_a_tutor_grades_one_task_for_the_group_with_the_keyboard_only(browser: A
     kb = page.keyboard
     kb.press("1")  # "Sets up the integral", 1.5
     expect(page.locator("#total")).to_have_text("1.5")
+    page.wait_for_timeout(3000)  # the browser's PDF viewer draws the page in its own time (for the screenshot)
     page.screenshot(path=str(server.shots / "tutor-grade-by-task.png"), full_page=True)
     kb.press("Enter")
     expect(page.locator("#left-count")).to_have_text("2")

@@ -72,7 +72,8 @@
     boxes.forEach(function (b) { b.checked = s.ticks.indexOf(b.value) >= 0; });
     adjustment.value = s.adjustment;
     comment.value = s.comment;
-    var frame = document.getElementById("pdf"), url = e.pdf + (e.pages ? "#page=" + e.pages[0] : "");
+    var frame = document.getElementById("pdf");
+    var url = e.pdf + "#navpanes=0&view=FitH" + (e.pages ? "&page=" + e.pages[0] : "");  // the viewer: no side panel
     if (frame.getAttribute("src") !== url) { frame.setAttribute("src", url); }
     document.getElementById("pdf-link").setAttribute("href", e.pdf);
     document.getElementById("pages-note").textContent = e.pages ? "pages " + e.pages.join(", ") : "all pages";
