@@ -116,3 +116,18 @@ def test_the_rubric_page_changes_everyone_who_has_the_item(app: Any) -> None:
     gone = boss.post("/admin/rubric/tiny01", data={"action": "delete", "task": "derive", "key": "setup"})
     assert gone.status_code == 200 and "deleted; 1 student(s)&#39; points changed" in gone.text
     assert 'href="/admin/rubric/tiny01"' in boss.get("/tutor", headers={"accept": "text/html"}).text
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_under_the_hubs_service_prefix_the_page_saves_and_shows_pdfs_under_it(
+        gradebook_course: CourseConfig, tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    from web.app import create_app
+    from web.settings import WebSettings
+
+    monkeypatch.setenv("MLPH_HUB_API_URL", "http://127.0.0.1:9/hub/api")  # nothing listens
+    monkeypatch.setenv("MLPH_HUB_API_TOKEN", "t" * 64)
+    app = create_app(grid_course(gradebook_course, tmp_path), WebSettings())
+    page = _client(app, "tutor1").get("/services/mlph/tutor/grade/tiny01/derive", headers={"accept": "text/html"})
+    assert page.status_code == 200
+    assert 'data-save-url="/services/mlph/tutor/grade/tiny01/derive" data-root-url="/services/mlph/"' in page.text
+    assert 'src="/services/mlph/static/grade_task.js"' in page.text

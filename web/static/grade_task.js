@@ -12,6 +12,10 @@
   if (!dataEl) { return; }
   var data = JSON.parse(dataEl.textContent);
   var entries = data.entries;
+  // URLs from attributes, which a service prefix (web/prefix.py) rewrites; the JSON's are site-absolute
+  var urls = document.getElementById("queue-urls");
+  var saveUrl = urls.getAttribute("data-save-url"), root = urls.getAttribute("data-root-url");
+  entries.forEach(function (e) { e.pdf = root + e.pdf.replace(/^\//, ""); });
   if (!entries.length) { return; }
   var boxes = Array.prototype.slice.call(document.querySelectorAll("#rubric input.tick"));
   var adjustment = document.getElementById("adjustment"), comment = document.getElementById("comment");
@@ -98,7 +102,7 @@
     if (d.comment !== (e.cell.comment || "")) { body.comment = d.comment; }
     busy = true;
     say("Saving…");
-    fetch(data.save_url, { method: "POST", credentials: "same-origin", body: JSON.stringify(body),
+    fetch(saveUrl, { method: "POST", credentials: "same-origin", body: JSON.stringify(body),
       headers: { "Content-Type": "application/json", "X-CSRF-Token": csrf(), "X-Requested-With": "fetch" } })
       .then(function (resp) {
         return resp.json().catch(function () { return { error: "The server answered " + resp.status + "." }; })
