@@ -69,6 +69,11 @@ def test_changing_an_items_points_changes_everyone_who_has_it_in_one_audited_eve
     assert len(events) == 1 and events[0].key == "tiny01/derive/result" and events[0].author == "boss"
     assert json.loads(events[0].old_value)["points"] == "2.5" and json.loads(events[0].new_value)["points"] == "2"
     assert "too generous" in events[0].reason and "ab1 4 → 3.5" in events[0].reason and "cd2 2.5 → 2" in events[0].reason
+    # a student's audit trail shows the edit that moved their points (`mlph audit --student`, the audit page)
+    from gradebook.exports.lists import audit_log
+
+    assert [r.entity for r in audit_log(engine, student="cd2")][-1] == "rubric_item"
+    assert "rubric_item" not in [r.entity for r in audit_log(engine, student="ef3")]
     # the next admission reads the new totals; ef3 (no 'result') is untouched
     assert (_paper(course, "ab1"), _paper(course, "cd2"), _paper(course, "ef3")) == (Fraction(7, 2), 2, Fraction(3, 2))
     # a tab still showing the old points gets a conflict naming the change, not a silent overwrite
