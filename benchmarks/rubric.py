@@ -5,7 +5,8 @@ The course is `benchmarks/gradebook.py`'s synthetic one (12 sheets, 6 autograded
 with a rubric on sheet01's task p0 (items a 1, b 1.5, c 1.5); every student's p0 is graded by rubric (a mix of
 items). Timed, in one process, the median of 5 changes: ``set_item`` (the item's new points, every grading that has it
 rewritten, one audit event, one transaction), then every student's status (``compute_standings``, as the
-next `mlph admission` reads it). The run checks that every student who has the item got the new total and that
+next `mlph admission` reads it). Then the saves of the grade-by-task page (``save_cell`` with ticks and a comment, the
+library without HTTP) for every student, by one tutor and by 10 tutors at once (threads of this process). The run checks that every student who has the item got the new total and that
 the standings show it. The floor: one plain SQL UPDATE of the same rows (no reads, no audit).
 
     .venv/bin/python benchmarks/rubric.py [--students 300] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
@@ -125,6 +126,7 @@ def run(url: str, n_students: int) -> None:
             conn.execute(text("UPDATE paper_points SET version = version + 1 WHERE sheet = 'sheet01' AND task = 'p0' "
                               "AND rubric LIKE '%\"b\"%'"))
         floor = time.perf_counter() - t4
+        alone, saved = sorted(saves(url, cfg, 1)), sorted(saves(url, cfg, 10))
     kind = url.split(":", 1)[0]
     med = statistics.median
     print(f"{kind}: {n_students} students graded by rubric on sheet01/p0, {len(having)} have item b; "
@@ -136,6 +138,49 @@ def run(url: str, n_students: int) -> None:
           f"best run {min(a + b for a, b in zip(changes, standings_all)) * 1000:.1f} ms)")
     print(f"  floor, one plain SQL UPDATE of the same rows: {floor * 1000:.1f} ms "
           f"(the item change is {med(changes) / floor:.1f}x that)")
+    for who, times in (("one tutor", alone), ("10 tutors at once (threads of one process)", saved)):
+        p95 = times[min(len(times) - 1, int(0.95 * len(times)))]
+        print(f"  grade-by-task saves (save_cell: ticks + comment, no HTTP), {who}, {len(times)} saves: "
+              f"p50 {med(times) * 1000:.1f} ms, p95 {p95 * 1000:.1f} ms")
+
+
+def saves(url: str, cfg: object, tutors: int = 10) -> list[float]:
+    """``tutors`` threads, each saving the rubric grading of its share of the students (p0: other items) as the
+    grade-by-task page does (``save_cell`` with ticks, the version it read); the seconds of every save."""
+    import threading
+
+    from gradebook.points.grid import save_cell
+    from gradebook.store.db import open_gradebook
+    from gradebook.store.models import PaperComment, PaperPoints
+
+    engine = open_gradebook(url)
+    manifest = cfg.manifest("sheet01")  # type: ignore[attr-defined]
+    with engine.connect() as conn:
+        rows = conn.execute(select(PaperPoints.student_id, PaperPoints.version).where(
+            PaperPoints.sheet == "sheet01", PaperPoints.task == "p0").order_by(PaperPoints.student_id)).all()
+        notes = dict(conn.execute(select(PaperComment.student_id, PaperComment.version).where(
+            PaperComment.sheet == "sheet01", PaperComment.task == "p0")).all())
+    times: list[float] = []
+    lock = threading.Lock()
+
+    def tutor(k: int) -> None:
+        rng = random.Random(k)
+        for sid, version in rows[k::tutors]:
+            ticks = [key for key in "abc" if rng.random() < 0.5]
+            t0 = time.perf_counter()
+            save_cell(engine, manifest, sid, "p0", ticks=ticks, adjustment="", comment=f"ok {k} {tutors}",
+                      author=f"tutor{k}", expected_version=version, expected_comment_version=notes.get(sid, 0),
+                      reason="benchmark")
+            with lock:
+                times.append(time.perf_counter() - t0)
+
+    threads = [threading.Thread(target=tutor, args=(k,)) for k in range(tutors)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert len(times) == len(rows)
+    return times
 
 
 def main() -> None:
