@@ -333,7 +333,7 @@ def write_points(session: Session, manifest: Manifest, student: str, task_id: st
                  ticks: Sequence[str] | None = None, adjustment: Fraction | None = None) -> Change:
     """:func:`set_points` inside the caller's transaction: the one write of a grading (grid, grade-by-task
     page, CLI)."""
-    rubric = task_rubric(session, manifest, task_id) if ticks is not None else ()
+    rubric = task_rubric(session, manifest, task_id, lock=True) if ticks is not None else ()
     task, value = check_points(manifest, student, task_id, value, ticks, rubric, adjustment)
     require_student(session, student)
     return write_versioned(session, PaperPoints, manifest, student, task_id,

@@ -60,14 +60,24 @@ def sheet_rubrics(session: Session, manifest: Manifest) -> dict[str, tuple[Item,
     return out
 
 
-def task_rubric(session: Session, manifest: Manifest, task: str) -> tuple[Item, ...]:
-    """The items of one paper task, in order."""
-    rows = list(session.execute(select(RubricItemRow).where(
-        RubricItemRow.sheet == manifest.id, RubricItemRow.task == task)
-        .order_by(RubricItemRow.position, RubricItemRow.id)).scalars())
+def task_rubric(session: Session, manifest: Manifest, task: str, lock: bool = False) -> tuple[Item, ...]:
+    """The items of one paper task, in order. ``lock``: hold them (``FOR SHARE``, in id order like every
+    rubric edit) until the caller's transaction ends, so that a grading's total and an edit of its items
+    never interleave on PostgreSQL (SQLite serialises writing transactions anyway)."""
+    query = select(RubricItemRow).where(RubricItemRow.sheet == manifest.id, RubricItemRow.task == task)
+    if lock:
+        query = query.order_by(RubricItemRow.id).with_for_update(read=True)
+    rows = sorted(session.execute(query).scalars(), key=lambda r: (r.position, r.id))
     if not rows:
         return _manifest_items(manifest, task)
     return tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in rows if r.deleted_at is None)
+
+
+def lock_task(session: Session, manifest: Manifest, task: str) -> list[RubricItemRow]:
+    """Every item row of one task (deleted ones too), locked for an edit (``FOR UPDATE``, in id order)."""
+    return list(session.execute(select(RubricItemRow).where(
+        RubricItemRow.sheet == manifest.id, RubricItemRow.task == task)
+        .order_by(RubricItemRow.id).with_for_update()).scalars())
 
 
 def seed(session: Session, manifest: Manifest, now: datetime | None = None) -> list[str]:

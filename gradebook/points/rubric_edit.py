@@ -1,7 +1,8 @@
 """Editing a paper task's rubric (admins, on the web page or with ``mlph rubric``): add, change or delete an
 item, and with it every grading that references it.
 
-Each edit is one transaction and one audited event (``audit_log`` entity ``rubric_item``, naming every student
+Each edit is one transaction (holding the task's item rows, which every rubric grading's save shares, so edits
+and saves of a task take turns on PostgreSQL) and one audited event (``audit_log`` entity ``rubric_item``, naming every student
 whose points changed, from what to what): the item is written, then every rubric grading of the task is
 recomputed (:func:`gradebook.points.rubric.clamped_total`) and each row whose points or references changed is
 rewritten with a new version, so an open tutor's page that still shows the old points gets a conflict on save,
@@ -21,7 +22,7 @@ from sqlalchemy.orm import Session
 from gradebook.course.manifest import Manifest, Task
 from gradebook.errors import InputError
 from gradebook.points.paper import fmt
-from gradebook.points.rubric import Item, clamped_total, ensure_seeded, sheet_rubrics
+from gradebook.points.rubric import Item, clamped_total, ensure_seeded, lock_task, sheet_rubrics
 from gradebook.store.db import atomic
 from gradebook.store.models import AuditLog, PaperPoints, RubricItemRow
 
@@ -87,7 +88,7 @@ def recompute(session: Session, manifest: Manifest, task: Task, author: str, now
     rows = session.execute(select(PaperPoints.id, PaperPoints.student_id, PaperPoints.points, PaperPoints.rubric,
                                   PaperPoints.adjustment, PaperPoints.version).where(
         PaperPoints.sheet == manifest.id, PaperPoints.task == task.id, PaperPoints.rubric.is_not(None))
-        .with_for_update()).all()
+        .order_by(PaperPoints.id).with_for_update()).all()
     changed: dict[str, tuple[Fraction, Fraction]] = {}
     batch = []
     for pid, sid, points, refs, adjustment, version in rows:
@@ -125,8 +126,7 @@ def add_item(engine: Engine, manifest: Manifest, task_id: str, points: Fraction,
     ensure_seeded(engine, manifest)
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
-        rows = list(session.execute(select(RubricItemRow).where(
-            RubricItemRow.sheet == manifest.id, RubricItemRow.task == task_id).with_for_update()).scalars())
+        rows = lock_task(session, manifest, task_id)
         used = {r.key for r in rows}
         if key is None:
             key = next(f"i{n}" for n in range(len(rows) + 1, len(rows) + 10**6) if f"i{n}" not in used)
@@ -151,6 +151,7 @@ def set_item(engine: Engine, manifest: Manifest, task_id: str, key: str, author:
     ensure_seeded(engine, manifest)
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
+        lock_task(session, manifest, task_id)  # one edit of a task's rubric at a time, against every grading
         row = _row(session, manifest, task_id, key)
         old = _described(row)
         if points is not None:
@@ -175,6 +176,7 @@ def delete_item(engine: Engine, manifest: Manifest, task_id: str, key: str, auth
     ensure_seeded(engine, manifest)
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
+        lock_task(session, manifest, task_id)
         row = _row(session, manifest, task_id, key)
         old = _described(row)
         row.deleted_at = now
