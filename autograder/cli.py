@@ -14,6 +14,7 @@ from rich.table import Table
 
 from gradebook.course.config import CourseConfig, load_config
 from gradebook.cli.commands import register as register_gradebook_commands
+from gradebook.cli.publishing import register as register_publishing_commands
 from gradebook.errors import GradebookError
 from web.cli import register as register_web_commands
 
@@ -51,22 +52,33 @@ def _sheets(cfg: CourseConfig, sheets: tuple[str, ...]) -> list[str]:
 
 @main.command()
 @click.argument("sheets", nargs=-1)
-def validate(sheets: tuple[str, ...]) -> None:
-    """Check sheets: solutions pass, stubs fail, no leaks, metadata, release current, mistakes.
+@click.option("--strict", is_flag=True, help="Fail on work-in-progress sheets too (`wip = true` in sheet.toml, or "
+              "not in the semester plan), instead of reporting their problems as warnings.")
+def validate(sheets: tuple[str, ...], strict: bool) -> None:
+    """Check sheets (default: every sheet in source/): solutions pass, stubs fail, no leaks, metadata,
+    release current, mistakes, the sheet's shape ([conventions] in mlph.toml or the sheet's sheet.toml).
 
     Records each result in the course data directory: `mlph release` refuses a sheet whose last
-    validation failed or whose files changed since.
+    validation failed or whose files changed since. A work-in-progress sheet is validated, but its
+    problems are warnings (exit status 0) unless --strict.
+
+    \b
+    Example:  mlph validate                  # every sheet; work in progress only warned about
+              mlph validate sheet04 --strict
     """
-    from autograder.sheets.validate import closing_advice, validate_sheets
+    from autograder.sheets.validate import closing_advice, validate_course
 
     cfg = load_config()
     names = _sheets(cfg, sheets)
-    problems = validate_sheets(cfg, names, say=lambda s: console.print(s, highlight=False, soft_wrap=True, markup=False),
-                               heading=lambda s: console.print(f"[bold]{s}[/bold]"))
-    advice = closing_advice(names, problems)
-    if problems:
-        raise ValidationFailed(problems + [advice])
-    console.print(f"[green]all checks passed[/green]; {advice}", highlight=False)
+    found = validate_course(cfg, names, say=lambda s: console.print(s, highlight=False, soft_wrap=True, markup=False),
+                            heading=lambda s: console.print(f"[bold]{s}[/bold]"), strict=strict)
+    for warning in found.warnings:
+        console.print(f"[yellow]warning[/yellow] {warning}", highlight=False, soft_wrap=True)
+    advice = closing_advice([s for s in names if s not in found.work_in_progress], found.problems)
+    if found.problems:
+        raise ValidationFailed(found.problems + [advice])
+    console.print(f"[green]all checks passed[/green]{' (work in progress: warnings above)' if found.warnings else ''}; "
+                  f"{advice}", highlight=False)
 
 
 @main.command()
@@ -166,7 +178,7 @@ def print_summary(summary: Any) -> None:
 
 
 @main.command()
-@click.argument("sheets", nargs=-1, required=True)
+@click.argument("sheets", nargs=-1)
 @click.option("--workers", type=int, default=None, help="Parallel submissions (default: one per core).")
 @click.option("--cluster", default=None, metavar="ADDRESS", help="Dask scheduler address (tcp://host:8786).")
 @click.option("--connect-timeout", type=float, default=20.0, show_default=True,
@@ -185,12 +197,18 @@ def print_summary(summary: Any) -> None:
 @click.option("--file-mib", type=int, default=Limits.file_bytes // MiB, show_default=True,
               help="Largest file a submission may write, MiB.")
 @click.option("--unsafe-no-sandbox", is_flag=True, help="Run kernels without bubblewrap, as you (trusted notebooks only).")
-@click.option("--watch", is_flag=True, help="Keep running: grade submissions as they arrive in the exchange.")
+@click.option("--watch", is_flag=True, help="Keep running: serve the grading queue (every hand-in queues its grading; "
+                                            "no SHEETS: every released sheet). Log: <course data>/logs/grader.log.")
+@click.option("--join", is_flag=True, help="With --watch: start beside a running grader, as an extra worker on the "
+                                           "shared queue (without it, a second grader refuses to start).")
+@click.option("--lease", type=float, default=30.0, show_default=True,
+              help="With --watch: seconds a job stays this grader's without its heartbeat; a grader that died "
+                   "leaves its job to the others after this.")
 @click.option("--no-progress", is_flag=True, help="No progress bar.")
 def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None, force: bool,
               students: tuple[str, ...], cell_timeout: float, notebook_timeout: float, output_bytes: int,
               memory_mib: int, max_processes: int, file_mib: int, unsafe_no_sandbox: bool, watch: bool,
-              no_progress: bool, connect_timeout: float) -> None:
+              join: bool, lease: float, no_progress: bool, connect_timeout: float) -> None:
     """Grade every collected submission of SHEETS, each in its own sandbox, and store the scores in the
     gradebook (see the README: the sandbox, its limits and the threat model).
 
@@ -200,10 +218,14 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
                 3  the grader failed on some submissions (grader_error: they are graded again by the next run);
                 2  nothing was graded: a configuration or usage error (the message says which).
     Example:  mlph autograde sheet04
-              mlph autograde sheet04 --watch            # grade on submit (exchange and web uploads)
+              mlph autograde --watch                    # grade on submit, every released sheet
+              mlph autograde --watch --join             # one more grader on the same queue (another machine)
               mlph autograde sheet04 --student ab123 --force
     """
-    from autograder.grading.run import autograde_sheets, watch as run_watch
+    from datetime import timedelta
+
+    from autograder.grading.run import autograde_sheets
+    from autograder.grading.watcher import watch as run_watch
 
     limits = Limits(cell_timeout=cell_timeout, notebook_timeout=notebook_timeout, output_bytes=output_bytes,
                     memory_bytes=memory_mib * MiB, max_processes=max_processes, file_bytes=file_mib * MiB)
@@ -211,10 +233,12 @@ def autograde(sheets: tuple[str, ...], workers: int | None, cluster: str | None,
         console.print("[bold red]WARNING: --unsafe-no-sandbox: student code runs as you, with your files, network "
                       "and gradebook in reach. Only for notebooks you trust.[/]")
     if watch:
-        run_watch(load_config(), list(sheets), workers=workers, cluster=cluster, limits=limits,
+        run_watch(load_config(), list(sheets) or None, workers=workers, cluster=cluster, limits=limits,
                   sandbox=not unsafe_no_sandbox, say=lambda s: console.print(s, highlight=False, markup=False),
-                  connect_timeout=connect_timeout)
+                  connect_timeout=connect_timeout, join=join, lease=timedelta(seconds=lease))
         return
+    if not sheets:
+        raise click.UsageError("name the sheets to grade (or give --watch)")
     summaries = autograde_sheets(load_config(), list(sheets), workers=workers, cluster=cluster, limits=limits,
                                  sandbox=not unsafe_no_sandbox, force=force, students=list(students) or None,
                                  progress=not no_progress, connect_timeout=connect_timeout)
@@ -248,16 +272,17 @@ def demo(n_students: int, seed: int, workers: int | None, serve: bool, port: int
         serve_demo(out["config"], port, say)
 
 
-@main.command()
+@click.command("notebook")
 @click.argument("sheet")
 @click.argument("student")
 @click.option("--reason", required=True, help="Why (audited).")
 @click.option("--author", default=None, help="Who (default: the current user).")
-def regrade(sheet: str, student: str, reason: str, author: str | None) -> None:
-    """Have STUDENT's SHEET hand-in graded again by the next `mlph autograde` (or the running --watch).
+def regrade_notebook(sheet: str, student: str, reason: str, author: str | None) -> None:
+    """Have STUDENT's SHEET notebook hand-in graded again by the next `mlph autograde` (or the running --watch).
 
     \b
     Example:  mlph regrade sheet04 ab123 --reason "sheet04's test_pca fixed"
+    (the same as `mlph regrade notebook sheet04 ab123 --reason …`)
     """
     import getpass
 
@@ -311,6 +336,7 @@ def similarity(sheet: str, against: tuple[Path, ...]) -> None:
 
 
 register_gradebook_commands(main)
+register_publishing_commands(main, regrade_notebook)
 register_web_commands(main)
 
 if __name__ == "__main__":  # pragma: no cover

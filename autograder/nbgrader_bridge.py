@@ -18,10 +18,10 @@ from traitlets.config import Config
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import open_gradebook
 
+from autograder.checks import CHECK_MODULE
 from autograder.errors import NbgraderError
 
 COURSE_ID = "mlph"
-CHECK_MODULE = Path(__file__).resolve().parent / "checks" / "mlph_check.py"
 # Files in source/sheetNN/ that never go to students.
 PRIVATE_FILES = ["sheet.toml", "mistakes.toml"]
 

@@ -9,14 +9,19 @@ A synthetic course of 1000 students × 12 sheets (benchmarks/gradebook.py's buil
   stale version), while the admin saves into the same cells (real races between processes' requests).
   p50/p95 of a save's round trip; every save must be stored or answered with a conflict, and the audit
   log must hold exactly the stored ones, each based on the value before it (no lost update).
-- Pages (round trip on 127.0.0.1, an upper bound of the server time): the tutor grid of a 30-student
-  group, a student's dashboard, the admin overview and the admission list with 1000 students.
+- At the same time, ``--refreshing`` (100) students refresh their dashboards, each ``--refreshes`` (5) times with
+  a pause of up to ``--pause`` (1) s between two refreshes (a burst of about 100 dashboards a second while the
+  tutors save): p50/p95 of those dashboards under load.
+- Pages (round trip on 127.0.0.1, an upper bound of the server time), one at a time after the load: the tutor
+  grid of a 30-student group, a student's dashboard, the admin overview and the admission list with 1000 students.
 
-    .venv/bin/python benchmarks/web.py [--saves 60] [--workers 1] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    .venv/bin/python benchmarks/web.py [--saves 60] [--workers 2] [--refreshing 100] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
-One uvicorn worker by default: with ``--workers N`` (N > 1) uvicorn's supervisor binds the socket with
-``proto`` 0, asyncio then leaves Nagle on for accepted connections, and every keep-alive request waits
-~40 ms for a delayed ACK (Kludex/uvicorn#3149, open); ``--workers 2`` shows it (the static-file floor).
+Two uvicorn workers by default (``--workers``): the pages' standings are kept per worker and version of the
+gradebook (:mod:`gradebook.admission.current`), so both workers must see every change the other makes (the audit
+check above covers the saves; tests/web/test_pages_see_a_change_made_by_another_process.py the pages). (With an
+older uvicorn, ``--workers`` > 1 left Nagle on for accepted connections, ~40 ms per keep-alive request,
+Kludex/uvicorn#3149; uvicorn 0.55 binds the socket with IPPROTO_TCP: the static-file floor shows it.)
 """
 from __future__ import annotations
 
@@ -132,8 +137,14 @@ def grader(http: httpx.Client, author: str, cells: list[tuple[str, str, str]], s
         version, seen = tab.get((student, task), (1, ""))  # the builder entered every cell: version 1
         value = rng.choice([v for v in ("0", "0,5", "1", "1.5", "2", "2,5", "3", "3.5", "4") if v != seen])
         t0 = time.perf_counter()
-        r = http.post(f"/tutor/{SHEET}/{group}/cell", json={"student": student, "task": task, "value": value,
-                                                           "version": version})
+        try:
+            r = http.post(f"/tutor/{SHEET}/{group}/cell", json={"student": student, "task": task, "value": value,
+                                                               "version": version})
+        except httpx.HTTPError as exc:  # a timeout (30 s): the save's fate is unknown to the client
+            with out.lock:
+                out.latencies.append(time.perf_counter() - t0)
+                out.errors.append(f"{author}: {type(exc).__name__} saving {student}/{task}")
+            continue
         elapsed = time.perf_counter() - t0
         body = r.json()
         with out.lock:
@@ -221,9 +232,35 @@ def start_server(root: Path, url: str, workers: int) -> tuple[subprocess.Popen[b
             time.sleep(0.3)
 
 
-def run_saves(base: str, url: str, held: dict[str, list[str]], saves: int) -> Outcomes:
+def refresher(http: httpx.Client, student: str, refreshes: int, pause: float, seed: int, out: Outcomes) -> None:
+    """``refreshes`` GETs of ``student``'s dashboard, a random pause of up to ``pause`` s before each."""
+    rng = random.Random(seed)
+    for _ in range(refreshes):
+        time.sleep(rng.uniform(0, pause))
+        t0 = time.perf_counter()
+        try:
+            status = http.get(f"/students/{student}", headers={"accept": "text/html"}).status_code
+        except httpx.HTTPError as exc:  # a timeout (30 s) counts with its time, as an error
+            status = type(exc).__name__
+        elapsed = time.perf_counter() - t0
+        with out.lock:
+            out.latencies.append(elapsed)
+            if status != 200:
+                out.errors.append(f"{student}: dashboard {status}")
+
+
+def refreshers(base: str, url: str, students: int, n: int, refreshes: int, pause: float,
+               out: Outcomes) -> list[threading.Thread]:
+    """Threads (not started) of ``n`` students spread over the roster refreshing their dashboards."""
+    ids = [f"s{(k * students) // n:05d}" for k in range(n)]
+    return [threading.Thread(target=refresher, args=(client(base, url, sid), sid, refreshes, pause, k, out))
+            for k, sid in enumerate(ids)]
+
+
+def run_saves(base: str, url: str, held: dict[str, list[str]], saves: int,
+              extra: list[threading.Thread] | None = None) -> Outcomes:
     out = Outcomes()
-    threads = []
+    threads = list(extra or [])
     shared: list[tuple[str, str, str]] = []
     for i in range(TUTORS):
         tutor = f"t{i}"
@@ -287,7 +324,10 @@ def main() -> None:
     ap.add_argument("--sheets", type=int, default=12)
     ap.add_argument("--saves", type=int, default=60, help="saves per tutor (and by the admin)")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=1)
+    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--refreshing", type=int, default=100, help="students refreshing their dashboards during the saves")
+    ap.add_argument("--refreshes", type=int, default=5, help="dashboard refreshes per such student")
+    ap.add_argument("--pause", type=float, default=1.0, help="longest pause (s) before a refresh")
     ap.add_argument("--pg", default=os.environ.get("MLPH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = ap.parse_args()
     if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
@@ -312,15 +352,21 @@ def main() -> None:
             print(f"uvicorn on {base}, {args.workers} worker(s); load average before: "
                   f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPU(s)")
             since = datetime.now(timezone.utc)
+            dash = Outcomes()
+            storm = refreshers(base, url, args.students, args.refreshing, args.refreshes, args.pause, dash)
             t0 = time.perf_counter()
-            out = run_saves(base, url, held, args.saves)
+            out = run_saves(base, url, held, args.saves, storm)
             wall = time.perf_counter() - t0
             n = len(out.latencies)
             print(f"saves: {TUTORS} tutors x {args.saves} (two tabs each) + admin {args.saves}, concurrently: {n} saves "
                   f"in {wall:.1f} s ({n / wall:.0f}/s); {len(out.written)} stored, {out.unchanged} unchanged, "
                   f"{out.conflicts} conflicts, {len(out.errors)} errors")
             summary("save under load", out.latencies, out.server, TARGETS["save p95"])
-            problems = out.errors[:5] + check_audit(url, out, since)
+            if dash.latencies:
+                print(f"dashboards at the same time: {args.refreshing} students x {args.refreshes} refreshes "
+                      f"(pause up to {args.pause} s): {len(dash.latencies)} pages, {len(dash.errors)} errors")
+                summary("dashboard under load", dash.latencies, [], TARGETS["student dashboard"])
+            problems = out.errors[:5] + dash.errors[:5] + check_audit(url, out, since)
             alone = sequential_saves(base, url, held, 4 * args.reps)
             print(f"saves by one tutor alone, one after the other ({len(alone.latencies)}):")
             summary("save alone", alone.latencies, alone.server, TARGETS["save p95"])
@@ -329,6 +375,7 @@ def main() -> None:
                   "the stored ones, each based on the value before it)" if not problems else
                   "PROBLEMS:\n  " + "\n  ".join(problems[:20]))
             pages(base, url, held, args.reps)
+            print(f"load average after: {' '.join(f'{x:.1f}' for x in os.getloadavg())}")
             if problems:
                 sys.exit(1)
     finally:

@@ -10,7 +10,7 @@ from pathlib import Path
 REPO = Path(__file__).resolve().parents[1]
 PACKAGES = ("gradebook", "autograder", "web")
 # The gradebook's rooms from the bottom up; a room may import its own and lower ones.
-GRADEBOOK_ORDER = ("errors", "nbformat_import", "store", "course", "people", "points", "admission", "exports", "cli")
+GRADEBOOK_ORDER = ("errors", "nbformat_import", "store", "course", "people", "points", "admission", "exports", "mail", "cli")
 # The autograder's rooms that compose everything (the root command, the demo) may reach the web app.
 AUTOGRADER_TOP = ("autograder.cli", "autograder.demo")
 

@@ -130,3 +130,25 @@ def run_import(upload: UploadFile, limit: int, action: Callable[[Path], T]) -> T
             return action(path)
         except GradebookError as exc:
             raise type(exc)(str(exc).replace(str(path.parent) + "/", "")) from exc
+
+
+LOG_TAIL_BYTES = 200_000
+
+
+def grader_log(cfg: CourseConfig) -> Path:
+    """The graders' log file (written by `mlph autograde --watch`, `mlph serve --grade`)."""
+    return cfg.data_dir / "logs" / "grader.log"
+
+
+def log_tail(path: Path, limit: int = LOG_TAIL_BYTES) -> str:
+    """The last ``limit`` bytes of a log, from a whole line on (or a sentence saying there is none yet)."""
+    try:
+        with path.open("rb") as fh:
+            size = fh.seek(0, 2)
+            fh.seek(max(size - limit, 0))
+            data = fh.read()
+    except OSError:
+        return "No grader has written a log yet: start one with `mlph serve --grade` or `mlph autograde --watch`.\n"
+    if size > limit:
+        data = data.split(b"\n", 1)[-1]
+    return data.decode("utf-8", errors="replace")

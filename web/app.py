@@ -35,8 +35,8 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Route modules, each with a module-level ``router`` (fastapi.APIRouter); one that cannot be imported stops
 # the start with its error (never a silently missing page).
 ROUTE_MODULES = ("web.routes.auth", "web.routes.student", "web.routes.admin", "web.routes.admin_edit",
-                 "web.routes.grade_task", "web.routes.tutor", "web.routes.rubric", "web.routes.hub",
-                 "web.routes.similarity")
+                 "web.routes.admin_mail", "web.routes.grade_task", "web.routes.tutor", "web.routes.rubric",
+                 "web.routes.hub", "web.routes.similarity", "web.routes.regrades")
 
 
 def _wants_html(request: Request) -> bool:
@@ -118,7 +118,25 @@ def app_from_env() -> FastAPI:
     return create_app(load_config())
 
 
-__all__ = ["create_app", "app_from_env", "HTMLResponse"]
+def serve_app(cfg: CourseConfig, host: str, port: int, workers: int = 1, *, grade: bool = False,
+              log_level: str = "info") -> None:
+    """Serve the application with uvicorn until Ctrl-C; with ``grade``, the grader (`mlph autograde --watch`,
+    every released sheet) runs beside it as a child process and stops with it (its log in the course's data
+    directory, linked on the admin page)."""
+    import uvicorn
+
+    from autograder.grading.watcher import spawn_grader, stop_child
+
+    grader = spawn_grader(cfg) if grade else None
+    try:
+        uvicorn.run("web.app:app_from_env", factory=True, host=host, port=port, workers=workers, proxy_headers=False,
+                    server_header=False, log_level=log_level)
+    finally:
+        if grader is not None:
+            stop_child(grader)
+
+
+__all__ = ["create_app", "app_from_env", "serve_app", "HTMLResponse"]
 
 
 def iter_routes(app: FastAPI) -> list[tuple[str, str]]:

@@ -114,12 +114,18 @@ def accounts_links(usernames: tuple[str, ...], csv_path: Path, base_url: str | N
 @click.option("--port", type=int, default=8000, show_default=True)
 @click.option("--workers", type=int, default=1, show_default=True,
               help="uvicorn worker processes (nothing lives in process memory: any number works).")
-def serve(host: str, port: int, workers: int) -> None:
-    """Run the web application with uvicorn (put it behind a TLS reverse proxy; see the README)."""
-    import uvicorn
+@click.option("--grade", is_flag=True, help="Also run the grader (`mlph autograde --watch`) beside the web server, "
+                                            "stopped with it; its log: <course data>/logs/grader.log.")
+def serve(host: str, port: int, workers: int, grade: bool) -> None:
+    """Run the web application with uvicorn (put it behind a TLS reverse proxy; see the README).
 
+    \b
+    Example:  mlph serve --grade        # the web application and grade-on-submit under one command
+    """
     from gradebook.course.config import load_config
     from gradebook.store.db import open_gradebook
+
+    from web.app import serve_app
 
     cfg = load_config()
     open_gradebook(cfg.db_url, create=False)  # a bad course or database is an error here, not in every worker
@@ -130,9 +136,9 @@ def serve(host: str, port: int, workers: int) -> None:
         version = check_hub(hub)
         click.echo(f"JupyterHub {version} at {hub.api_url}: service {hub.service!r} registered, its token valid; "
                    f"serving under {hub.prefix}/")
-    click.echo(f"serving {cfg.name} (data {cfg.data_dir}, database {cfg.db_url.split('@')[-1]}) on http://{host}:{port}")
-    uvicorn.run("web.app:app_from_env", factory=True, host=host, port=port, workers=workers, proxy_headers=False,
-                server_header=False, log_level="info")
+    click.echo(f"serving {cfg.name} (data {cfg.data_dir}, database {cfg.db_url.split('@')[-1]}) on http://{host}:{port}"
+               + (" with the grader beside it" if grade else ""))
+    serve_app(cfg, host, port, workers, grade=grade)
 
 
 def register(group: click.Group) -> None:

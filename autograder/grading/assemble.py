@@ -48,9 +48,19 @@ class Assembly:
     notes: list[str] = field(default_factory=list)
 
 
+def _copy(cell: NotebookNode) -> NotebookNode:
+    """A cell of its own (its top-level fields and its metadata's), the deeper values shared: the assembled
+    notebook replaces fields, never edits nested values in place, so the source's cells stay as they are
+    without a deep copy of every cell for every submission."""
+    new = NotebookNode(cell)
+    if isinstance(cell.get("metadata"), dict):
+        new["metadata"] = NotebookNode(cell["metadata"])
+    return new
+
+
 def _plain(cell: NotebookNode) -> NotebookNode:
     """A student's own cell: no nbgrader powers, no outputs."""
-    new = copy.deepcopy(cell)
+    new = _copy(cell)
     new.get("metadata", {}).pop("nbgrader", None)
     if new.get("cell_type") == "code":
         new["outputs"] = []
@@ -59,7 +69,7 @@ def _plain(cell: NotebookNode) -> NotebookNode:
 
 
 def _answer(source_cell: NotebookNode, student_source: str) -> NotebookNode:
-    new = copy.deepcopy(source_cell)
+    new = _copy(source_cell)
     new["source"] = student_source
     new["outputs"] = []
     new["execution_count"] = None
@@ -98,7 +108,7 @@ def assemble(source: NotebookNode, submitted: NotebookNode) -> Assembly:
         else:
             if gid and gid not in seen and is_test(cell):
                 notes.append(f"test cell {gid!r} was missing and has been restored")
-            cells.append(copy.deepcopy(cell))
+            cells.append(_copy(cell))
         if gid:
             cells.extend(extras.get(gid, []))
     nb = nbformat.v4.new_notebook(metadata=copy.deepcopy(source.metadata), cells=cells)

@@ -8,7 +8,7 @@ student's code did in its kernel. Every value is escaped; the page has no script
 from __future__ import annotations
 
 import html
-from datetime import datetime, timedelta, timezone
+from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
 from typing import Any
@@ -45,11 +45,11 @@ def _when(iso: str | None, tz: str) -> str:
 def student_view(result: dict[str, Any], manifest: Manifest, now: datetime | None = None) -> dict[str, Any]:
     """The student's view of ``result`` at ``now`` (:mod:`.visibility`): the phase from the stored deadline
     (extension included), the sheet's grace period and the time of receipt."""
-    grace = timedelta(minutes=float(manifest.late_policy.get("grace_minutes", 0)))
+    grace = manifest.late.grace
     deadline = datetime.fromisoformat(result["deadline"]) if result.get("deadline") else manifest.due
     submitted = datetime.fromisoformat(result["submitted_at"]) if result.get("submitted_at") else None
     view = phase(submitted, deadline, grace, now or datetime.now(timezone.utc))
-    late_zero = bool(result.get("late")) and manifest.late_policy.get("policy") == "zero"
+    late_zero = bool(result.get("late")) and manifest.late.policy == "zero"
     return student_result(result, view, late_counts_zero=late_zero)
 
 
@@ -58,7 +58,7 @@ def _points_line(view: dict[str, Any]) -> str:
         score, counted = view["score"], view["counted_score"]
         points = f"<b>{fmt_points(counted)} / {fmt_points(view['max_score'])}</b> points"
         if Fraction(counted) != Fraction(score):
-            points += f" counted (the tests below earned {fmt_points(score)}; the late policy counts 0)"
+            points += f" counted (the tests below earned {fmt_points(score)}; reduced by the sheet's late rule)"
         return f"<p>Autograded part: {points} — {html.escape(view['status'].replace('_', ' '))}.</p>"
     if view["phase"] == LATE:
         counted = ("; it counts <b>0</b> points under the sheet's late policy" if view.get("counted_score") == "0"

@@ -3,7 +3,7 @@
 Stages are functions on plain data: :func:`discover` (filesystem → submissions),
 :func:`make_job` (submission → job, or a ready result for an invalid one), the worker's
 :func:`~autograder.grading.worker.grade_job` (job → run report), :func:`finish` (run report → result) and
-:func:`~gradebook.points.autograde_store.store_result` (result → one database transaction).
+:func:`~gradebook.points.autograde_store.store_results` (results → one database transaction).
 """
 from __future__ import annotations
 
@@ -27,6 +27,7 @@ from typing import Any
 
 import nbformat
 from nbformat import NotebookNode
+from nbformat.v4.rwbase import rejoin_lines, strip_transient
 
 from gradebook.course.config import CourseConfig
 from gradebook.points.handins import HandinRecord
@@ -133,10 +134,24 @@ def discover(cfg: CourseConfig, manifest: Manifest, students: Iterable[str] | No
     return [found[s] for s in sorted(found)]
 
 
+_DECLARED: dict[tuple[str, int], list[str]] = {}
+
+
+def _declared(manifest: Manifest) -> list[str]:
+    """:func:`declared_files`, read once per version of the sheet's manifest (not once per submission)."""
+    try:
+        key = (str(manifest.path), manifest.path.stat().st_mtime_ns)
+    except OSError:
+        return declared_files(manifest)
+    if key not in _DECLARED:
+        _DECLARED[key] = declared_files(manifest)
+    return _DECLARED[key]
+
+
 def _files(tree: dict[str, bytes], manifest: Manifest) -> dict[str, str]:
     """The data files the sheet declares (``[handin] files``), as text: nothing else reaches the sandbox."""
     files = {}
-    for name in sorted(set(declared_files(manifest)) & set(tree)):
+    for name in sorted(set(_declared(manifest)) & set(tree)):
         if len(tree[name]) > MAX_FILE_BYTES:
             continue
         try:
@@ -218,7 +233,10 @@ def parse_notebook(raw: bytes, name: str) -> NotebookNode:
     :func:`parse_notebook_json`; whatever nbformat still raises is the notebook's reason too."""
     data = parse_notebook_json(raw, name)
     try:
-        nb = nbformat.reads(json.dumps(data), as_version=4)
+        if isinstance(data, dict) and data.get("nbformat") == 4:  # as nbformat.reads reads it, validated once
+            nb = strip_transient(rejoin_lines(nbformat.from_dict(data)))
+        else:  # an older format: nbformat converts it (and validates on the way)
+            nb = nbformat.reads(json.dumps(data), as_version=4)
         nbformat.validate(nb)
     except Exception as exc:  # nbformat raises several kinds on a malformed notebook
         first = str(exc).splitlines()[0][:160] if str(exc) else type(exc).__name__
@@ -284,7 +302,7 @@ def make_job(sub: Submission, manifest: Manifest, source: NotebookNode, limits: 
 def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference: Reference,
            run: dict[str, Any], notes: list[str]) -> dict[str, Any]:
     """Score a run report (trusted code, outside the kernel) into the submission's result."""
-    nb = nbformat.from_dict(run["notebook"])
+    nb = report_notebook(run["notebook"])
     run["notebook"] = nb
     cells = score_run(run, reference, manifest.test_points, source)
     status = {"ok": "graded", "timeout": "timeout"}.get(run["status"], "crashed")
@@ -316,8 +334,26 @@ def finish(sub: Submission, manifest: Manifest, source: NotebookNode, reference:
     res.update(status=status, reason=reason, detail=run.get("reason", ""),
                notes=list(notes) + described, student_notes=student_notes, timings=run.get("timings", {}),
                cells=out, score=str(sum((c.points for c in cells), Fraction(0))),
-               notebook=sanitize_notebook(nb, set(manifest.test_points) | set(task_of) | _source_ids(source)))
+               notebook=sanitize_notebook(nb, set(manifest.test_points) | set(task_of) | _source_ids(source),
+                                          in_place=True))
     return res
+
+
+def report_notebook(data: dict[str, Any]) -> NotebookNode:
+    """A run report's notebook (plain JSON from the worker) as nodes down to each output: the scoring reads the
+    cells by attribute and everything below them with ``get``, so the outputs' data (the check records' arrays)
+    stay plain dicts and lists instead of a node per number (``nbformat.from_dict``)."""
+    nb = NotebookNode(data)
+    nb["metadata"] = NotebookNode(nb.get("metadata") or {})
+    cells = []
+    for raw in nb.get("cells") or []:
+        cell = NotebookNode(raw)
+        cell["metadata"] = NotebookNode(cell.get("metadata") or {})
+        if isinstance(cell.get("outputs"), list):
+            cell["outputs"] = [NotebookNode(o) if isinstance(o, dict) else o for o in cell["outputs"]]
+        cells.append(cell)
+    nb["cells"] = cells
+    return nb
 
 
 def _source_ids(source: NotebookNode) -> set[str]:
@@ -380,8 +416,18 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
+def plain(obj: Any) -> Any:
+    """Nodes as plain dicts and lists: a job reaches its worker without nbformat's classes (whose unpickling
+    would import nbformat into every worker)."""
+    if isinstance(obj, dict):
+        return {k: plain(v) for k, v in obj.items()}
+    if isinstance(obj, list):
+        return [plain(v) for v in obj]
+    return obj
+
+
 def _for_worker(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: v for k, v in job.items() if k not in ("notes", "attempt", "labels")}
+    return {k: plain(v) if k == "notebook" else v for k, v in job.items() if k not in ("notes", "attempt", "labels")}
 
 
 def submit_jobs(executor: Executor, jobs: list[dict[str, Any]]) -> dict[Future[str], dict[str, Any]]:
@@ -391,12 +437,15 @@ def submit_jobs(executor: Executor, jobs: list[dict[str, Any]]) -> dict[Future[s
 
 def collect_reports(executor: Executor, futures: dict[Future[str], dict[str, Any]],
                     on_done: Callable[[dict[str, Any], dict[str, Any] | BaseException], None],
-                    retries: int = 1) -> None:
+                    retries: int = 1, idle: Callable[[], None] | None = None, every: float = 0.25) -> None:
     """Call ``on_done(job, report_or_exception)`` as each job finishes; a job whose worker died is tried
-    again (``retries`` times) before its exception is reported."""
+    again (``retries`` times) before its exception is reported. ``idle()`` is called every ``every`` seconds
+    while no job finishes."""
     pending = dict(futures)
     while pending:
-        done, _ = wait(pending, return_when=FIRST_COMPLETED)
+        done, _ = wait(pending, timeout=every if idle else None, return_when=FIRST_COMPLETED)
+        if not done and idle is not None:
+            idle()
         for fut in done:
             job = pending.pop(fut)
             try:

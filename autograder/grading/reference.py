@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import json
 import os
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -44,7 +45,7 @@ def load_reference(cfg: CourseConfig, manifest: Manifest, source: NotebookNode, 
             return ref
     ref = reference_from_run(run_source(source, limits, sandboxed), manifest.id)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_suffix(".tmp")
+    tmp = path.with_suffix(f".{os.getpid()}.{threading.get_ident()}.tmp")  # two graders' slots may write at once
     tmp.write_text(json.dumps({"source_hash": shash, "reference": ref}))
     os.chmod(tmp, 0o600)
     tmp.replace(path)

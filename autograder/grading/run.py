@@ -1,13 +1,14 @@
 """The autograde run: coordinator of discovery, workers, scoring and storage, with progress."""
 from __future__ import annotations
 
+import json
 import logging
-import time
 from datetime import datetime, timezone
+import time
 import traceback
 from collections import Counter
 from collections.abc import Callable
-from concurrent.futures import Executor
+from concurrent.futures import Executor, Future
 from contextlib import ExitStack
 from dataclasses import dataclass, field
 from typing import Any
@@ -16,16 +17,14 @@ import nbformat
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from gradebook.points.autograde_store import (GRADER_ERROR, graded_fingerprints, graded_runs, require_sheet,
-                                              stored_decisions, store_result)
+                                              stored_decisions, store_result, store_results)
 from gradebook.points.grading_turn import KEPT, when_graded
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import open_gradebook
-from gradebook.points.handins import decision_fields, decision_for, latest_handins, roster_ids
+from gradebook.points.handins import decision_fields, decision_for, decisions_for, latest_handins, roster_ids
 
 from autograder.grading.feedback import write_feedback
-from autograder.errors import SandboxUnavailable
 from autograder.limits import Limits
-from autograder.intake.exchange import collect as collect_exchange
 from autograder.grading.pipeline import (CHANGED, Submission, collect_reports, default_workers, discover, executor_for, failed_result, finish,
                        make_job, source_hash, source_imports, submit_jobs, test_labels)
 from autograder.grading.reference import load_reference
@@ -59,6 +58,24 @@ def _progress(enabled: bool) -> Progress:
                     TimeRemainingColumn(), disable=not enabled)
 
 
+def notebook_text(nb: dict[str, Any]) -> str:
+    """A graded notebook as a file, one cell per line: JSON that nbformat and Jupyter read as they read their
+    own files (keys sorted, text as strings), written by the C encoder in one pass instead of nbformat's
+    deep copy and indented pure-Python encoding (3/4 of the coordinator's time per submission). Without the
+    transient fields nbformat strips on writing; the notebook is the caller's and is edited."""
+    meta = dict(nb.get("metadata") or {})
+    for key in ("orig_nbformat", "orig_nbformat_minor", "signature"):
+        meta.pop(key, None)
+    cells = []
+    for cell in nb.get("cells", []):
+        if isinstance(cell.get("metadata"), dict) and "trusted" in cell["metadata"]:
+            cell["metadata"] = {k: v for k, v in cell["metadata"].items() if k != "trusted"}
+        cells.append("  " + json.dumps(cell, sort_keys=True, ensure_ascii=False))
+    return ('{\n "cells": [\n' + ",\n".join(cells) + '\n ],\n "metadata": '
+            + json.dumps(meta, sort_keys=True, ensure_ascii=False)
+            + f',\n "nbformat": {int(nb.get("nbformat", 4))},\n "nbformat_minor": {int(nb.get("nbformat_minor", 5))}\n}}\n')
+
+
 def _save_files(cfg: CourseConfig, sub: Submission, result: dict[str, Any], manifest: Any) -> None:
     """The graded notebook (its outputs already made inert by :func:`finish`) and the feedback page."""
     nb = result.pop("notebook", None)
@@ -66,8 +83,7 @@ def _save_files(cfg: CourseConfig, sub: Submission, result: dict[str, Any], mani
     if nb is not None:
         out.mkdir(parents=True, exist_ok=True)
         tmp = out / f".{manifest.notebook}.part"
-        text = nbformat.v4.writes(nb)  # nbformat.write's bytes, without its validation (it only ever warns)
-        tmp.write_text(text if text.endswith("\n") else text + "\n", encoding="utf-8")
+        tmp.write_text(notebook_text(nb), encoding="utf-8")
         tmp.replace(out / manifest.notebook)
     write_feedback(result, manifest, cfg.data_dir / "feedback", cfg.timezone)
 
@@ -123,10 +139,11 @@ def _not_now(engine: Any, manifest: Any, counts: str,
     now = datetime.now(timezone.utc)
     waiting: dict[str, datetime | None] = {}
     kept: list[str] = []
+    decisions = decisions_for(engine, manifest, {sub.student: sub.submitted_at for sub in todo if not sub.invalid})
     for sub in todo:
         if sub.invalid:  # nothing of the student's runs: never limited
             continue
-        decision = decision_for(engine, manifest, sub.student, sub.submitted_at)
+        decision = decisions[sub.student]
         count, last = runs.get(sub.student, (0, None))
         late, status = stored.get(sub.student, (None, None))
         turn = when_graded(counts, manifest.grading_rate, count, last, late, status, sub.submitted_at, decision, now)
@@ -151,22 +168,78 @@ class _Context:
     labels: dict[str, str]  # grade id -> how the student finds the test cell
 
 
-def _store(ctx: _Context, sub: Submission, result: dict[str, Any]) -> dict[str, Any]:
-    """Save the files and the database row of one result. Anything that fails here (a bug, a full disk, a
-    lost database connection) costs this submission only: it is stored as a ``grader_error`` (retried by the
-    next run) if that is possible, logged with its traceback for the instructors, and the batch goes on."""
-    try:
-        decision = decision_for(ctx.engine, ctx.manifest, sub.student, sub.submitted_at)
-        result.update(decision_fields(decision, result["score"], ctx.cfg.timezone))
-        _save_files(ctx.cfg, sub, result, ctx.manifest)
-        store_result(ctx.engine, result)
-        return result
-    except Exception:
-        log.exception("storing the result of %s/%s failed", sub.sheet, sub.student)
-        failed = failed_result(sub, ctx.manifest, GRADER_ERROR, "the grader failed while storing this result; "
-                               "it is tried again by the next run", ctx.labels)
+STORE_BATCH = 32  # results whose database rows are written in one transaction ...
+STORE_AFTER = 0.5  # ... or fewer, once the first of them has waited this many seconds
+
+
+class _Store:
+    """The results of a run as they arrive: each one's files (graded notebook, feedback) at once, the database
+    rows of several in one transaction (:func:`store_results`). Anything that fails here (a bug, a full disk, a
+    lost database connection) costs the submission it concerns only: a batch that cannot be stored is stored
+    one by one, and a result that still fails is stored as a ``grader_error`` (retried by the next run) if
+    that is possible, logged with its traceback for the instructors; the run goes on."""
+
+    def __init__(self, ctx: _Context, done: Callable[[dict[str, Any]], None]) -> None:
+        self.ctx, self.done = ctx, done
+        self.pending: list[tuple[Submission, dict[str, Any]]] = []
+        self.since = 0.0
+
+    def add(self, sub: Submission, result: dict[str, Any]) -> None:
+        if not self.pending:
+            self.since = time.monotonic()
+        self.pending.append((sub, result))
+        if len(self.pending) >= STORE_BATCH:
+            self.flush()
+
+    def due(self) -> None:
+        """Store what has waited long enough (called between results and while the workers are busy)."""
+        if self.pending and time.monotonic() - self.since >= STORE_AFTER:
+            self.flush()
+
+    def flush(self) -> None:
+        batch, self.pending = self.pending, []
+        if not batch:
+            return
+        ctx = self.ctx
         try:
-            store_result(ctx.engine, failed)
+            decisions = decisions_for(ctx.engine, ctx.manifest, {sub.student: sub.submitted_at for sub, _ in batch})
+        except Exception:
+            log.exception("reading the late decisions of %s failed", ctx.manifest.id)
+            decisions = {}
+        ready = [(sub, self._files(sub, result, decisions.get(sub.student))) for sub, result in batch]
+        try:
+            store_results(ctx.engine, [result for _, result in ready])
+        except Exception:
+            log.exception("storing %d results of %s at once failed; storing them one by one", len(ready), ctx.manifest.id)
+            ready = [(sub, self._one(sub, result)) for sub, result in ready]
+        for _, result in ready:
+            self.done(result)
+
+    def _failed(self, sub: Submission) -> dict[str, Any]:
+        return failed_result(sub, self.ctx.manifest, GRADER_ERROR, "the grader failed while storing this result; "
+                             "it is tried again by the next run", self.ctx.labels)
+
+    def _files(self, sub: Submission, result: dict[str, Any], decision: Any) -> dict[str, Any]:
+        ctx = self.ctx
+        try:
+            if decision is None:
+                decision = decision_for(ctx.engine, ctx.manifest, sub.student, sub.submitted_at)
+            result.update(decision_fields(decision, result["score"], ctx.cfg.timezone))
+            _save_files(ctx.cfg, sub, result, ctx.manifest)
+            return result
+        except Exception:
+            log.exception("storing the result of %s/%s failed", sub.sheet, sub.student)
+            return self._failed(sub)
+
+    def _one(self, sub: Submission, result: dict[str, Any]) -> dict[str, Any]:
+        try:
+            store_result(self.ctx.engine, result)
+            return result
+        except Exception:
+            log.exception("storing the result of %s/%s failed", sub.sheet, sub.student)
+        failed = self._failed(sub)
+        try:
+            store_result(self.ctx.engine, failed)
         except Exception:
             log.exception("storing the grader error of %s/%s failed too", sub.sheet, sub.student)
         return failed
@@ -193,37 +266,43 @@ def _grade(ctx: _Context, todo: list[Submission], summary: Summary, pool: Execut
     with _progress(progress) as bar:
         task = bar.add_task(f"autograding {ctx.manifest.id}", total=len(todo), rate="")
 
-        def record(sub: Submission, result: dict[str, Any]) -> None:
-            summary.results.append(_store(ctx, sub, result))
+        def stored(result: dict[str, Any]) -> None:
+            summary.results.append(result)
             bar.advance(task)
             elapsed = bar.tasks[0].elapsed or 0.0
             bar.update(task, rate=f"{len(summary.results) / elapsed:.1f}/s" if elapsed else "")
 
-        jobs = []
-        for sub in todo:
+        store = _Store(ctx, stored)
+        futures: dict[Future[str], dict[str, Any]] = {}
+        last = len(todo) - ctx.last_without_spare
+        for i, sub in enumerate(todo):  # each job to the workers as soon as it is made: they start at once
             job = make_job(sub, ctx.manifest, ctx.source, ctx.limits, ctx.sandbox, ctx.preload, ctx.labels)
             if job.get("status") == CHANGED:  # replaced since discover(): the next pass grades it with its time
                 summary.changed.append(sub.student)
                 bar.advance(task)
             elif "status" in job:
-                record(sub, job)
+                store.add(sub, job)
             else:
-                jobs.append(job)
-        for job in jobs[len(jobs) - ctx.last_without_spare:]:
-            job["spare"] = False
-        futures = submit_jobs(pool, jobs)
+                if i >= last:
+                    job["spare"] = False
+                futures.update(submit_jobs(pool, [job]))
         try:  # the solution runs here while the workers grade (its reference is needed only to score)
             reference = load_reference(ctx.cfg, ctx.manifest, ctx.source, ctx.shash, ctx.limits, ctx.sandbox)
         except BaseException:
             for fut in futures:
                 fut.cancel()
+            store.flush()
             raise
 
         def on_done(job: dict[str, Any], report: dict[str, Any] | BaseException) -> None:
             sub = by_student[job["student"]]
-            record(sub, _finished(ctx, sub, job, report, reference))
+            store.add(sub, _finished(ctx, sub, job, report, reference))
+            store.due()
 
-        collect_reports(pool, futures, on_done)
+        try:
+            collect_reports(pool, futures, on_done, idle=store.due)
+        finally:
+            store.flush()
 
 
 def autograde_sheets(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None,
@@ -245,53 +324,6 @@ def _imports(cfg: CourseConfig, sheets: list[str]) -> tuple[str, ...]:
         m = cfg.manifest(sheet)
         found |= set(source_imports(nbformat.read(m.directory / m.notebook, as_version=4)))
     return tuple(sorted(found))
-
-
-def watch(cfg: CourseConfig, sheets: list[str], *, workers: int | None = None, cluster: str | None = None,
-          limits: Limits = Limits(), sandbox: bool = True, interval: float = 2.0,
-          say: Callable[[str], None] = print, stop: Callable[[], bool] = lambda: False,
-          connect_timeout: float = 20.0) -> None:
-    """Grade on submit: every ``interval`` seconds collect ``sheets`` from the exchange and grade what is
-    new or changed (feedback included), until ``stop()`` is true or Ctrl-C. One pool for the whole
-    run, so its kernels are started ahead of the next submission."""
-    if sandbox and not cluster:
-        prepare_sandboxes()
-    say(f"watching the exchange and the web uploads for {', '.join(sheets)} (Ctrl-C to stop)")
-    preload = _imports(cfg, sheets)
-    engine = open_gradebook(cfg.db_url, create=False)
-    announced: dict[tuple[str, str], datetime | str | None] = {}
-    with executor_for(workers or default_workers(), cluster, (limits, sandbox, preload), connect_timeout) as pool:
-        while not stop():
-            for sheet in sheets:
-                try:
-                    _watch_pass(cfg, engine, sheet, limits, sandbox, pool, preload, say, announced)
-                except (SandboxUnavailable, KeyboardInterrupt):
-                    raise
-                except Exception as exc:  # a broken pass (the database away, a bug) is logged; the next pass runs
-                    log.exception("--watch: the pass over %s failed", sheet)
-                    say(f"{sheet}: this pass failed ({type(exc).__name__}: {str(exc)[:200]}); trying again")
-            time.sleep(interval)
-
-
-def _watch_pass(cfg: CourseConfig, engine: Any, sheet: str, limits: Limits, sandbox: bool, pool: Executor,
-                preload: tuple[str, ...], say: Callable[[str], None], announced: dict[Any, Any]) -> None:
-    report = collect_exchange(cfg, engine, sheet)
-    for student, why in report.held + report.refused + report.failed:
-        say(f"{sheet}: hand-in {student} not accepted: {why}")
-    summary = autograde(cfg, sheet, limits=limits, progress=False, sandbox=sandbox, executor=pool, preload=preload)
-    for r in summary.results:
-        say(result_line(r))
-    for student in summary.held:
-        say(f"{sheet}: {student} is not on the roster: not graded (add the student to the roster)")
-    for student in summary.kept:
-        if announced.get((sheet, student), "") != "kept":
-            announced[(sheet, student)] = "kept"
-            say(f"{sheet}: {student}'s late hand-in is kept, not graded: the hand-in made in time counts")
-    for student, turn in summary.waiting.items():
-        if announced.get((sheet, student), "") != turn:
-            announced[(sheet, student)] = turn
-            say(f"{sheet}: {student}'s hand-in waits for its grading turn: "
-                + (f"{turn:%Y-%m-%d %H:%M:%S} UTC" if turn else "never (the sheet's limit of graded runs)"))
 
 
 def result_line(r: dict[str, Any]) -> str:

@@ -87,10 +87,11 @@ def clean_output(out: Any) -> NotebookNode | None:
     return None
 
 
-def sanitize_notebook(nb: NotebookNode, trusted_ids: set[str]) -> NotebookNode:
+def sanitize_notebook(nb: NotebookNode, trusted_ids: set[str], *, in_place: bool = False) -> NotebookNode:
     """A copy of an executed notebook with every output inert, and the student's own cells cleaned.
-    ``trusted_ids``: grade ids of cells that come from the source (their source and metadata are ours)."""
-    out = copy.deepcopy(nb)
+    ``trusted_ids``: grade ids of cells that come from the source (their source and metadata are ours).
+    ``in_place``: ``nb`` itself is cleaned and returned (for a caller that owns it and keeps only the result)."""
+    out = nb if in_place else copy.deepcopy(nb)
     for cell in out.cells:
         if "outputs" in cell:
             cell["outputs"] = [o for o in (clean_output(o) for o in cell["outputs"]) if o is not None]

@@ -6,7 +6,7 @@ from typing import Any
 
 from autograder.grading.execute import execute_notebook
 from autograder.limits import Limits
-from autograder.nbgrader_bridge import CHECK_MODULE
+from autograder.checks import CHECK_MODULE
 
 
 def grade_job(job: dict[str, Any]) -> str:

@@ -24,7 +24,8 @@ from sqlalchemy import Engine
 
 from gradebook.course.config import CourseConfig
 from gradebook.course.sheets_state import handin_refusal
-from gradebook.points.handins import ACCEPTED, HELD, INVALID, REFUSED, HandinRecord, logins, record_handins, roster_ids, seen_entries
+from gradebook.points.handins import (ACCEPTED, HELD, INVALID, REFUSED, HandinRecord, late_refusal, logins, record_handins,
+                                      roster_ids, seen_entries)
 from gradebook.people.roster import ID_RE
 
 from autograder.intake.safe import IntakeRefused, TreeLimits, read_snapshot, tree_ctime
@@ -138,7 +139,7 @@ def collect(cfg: CourseConfig, engine: Engine, sheet: str, *, admit: frozenset[s
     each is read, checked, written (when it is the student's newest) and recorded before the next is read. At
     most :data:`MAX_NEW_PER_OWNER` new entries of one owner (login) per pass; the rest wait for the next.
     ``clock``: the time of receipt of an entry instead of its inode change (the demo's simulated clock)."""
-    cfg.manifest(sheet)  # an unknown sheet is an error here, not an empty collection
+    manifest = cfg.manifest(sheet)  # an unknown sheet is an error here, not an empty collection
     refuse_unreleased(engine, cfg, sheet)
     report = CollectReport(sheet)
     done = {e for e, _ in seen_entries(engine, sheet)}
@@ -158,6 +159,8 @@ def collect(cfg: CourseConfig, engine: Engine, sheet: str, *, admit: frozenset[s
                 report.deferred += 1
                 continue
         rec, files = _judge(cfg, entry, student, roster, known_logins, admit, clock)
+        if files is not None and (why := late_refusal(engine, manifest, student, rec.received_at, cfg.timezone)):
+            rec, files = replace(rec, status=REFUSED, reason=why), None  # after the sheet's cut-off
         if files is not None:
             try:
                 if write_submission(cfg.data_dir, sheet, student, files, rec.received_at, "exchange") is not None:

@@ -21,7 +21,8 @@ from sqlalchemy import Engine, func, select, update
 
 from gradebook.course.config import CourseConfig
 from gradebook.store.db import atomic
-from gradebook.points.handins import ACCEPTED, REFUSED, HandinRecord, record_handins, roster_ids
+from gradebook.points.grading_queue import enqueue
+from gradebook.points.handins import ACCEPTED, REFUSED, HandinRecord, late_refusal, record_handins, roster_ids
 from gradebook.store.models import Handin, StudentProfile
 
 from autograder.intake.safe import IntakeRefused, clean_name
@@ -76,9 +77,12 @@ def _reserve(engine: Engine, rec: HandinRecord, per_minute: int, bytes_per_sheet
 
 
 def _complete(engine: Engine, rec: HandinRecord) -> HandinRecord:
+    """The record completed; an accepted notebook's grading queued in the same transaction."""
     with atomic(engine) as session:
         session.execute(update(Handin).where(Handin.id == rec.handin_id).values(
             status=rec.status, reason=rec.reason or None, sha256=rec.sha256, stored_path=rec.stored_path))
+        if rec.kind == "notebook" and rec.status == ACCEPTED:
+            enqueue(session, rec.sheet, rec.student_id, handin_id=rec.handin_id, received_at=rec.received_at)
     return rec
 
 
@@ -124,6 +128,8 @@ def accept_upload(cfg: CourseConfig, engine: Engine, *, sheet: str, student: str
     roster = roster_ids(engine)
     if roster is not None and student not in roster:
         return record_handins(engine, [HandinRecord(**{**rec.__dict__, "reason": f"{student!r} is not on the roster"})])[0]
+    if why := late_refusal(engine, cfg.manifest(sheet), student, received, cfg.timezone):  # past the cut-off
+        return record_handins(engine, [HandinRecord(**{**rec.__dict__, "reason": why})])[0]
     per_minute = per_minute or cfg.uploads_per_minute
     bytes_per_sheet = bytes_per_sheet or cfg.upload_mb_per_sheet * 1_000_000
     rec = HandinRecord(**{**rec.__dict__, "handin_id": _reserve(engine, rec, per_minute, bytes_per_sheet)})

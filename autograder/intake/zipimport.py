@@ -29,7 +29,7 @@ from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.course.config import CourseConfig
-from gradebook.points.handins import ACCEPTED, INVALID, HandinRecord, record_handins
+from gradebook.points.handins import ACCEPTED, INVALID, REFUSED, HandinRecord, late_refusal, record_handins
 from gradebook.course.manifest import Manifest
 from gradebook.store.models import StudentProfile
 
@@ -53,11 +53,13 @@ class ZipReport:
     unmatched: list[tuple[str, str]] = field(default_factory=list)  # (folder, why)
     superseded: list[tuple[str, str]] = field(default_factory=list)  # (student, folder): a later hand-in is there
     ambiguous: list[tuple[str, str]] = field(default_factory=list)  # (student, why): imported for nobody
+    refused: list[tuple[str, str]] = field(default_factory=list)  # (student, why): after the sheet's cut-off
 
     def __str__(self) -> str:
         return (f"{self.sheet}: {len(self.accepted)} hand-in(s) imported, {len(self.invalid)} invalid, "
                 f"{len(self.unmatched)} folder(s) not matched to the roster, {len(self.ambiguous)} ambiguous, "
-                f"{len(self.superseded)} older than the hand-in already there")
+                f"{len(self.superseded)} older than the hand-in already there"
+                + (f", {len(self.refused)} refused after the cut-off" if self.refused else ""))
 
 
 def _key(text: str) -> str:
@@ -224,6 +226,10 @@ def import_zip(cfg: CourseConfig, engine: Engine, sheet: str, zip_path: Path) ->
         for student, folder in sorted(chosen.items()):
             when = datetime(*folder.latest, tzinfo=tz).astimezone(timezone.utc)  # stored as UTC, everywhere
             rec = HandinRecord(sheet, student, "notebook", "zip", when, INVALID, entry=f"{zip_path.name}:{folder.names[0]}")
+            if why := late_refusal(engine, manifest, student, when, cfg.timezone):  # after the sheet's cut-off
+                report.refused.append((student, why))
+                record_handins(engine, [replace(rec, status=REFUSED, reason=why)])
+                continue
             try:
                 kept, notes = _handin(zf, folder, manifest)
             except IntakeRefused as exc:

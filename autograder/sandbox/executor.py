@@ -160,10 +160,18 @@ WARM_UP = ("pass", "1", "1 / 0", "def _mlph_f():\n    raise ValueError('x')\n_ml
            "from IPython.display import display as _mlph_d\n_mlph_d({'text/plain': ''}, raw=True)\ndel _mlph_d")
 
 
+def _may_transform(lines: list[str]) -> bool:
+    """Whether one of IPython's token transformations could apply (conservatively: any ``%``, ``!`` or ``?``
+    anywhere, any line starting with an autocall escape)."""
+    text = "".join(lines)
+    return "%" in text or "!" in text or "?" in text or any(line.lstrip()[:1] in (",", ";", "/") for line in lines)
+
+
 def make_shell(ipython_dir: str | None = None, cell_bytes: int = 1 << 40, notebook_bytes: int = 1 << 40) -> Any:
     """The IPython shell that runs the cells (made once, in the zygote before it forks, or at start)."""
     from IPython.core.displayhook import DisplayHook
     from IPython.core.displaypub import DisplayPublisher
+    from IPython.core.inputtransformer2 import TransformerManager
     from IPython.core.interactiveshell import InteractiveShell
     from traitlets.config import Config
 
@@ -195,8 +203,31 @@ def make_shell(ipython_dir: str | None = None, cell_bytes: int = 1 << 40, notebo
         def clear_output(self, wait: bool = False) -> None:
             collector.clear(wait)
 
+    class Transformer(TransformerManager):
+        """IPython's input transformations, without tokenizing a cell none of whose token transformations
+        (magics ``%``, shell ``!``, help ``?``, the autocall escapes ``, ; /`` at a line's start) can apply:
+        the same text, for a tenth of a cell's cost (most cells of a sheet use none of them)."""
+
+        def __init__(self) -> None:
+            super().__init__()
+            self.default_tokens = list(self.token_transformers)
+
+        def do_token_transforms(self, lines: list[str]) -> list[str]:
+            if self.token_transformers == self.default_tokens and not _may_transform(lines):
+                return lines
+            result: list[str] = super().do_token_transforms(lines)
+            return result
+
     class Shell(InteractiveShell):
         collector: Collector  # the outputs of the cell being run
+
+        def should_run_async(self, raw_cell: str, *, transformed_cell: str | None = None,
+                             preprocessing_exc_tuple: Any = None) -> bool:
+            if transformed_cell is not None and "await" not in transformed_cell and "async" not in transformed_cell:
+                return False  # no top-level await possible: IPython would compile the cell once more to find that
+            result: bool = super().should_run_async(raw_cell, transformed_cell=transformed_cell,
+                                                    preprocessing_exc_tuple=preprocessing_exc_tuple)
+            return result
 
         def _showtraceback(self, etype: Any, evalue: Any, stb: list[str]) -> None:
             try:
@@ -213,6 +244,7 @@ def make_shell(ipython_dir: str | None = None, cell_bytes: int = 1 << 40, notebo
     shell = Shell.instance(config=cfg, ipython_dir=ipython_dir, xmode="Plain", colors="nocolor", displayhook_class=Hook,
                   display_pub_class=Publisher)
     shell.collector = collector
+    shell.input_transformer_manager = Transformer()
     warm_up(shell, WARM_UP)
     return shell
 

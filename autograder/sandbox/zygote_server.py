@@ -31,6 +31,7 @@ answers an error and the grader starts that kernel the ordinary way.
 from __future__ import annotations
 
 import ctypes
+import gc
 import importlib
 import importlib.util
 import json
@@ -224,11 +225,21 @@ def preload(modules: list[str]) -> dict[str, Any]:
             except Exception:
                 pass
         EXECUTOR.warm_up(SHELL, EXECUTOR.NUMPY_WARM_UP)
+    settle_heap()
     return {"ok": True, "failed": failed}
+
+
+def settle_heap() -> None:
+    """Everything loaded so far out of the garbage collector's sight (``gc.freeze``): a forked kernel's
+    collections then never walk (and so never copy, page by page) the zygote's modules, which it shares
+    copy-on-write. Measured: 0.014 CPU-seconds less per kernel on sheet01 (one in six of its cells' work)."""
+    gc.collect()
+    gc.freeze()
 
 
 def serve() -> None:
     load_executor()
+    settle_heap()
     channel = socket.socket(fileno=0)
     channel.sendall(json.dumps({"ready": True}).encode())
     while True:  # the worker that owns the zygote is gone (even kill -9'd): end of input, exit

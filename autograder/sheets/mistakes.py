@@ -143,10 +143,11 @@ def check_declarations(manifest: Manifest, source: NotebookNode, mistakes: list[
             problems.append(f"{what}: names task {m['task']!r}, but the test cells after {m['cell']!r} are "
                             f"task {of_cell[m['cell']]!r}'s")
     if len(mistakes) < conv.min_mistakes:
-        problems.append(f"{where}: {len(mistakes)} mistakes; a sheet has at least {conv.min_mistakes}")
+        problems.append(f"{where}: {len(mistakes)} mistakes; a sheet has at least {conv.min_mistakes} "
+                        f"({conv.rule('min_mistakes')})")
     per_cell = Counter(m["cell"] for m in mistakes)
-    problems += [f"{where}: answer cell {a!r} has {per_cell[a]} mistakes; each has at least {conv.min_mistakes_per_cell}"
-                 for a in answers if per_cell[a] < conv.min_mistakes_per_cell]
+    problems += [f"{where}: answer cell {a!r} has {per_cell[a]} mistakes; each has at least "
+                 f"{conv.min_mistakes_per_cell} ({conv.rule('min_mistakes_per_cell')})" for a in answers if per_cell[a] < conv.min_mistakes_per_cell]
     return problems
 
 

@@ -6,6 +6,7 @@
 
 - whose last validation failed, is missing, or is stale (a file changed since);
 - that is not in the semester plan (``mlph.toml``: its points would never count);
+- that is marked work in progress (``wip = true`` in its sheet.toml);
 - whose due date is already past (every student would be decided "missing" at once).
 """
 from __future__ import annotations
@@ -100,6 +101,14 @@ def plan_problem(cfg: CourseConfig, sheet: str) -> str | None:
             f"[[semester.sheet]] id = \"{sheet}\" there")
 
 
+def wip_problem(cfg: CourseConfig, sheet: str) -> str | None:
+    """Why ``sheet`` is not ready (``wip = true`` in its sheet.toml), or None."""
+    from autograder.sheets.conventions import sheet_flags
+
+    wip = sheet_flags(cfg.root, cfg.manifest(sheet))
+    return f"{sheet} is {wip}: remove the mark when the sheet is ready" if wip else None
+
+
 def due_problem(cfg: CourseConfig, sheet: str, now: datetime) -> str | None:
     due = cfg.manifest(sheet).due
     if due > now:
@@ -111,7 +120,8 @@ def due_problem(cfg: CourseConfig, sheet: str, now: datetime) -> str | None:
 def release_problems(cfg: CourseConfig, sheet: str, now: datetime | None = None) -> list[str]:
     """Every reason not to release ``sheet`` now (empty: release)."""
     now = now or datetime.now(timezone.utc)
-    found = [plan_problem(cfg, sheet), due_problem(cfg, sheet, now), validation_problem(cfg, sheet)]
+    found = [plan_problem(cfg, sheet), wip_problem(cfg, sheet), due_problem(cfg, sheet, now),
+             validation_problem(cfg, sheet)]
     return [p for p in found if p]
 
 

@@ -3,7 +3,7 @@ mistake run through the real sandboxed grader, all in one pool.
 
 Without a kernel: (1) manifest and notebook metadata agree; (2) the notebook's format; (3) the
 sheet's shape (points, tasks, a rubric and a model solution for every paper task, the hand-in
-sentence); (4) every visible check can fail at home, every answer function has a visible check, no
+sentence; the numbers from ``[conventions]`` in mlph.toml or the sheet's sheet.toml, :mod:`.conventions`); (4) every visible check can fail at home, every answer function has a visible check, no
 expected value uses a student's function, no test cell uses another task's answers; (5) every
 mistake names its task, enough mistakes; (6) ``release/`` is what ``source/`` generates; (7) no line
 of a solution, a hidden test or a paper model solution is in ``release/``.
@@ -37,15 +37,15 @@ from autograder.grading.harden import harden
 from autograder.grading.pipeline import source_imports
 from autograder.grading.scoring import Reference, reference_from_run, score_run
 from autograder.limits import Limits
-from autograder.sheets import guards, release_gate, runs
+from autograder.sheets import conventions as shape, guards, release_gate, runs
 from autograder.sheets.consistency import check_leaks, check_metadata, check_release_current, secret_lines
-from autograder.sheets.conventions import COURSE, Conventions, check_conventions
+from autograder.sheets.conventions import COURSE, Conventions, ConventionsError, check_conventions
 from autograder.sheets.mistakes import (MistakeOutcome, check_declarations, failed_test_cells, load_alternatives,
                                         load_mistakes, outcome, student_view, task_of, up_to_task, with_answer,
                                         with_answers)
 from autograder.sheets.rules import check_notebook_format, check_test_cells
 
-__all__ = ["SheetReport", "validate_sheet", "validate_sheets", "closing_advice", "check_leaks", "secret_lines", "load_mistakes", "with_answer"]
+__all__ = ["SheetReport", "CourseValidation", "validate_course", "validate_sheet", "validate_sheets", "closing_advice", "check_leaks", "secret_lines", "load_mistakes", "with_answer"]
 
 REFERENCE, SOLUTION, STUDENT, VIEW = "reference", "solution", "student version", "student view"
 SHADOW = "shadowing simulation"
@@ -86,24 +86,55 @@ class _Steps:
         self.say("        " + text)
 
 
-def validate_sheets(cfg: CourseConfig, sheets: list[str], say: Say = lambda s: None, limits: Limits = Limits(),
-                    heading: Say | None = None, conventions: Conventions = COURSE) -> list[str]:
-    """`mlph validate`: validate each sheet, warn about one outside the semester plan, and record each
-    result for `mlph release` (:mod:`.release_gate`); every problem found."""
-    problems: list[str] = []
+@dataclass
+class CourseValidation:
+    """What `mlph validate` found: ``problems`` fail it; ``warnings`` (the work-in-progress sheets' problems
+    and marks) do not, unless ``--strict``."""
+    problems: list[str] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+    work_in_progress: list[str] = field(default_factory=list)  # the sheets whose problems are warnings
+
+
+def work_in_progress(cfg: CourseConfig, sheet: str) -> list[str]:
+    """Why ``sheet`` is work in progress: marked ``wip = true`` in its sheet.toml, or outside the semester plan
+    (its points could never count). Empty: a sheet of the course, held to every check."""
+    reasons = [release_gate.plan_problem(cfg, sheet), shape.sheet_flags(cfg.root, cfg.manifest(sheet))]
+    return [r for r in reasons if r]
+
+
+def validate_course(cfg: CourseConfig, sheets: list[str], say: Say = lambda s: None, limits: Limits = Limits(),
+                    heading: Say | None = None, conventions: Conventions | None = None,
+                    strict: bool = False) -> CourseValidation:
+    """`mlph validate`: validate each sheet and record each result for `mlph release` (:mod:`.release_gate`).
+    A work-in-progress sheet (:func:`work_in_progress`) is validated too, its problems reported as warnings;
+    ``strict``: they fail, and so does the mark itself."""
+    out = CourseValidation()
     for sheet in sheets:
         (heading or say)(sheet)
-        outside = release_gate.plan_problem(cfg, sheet)
-        if outside:
-            say(f"  WARNING {outside}; `mlph release {sheet}` refuses it")
+        wip = work_in_progress(cfg, sheet)
+        for reason in wip:
+            say(f"  WARNING {reason}; `mlph release {sheet}` refuses it")
         found = validate_sheet(cfg, sheet, limits, say, conventions).problems
         release_gate.record_validation(cfg, sheet, found)
-        problems += found
-    return problems
+        if wip and not strict:
+            out.work_in_progress.append(sheet)
+            out.warnings += [f"{sheet} (work in progress: {'; '.join(wip)}): {p.removeprefix(sheet + ': ')}"
+                             for p in found] or [f"{sheet} is work in progress: {'; '.join(wip)}"]
+        else:
+            out.problems += found + [f"{sheet}: {r} (--strict)" for r in wip]
+    return out
+
+
+def validate_sheets(cfg: CourseConfig, sheets: list[str], say: Say = lambda s: None, limits: Limits = Limits(),
+                    heading: Say | None = None, conventions: Conventions | None = None) -> list[str]:
+    """Every problem :func:`validate_course` finds, every sheet held to every check (``strict``)."""
+    return validate_course(cfg, sheets, say, limits, heading, conventions, strict=True).problems
 
 
 def closing_advice(sheets: list[str], problems: list[str]) -> str:
     """What to do next, as `mlph release` will see it."""
+    if not sheets:
+        return "no sheet is ready to release"
     if problems:
         return (f"`mlph release` refuses {' '.join(sheets)} until `mlph validate` passes on the current files "
                 "(or with --force)")
@@ -111,21 +142,24 @@ def closing_advice(sheets: list[str], problems: list[str]) -> str:
 
 
 def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(), say: Say = lambda s: None,
-                   conventions: Conventions = COURSE) -> SheetReport:
+                   conventions: Conventions | None = None) -> SheetReport:
+    """Validate one sheet against ``conventions`` (None: the course's and the sheet's own, as
+    :func:`.conventions.sheet_conventions` reads them)."""
     manifest = cfg.manifest(sheet)
     report = SheetReport(sheet, time_budget_s=manifest.time_budget_s)
     step = _Steps(report, say)
+    conv, conv_problems = _conventions_of(cfg, manifest, conventions)
     source = nbformat.read(manifest.directory / manifest.notebook, as_version=4)
     mistakes = load_mistakes(manifest)
     alternatives = load_alternatives(manifest)
     step("manifest and notebook metadata agree", check_metadata(manifest, source))
     step("notebook format (nbformat 4.5, cell ids, python3, test grade ids)", check_notebook_format(source))
     step("sheet shape: points, tasks, paper rubrics and model solutions, hand-in",
-         check_conventions(manifest, source, conventions))
+         conv_problems + check_conventions(manifest, source, conv))
     step("visible checks can fail at home; every answer function has one; each task graded on its own",
          check_test_cells(manifest, source))
-    step("every mistake names its task; enough mistakes", check_declarations(manifest, source, mistakes, conventions)
-         + [p for p in check_declarations(manifest, source, alternatives, conventions) if "is not an answer cell" in p])
+    step("every mistake names its task; enough mistakes", check_declarations(manifest, source, mistakes, conv)
+         + [p for p in check_declarations(manifest, source, alternatives, conv) if "is not an answer cell" in p])
     stale = check_release_current(cfg, sheet)
     step("release/ is what source/ generates", stale)
     if stale:
@@ -147,6 +181,16 @@ def validate_sheet(cfg: CourseConfig, sheet: str, limits: Limits = Limits(), say
         if correct:
             _alternative_steps(step, manifest, source, reference, correct, reports)
     return report
+
+
+def _conventions_of(cfg: CourseConfig, manifest: Manifest, given: Conventions | None) -> tuple[Conventions, list[str]]:
+    """The conventions to check against, and the problem of a wrong ``[conventions]`` value (then the defaults)."""
+    if given is not None:
+        return given, []
+    try:
+        return shape.sheet_conventions(cfg.root, manifest), []
+    except ConventionsError as exc:
+        return COURSE, [str(exc)]
 
 
 def _runnable(m: dict[str, Any], source: NotebookNode) -> bool:

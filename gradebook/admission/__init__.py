@@ -1,6 +1,7 @@
 """The admission rule: per student, points over the decided sheets, the semester maximum and a status
 (:mod:`.rule`, exact arithmetic on ``Fraction``); admission overrides (:mod:`.overrides`); one student's
-standing as ``mlph status`` and the dashboard show it (:mod:`.status`).
+standing as ``mlph status`` and the dashboard show it (:mod:`.status`); the standings a process keeps per
+version of the gradebook for the web's pages (:mod:`.current`).
 
 May import: :mod:`gradebook.points`, :mod:`gradebook.people`, :mod:`gradebook.course`,
 :mod:`gradebook.store`, :mod:`gradebook.errors`."""

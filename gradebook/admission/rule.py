@@ -8,7 +8,7 @@ from __future__ import annotations
 import math
 from collections import defaultdict
 from collections.abc import Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -19,9 +19,9 @@ from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.course.config import AdmissionRule, CourseConfig, SemesterSheet
-from gradebook.points.handins import LateDecision, decide_late
-from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, PaperPoints, StudentProfile,
-                     TeamMember)
+from gradebook.points.handins import LateDecision, current_groups, decide_late, stored_share
+from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, Handin, PaperPoints,
+                                    StudentProfile, TeamMember)
 from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, load_facts, roster_ids, utc
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
@@ -46,6 +46,10 @@ class SheetCell:
     late: bool
     decision_of: str | LateDecision = field(default="", repr=False)  # stored text, or one taken from a timestamp
     timezone: str = "Europe/Berlin"
+    counted_paper: Fraction | None = None  # the paper points that count (the late rule on a late PDF)
+    paper_decision: LateDecision | None = field(default=None, repr=False)  # the PDF's (None: no PDF handed in)
+    stored_deadline: datetime | None = None  # the deadline the stored notebook decision was taken against
+    notebook_late: bool = False  # the notebook (not only the PDF) came late
 
     @property
     def decision(self) -> str:
@@ -149,7 +153,7 @@ def apply_part_minimum(status: str, cells: dict[str, SheetCell], semester: tuple
 
 
 def _part(cell: SheetCell, part: str) -> Fraction:
-    return (cell.counted_notebook if part == "notebook" else cell.paper) or ZERO
+    return (cell.counted_notebook if part == "notebook" else cell.counted_paper) or ZERO
 
 
 @dataclass(frozen=True)
@@ -162,6 +166,7 @@ class _Notebook:
     received_at: datetime | None
     late: bool
     decision: str | LateDecision  # the stored text; a decision taken here is put in words only when shown
+    deadline: datetime | None = None  # the stored decision's deadline
 
 
 def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
@@ -180,13 +185,14 @@ def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tupl
 
 
 def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
-               ids: set[str] | None = None) -> dict[tuple[str, str], _Notebook]:
+               ids: set[str] | None = None, groups: dict[str, str] | None = None) -> dict[tuple[str, str], _Notebook]:
     """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
     only where no autograde result exists is it taken here from nbgrader's timestamp."""
     scores = _nbgrader_scores(session, ids)
     only = [AutogradeResult.student_id.in_(ids)] if ids is not None else []
     columns = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
-               AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at)  # not the result's JSON
+               AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at,
+               AutogradeResult.deadline)  # not the result's JSON
     results = {(r.student_id, r.sheet): r for r in session.execute(select(*columns).where(*only)).all()}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     out: dict[tuple[str, str], _Notebook] = {}
@@ -199,13 +205,13 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
         text: str | LateDecision
         if ag is not None and ag.late is not None:
             late, text, received = bool(ag.late), ag.decision or "", ag.submitted_at
+            share = stored_share(manifest, late, ag.deadline, received)
         else:
             received = ag.submitted_at if ag is not None else stamp
-            text = decide_late(received, manifest, extensions.get(key))
-            late = text.late
-        zero = late and manifest.late_policy.get("policy", "none") == "zero"
-        out[key] = _Notebook(raw, ZERO if zero else raw, ag.status if ag else "graded",
-                             utc(received) if received else None, late, text)
+            text = decide_late(received, manifest, extensions.get(key), (groups or {}).get(key[0]))
+            late, share = text.late, text.share
+        out[key] = _Notebook(raw, raw * share, ag.status if ag else "graded", utc(received) if received else None,
+                             late, text, utc(ag.deadline) if ag is not None and ag.deadline else None)
     return out
 
 
@@ -262,7 +268,7 @@ def _team_notebook(notebook: dict[tuple[str, str], T], teams: dict[tuple[str, st
 def notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str], Fraction]:
     """(student, sheet) → the notebook points that count (stored late decision, teams), for other front ends."""
     extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
-    notebook = _notebooks(session, cfg, extensions)
+    notebook = _notebooks(session, cfg, extensions, groups=current_groups(session))
     _team_notebook(notebook, _teams(session))
     return {key: nb.counted for key, nb in notebook.items()}
 
@@ -285,14 +291,17 @@ def off_roster(engine: Engine) -> list[str]:
         return sorted(set(session.execute(select(nt.student.c.id)).scalars()) - roster_ids(session))
 
 
-def _overrides(session: Session) -> dict[str, tuple[str, str]]:
-    rows = session.execute(select(AdmissionOverride).where(AdmissionOverride.revoked_at.is_(None))
+def _overrides(session: Session, only: set[str] | None = None) -> dict[str, tuple[str, str]]:
+    rows = session.execute(select(AdmissionOverride).where(
+        AdmissionOverride.revoked_at.is_(None), *([AdmissionOverride.student_id.in_(only)] if only is not None else []))
                            .order_by(AdmissionOverride.created_at)).scalars()
     return {o.student_id: (o.status, o.reason) for o in rows}
 
 
 @dataclass(frozen=True)
-class _Data:
+class RuleData:
+    """What the rule reads from the gradebook (:func:`load_data`)."""
+
     facts: dict[str, SheetFacts]
     notebook: dict[tuple[str, str], _Notebook]
     paper: dict[tuple[str, str], Fraction]
@@ -301,45 +310,60 @@ class _Data:
     overrides: dict[str, tuple[str, str]]
     timezone: str
     team_of: dict[tuple[str, str], list[str]] = field(default_factory=dict)  # (student, sheet) -> the team's members
+    pdfs: dict[tuple[str, str], datetime] = field(default_factory=dict)  # (student, sheet) -> newest accepted PDF
+    groups: dict[str, str] = field(default_factory=dict)  # student -> current tutorial group
+    hidden_paper: frozenset[str] = frozenset()  # sheets whose paper points the reader may not see (a student's view)
 
 
-def _load(engine: Engine, cfg: CourseConfig, only: set[str] | None = None) -> _Data:
+def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> RuleData:
     """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
     Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
-    with Session(engine) as session:
-        teams = _teams(session)
-        ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
-        extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
-            select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
-        notebook = _notebooks(session, cfg, extensions, ids)
-        _team_notebook(notebook, teams)
-        students = _students(session, only)
-        facts = load_facts(session, cfg, None if only is not None else {row[0] for row in students},
-                           counts_zero=_counts_zero(session, cfg))
-        overrides = {k: v for k, v in _overrides(session).items() if only is None or k in only}
-        team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
-        return _Data(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
-                     cfg.timezone, team_of)
+    teams = _teams(session)
+    ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
+    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
+        select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
+    groups = current_groups(session)
+    notebook = _notebooks(session, cfg, extensions, ids, groups)
+    _team_notebook(notebook, teams)
+    students = _students(session, only)
+    roster = {row[0] for row in students} if only is None or ids == only else None  # None: read for ``ids``
+    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions, groups), only=ids)
+    overrides = _overrides(session, only)
+    team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
+    return RuleData(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
+                    cfg.timezone, team_of, _pdfs(session, ids), groups)
 
 
-def _counts_zero(session: Session, cfg: CourseConfig) -> Callable[[str, str, datetime], bool]:
-    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?"""
+def _pdfs(session: Session, ids: set[str] | None) -> dict[tuple[str, str], datetime]:
+    """(student, sheet) → when their newest accepted PDF of the paper part arrived (the one the tutors grade)."""
+    query = (select(Handin.student_id, Handin.sheet, func.max(Handin.received_at))
+             .where(Handin.kind == "paper", Handin.status == "accepted",
+                    *([Handin.student_id.in_(ids)] if ids is not None else []))
+             .group_by(Handin.student_id, Handin.sheet))
+    return {(sid, sheet): utc(at) for sid, sheet, at in session.execute(query) if at is not None}
+
+
+def _counts_zero(cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
+                 groups: dict[str, str]) -> Callable[[str, str, datetime], bool]:
+    """The late policy as a predicate on (sheet, student, time of receipt): does it count that hand-in as 0?
+    (``extensions``: (student, sheet) → until, of every student the predicate is asked about; ``groups``:
+    student → current tutorial group.)"""
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
-    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
 
     def counts_zero(sheet: str, student: str, received: datetime) -> bool:
         manifest = manifests.get(sheet)
-        return manifest is not None and decide_late(received, manifest, extensions.get((student, sheet))).counts_zero
+        return manifest is not None and decide_late(received, manifest, extensions.get((student, sheet)),
+                                                    groups.get(student)).counts_zero
 
     return counts_zero
 
 
-def _members(data: _Data, sid: str, sheet: str) -> list[str]:
+def _members(data: RuleData, sid: str, sheet: str) -> list[str]:
     return data.team_of.get((sid, sheet), [sid])
 
 
 def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fraction | None,
-           deadline: datetime, as_of: datetime) -> str:
+           deadline: datetime, as_of: datetime, late: bool = False) -> str:
     if not decided:
         if facts.planned:
             return PLANNED
@@ -348,40 +372,72 @@ def _state(facts: SheetFacts, decided: bool, nb: _Notebook | None, paper: Fracti
         return OPEN_FOR_HANDIN if deadline > as_of else PENDING
     if nb is not None and nb.status in ("invalid", "timeout", "crashed"):
         return nb.status
-    if nb is not None and nb.late:
+    if late:
         return "late"
     return "graded" if nb is not None or paper is not None else "missing"
 
 
-def sheet_cell(data: _Data, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
+def _paper_decision(data: RuleData, sid: str, sem: SemesterSheet) -> LateDecision | None:
+    """The late decision on the newest PDF of the paper part (the team's newest), None without one."""
+    stamps = [data.pdfs[(m, sem.id)] for m in _members(data, sid, sem.id) if (m, sem.id) in data.pdfs]
+    if sem.manifest is None or not stamps:
+        return None
+    return decide_late(max(stamps), sem.manifest, data.extensions.get((sid, sem.id)), data.groups.get(sid))
+
+
+def sheet_cell(data: RuleData, sid: str, sem: SemesterSheet, as_of: datetime) -> SheetCell:
     facts = data.facts[sem.id]
     ext = data.extensions.get((sid, sem.id))
     due = utc(sem.due)
-    deadline = ext if ext is not None and ext > due else due
+    own = utc(sem.manifest.late.deadline_for(sem.due, data.groups.get(sid))) if sem.manifest else due
+    extended = ext is not None and ext > own
+    deadline = ext if ext is not None and extended else own
     decided = facts.decided_for(_members(data, sid, sem.id), deadline, as_of)
     nb = data.notebook.get((sid, sem.id))
     paper = data.paper.get((sid, sem.id))
+    if paper is not None and sem.id in data.hidden_paper:  # unpublished points: the sheet reads as pending
+        decided, paper = False, None
+    pdf = _paper_decision(data, sid, sem)
     counted_nb = nb.counted if nb is not None else None
-    counted = (counted_nb or ZERO) + (paper or ZERO) if decided else None
-    return SheetCell(sem.id, _state(facts, decided, nb, paper, deadline, as_of), counted,
+    counted_paper = pdf.counted(paper) if pdf is not None and paper is not None else paper
+    counted = (counted_nb or ZERO) + (counted_paper or ZERO) if decided else None
+    late = (nb.late if nb else False) or (pdf.late if pdf else False)
+    return SheetCell(sem.id, _state(facts, decided, nb, paper, deadline, as_of, late), counted,
                      nb.raw if nb else None, paper, counted_nb, nb.received_at if nb else None, deadline,
-                     deadline != due, nb.late if nb else False, nb.decision if nb else "", data.timezone)
+                     extended, late, nb.decision if nb else "", data.timezone, counted_paper, pdf,
+                     nb.deadline if nb else None, nb.late if nb else False)
 
 
 def compute_standings(engine: Engine, cfg: CourseConfig, as_of: datetime | None = None,
-                      rule: AdmissionRule | None = None, students: set[str] | None = None) -> list[Standing]:
+                      rule: AdmissionRule | None = None, students: set[str] | None = None,
+                      hide_paper: frozenset[str] = frozenset()) -> list[Standing]:
     """Every roster student's standing at ``as_of`` (default: now), sorted by name (``students``: only these;
     the same numbers, read with a few indexed queries: one student's page does not compute the course's).
 
+    ``hide_paper``: sheets whose paper points are not published (the student's own view): a sheet where the
+    student has such points is pending, its maximum still reachable, as if the points were not entered, so
+    that neither the total nor the status tells them. Staff views and the admission list pass nothing.
+
     Only decided sheets count; a sheet not decided yet for a student counts with its full maximum as
     still reachable (so it can never make anyone not_admitted), and shows as pending or planned."""
+    with Session(engine) as session:
+        data = load_data(session, cfg, students)
+    return standings_from(data, cfg, as_of, rule, hide_paper=hide_paper)
+
+
+def standings_from(data: RuleData, cfg: CourseConfig, as_of: datetime | None = None, rule: AdmissionRule | None = None,
+                   students: set[str] | None = None, hide_paper: frozenset[str] = frozenset()) -> list[Standing]:
+    """:func:`compute_standings` on data read before (``students``: only these of ``data``'s students)."""
     as_of = utc(as_of or datetime.now(timezone.utc))
     rule = rule or cfg.rule
     threshold = rule.threshold(cfg.semester_max)
-    data = _load(engine, cfg, students)
+    if hide_paper:
+        data = replace(data, hidden_paper=frozenset(hide_paper))
     maxima = {sem.id: sem.max_points for sem in cfg.semester}
     standings = []
     for sid, last, first, email, matriculation, group in data.students:
+        if students is not None and sid not in students:
+            continue
         cells = {sem.id: sheet_cell(data, sid, sem, as_of) for sem in cfg.semester}
         status, needed, points, still = status_of({k: c.counted for k, c in cells.items()}, maxima, threshold)
         status = apply_sheet_minimum(status, cells, cfg.semester, rule.min_per_sheet)

@@ -12,6 +12,7 @@ from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
+from gradebook.admission.lines import part_lines
 from gradebook.admission.rule import Standing, compute_standings, percent_text
 from gradebook.course.config import CourseConfig
 from gradebook.errors import UnknownStudentError
@@ -51,9 +52,16 @@ def status_lines(st: Standing, cfg: CourseConfig) -> list[str]:
                  + (f"; {fmt(st.points_needed)} points still needed" if st.points_needed else ""))
     if pending:
         lines.append(f"not decided yet: {', '.join(pending)} (up to {fmt(st.still_reachable)} points still reachable)")
+    semester = {sem.id: sem for sem in cfg.semester}
     for c in st.cells.values():
         if c.decision:
             lines.append(f"{c.sheet}: {c.decision}")
+        if c.stored_deadline is not None and c.stored_deadline != c.deadline:
+            lines.append(f"{c.sheet}: the deadline is now {_when(c.deadline, cfg.timezone)}; the stored decision was "
+                         f"taken against {_when(c.stored_deadline, cfg.timezone)} (`mlph redecide {c.sheet} --reason …` "
+                         "takes it again)")
+        if c.sheet in semester and (c.late or c.decided):
+            lines.extend(f"{c.sheet}: {line.text()}" for line in part_lines(c, semester[c.sheet]) if line.rule)
     return lines
 
 

@@ -110,12 +110,14 @@ def points_template(sheet: str, group: str | None, output: Path | None) -> None:
 @click.option("--csv-excel", "excel_path", type=click.Path(path_type=Path), default=None,
               help="Write the list as CSV for German Excel (semicolons, decimal commas, UTF-8 BOM).")
 @click.option("--xlsx", "xlsx_path", type=click.Path(path_type=Path), default=None, help="Write the list as XLSX.")
+@click.option("--parts-csv", "parts_path", type=click.Path(path_type=Path), default=None,
+              help="Write one row per student, sheet and part (earned, counted, the late rule applied) as CSV.")
 @click.option("--as-of", default=None, help="Evaluate at this ISO time (course time zone if none; default: now).")
 @click.option("--sheets/--no-sheets", "per_sheet", default=False, help="Show every sheet's points in the terminal.")
 @click.option("--preview-threshold", default=None, metavar="RULE",
               help="Only list who would change status under this threshold: '50%', '1/2' or '120 points'; writes nothing.")
-def admission(csv_path: Path | None, excel_path: Path | None, xlsx_path: Path | None, as_of: str | None,
-              per_sheet: bool, preview_threshold: str | None) -> None:
+def admission(csv_path: Path | None, excel_path: Path | None, xlsx_path: Path | None, parts_path: Path | None,
+              as_of: str | None, per_sheet: bool, preview_threshold: str | None) -> None:
     """Every roster student's points, maximum, percent and status (admitted / not_admitted / open).
 
     Only decided sheets count; a sheet not decided yet shows as "pending" (a planned one as "planned")
@@ -126,9 +128,12 @@ def admission(csv_path: Path | None, excel_path: Path | None, xlsx_path: Path | 
       mlph admission
       mlph admission --xlsx admission.xlsx --csv-excel admission-excel.csv
       mlph admission --preview-threshold 45%
+      mlph admission --parts-csv parts.csv
     """
+    from functools import partial
+
     from gradebook.admission.rule import compute_standings, preview
-    from gradebook.exports.admission_list import print_admission, write_csv, write_excel_csv, write_xlsx
+    from gradebook.exports.admission_list import print_admission, write_csv, write_excel_csv, write_parts_csv, write_xlsx
 
     cfg = load_config()
     engine = engine_of(cfg)
@@ -140,7 +145,9 @@ def admission(csv_path: Path | None, excel_path: Path | None, xlsx_path: Path | 
         click.echo(f"{len(changes)} student(s) would change status under threshold {preview_threshold}")
         return
     standings = compute_standings(engine, cfg, when)
-    outputs = [(p, w) for p, w in ((csv_path, write_csv), (excel_path, write_excel_csv), (xlsx_path, write_xlsx)) if p]
+    parts = partial(write_parts_csv, semester=cfg.semester)
+    outputs = [(p, w) for p, w in ((csv_path, write_csv), (excel_path, write_excel_csv), (xlsx_path, write_xlsx),
+                                   (parts_path, parts)) if p]
     print_admission(console(), standings, cfg, per_sheet, rows=per_sheet or not outputs)
     left_out_hint(engine)
     for path, writer in outputs:
@@ -318,6 +325,29 @@ def extension(sheet: str, student: str, until: str, reason: str, author: str | N
         click.echo(f"hand-in: {decision.text(cfg.timezone)}")
 
 
+@click.command()
+@click.argument("sheet")
+@click.option("--reason", required=True)
+@click.option("--author", default=None)
+def redecide(sheet: str, reason: str, author: str | None) -> None:
+    """Take the late decision of every graded hand-in of SHEET again (after its due date, group deadlines or
+    late rule changed in sheet.toml), in one transaction; each changed decision is audited.
+
+    `mlph status` shows a stored decision taken against an older deadline beside the new one.
+
+    \b
+    Example:
+      mlph redecide sheet03 --reason "due date moved to Friday"
+    """
+    from gradebook.points.manual import redecide_sheet
+
+    cfg = load_config()
+    changed = redecide_sheet(engine_of(cfg), cfg, sheet, author_of(author), reason)
+    for student, _old, new in changed:
+        click.echo(f"{student}: {new}")
+    click.echo(f"{sheet}: {len(changed)} decision(s) changed")
+
+
 @click.group()
 def teams() -> None:
     """Teams that hand in together (per sheet)."""
@@ -359,7 +389,9 @@ def report(output: Path, as_of: str | None) -> None:
 
 
 def register(group: click.Group) -> None:
+    from gradebook.cli.mail import mail
 
-    for command in (students, points, rubric, admission, groups, teams, staff, override, grade, extension, status, report):
+    group.add_command(mail)
+    for command in (students, points, rubric, admission, groups, teams, staff, override, grade, extension, redecide, status, report):
         group.add_command(command)
     register_lists(group, students=students, groups=groups, staff=staff, override=override)

@@ -262,6 +262,7 @@ def info() -> None:
     click.echo(f"database:       {ci.db_url}  [{o.get('db_url', '')}]")
     if o.get("plan"):
         click.echo(f"plan and rule:  {o['plan']} (the data directory's own, instead of mlph.toml's)")
+    click.echo(f"mail:           {cfg.mail.describe()}")
     if ci.error:
         click.echo(f"gradebook:      not readable: {ci.error}")
         return

@@ -18,14 +18,15 @@ from pathlib import Path
 from typing import Any
 
 from gradebook.errors import ConfigError
-from gradebook.course.manifest import MANIFEST_NAME, Manifest, load_manifest, parse_due, parse_points
+from gradebook.course.mail_settings import MailSettings, parse_mail
+from gradebook.course.manifest import MANIFEST_NAME, Manifest, load_manifest, paper_settings, parse_due, parse_points
 
 CONFIG_NAME = "mlph.toml"
 # A data directory may carry its own configuration (the demo's does): its [course] name and timezone,
 # [admission], [intake] and [semester] replace those of mlph.toml for every command on that directory, and
 # its database is its own (its [course] db_url, else gradebook.db in it).
 DATA_CONFIG_NAME = "course.toml"
-OVERLAID = ("admission", "intake", "semester")
+OVERLAID = ("admission", "intake", "semester", "paper")
 
 
 @dataclass(frozen=True)
@@ -85,6 +86,24 @@ class CourseConfig:
     # [intake] uploads_per_minute, upload_mb_per_sheet: a student's web uploads (the intake refuses beyond)
     uploads_per_minute: int = 6
     upload_mb_per_sheet: int = 200
+    # the course's [late] and [deadlines] (every sheet's defaults: gradebook.course.late_rules)
+    late_default: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    group_deadlines: dict[str, Any] = field(default_factory=dict, compare=False, hash=False)
+    # [paper] publish: when paper points reach students ("when-graded" or "manual"; a sheet may say its own),
+    # and regrade_days: how long after publishing a student may ask for a regrade of a paper task
+    publish_paper: str = "when-graded"
+    regrade_days: float = 7.0
+
+    def publish_policy(self, sem: SemesterSheet) -> str:
+        """The sheet's publishing policy: its manifest's ``publish_paper``, else the course's."""
+        own = sem.manifest.publish_paper if sem.manifest is not None else None
+        return own or self.publish_paper
+
+    def regrade_window_days(self, sem: SemesterSheet) -> float:
+        own = sem.manifest.regrade_days if sem.manifest is not None else None
+        return self.regrade_days if own is None else own
+    # [mail]: the SMTP relay, the sender and the site's address for links in mails (always mlph.toml's)
+    mail: MailSettings = field(default_factory=MailSettings)
 
     @property
     def source_dir(self) -> Path:
@@ -104,7 +123,7 @@ class CourseConfig:
         if not path.is_file():
             known = ", ".join(self.authored_sheets()) or "none"
             raise ConfigError(f"unknown sheet {sheet!r}: no {path} (authored sheets: {known})")
-        return load_manifest(path)
+        return load_manifest(path, self.late_default, self.group_deadlines)
 
     def authored_sheets(self) -> list[str]:
         if not self.source_dir.is_dir():
@@ -184,7 +203,8 @@ def _rule(raw: dict[str, Any], where: str) -> AdmissionRule:
     return rule
 
 
-def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tuple[SemesterSheet, ...]:
+def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str,
+              late: tuple[dict[str, Any], dict[str, Any]] = ({}, {})) -> tuple[SemesterSheet, ...]:
     sheets: list[SemesterSheet] = []
     for entry in raw:
         sid = entry.get("id")
@@ -196,7 +216,7 @@ def _semester(root: Path, raw: list[dict[str, Any]], tz: str, where: str) -> tup
         if counts not in COUNTS:
             raise ConfigError(f"{where}: sheet {sid}: counts = {counts!r}; it must be one of {', '.join(COUNTS)}")
         if path.is_file():
-            m = load_manifest(path)
+            m = load_manifest(path, *late)
             sheets.append(SemesterSheet(sid, m.due, m.max_points, m, bonus, counts=counts))
         elif "planned_points" in entry:
             due = parse_due(entry.get("due"), tz, f"{where}: sheet {sid}")
@@ -226,6 +246,7 @@ def load_config(root: Path | None = None, data_dir: Path | None = None) -> Cours
     root = root.resolve()
     where = str(root / CONFIG_NAME)
     raw = _read_toml(root / CONFIG_NAME)
+    mail = parse_mail(raw.get("mail", {}), where)
     course = raw.get("course", {})
     origins["data_dir"] = ("given" if data_dir is not None else "MLPH_COURSE_DIR" if os.environ.get("MLPH_COURSE_DIR")
                            else f"{CONFIG_NAME} [course] data_dir" if course.get("data_dir") else "default (course-data)")
@@ -240,6 +261,7 @@ def load_config(root: Path | None = None, data_dir: Path | None = None) -> Cours
         course = raw["course"]
         origins["plan"] = where
     tz = str(course.get("timezone", "Europe/Berlin"))
+    late = (_table(raw, "late", where), _table(raw, "deadlines", where))
     db_url = os.environ.get("MLPH_DB_URL") or course.get("db_url") or f"sqlite:///{data_dir / 'gradebook.db'}"
     origins["db_url"] = ("MLPH_DB_URL" if os.environ.get("MLPH_DB_URL") else f"{Path(where).name} [course] db_url"
                          if course.get("db_url") else "default (gradebook.db in the data directory)")
@@ -250,12 +272,30 @@ def load_config(root: Path | None = None, data_dir: Path | None = None) -> Cours
         data_dir=data_dir,
         db_url=db_url,
         rule=_rule(raw.get("admission", {}), where),
-        semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where),
+        semester=_semester(root, raw.get("semester", {}).get("sheet", []), tz, where, late),
         origins=origins,
         intake_identity=_identity(raw.get("intake", {}), where),
         uploads_per_minute=_positive(raw.get("intake", {}), "uploads_per_minute", 6, where),
         upload_mb_per_sheet=_positive(raw.get("intake", {}), "upload_mb_per_sheet", 200, where),
+        mail=mail,
+        late_default=late[0], group_deadlines=late[1],
+        **_paper(raw.get("paper", {}), where),
     )
+
+
+def _paper(raw: Any, where: str) -> dict[str, Any]:
+    """``[paper] publish`` and ``regrade_days`` (defaults: "when-graded", 7 days)."""
+    if not isinstance(raw, dict):
+        raise ConfigError(f"{where}: [paper] must be a table")
+    publish, days = paper_settings(raw, f"{where}: [paper]", "publish")
+    return {"publish_paper": publish or "when-graded", "regrade_days": 7.0 if days is None else days}
+
+
+def _table(raw: dict[str, Any], key: str, where: str) -> dict[str, Any]:
+    value = raw.get(key, {})
+    if not isinstance(value, dict):
+        raise ConfigError(f"{where}: [{key}] must be a table")
+    return value
 
 
 def _positive(raw: dict[str, Any], key: str, default: int, where: str) -> int:

@@ -18,6 +18,7 @@ from pathlib import Path
 from typing import Any, Literal
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
+from gradebook.course.late_rules import LateRule, parse_late
 from gradebook.errors import ManifestError
 
 MANIFEST_NAME = "sheet.toml"
@@ -67,6 +68,9 @@ class Task:
 # points once they are entered and the student's deadline has passed (the default), after the deadline
 # whether graded or not, or never (tutors always see them).
 RUBRIC_TO_STUDENTS = ("with-points", "after-deadline", "never")
+# When a sheet's paper points, comments and rubric texts reach the students (``publish_paper`` in sheet.toml,
+# else ``[paper] publish`` in mlph.toml): automatically once every paper hand-in is graded, or by an admin.
+PUBLISH_PAPER = ("when-graded", "manual")
 
 
 @dataclass(frozen=True)
@@ -88,10 +92,12 @@ class Manifest:
     due: datetime
     tasks: tuple[Task, ...]
     path: Path
-    late_policy: dict[str, Any] = field(default_factory=dict)
     time_budget_s: float = DEFAULT_TIME_BUDGET_S
     rubric_to_students: str = "with-points"  # one of RUBRIC_TO_STUDENTS
     grading_rate: GradingRate = field(default_factory=lambda: GradingRate())
+    late: LateRule = field(default_factory=LateRule)  # [late] and [deadlines] over the course's (late_rules)
+    publish_paper: str | None = None  # one of PUBLISH_PAPER; None: the course's ([paper] publish)
+    regrade_days: float | None = None  # the regrade window after publishing; None: the course's
 
     @property
     def directory(self) -> Path:
@@ -207,8 +213,10 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
     raise ManifestError(f"{where}: task {tid!r} has kind {kind!r}; expected 'notebook' or 'paper'")
 
 
-def load_manifest(path: Path) -> Manifest:
-    """Read and check one ``sheet.toml``; raises :class:`ManifestError` naming the file."""
+def load_manifest(path: Path, course_late: dict[str, Any] | None = None,
+                  course_deadlines: dict[str, Any] | None = None) -> Manifest:
+    """Read and check one ``sheet.toml``; raises :class:`ManifestError` naming the file. ``course_late`` /
+    ``course_deadlines``: the course's ``[late]`` and ``[deadlines]`` (mlph.toml), under the sheet's own."""
     where = str(path)
     try:
         raw = tomllib.loads(path.read_text(encoding="utf-8"))
@@ -235,21 +243,37 @@ def load_manifest(path: Path) -> Manifest:
         raise ManifestError(f"{where}: 'rubric_to_students' must be one of {', '.join(RUBRIC_TO_STUDENTS)}, "
                             f"not {rubric_to_students!r}")
     rate = _grading_rate(raw.get("grading", {}), where)
+    publish, days = paper_settings(raw, where)
     budget = raw.get("time_budget_s", DEFAULT_TIME_BUDGET_S)
     if isinstance(budget, bool) or not isinstance(budget, (int, float)) or not 0 < budget < float("inf"):
         raise ManifestError(f"{where}: 'time_budget_s' must be a positive number of seconds, not {budget!r}")
+    due = parse_due(raw.get("due"), raw.get("timezone"), where)
+    rule = parse_late(late, course_late or {}, raw.get("deadlines", {}), course_deadlines or {}, due, where)
     return Manifest(
         id=sheet_id,
         title=str(raw.get("title", sheet_id)),
         notebook=str(raw.get("notebook", f"{sheet_id}.ipynb")),
-        due=parse_due(raw.get("due"), raw.get("timezone"), where),
+        due=due,
         tasks=tasks,
         path=path,
-        late_policy=late,
         time_budget_s=float(budget),
         rubric_to_students=str(rubric_to_students),
         grading_rate=rate,
+        late=rule,
+        publish_paper=publish,
+        regrade_days=days,
     )
+
+
+def paper_settings(raw: dict[str, Any], where: str, publish_key: str = "publish_paper") -> tuple[str | None, float | None]:
+    """``publish_paper`` and ``regrade_days`` of a manifest (or ``[paper] publish``/``regrade_days`` of mlph.toml),
+    checked; None where absent."""
+    publish, days = raw.get(publish_key), raw.get("regrade_days")
+    if publish is not None and publish not in PUBLISH_PAPER:
+        raise ManifestError(f"{where}: '{publish_key}' must be one of {', '.join(PUBLISH_PAPER)}, not {publish!r}")
+    if days is not None and (isinstance(days, bool) or not isinstance(days, (int, float)) or not 0 <= days <= 366):
+        raise ManifestError(f"{where}: 'regrade_days' must be a number of days from 0 to 366, not {days!r}")
+    return (None if publish is None else str(publish)), (None if days is None else float(days))
 
 
 def _grading_rate(raw: Any, where: str) -> GradingRate:

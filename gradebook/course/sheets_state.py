@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -134,10 +135,21 @@ class _Raw:
 CountsZero = Callable[[str, str, datetime], bool]
 
 
-def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None) -> _Raw:
+def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None,
+         only: set[str] | None = None, sheets: Collection[str] | None = None) -> _Raw:
+    """The rows behind the facts (``only``: of these students alone, their teams' members included;
+    ``sheets``: of these sheets alone)."""
     raw = _Raw()
+
+    def of(column: Any) -> list[Any]:
+        where = [column.in_(only)] if only is not None else []
+        table = getattr(column, "class_", None) or getattr(column, "table", None)
+        sheet_column = getattr(table, "sheet", None)
+        return where + ([sheet_column.in_(list(sheets))] if sheets is not None and sheet_column is not None else [])
+
     for sheet, sid, kind, received in session.execute(select(Handin.sheet, Handin.student_id, Handin.kind,
-                                                              Handin.received_at).where(Handin.status == "accepted")):
+                                                              Handin.received_at).where(Handin.status == "accepted",
+                                                                                        *of(Handin.student_id))):
         if counts_zero is not None and received is not None and counts_zero(sheet, sid, utc(received)):
             continue  # counts 0 whatever it holds: nothing to grade, nothing to wait for
         if sid in roster:
@@ -145,7 +157,8 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             if kind == "notebook":
                 raw.notebook_handins[sheet].add(sid)
     for sheet, sid, status, submitted in session.execute(select(
-            AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)):
+            AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)
+            .where(*of(AutogradeResult.student_id))):
         if sid not in roster:
             continue
         if counts_zero is not None and submitted is not None and counts_zero(sheet, sid, utc(submitted)):
@@ -156,10 +169,12 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             raw.notebook_handins[sheet].add(sid)
         if status != "missing":
             raw.handed[sheet].add(sid)
-    for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)):
+    for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
+                                            .where(*of(PaperPoints.student_id))):
         raw.paper_tasks[(sheet, sid)].add(task)
     teams: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)):
+    for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
+                                            .where(*of(TeamMember.student_id))):
         teams[(sheet, team)].append(sid)
     for (sheet, _team), members in teams.items():  # a team's paper points count for every member
         tasks = set().union(*(raw.paper_tasks.get((sheet, m), set()) for m in members))
@@ -199,13 +214,20 @@ def handin_refusal(engine: Engine, cfg: CourseConfig, sheet: str) -> str | None:
 
 
 def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
-               counts_zero: CountsZero | None = None) -> dict[str, SheetFacts]:
+               counts_zero: CountsZero | None = None, only: set[str] | None = None,
+               sheets: Collection[str] | None = None) -> dict[str, SheetFacts]:
     """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
-    hand-in it counts as 0 is not waited for (without it, every accepted hand-in is)."""
-    roster = roster_ids(session) if roster is None else roster
+    hand-in it counts as 0 is not waited for (without it, every accepted hand-in is). ``only``: the facts
+    of these students alone (with all members of their teams: what decides a sheet for one student), read
+    with the same queries restricted to them (one student's page does not read the course)."""
+    if roster is None:
+        roster = roster_ids(session) if only is None else set(session.execute(
+            select(StudentProfile.student_id).where(StudentProfile.student_id.in_(only))).scalars())
+    elif only is not None:
+        roster = roster & only
     states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
     released_ids = release_times(session, cfg)
-    raw = _raw(session, roster, counts_zero)
+    raw = _raw(session, roster, counts_zero, only, sheets)  # sheets: the others' facts read as nothing handed in
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)

@@ -12,12 +12,13 @@ from typing import Any
 from rich.console import Console
 from rich.table import Table
 
+from gradebook.admission.lines import standing_lines
 from gradebook.admission.rule import Standing, percent_text
-from gradebook.course.config import CourseConfig
+from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.course.spreadsheet import Number, cell
 from gradebook.points.paper import fmt
 
-__all__ = ["percent_text", "header", "write_csv", "write_excel_csv", "write_xlsx", "print_admission"]
+__all__ = ["percent_text", "header", "write_csv", "write_excel_csv", "write_xlsx", "write_parts_csv", "print_admission"]
 
 BASE = ["student_id", "last_name", "first_name", "email", "matriculation", "group"]
 TAIL = ["points", "max_points", "percent", "status", "points_needed", "override_reason"]
@@ -61,6 +62,23 @@ def _write(path: Path, rows: list[list[Any]], delimiter: str, encoding: str) -> 
 
 def write_csv(standings: list[Standing], path: Path) -> Path:
     return _write(path, [header(standings)] + [_row(s) for s in standings], ",", "utf-8")
+
+
+PARTS_HEADER = ["student_id", "last_name", "first_name", "sheet", "part", "earned", "counted", "max_points", "rule"]
+
+
+def write_parts_csv(standings: list[Standing], path: Path, semester: tuple[SemesterSheet, ...]) -> Path:
+    """One row per student, sheet and part (notebook, paper): earned, counted ("pending" until the sheet is
+    decided) and the rule that reduced it: the lines of :func:`gradebook.admission.lines.part_lines`."""
+    rows: list[list[Any]] = [PARTS_HEADER]
+    for s in standings:
+        for line in standing_lines(s, semester):
+            rows.append([cell(v) for v in (
+                s.student_id, s.last_name, s.first_name, line.sheet, line.part,
+                _num(fmt(line.earned)) if line.earned is not None else "",
+                _num(fmt(line.counted)) if line.counted is not None else "pending",
+                _num(fmt(line.maximum)), line.rule)])
+    return _write(path, rows, ",", "utf-8")
 
 
 def _comma(value: Any) -> str:

@@ -1,7 +1,8 @@
 """Points and the hand-ins they come from: the late decision per hand-in (:mod:`.handins`), autograded
 results as stored (:mod:`.autograde_store`), pen-and-paper points, rubric gradings and comments
 (:mod:`.paper`), rubric items by reference and their edits (:mod:`.rubric`, :mod:`.rubric_edit`), the tutors'
-grid (:mod:`.grid`), grading one task across the group (:mod:`.by_task`), and changes by hand (:mod:`.manual`: score overrides,
-extensions). Every write is audited and goes through :func:`gradebook.store.db.atomic`.
+grid (:mod:`.grid`), grading one task across the group (:mod:`.by_task`), changes by hand (:mod:`.manual`: score
+overrides, extensions), and the grading queue with the graders' heartbeats (:mod:`.grading_queue`). Every write
+is audited and goes through :func:`gradebook.store.db.atomic`.
 
 May import: :mod:`gradebook.people`, :mod:`gradebook.course`, :mod:`gradebook.store`, :mod:`gradebook.errors`."""

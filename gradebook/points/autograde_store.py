@@ -1,5 +1,6 @@
 """Storing autograder results: nbgrader's tables (so nbgrader and its formgrader see the scores)
-plus our ``autograde_result`` row, all in one transaction per submission."""
+plus our ``autograde_result`` row, in one transaction per call: one submission (:func:`store_result`) or the
+results that arrived together (:func:`store_results`, a few statements for all of them)."""
 from __future__ import annotations
 
 import json
@@ -7,24 +8,14 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Engine, insert, select, update
+from sqlalchemy import Engine, bindparam, insert, select, update
 from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
 from gradebook.errors import GradebookError, InputError
+from gradebook.points.grading_queue import enqueue
 from gradebook.store.models import AuditLog, AutogradeResult
-
-
-def _ensure_row(session: Session, table: Any, where: dict[str, Any], values: dict[str, Any] | None = None) -> str:
-    """The id of the row matching ``where``, inserted (with ``values``) if absent."""
-    cond = [table.c[k] == v for k, v in where.items()]
-    found = session.execute(select(table.c.id).where(*cond)).scalar_one_or_none()
-    if found is not None:
-        return str(found)
-    new = nt.new_id()
-    session.execute(insert(table).values(id=new, **where, **(values or {})))
-    return new
 
 
 def require_sheet(engine: Engine, sheet: str) -> None:
@@ -34,32 +25,55 @@ def require_sheet(engine: Engine, sheet: str) -> None:
             raise GradebookError(f"sheet {sheet!r} is not in the gradebook: run `mlph release {sheet}` first")
 
 
-def _nbgrader_submission(session: Session, sheet: str, student: str, submitted_at: datetime | None) -> dict[str, str]:
-    """Create or update the submission in nbgrader's tables; grade cell name → grade row id."""
+def _rows(session: Session, table: Any, key: tuple[str, str], firsts: list[str], values: dict[str, Any],
+          wanted: list[tuple[str, str]]) -> dict[tuple[str, str], str]:
+    """The ids of ``table``'s rows for each wanted pair of ``key`` columns (first column's values among
+    ``firsts``), the missing ones inserted (with ``values``) in one statement."""
+    a, b = table.c[key[0]], table.c[key[1]]
+    found: dict[tuple[str, str], str] = {}
+    for i in range(0, len(firsts), 500):
+        found.update({(str(x), str(y)): str(rid) for rid, x, y in
+                      session.execute(select(table.c.id, a, b).where(a.in_(firsts[i:i + 500])))})
+    missing = [{"id": nt.new_id(), key[0]: x, key[1]: y, **values} for x, y in dict.fromkeys(wanted) if (x, y) not in found]
+    if missing:
+        session.execute(insert(table), missing)
+        found.update({(m[key[0]], m[key[1]]): m["id"] for m in missing})
+    return found
+
+
+def _nbgrader_submissions(session: Session, sheet: str, stamps: dict[str, datetime | None]) -> dict[str, dict[str, str]]:
+    """Create or update the submissions of ``stamps``' students (student → time of receipt) in nbgrader's tables,
+    a few statements for all of them; per student, grade cell name → grade row id."""
     assignment_id = session.execute(select(nt.assignment.c.id).where(nt.assignment.c.name == sheet)).scalar_one_or_none()
     if assignment_id is None:
         raise GradebookError(f"sheet {sheet!r} is not in the gradebook: run `mlph release {sheet}` first")
-    if session.execute(select(nt.student.c.id).where(nt.student.c.id == student)).first() is None:
-        session.execute(insert(nt.student).values(id=student))
-    sub_id = _ensure_row(session, nt.submitted_assignment, {"assignment_id": assignment_id, "student_id": student})
-    stamp = submitted_at.astimezone(timezone.utc).replace(tzinfo=None) if submitted_at else None
-    session.execute(update(nt.submitted_assignment).where(nt.submitted_assignment.c.id == sub_id).values(timestamp=stamp))
-    grades: dict[str, str] = {}
-    notebooks = session.execute(select(nt.notebook.c.id).where(nt.notebook.c.assignment_id == assignment_id)).scalars()
-    for nb_id in list(notebooks):
-        snb = _ensure_row(session, nt.submitted_notebook, {"assignment_id": sub_id, "notebook_id": nb_id},
-                          {"flagged": False})
-        cells = session.execute(select(nt.base_cell.c.id, nt.base_cell.c.name, nt.base_cell.c.type)
-                                .where(nt.base_cell.c.notebook_id == nb_id)).all()
-        for cell_id, name, kind in cells:
-            if kind == "GradeCell":
-                grades[name] = _ensure_row(session, nt.grade, {"notebook_id": snb, "cell_id": cell_id},
-                                           {"needs_manual_grade": True})
-            elif kind == "TaskCell":  # graded by hand: make its rows, leave its score alone
-                _ensure_row(session, nt.grade, {"notebook_id": snb, "cell_id": cell_id}, {"needs_manual_grade": True})
-            if kind in ("SolutionCell", "TaskCell"):
-                _ensure_row(session, nt.comment, {"notebook_id": snb, "cell_id": cell_id})
-    return grades
+    students = list(stamps)
+    known = set(session.execute(select(nt.student.c.id).where(nt.student.c.id.in_(students))).scalars())
+    if missing := [{"id": s} for s in students if s not in known]:
+        session.execute(insert(nt.student), missing)
+    subs = _rows(session, nt.submitted_assignment, ("student_id", "assignment_id"), students, {},
+                 [(s, assignment_id) for s in students])
+    sub_of = {s: subs[(s, assignment_id)] for s in students}
+    session.execute(update(nt.submitted_assignment).where(nt.submitted_assignment.c.id == bindparam("sid"))
+                    .values(timestamp=bindparam("stamp")),
+                    [{"sid": sub_of[s], "stamp": when.astimezone(timezone.utc).replace(tzinfo=None) if when else None}
+                     for s, when in stamps.items()])
+    notebooks = list(session.execute(select(nt.notebook.c.id).where(nt.notebook.c.assignment_id == assignment_id)).scalars())
+    cells = session.execute(select(nt.base_cell.c.id, nt.base_cell.c.name, nt.base_cell.c.type, nt.base_cell.c.notebook_id)
+                            .where(nt.base_cell.c.notebook_id.in_(notebooks))).all()
+    snbs = _rows(session, nt.submitted_notebook, ("assignment_id", "notebook_id"), list(sub_of.values()),
+                 {"flagged": False}, [(sub_of[s], nb) for s in students for nb in notebooks])
+    graded = [(c, n, nb) for c, n, kind, nb in cells if kind in ("GradeCell", "TaskCell")]
+    commented = [(c, nb) for c, _, kind, nb in cells if kind in ("SolutionCell", "TaskCell")]
+    mine = {s: [snbs[(sub_of[s], nb)] for nb in notebooks] for s in students}
+    all_snbs = [x for ids in mine.values() for x in ids]
+    grade_rows = _rows(session, nt.grade, ("notebook_id", "cell_id"), all_snbs, {"needs_manual_grade": True},
+                       [(snbs[(sub_of[s], nb)], c) for s in students for c, _, nb in graded])
+    _rows(session, nt.comment, ("notebook_id", "cell_id"), all_snbs, {},
+          [(snbs[(sub_of[s], nb)], c) for s in students for c, nb in commented])
+    kinds = {c: kind for c, _, kind, _ in cells}
+    return {s: {n: grade_rows[(snbs[(sub_of[s], nb)], c)] for c, n, nb in graded if kinds[c] == "GradeCell"}
+            for s in students}
 
 
 def _utc(value: str | None) -> datetime | None:
@@ -72,42 +86,61 @@ def _utc(value: str | None) -> datetime | None:
 
 def store_result(engine: Engine, result: dict[str, Any]) -> None:
     """Write one submission's result (the coordinator's validated JSON) in one transaction."""
-    sheet, student = result["sheet"], result["student"]
-    submitted_at = _utc(result.get("submitted_at"))
-    points = {c["grade_id"]: float(Fraction(c["points"])) for c in result.get("cells", [])}
+    store_results(engine, [result])
+
+
+def store_results(engine: Engine, results: list[dict[str, Any]]) -> None:
+    """Write the results of one sheet's submissions (one per student) in one transaction, with a few statements
+    for all of them: all are stored, or none (the caller may then store them one by one)."""
+    if not results:
+        return
+    sheets = {r["sheet"] for r in results}
+    students = [r["student"] for r in results]
+    if len(sheets) != 1 or len(set(students)) != len(students):
+        raise ValueError("store_results takes one sheet's results, one per student")
+    sheet = sheets.pop()
+    stamps = {r["student"]: _utc(r.get("submitted_at")) for r in results}
     with atomic(engine) as session:
-        grades = _nbgrader_submission(session, sheet, student, submitted_at)
-        for name, grade_id in grades.items():
-            session.execute(update(nt.grade).where(nt.grade.c.id == grade_id)
-                            .values(auto_score=points.get(name, 0.0), needs_manual_grade=False))
-        row = session.execute(select(AutogradeResult).where(
-            AutogradeResult.sheet == sheet, AutogradeResult.student_id == student)).scalar_one_or_none()
-        if row is None:
-            row = AutogradeResult(sheet=sheet, student_id=student)
-            session.add(row)
-        row.status = result["status"]
-        row.reason = result.get("reason") or None
-        row.fingerprint = result["fingerprint"]
-        row.submitted_at = submitted_at
-        row.graded_at = datetime.now(timezone.utc)
-        row.score = result["score"]
-        row.max_score = result["max_score"]
-        row.result_json = json.dumps({k: v for k, v in result.items() if k != "notebook"}, sort_keys=True)
-        row.deadline = _utc(result.get("deadline"))
-        row.late = result.get("late")
-        row.decision = result.get("decision")
-        if result["status"] in RAN:  # the student's code ran: one graded run more
-            row.graded_runs = (row.graded_runs or 0) + 1
-            row.last_run_at = row.graded_at
+        grades = _nbgrader_submissions(session, sheet, stamps)
+        scores = []
+        for r in results:
+            points = {c["grade_id"]: float(Fraction(c["points"])) for c in r.get("cells", [])}
+            scores += [{"gid": gid, "score": points.get(name, 0.0)} for name, gid in grades[r["student"]].items()]
+        if scores:
+            session.execute(update(nt.grade).where(nt.grade.c.id == bindparam("gid"))
+                            .values(auto_score=bindparam("score"), needs_manual_grade=False), scores)
+        rows = {row.student_id: row for row in session.execute(select(AutogradeResult).where(
+            AutogradeResult.sheet == sheet, AutogradeResult.student_id.in_(students))).scalars()}
+        for r in results:
+            _result_row(session, rows.get(r["student"]), r, stamps[r["student"]])
         # nbgrader's own late penalty (its formgrader shows it, its export subtracts it): the whole autograded
         # score when our decision counts the hand-in as 0
-        penalty = float(Fraction(result["score"]) - Fraction(result.get("counted_score", result["score"])))
-        session.execute(update(nt.submitted_notebook).where(nt.submitted_notebook.c.id.in_(
-            select(nt.submitted_notebook.c.id).join(nt.submitted_assignment,
-                                                     nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
-            .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
-            .where(nt.assignment.c.name == sheet, nt.submitted_assignment.c.student_id == student)
-        )).values(late_submission_penalty=penalty or None))
+        penalties = [{"sid": r["student"], "penalty": float(Fraction(r["score"]) - Fraction(r.get("counted_score", r["score"])))
+                      or None} for r in results]
+        session.execute(update(nt.submitted_notebook).where(nt.submitted_notebook.c.assignment_id.in_(
+            select(nt.submitted_assignment.c.id).join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
+            .where(nt.assignment.c.name == sheet, nt.submitted_assignment.c.student_id == bindparam("sid"))
+        )).values(late_submission_penalty=bindparam("penalty")), penalties)
+
+
+def _result_row(session: Session, row: AutogradeResult | None, result: dict[str, Any], submitted_at: datetime | None) -> None:
+    if row is None:
+        row = AutogradeResult(sheet=result["sheet"], student_id=result["student"])
+        session.add(row)
+    row.status = result["status"]
+    row.reason = result.get("reason") or None
+    row.fingerprint = result["fingerprint"]
+    row.submitted_at = submitted_at
+    row.graded_at = datetime.now(timezone.utc)
+    row.score = result["score"]
+    row.max_score = result["max_score"]
+    row.result_json = json.dumps({k: v for k, v in result.items() if k != "notebook"}, sort_keys=True)
+    row.deadline = _utc(result.get("deadline"))
+    row.late = result.get("late")
+    row.decision = result.get("decision")
+    if result["status"] in RAN:  # the student's code ran: one graded run more
+        row.graded_runs = (row.graded_runs or 0) + 1
+        row.last_run_at = row.graded_at
 
 
 GRADER_ERROR = "grader_error"
@@ -152,3 +185,4 @@ def mark_for_regrade(engine: Engine, sheet: str, student: str, author: str, reas
         old, row.fingerprint = row.fingerprint, ""
         session.add(AuditLog(at=datetime.now(timezone.utc), author=author, entity="regrade",
                              key=f"{sheet}/{student}", old_value=old, new_value="", reason=reason))
+        enqueue(session, sheet, student)  # the running watcher grades it at once

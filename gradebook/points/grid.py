@@ -208,7 +208,7 @@ def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
     (:func:`gradebook.admission.rule.notebook_points`: nbgrader's scores with manual scores, the stored late
     decision or else one taken from the time of receipt, the late policy, a team's best), read for
     ``students`` and their teammates only (the admission's own reads every student of every sheet)."""
-    from gradebook.points.handins import decide_late
+    from gradebook.points.handins import current_groups, decide_late, stored_share
     from gradebook.store.models import Extension
     from gradebook.course.sheets_state import utc
 
@@ -218,16 +218,17 @@ def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
         AutogradeResult.sheet == manifest.id, AutogradeResult.student_id.in_(ids))).scalars()}
     extensions = {sid: utc(until) for sid, until in session.execute(select(Extension.student_id, Extension.until).where(
         Extension.sheet == manifest.id, Extension.student_id.in_(ids)))}
+    groups = current_groups(session)
     ranked: dict[str, tuple[Fraction, Fraction]] = {}  # (counted, raw)
     for sid in scores.keys() | results.keys():
         ag = results.get(sid)
         raw, stamp = scores.get(sid, (Fraction(ag.score) if ag else Fraction(0), None))
         if ag is not None and ag.late is not None:
-            late = bool(ag.late)
+            share = stored_share(manifest, bool(ag.late), ag.deadline, ag.submitted_at)
         else:
-            late = decide_late(ag.submitted_at if ag is not None else stamp, manifest, extensions.get(sid)).late
-        zero = late and manifest.late_policy.get("policy", "none") == "zero"
-        ranked[sid] = (Fraction(0) if zero else raw, raw)
+            share = decide_late(ag.submitted_at if ag is not None else stamp, manifest, extensions.get(sid),
+                                groups.get(sid)).share
+        ranked[sid] = (raw * share, raw)
     out = {}
     for sid in students:
         crew = members.get(team_of.get(sid, ""), [sid])

@@ -1,33 +1,39 @@
 """The late decision: taken once per hand-in, from the server's time of receipt, and stored with its reason.
 
-:func:`decide_late` is pure (a hand-in's receipt time, the sheet's deadline and ``[late]`` policy, the
-student's extension → a :class:`LateDecision`). The autograder stores it on ``autograde_result``
-(``deadline``, ``late``, ``decision``) when it grades a hand-in, and :func:`redecide` stores it again when
-an extension changes; every front end (feedback, ``--watch``, ``mlph status``, exports, report, web) shows
-the stored decision instead of deciding again.
+:func:`decide_late` is pure (a hand-in's receipt time, the sheet's deadline and late rule
+(:mod:`gradebook.course.late_rules`), the student's tutorial group and extension → a :class:`LateDecision`: the
+student's deadline, whether it is late, the share of the part's points that counts, the cut-off). The autograder
+stores it on ``autograde_result`` (``deadline``, ``late``, ``decision``) when it grades a notebook;
+:func:`redecide` stores it again when an extension changes (``mlph redecide`` for a whole sheet), and
+:func:`stored_share` applies the sheet's rule to a stored decision. A PDF's decision is taken from its time of
+receipt. :func:`cutoff_refusal` is the one refusal of every way in after the sheet's cut-off.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Engine, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
+from gradebook.course.late_rules import LateRule
 from gradebook.course.manifest import Manifest
-from gradebook.store.models import AutogradeResult, Extension, Handin, StudentProfile
+from gradebook.store.models import AutogradeResult, Extension, GroupMembership, Handin, StudentProfile
 
-POLICIES = ("zero", "none")
+POLICIES = ("zero", "none", "per_day")
 
 
 @dataclass(frozen=True)
 class LateDecision:
     received_at: datetime | None  # the server's time of receipt (None: unknown, counts as on time)
-    deadline: datetime  # the sheet's due date, or the student's extension if later
+    deadline: datetime  # the student's: the sheet's due date, their group's, or their extension if later
     grace: timedelta
-    policy: str  # "zero": a late hand-in counts 0; "none": lateness is shown, never penalised
+    policy: str  # "zero", "per_day" or "none" (gradebook.course.late_rules)
     extended: bool
+    rule: LateRule = field(default_factory=LateRule, compare=False)
+    group: str | None = None  # the tutorial group whose own deadline applies (None: the sheet's due date)
 
     @property
     def late_by(self) -> timedelta:
@@ -40,23 +46,39 @@ class LateDecision:
         return self.received_at is not None and self.received_at > self.deadline + self.grace
 
     @property
+    def share(self) -> Fraction:
+        """The share of the part's points that counts under the sheet's late rule (1: in full)."""
+        return self.rule.share(self.late_by) if self.late else Fraction(1)
+
+    @property
     def counts_zero(self) -> bool:
-        return self.late and self.policy == "zero"
+        return self.late and self.share == 0
+
+    @property
+    def cutoff(self) -> datetime | None:
+        """After this nothing is accepted from this student (None: no cut-off)."""
+        return self.rule.cutoff_after(self.deadline)
+
+    def counted(self, points: Fraction) -> Fraction:
+        return points * self.share
+
+    def rule_words(self) -> str:
+        """What the late rule did to this hand-in, in words ("" when it is in time)."""
+        return self.rule.effect(self.late_by) if self.late else ""
 
     def text(self, tz: str = "Europe/Berlin") -> str:
         """The decision in words, with times in the course's time zone (stored and shown as such)."""
         zone = ZoneInfo(tz)
-        due = f"{self.deadline.astimezone(zone):%a %d %b %Y, %H:%M %Z}" + (" (extended)" if self.extended else "")
+        moved = " (extended)" if self.extended else f" (group {self.group})" if self.group else ""
+        due = f"{self.deadline.astimezone(zone):%a %d %b %Y, %H:%M %Z}" + moved
         if self.received_at is None:
             return f"deadline {due}; time of receipt unknown, counted as in time"
         got = f"{self.received_at.astimezone(zone):%a %d %b %Y, %H:%M:%S %Z}"
         if not self.late:
             within = " (within the grace period)" if self.received_at > self.deadline else ""
             return f"received {got}, deadline {due}: in time{within}"
-        rule = ("counts 0 points under the sheet's late policy" if self.policy == "zero"
-                else "counted in full (the sheet has no late penalty)")
         return (f"received {got}, deadline {due}: late by {format_delta(self.late_by)} "
-                f"(grace {format_delta(self.grace)}), {rule}")
+                f"(grace {format_delta(self.grace)}), {self.rule_words()}")
 
 
 def format_delta(delta: timedelta) -> str:
@@ -75,16 +97,43 @@ def _utc(when: datetime) -> datetime:
     return when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when.astimezone(timezone.utc)
 
 
-def decide_late(received_at: datetime | None, manifest: Manifest, extension: datetime | None) -> LateDecision:
-    """The decision for a hand-in received at ``received_at`` (the server's clock, never the student's)."""
-    policy = str(manifest.late_policy.get("policy", "none"))
-    deadline = _utc(manifest.due)
+def decide_late(received_at: datetime | None, manifest: Manifest, extension: datetime | None,
+                group: str | None = None) -> LateDecision:
+    """The decision for a hand-in received at ``received_at`` (the server's clock, never the student's) from a
+    student of tutorial group ``group`` (their group's deadline, if the sheet gives one) with ``extension``."""
+    rule = manifest.late
+    deadline = _utc(rule.deadline_for(manifest.due, group))
+    moved_by = group if group and group in rule.group_deadlines else None
     if extension is not None and _utc(extension) > deadline:
-        deadline, extended = _utc(extension), True
+        deadline, extended, moved_by = _utc(extension), True, None
     else:
         extended = False
-    grace = timedelta(minutes=float(manifest.late_policy.get("grace_minutes", 0)))
-    return LateDecision(_utc(received_at) if received_at else None, deadline, grace, policy, extended)
+    return LateDecision(_utc(received_at) if received_at else None, deadline, rule.grace, rule.policy, extended,
+                        rule, moved_by)
+
+
+def stored_share(manifest: Manifest, late: bool | None, deadline: datetime | None,
+                 received_at: datetime | None) -> Fraction:
+    """The share that counts of a hand-in whose decision is stored (``late``, ``deadline``): the sheet's rule on
+    the stored lateness (a hand-in stored as late is at least one started day late)."""
+    if not late:
+        return Fraction(1)
+    least = manifest.late.grace + timedelta(microseconds=1)
+    late_by = _utc(received_at) - _utc(deadline) if deadline is not None and received_at is not None else least
+    return manifest.late.share(max(late_by, least))
+
+
+def group_of(session: Session, student: str) -> str | None:
+    """The student's current tutorial group (None: in none)."""
+    return session.execute(select(func.min(GroupMembership.group_id)).where(
+        GroupMembership.student_id == student, GroupMembership.valid_to.is_(None))).scalar_one_or_none()
+
+
+def current_groups(session: Session) -> dict[str, str]:
+    """student → their current tutorial group."""
+    return {sid: gid for sid, gid in session.execute(
+        select(GroupMembership.student_id, func.min(GroupMembership.group_id))
+        .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id))}
 
 
 def extension_of(session: Session, sheet: str, student: str) -> datetime | None:
@@ -99,15 +148,26 @@ def redecide(session: Session, manifest: Manifest, student: str, tz: str = "Euro
                                                         AutogradeResult.student_id == student)).scalar_one_or_none()
     if row is None:
         return None
-    decision = decide_late(row.submitted_at, manifest, extension_of(session, manifest.id, student))
+    decision = decide_late(row.submitted_at, manifest, extension_of(session, manifest.id, student),
+                           group_of(session, student))
     store_decision(row, decision, tz)
     return decision
 
 
 def store_decision(row: AutogradeResult, decision: LateDecision, tz: str = "Europe/Berlin") -> None:
+    """Store ``decision`` on the result row, and in the result the feedback shows (what counts)."""
+    import json
+
     row.deadline = decision.deadline
     row.late = decision.late
     row.decision = decision.text(tz)
+    try:
+        result = json.loads(row.result_json or "{}")
+    except ValueError:
+        return
+    if isinstance(result, dict) and row.score is not None:
+        result.update(decision_fields(decision, row.score, tz))
+        row.result_json = json.dumps(result, sort_keys=True)
 
 
 # --- the intake's records (every hand-in, accepted or not) ---------------------------------------------------
@@ -139,6 +199,7 @@ def record_handins(engine: Engine, records: list[HandinRecord]) -> list[HandinRe
     """Store the records in one transaction; the records with their ids."""
     from dataclasses import asdict, replace
 
+    from gradebook.points.grading_queue import enqueue
     from gradebook.store.db import atomic
 
     out = []
@@ -149,6 +210,8 @@ def record_handins(engine: Engine, records: list[HandinRecord]) -> list[HandinRe
             row.received_at = _utc(rec.received_at)  # SQLite keeps no zone: every stored time is UTC
             session.add(row)
             session.flush()
+            if rec.kind == "notebook" and rec.status in (ACCEPTED, INVALID):  # its grading, in the same transaction
+                enqueue(session, rec.sheet, rec.student_id, handin_id=row.id, received_at=row.received_at)
             out.append(replace(rec, handin_id=row.id))
     return out
 
@@ -193,12 +256,42 @@ def logins(engine: Engine) -> dict[str, str]:
 def decision_for(engine: Engine, manifest: Manifest, student: str, received_at: datetime | None) -> LateDecision:
     """The decision for a hand-in about to be stored (reads the student's extension)."""
     with Session(engine) as session:
-        return decide_late(received_at, manifest, extension_of(session, manifest.id, student))
+        return decide_late(received_at, manifest, extension_of(session, manifest.id, student),
+                           group_of(session, student))
+
+
+def decisions_for(engine: Engine, manifest: Manifest, received: dict[str, datetime | None]) -> dict[str, LateDecision]:
+    """:func:`decision_for` for several students (student → time of receipt), their extensions and groups read
+    at once."""
+    with Session(engine) as session:
+        until = {sid: when for sid, when in session.execute(
+            select(Extension.student_id, Extension.until).where(Extension.sheet == manifest.id,
+                                                                Extension.student_id.in_(list(received))))}
+        groups = current_groups(session)
+    return {sid: decide_late(at, manifest, until.get(sid), groups.get(sid)) for sid, at in received.items()}
 
 
 def decision_fields(decision: LateDecision, score: str, tz: str) -> dict[str, object]:
     """What a result carries of its decision: shown by the feedback, ``--watch`` and every page."""
-    from fractions import Fraction
-
     return {"deadline": decision.deadline.isoformat(), "late": decision.late, "decision": decision.text(tz),
-            "counted_score": "0" if decision.counts_zero else str(Fraction(score))}
+            "counted_score": str(decision.counted(Fraction(score)))}
+
+
+def cutoff_refusal(decision: LateDecision, sheet: str, tz: str = "Europe/Berlin") -> str | None:
+    """Why a hand-in of ``sheet`` with this decision is refused: it came after the sheet's cut-off (None: it
+    may be taken in). The one words of every way in (web, Hub, exchange, LMS zip) and of the closed form."""
+    cutoff = decision.cutoff
+    if cutoff is None or decision.received_at is None or decision.received_at <= cutoff:
+        return None
+    zone = ZoneInfo(tz)
+    return (f"{sheet} takes no more hand-ins: its cut-off was {cutoff.astimezone(zone):%a %d %b %Y, %H:%M %Z} "
+            f"(deadline {decision.deadline.astimezone(zone):%a %d %b %Y, %H:%M %Z} plus "
+            f"{format_delta(cutoff - decision.deadline)})")
+
+
+def late_refusal(engine: Engine, manifest: Manifest, student: str, received_at: datetime,
+                 tz: str = "Europe/Berlin") -> str | None:
+    """:func:`cutoff_refusal` for ``student``'s hand-in received at ``received_at`` (reads their extension and group)."""
+    if manifest.late.cutoff is None:
+        return None
+    return cutoff_refusal(decision_for(engine, manifest, student, received_at), manifest.id, tz)

@@ -11,9 +11,9 @@ from sqlalchemy import Engine, select, update
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import atomic
 from gradebook.errors import InputError
-from gradebook.store.models import AuditLog, Extension
+from gradebook.store.models import AuditLog, AutogradeResult, Extension
 from gradebook.course.config import CourseConfig, load_config
-from gradebook.points.handins import LateDecision, redecide
+from gradebook.points.handins import LateDecision, decide_late, extension_of, group_of, redecide, store_decision
 from gradebook.points.paper import fmt
 from gradebook.course.sheets_state import roster_ids
 
@@ -58,14 +58,16 @@ def set_extension(engine: Engine, sheet: str, student: str, until: datetime, aut
         raise InputError(f"an extension of {sheet} for {student!r} needs a reason")
     until = until.astimezone(timezone.utc)  # stored in UTC (SQLite keeps no offset)
     zone = ZoneInfo(cfg.timezone)
-    if until <= manifest.due:
-        raise InputError(f"extension of {sheet} for {student!r}: {until.astimezone(zone):%Y-%m-%d %H:%M %Z} is not after "
-                         f"the sheet's deadline {manifest.due.astimezone(zone):%Y-%m-%d %H:%M %Z}: an extension must "
-                         "end later")
     now = datetime.now(timezone.utc)
     with atomic(engine) as session:
         if student not in roster_ids(session):
             raise InputError(f"unknown student {student!r} (not in the roster)")
+        group = group_of(session, student)
+        own = manifest.late.deadline_for(manifest.due, group)  # the sheet's, or the student's group's
+        if until <= own:
+            whose = f"group {group}'s deadline" if own != manifest.due else "the sheet's deadline"
+            raise InputError(f"extension of {sheet} for {student!r}: {until.astimezone(zone):%Y-%m-%d %H:%M %Z} is "
+                             f"not after {whose} {own.astimezone(zone):%Y-%m-%d %H:%M %Z}: an extension must end later")
         row = session.execute(select(Extension).where(Extension.sheet == sheet, Extension.student_id == student)
                               ).scalar_one_or_none()
         old = row.until.isoformat() if row is not None else None
@@ -79,3 +81,26 @@ def set_extension(engine: Engine, sheet: str, student: str, until: datetime, aut
         session.add(AuditLog(at=now, author=author, entity="extension", key=f"{sheet}/{student}", old_value=old,
                              new_value=new, reason=reason))
     return decision
+
+
+def redecide_sheet(engine: Engine, cfg: CourseConfig, sheet: str, author: str, reason: str) -> list[tuple[str, str, str]]:
+    """Take the late decision of every graded hand-in of ``sheet`` again, from the manifest as it is now (a
+    changed due date, group deadline or late rule), in one transaction; each changed decision is audited.
+    Returns (student, old decision, new decision) of those that changed."""
+    manifest = cfg.manifest(sheet)
+    if not reason.strip():
+        raise InputError(f"re-deciding {sheet} needs a reason (e.g. \"due date moved to Friday\")")
+    now, changed = datetime.now(timezone.utc), []
+    with atomic(engine) as session:
+        rows = session.execute(select(AutogradeResult).where(AutogradeResult.sheet == sheet)
+                               .order_by(AutogradeResult.student_id)).scalars().all()
+        for row in rows:
+            old = row.decision or ""
+            decision = decide_late(row.submitted_at, manifest, extension_of(session, sheet, row.student_id),
+                                   group_of(session, row.student_id))
+            store_decision(row, decision, cfg.timezone)
+            if row.decision != old:
+                changed.append((row.student_id, old, row.decision or ""))
+                session.add(AuditLog(at=now, author=author, entity="late_decision", key=f"{sheet}/{row.student_id}",
+                                     old_value=old or None, new_value=row.decision, reason=reason))
+    return changed

@@ -266,7 +266,7 @@ def write_versioned(session: Session, model: type[Versioned], manifest: Manifest
         else:
             done = session.execute(update(model).where(model.id == row.id, model.version == expected)
                                    .values(entered_by=author, entered_at=now, version=expected + 1, **values)
-                                   .execution_options(synchronize_session=False))
+                                   .execution_options(synchronize_session=False, mlph_students=(student,)))
             if cast(Any, done).rowcount != 1:
                 raise ConflictError(f"{key}: changed meanwhile by another tutor; reload and try again")
             session.expire(row)  # the session's copy is stale now

@@ -47,13 +47,18 @@ def _manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
 def sheet_rubrics(session: Session, manifest: Manifest) -> dict[str, tuple[Item, ...]]:
     """Per paper task of ``manifest``, its rubric items in order (the database's once seeded, else the
     manifest's); one query."""
-    rows = list(session.execute(select(RubricItemRow).where(RubricItemRow.sheet == manifest.id)
-                                .order_by(RubricItemRow.task, RubricItemRow.position, RubricItemRow.id)).scalars())
-    seeded = {r.task for r in rows}
+    rows = list(session.execute(select(RubricItemRow).where(RubricItemRow.sheet == manifest.id)).scalars())
+    return rubrics_of(manifest, rows)
+
+
+def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow]) -> dict[str, tuple[Item, ...]]:
+    """:func:`sheet_rubrics` from rows already read (those of other sheets are left out)."""
+    mine = sorted((r for r in rows if r.sheet == manifest.id), key=lambda r: (r.task, r.position, r.id))
+    seeded = {r.task for r in mine}
     out: dict[str, tuple[Item, ...]] = {}
     for task in manifest.paper_tasks:
         if task.id in seeded:
-            out[task.id] = tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in rows
+            out[task.id] = tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in mine
                                  if r.task == task.id and r.deleted_at is None)
         else:
             out[task.id] = _manifest_items(manifest, task.id)

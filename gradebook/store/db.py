@@ -1,21 +1,34 @@
-"""The gradebook's engine and its one transaction helper.
+"""The gradebook's engine, its one transaction helper and its version.
 
 :func:`open_gradebook` makes a database ready (nbgrader's tables and ours, migrated to head) and
 returns its engine; :func:`atomic` is the only way this project writes: one transaction, committed
 on success, rolled back on any exception.
+
+The version (:func:`gradebook_version`): every ORM session on a gradebook this process opened (``atomic``,
+and any other session, nbgrader's included) that wrote to a table other than the web's sessions and login
+attempts raises the counter in ``gradebook_version`` as the last statement before its commit, in the same
+transaction; a write that may change anyone's standing sets ``course_counter`` to it, one that wrote only
+rows of named students (:data:`PER_STUDENT` tables, a DML statement with the execution option
+:data:`STUDENTS_OPTION`) sets those students' ``student_version`` instead (:func:`student_versions`). A reader that reads the counter first and then the gradebook (in any transaction) therefore
+never sees data older than the counter says: what a process computed at one counter value (standings,
+decided sheets) stays valid, in every process, until the counter moves. Raising it last keeps its row lock
+to the commit itself (no waits inside the transaction, no lock cycles).
 """
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Engine, create_engine, event, inspect, make_url
-from sqlalchemy.orm import Session
+from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, make_url, select, update
+from sqlalchemy.dialects.postgresql import insert as postgresql_insert
+from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from gradebook.errors import GradebookError
+from gradebook.store.models import GradebookVersion, StudentVersion
 from gradebook.store.nbgrader_schema import ensure_nbgrader_schema
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -24,6 +37,11 @@ VERSION_TABLE = "mlph_alembic_version"
 # database needs one query and no Alembic import.
 SCHEMA_HEAD = "0005_rubric"
 _ready: dict[str, Engine] = {}
+_versioned: set[str] = set()  # the URLs (as the engines render them) of the gradebooks opened here
+# written on every login and request of the web application, and read by nothing that is computed once
+UNVERSIONED = frozenset({"web_session", "login_attempt", GradebookVersion.__tablename__, StudentVersion.__tablename__,
+                         "grading_job", "grader"})  # the grading queue and the graders' heartbeats: read live
+_WROTE = "mlph_wrote"  # Session.info: the students this transaction wrote rows of, or EVERYONE
 
 
 def _sqlite_pragmas(dbapi_conn: Any, _record: Any) -> None:
@@ -141,6 +159,7 @@ def open_gradebook(db_url: str, create: bool = True) -> Engine:
             raise
         raise GradebookError(f"cannot open the gradebook at {mask(db_url)}: {_one_line(exc)}") from None
     _ready[db_url] = engine
+    _versioned.add(engine.url.render_as_string(hide_password=False))
     return engine
 
 
@@ -160,3 +179,87 @@ def atomic(engine: Engine) -> Iterator[Session]:
             yield session
     finally:
         session.close()
+
+
+# --- the version -------------------------------------------------------------------------------
+
+# rows of one student: a write to them changes that student's standing only (team_member is not: it moves a team)
+PER_STUDENT = frozenset({"paper_points", "paper_comment", "handin", "autograde_result", "extension",
+                         "admission_override", "group_membership", "student_profile"})
+NEUTRAL = frozenset({"audit_log"})  # read by no standing
+EVERYONE = "*"
+STUDENTS_OPTION = "mlph_students"  # execution option of a DML statement: the only students whose rows it writes
+
+
+def _touch(session: Session, table: object, students: Iterable[str] | None) -> None:
+    """Note a write to ``table`` (of ``students`` alone, or of anyone: None) in this transaction."""
+    if not isinstance(table, str) or table in UNVERSIONED:
+        return
+    scope = session.info.get(_WROTE, frozenset())
+    if table in NEUTRAL or scope == EVERYONE:
+        session.info[_WROTE] = scope
+    elif table in PER_STUDENT and students is not None:
+        session.info[_WROTE] = scope | frozenset(students)
+    else:
+        session.info[_WROTE] = EVERYONE
+
+
+@event.listens_for(Session, "after_flush")
+def _flushed(session: Session, _flush: UOWTransaction) -> None:
+    for obj in (*session.new, *session.dirty, *session.deleted):
+        student = getattr(obj, "student_id", None)
+        _touch(session, getattr(obj, "__tablename__", None), [student] if isinstance(student, str) else None)
+
+
+@event.listens_for(Session, "do_orm_execute")
+def _executed(state: ORMExecuteState) -> None:
+    if state.is_insert or state.is_update or state.is_delete:
+        students = state.execution_options.get(STUDENTS_OPTION)
+        _touch(state.session, getattr(getattr(state.statement, "table", None), "name", None), students)
+
+
+@event.listens_for(Session, "before_commit")
+def _raise_version(session: Session) -> None:
+    """The last statements of a writing transaction on a gradebook of this process: the counter + 1 (and
+    the course's counter, or the students' counters, set to it)."""
+    session.flush()  # what is still pending (the commit would flush it after this hook)
+    scope = session.info.pop(_WROTE, None)
+    if scope is None or session.get_bind().engine.url.render_as_string(hide_password=False) not in _versioned:
+        return
+    values: dict[str, Any] = {"counter": GradebookVersion.counter + 1}
+    if scope == EVERYONE:
+        values["course_counter"] = GradebookVersion.counter + 1
+    counter = session.execute(update(GradebookVersion).where(GradebookVersion.id == 1).values(**values)
+                              .returning(GradebookVersion.counter)).scalar_one()
+    if scope and scope != EVERYONE:
+        dialect = session.get_bind().dialect.name
+        upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(StudentVersion)
+        rows = [{"student_id": sid, "counter": counter} for sid in sorted(scope)]  # locks in one order
+        session.execute(upsert.values(rows).on_conflict_do_update(index_elements=["student_id"],
+                                                                  set_={"counter": counter}))
+
+
+@event.listens_for(Session, "after_commit")
+@event.listens_for(Session, "after_rollback")
+def _forget(session: Session) -> None:
+    session.info.pop(_WROTE, None)
+
+
+def gradebook_version(bind: Engine | Connection | Session) -> int:
+    """The gradebook's version now (read it before the data it keys: :mod:`gradebook.store.db`)."""
+    query = select(GradebookVersion.counter).where(GradebookVersion.id == 1)
+    if isinstance(bind, Engine):
+        with bind.connect() as conn:
+            return int(conn.execute(query).scalar_one())
+    return int(bind.execute(query).scalar_one())
+
+
+def student_versions(engine: Engine, students: Iterable[str]) -> tuple[int, int, int]:
+    """(the gradebook's version, the course's version, the highest version of these students' rows), read
+    together: a student's standing computed after this read is current while the last two stay."""
+    theirs = select(func.coalesce(func.max(StudentVersion.counter), 0)).where(
+        StudentVersion.student_id.in_(sorted(students))).scalar_subquery()
+    with engine.connect() as conn:
+        row = conn.execute(select(GradebookVersion.counter, GradebookVersion.course_counter, theirs)
+                           .where(GradebookVersion.id == 1)).one()
+    return int(row[0]), int(row[1]), int(row[2])

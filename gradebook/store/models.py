@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint
+from sqlalchemy import BigInteger, Boolean, DateTime, ForeignKey, Index, Integer, String, Text, UniqueConstraint, text
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 
 from gradebook.store.nbgrader_tables import metadata
@@ -259,3 +259,114 @@ class LoginAttempt(Base):
     ip: Mapped[str | None] = mapped_column(String(64))
     at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     success: Mapped[bool] = mapped_column(Boolean)
+
+
+class GradingJob(Base):
+    """One grading of a student's newest hand-in of a sheet (the grading queue; see
+    :mod:`gradebook.points.grading_queue`). ``state``: queued | running | done | failed | superseded."""
+
+    __tablename__ = "grading_job"
+    __table_args__ = (Index("uq_grading_job_queued", "sheet", "student_id", unique=True,
+                            sqlite_where=text("state = 'queued'"), postgresql_where=text("state = 'queued'")),
+                      Index("ix_grading_job_state_queued_at", "state", "queued_at"))
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128))
+    state: Mapped[str] = mapped_column(String(16))
+    handin_id: Mapped[int | None] = mapped_column(Integer)  # the newest hand-in it grades (None: a regrade, a sweep)
+    received_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # that hand-in's time of receipt
+    queued_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))  # its place in the line (kept when replaced)
+    not_before: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))  # the student's grading turn
+    started_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    grader: Mapped[str | None] = mapped_column(String(128))  # ``grader.id`` holding (or that held) it
+    lease_until: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    replaced: Mapped[int] = mapped_column(Integer, default=0, server_default="0")  # newer hand-ins folded in
+    outcome: Mapped[str | None] = mapped_column(String(32))  # graded | timeout | … | kept | never | held | up_to_date
+    fingerprint: Mapped[str | None] = mapped_column(String(64))  # of the files it graded
+    reason: Mapped[str | None] = mapped_column(Text)
+
+
+class Grader(Base):
+    """A grading process and its heartbeat (``mlph autograde --watch``, ``mlph serve --grade``)."""
+
+    __tablename__ = "grader"
+    id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    host: Mapped[str] = mapped_column(String(255))
+    pid: Mapped[int] = mapped_column(Integer)
+    sheets: Mapped[str] = mapped_column(Text)  # the sheets it grades, comma-separated
+    started_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    last_finished_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    jobs_done: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    log_path: Mapped[str | None] = mapped_column(String(1024))
+    stopped_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class PaperPublication(Base):
+    """When a sheet's paper points, comments and rubric texts reached the students (``published_at``; None:
+    withdrawn by an admin, which also stops publishing them automatically). ``how``: "auto" (every paper
+    hand-in graded, policy ``when-graded``) or "admin"."""
+
+    __tablename__ = "paper_publication"
+    sheet: Mapped[str] = mapped_column(String(128), primary_key=True)
+    published_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    how: Mapped[str] = mapped_column(String(16))  # auto | admin | withdrawn
+    author: Mapped[str] = mapped_column(String(128))
+
+
+class RegradeRequest(Base):
+    """A student's request to have one paper task graded again, and its answer (by another grader)."""
+
+    __tablename__ = "regrade_request"
+    __table_args__ = (Index("ix_regrade_request_open", "sheet", "task", "student_id", "answered_at"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
+    reason: Mapped[str] = mapped_column(Text)
+    requested_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    grader: Mapped[str | None] = mapped_column(String(128))  # who had graded the task then (may not answer)
+    points_before: Mapped[str | None] = mapped_column(String(32))
+    answered_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
+    answered_by: Mapped[str | None] = mapped_column(String(128))
+    answer: Mapped[str | None] = mapped_column(Text)
+    points_after: Mapped[str | None] = mapped_column(String(32))
+
+
+class GradebookVersion(Base):
+    """One row (id 1): ``counter`` is raised by every committed write to the gradebook, in the write's own
+    transaction (:mod:`gradebook.store.db`), and ``course_counter`` set to it by writes that may change any
+    student's standing; what a process computed at one value is current while it stays."""
+
+    __tablename__ = "gradebook_version"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=False)
+    counter: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+    course_counter: Mapped[int] = mapped_column(BigInteger, nullable=False, server_default="0")
+
+
+class StudentVersion(Base):
+    """``gradebook_version.counter`` as of the last write that changed only named students' rows, per student."""
+
+    __tablename__ = "student_version"
+    student_id: Mapped[str] = mapped_column(String(128), primary_key=True)
+    counter: Mapped[int] = mapped_column(BigInteger, nullable=False)
+
+
+class MailLog(Base):
+    """One message the outbox handled: to whom, what (``kind`` and ``key``, e.g. "graded", "sheet04/notebook"),
+    and how it went (sent, written by a dry run, or failed with the relay's answer)."""
+
+    __tablename__ = "mail_log"
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    kind: Mapped[str] = mapped_column(String(32))
+    key: Mapped[str] = mapped_column(String(255))
+    recipient: Mapped[str] = mapped_column(String(128))  # the roster or staff id
+    address: Mapped[str] = mapped_column(String(255))
+    subject: Mapped[str] = mapped_column(String(255))
+    status: Mapped[str] = mapped_column(String(16))  # sent | written | failed
+    error: Mapped[str | None] = mapped_column(Text)
+    author: Mapped[str] = mapped_column(String(128))
+    __table_args__ = (Index("ix_mail_log_kind_key", "kind", "key"),)

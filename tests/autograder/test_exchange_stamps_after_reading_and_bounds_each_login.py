@@ -12,6 +12,7 @@ from datetime import datetime, timedelta, timezone
 import autograder.intake.exchange as exchange
 import autograder.intake.safe as safe
 from autograder.intake.exchange import MAX_NEW_PER_OWNER, collect
+from gradebook.course.late_rules import LateRule
 from gradebook.points.handins import decide_late, latest_handins
 from gradebook.people.roster import import_students
 from gradebook.store.db import open_gradebook
@@ -57,7 +58,7 @@ def test_a_notebook_rewritten_while_the_collector_reads_is_stamped_after_the_rew
     assert _ns(recs["racer"].received_at) >= changed > deadline * 1e9  # ... and its time is after its last change
     assert recs["honest"].received_at.timestamp() <= before + 1e-3
     manifest = dataclasses.replace(cfg.manifest("tiny01"), due=datetime.fromtimestamp(deadline, timezone.utc),
-                                   late_policy={"policy": "zero", "grace_minutes": 0})
+                                   late=LateRule("zero"))
     assert decide_late(recs["racer"].received_at, manifest, None).counts_zero
     assert not decide_late(recs["honest"].received_at, manifest, None).late
 

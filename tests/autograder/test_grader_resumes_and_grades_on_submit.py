@@ -13,7 +13,8 @@ from pathlib import Path
 import nbformat
 
 from autograder.grading.assemble import grade_id
-from autograder.grading.run import autograde, watch
+from autograder.grading.run import autograde
+from autograder.grading.watcher import watch
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import fetch, generate, release, submit
 from coursefactory import TINY_ANSWER, WRONG_ANSWER
@@ -41,9 +42,11 @@ def _stored(db: Path) -> int:
 
 
 def _sandboxes() -> set[str]:
-    """Processes of any sandbox (bwrap's command line names the sandbox directory) and kernel zygotes."""
-    return set(subprocess.run(["pgrep", "-f", "mlph-sandbox-|zygote_server"], capture_output=True,
-                              text=True).stdout.split())
+    """Processes of this checkout's sandboxes (bwrap's command line names the sandbox directory and this
+    checkout's Python) and kernel zygotes; other checkouts' test runs on the machine are not counted."""
+    here = str(Path(__file__).resolve().parents[2])
+    found = subprocess.run(["pgrep", "-af", "mlph-sandbox-|zygote_server"], capture_output=True, text=True).stdout
+    return {line.split()[0] for line in found.splitlines() if here in line}
 
 
 def _cgroups() -> set[Path]:
@@ -126,7 +129,7 @@ def test_watch_grades_a_submission_seconds_after_it_arrives(course_factory, tmp_
     assert feedback.is_file() and "2 of 2</b> tests pass" in feedback.read_text()
     print(f"watch: feedback {latency:.2f} s after submitting")
     assert latency < 10, f"graded {latency:.1f} s after submitting"
-    assert any(line.startswith("ann: 3 / 3 points (graded") for line in said), said
+    assert any(line.startswith("tiny01: ann: 3 / 3 points (graded") for line in said), said
     assert not watcher.is_alive()
 
 

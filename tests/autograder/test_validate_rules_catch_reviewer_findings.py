@@ -195,8 +195,9 @@ def test_mistake_declarations(tmp_path):
         f"{where}: mistake 1 (scale_solution: w1) names no task: add task = \"<notebook task id of sheet.toml>\"",
         f"{where}: mistake 2 (scale_solution: w2): task 'proof' is not a notebook task of sheet.toml (scale)",
         f"{where}: mistake 3 (setup: w3): 'setup' is not an answer cell of the notebook",
-        f"{where}: 3 mistakes; a sheet has at least 4",
-        f"{where}: answer cell 'scale_solution' has 2 mistakes; each has at least 3"]
+        f"{where}: 3 mistakes; a sheet has at least 4 (rule min_mistakes = 4)",
+        f"{where}: answer cell 'scale_solution' has 2 mistakes; each has at least 3 "
+        "(rule min_mistakes_per_cell = 3)"]
     (sheet / "mistakes.toml").write_text("[[mistake]]\ncell = 'scale_solution'\ntask = 3\nwhy = 'w'\nsource = 'x'\n")
     with pytest.raises(SheetError, match=r"mistakes.toml: mistake 1 \(scale_solution: w\): 'task' must be a task id"):
         load_mistakes(m)
@@ -216,18 +217,21 @@ def test_student_view_has_the_solved_answers_and_stops_after_the_mistakes_task(t
     assert ids[-1] == "paper_proof"  # unknown task: the whole notebook
 
 
+DEFAULT = "the default; set it in [conventions] of mlph.toml or of the sheet's sheet.toml)"
+
+
 def test_sheet_shape_is_the_courses(tmp_path):
     sheet = _sheet(tmp_path, conforming=False)
     m = load_manifest(sheet / "sheet.toml")
     assert check_conventions(m, nbformat.read(sheet / "tiny01.ipynb", as_version=4), Conventions()) == [
-        "1 notebook tasks; a sheet has 3–4",
-        "3 autograded points in sheet.toml; a sheet has 13",
-        "3 pen-and-paper points in sheet.toml; a sheet has 7",
+        f"1 notebook tasks; a sheet has 3–4 (rule notebook_tasks = [3, 4]: {DEFAULT}",
+        f"3 autograded points in sheet.toml; a sheet has 13 (rule notebook_points = 13: {DEFAULT}",
+        f"3 pen-and-paper points in sheet.toml; a sheet has 7 (rule paper_points = 7: {DEFAULT}",
         "paper task 'proof' has no rubric in sheet.toml ([[task.rubric]] items with id, text and points that add up "
         "to the task's points)",
         "paper task 'proof' has no model solution in sheet.toml (solution = '''...''')",
         "the notebook's text does not say how to hand in the paper part: \"Hand in the pen-and-paper part as one "
-        "PDF ...\""]
+        f"PDF ...\" (rule handin_sentence = 'Hand in the pen-and-paper part as one PDF': {DEFAULT}"]
 
 
 def test_paper_model_solution_lines_in_release_are_leaks(tmp_path):
@@ -290,7 +294,7 @@ def test_static_classes_are_reported_exactly(course_factory):
         "paper task 'proof' has no rubric in sheet.toml ([[task.rubric]] items with id, text and points that add up "
         "to the task's points)",
         "the notebook's text does not say how to hand in the paper part: \"Hand in the pen-and-paper part as one "
-        "PDF ...\"",
+        f"PDF ...\" (rule handin_sentence = 'Hand in the pen-and-paper part as one PDF': {DEFAULT}",
         "test cell 'test_scale_visible': check 'scale_visible' outside the hidden tests has no expected value, so it "
         "cannot fail in the student's notebook",
         "test cell 'test_scale_more': the expected value of check 'scale_hidden_b' uses the student's scale(): "

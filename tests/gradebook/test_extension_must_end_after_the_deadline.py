@@ -33,3 +33,22 @@ def test_an_extension_before_the_deadline_is_refused(gradebook_course):
     with Session(engine) as s:
         row = s.execute(select(Extension)).scalar_one()
         assert row.until.replace(tzinfo=timezone.utc) == datetime(2026, 11, 4, 9, 1, tzinfo=timezone.utc)
+
+
+def test_an_extension_must_end_after_the_students_group_deadline(gradebook_course):
+    import dataclasses
+
+    from gradebook.course.config import load_config
+    from web.testing import setup_web_course
+
+    path = gradebook_course.root / "source" / "tiny01" / "sheet.toml"
+    path.write_text(path.read_text().replace("[late]", '[deadlines]\ng2 = "+2d"\n\n[late]'))
+    cfg = dataclasses.replace(load_config(gradebook_course.root, gradebook_course.data_dir), db_url=gradebook_course.db_url)
+    setup_web_course(cfg)  # cd2 is in group g2, which meets two days later
+    engine = open_gradebook(cfg.db_url)
+    with pytest.raises(InputError, match=r"2026-11-05 10:00 CET is not after group g2's deadline 2026-11-06 10:00 CET"):
+        set_extension(engine, "tiny01", "cd2", datetime(2026, 11, 5, 9, tzinfo=timezone.utc), "prof", "ill", cfg)
+    set_extension(engine, "tiny01", "ab1", datetime(2026, 11, 5, 9, tzinfo=timezone.utc), "prof", "ill", cfg)  # g1
+    set_extension(engine, "tiny01", "cd2", datetime(2026, 11, 7, 9, tzinfo=timezone.utc), "prof", "ill", cfg)
+    with Session(engine) as s:
+        assert sorted(s.execute(select(Extension.student_id)).scalars()) == ["ab1", "cd2"]

@@ -79,7 +79,10 @@ def test_a_late_pdf_after_the_sheet_is_decided_reopens_nothing(gradebook_course:
     assert [dict(decided[s][3])["tiny01"] for s in STUDENTS] == ["graded", "graded", "missing"]
     _handin(cfg, "tiny01", "ef3", "paper", LATE)  # late under policy zero: counts 0, needs no tutor
     _handin(cfg, "tiny01", "ef3", "notebook", LATE)  # ... and no autograder
-    assert _view(cfg) == decided
+    after = _view(cfg)
+    assert {s: v[:3] for s, v in after.items()} == {s: v[:3] for s, v in decided.items()}  # same points, decided
+    assert dict(after["ef3"][3])["tiny01"] == "late"  # the late PDF is marked late (and counts 0), not "missing"
+    assert {s: after[s] for s in ("ab1", "cd2")} == {s: decided[s] for s in ("ab1", "cd2")}
 
 
 def test_a_late_handin_that_counts_needs_grading_only_for_its_student(gradebook_course: Any, tmp_path: Path) -> None:

@@ -11,7 +11,7 @@ from fastapi.testclient import TestClient
 
 from gradebook.people.accounts import issue_links
 from gradebook.store.db import atomic
-from gradebook.store.models import Handin
+from gradebook.store.models import Handin, RegradeRequest
 from web.app import create_app, iter_routes
 from web.security import CSRF_HEADER
 from web.testing import ensure_account, logged_in, setup_web_course
@@ -39,6 +39,7 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/handins/{handin_id}/pdf"): ("/handins/{handin}/pdf", OWN_A, None),
     ("GET", "/admin"): ("/admin", ADMIN_ONLY, None),
     ("GET", "/admin/students"): ("/admin/students", ADMIN_ONLY, None),
+    ("GET", "/admin/grader-log"): ("/admin/grader-log", ADMIN_ONLY, None),
     ("GET", "/admin/admission"): ("/admin/admission", ADMIN_ONLY, None),
     ("GET", "/admin/admission.csv"): ("/admin/admission.csv", ADMIN_ONLY, None),
     ("GET", "/admin/admission.xlsx"): ("/admin/admission.xlsx", ADMIN_ONLY, None),
@@ -50,6 +51,10 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/admin/accounts"): ("/admin/accounts", ADMIN_ONLY, None),
     ("POST", "/admin/accounts/create"): ("/admin/accounts/create", ADMIN_ONLY, None),
     ("POST", "/admin/accounts/links"): ("/admin/accounts/links", ADMIN_ONLY, {"usernames": "ef3"}),
+    ("GET", "/admin/mail"): ("/admin/mail", ADMIN_ONLY, None),
+    ("POST", "/admin/mail/announce"): ("/admin/mail/announce", ADMIN_ONLY, {"subject": "Hello", "body": "Text"}),
+    ("POST", "/admin/mail/links"): ("/admin/mail/links", ADMIN_ONLY, {"usernames": "ef3"}),
+    ("POST", "/admin/mail/graded"): ("/admin/mail/graded", ADMIN_ONLY, {"sheet": "tiny01", "part": "notebook"}),
     ("POST", "/admin/accounts/{username}/disable"): ("/admin/accounts/nobody/disable", ADMIN_ONLY, None),
     ("GET", "/admin/groups"): ("/admin/groups", ADMIN_ONLY, None),
     ("POST", "/admin/upload/{kind}"): ("/admin/upload/roster", ADMIN_ONLY, None),
@@ -62,6 +67,14 @@ EXPECT: dict[tuple[str, str], tuple[str, str, dict[str, Any] | None]] = {
     ("GET", "/admin/rubric/{sheet}"): ("/admin/rubric/tiny01", ADMIN_ONLY, None),
     ("POST", "/admin/rubric/{sheet}"): ("/admin/rubric/tiny01", ADMIN_ONLY,
                                         {"action": "add", "task": "proof", "points": "1", "text": "Names the rule"}),
+    ("POST", "/admin/publish"): ("/admin/publish", ADMIN_ONLY, {"sheet": "tiny01", "action": "publish"}),
+    ("POST", "/students/{student}/sheets/{sheet}/regrade"): ("/students/ab1/sheets/tiny01/regrade", "LODDDD",
+                                                             {"task": "proof", "reason": "step 2 is right"}),
+    # regrade requests: staff, but never the tutor who graded the task (tutor1 graded request {regrade})
+    ("GET", "/regrades"): ("/regrades", "LDDOOO", None),
+    ("GET", "/regrades/{request_id}"): ("/regrades/{regrade}", "LDDDOO", None),
+    ("POST", "/regrades/{request_id}"): ("/regrades/{regrade}", "LDDDOO", {"answer": ""}),
+    ("GET", "/regrades/{request_id}/paper.pdf"): ("/regrades/{regrade}/paper.pdf", "LDDDOO", None),
     # the Hub service (web/routes/hub.py): without a Hub configured nobody gets anything; with one, the
     # exchange API takes a Hub token only, never a session (tests/web/test_hub_handins_belong_to_the_token_owner.py)
     ("GET", "/api/exchange/v1/sheets"): ("/api/exchange/v1/sheets", NOBODY, None),
@@ -118,7 +131,12 @@ def web(gradebook_course: Any) -> Any:
         session.add(row)
         session.flush()
         handin = row.id
-    return app, {"token": token, "handin": handin}
+        request = RegradeRequest(sheet="tiny01", task="proof", student_id="ab1", reason="please", grader="tutor1",
+                                 points_before="1", requested_at=datetime.now(timezone.utc))
+        session.add(request)
+        session.flush()
+        regrade = request.id
+    return app, {"token": token, "handin": handin, "regrade": regrade}
 
 
 def _client(app: Any, role: str) -> TestClient:

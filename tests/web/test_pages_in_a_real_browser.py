@@ -61,14 +61,17 @@ def _course(tmp: Path) -> CourseConfig:
     ab1, ef3 and a student whose roster name is markup) and g2 (tutor2: cd2); admin boss."""
     from autograder.nbgrader_bridge import generate
 
-    root = make_course(tmp / "course", tiny=("tiny01", "tiny02", "tiny03"))
+    root = make_course(tmp / "course", tiny=("tiny01", "tiny02", "tiny03", "tiny04"))
     manifest = root / "source" / "tiny01" / "sheet.toml"
     manifest.write_text(manifest.read_text() + RUBRIC_TASK)
+    per_day = root / "source" / "tiny04" / "sheet.toml"  # a week earlier; -10 % per started day, nothing after 3 days
+    per_day.write_text(per_day.read_text().replace('policy = "zero"', 'policy = "per_day"\nper_day = "10%"\ncutoff_days = 3')
+                       .replace('due = "2026-11-04T10:00:00"', 'due = "2026-10-28T10:00:00"'))
     later = root / "source" / "tiny03" / "sheet.toml"  # open for hand-in for a while yet
     later.write_text(later.read_text().replace('due = "2026-11-04T10:00:00"', 'due = "2099-01-15T10:00:00"'))
     data = tmp / "data"
     cfg = dataclasses.replace(load_config(root), data_dir=data, db_url=f"sqlite:///{data / 'gradebook.db'}")
-    for sheet in ("tiny01", "tiny02", "tiny03"):
+    for sheet in ("tiny01", "tiny02", "tiny03", "tiny04"):
         generate(cfg, sheet)
     engine = open_gradebook(cfg.db_url)
     (tmp / "roster.csv").write_text("student_id,last_name,first_name,email,matriculation\n"
@@ -91,7 +94,24 @@ def _course(tmp: Path) -> CourseConfig:
     with atomic(engine) as s:
         s.add(Handin(sheet="tiny01", student_id="ab1", kind="paper", source="web", received_at=when, status="accepted",
                      original_name="tiny01-scan.pdf", stored_path=str(stored), size=len(PDF), uploaded_by="ab1"))
+    _late_work(cfg, engine, tmp)
     return cfg
+
+
+def _late_work(cfg: CourseConfig, engine: Any, tmp: Path) -> None:
+    """ab1 on tiny04 (per-day rule): the notebook 1 d 3 h late (80 % counts), the PDF 3 h late (90 %)."""
+    from gradebook.points.handins import decide_late, store_decision
+    from gradebook.points.paper import import_points
+    from gradebook.store.models import AutogradeResult
+
+    autograded(cfg, "tiny04", "ab1", Fraction(1), Fraction(2), datetime(2026, 10, 29, 12, tzinfo=timezone.utc))
+    with atomic(engine) as s:
+        row = s.query(AutogradeResult).filter_by(sheet="tiny04", student_id="ab1").one()
+        store_decision(row, decide_late(row.submitted_at, cfg.manifest("tiny04"), None, "g1"), cfg.timezone)
+        s.add(Handin(sheet="tiny04", student_id="ab1", kind="paper", source="web", status="accepted",
+                     received_at=datetime(2026, 10, 28, 12, tzinfo=timezone.utc), original_name="tiny04-scan.pdf"))
+    (tmp / "tiny04-points.csv").write_text("student_id,task,points\nab1,proof,2.5\n")
+    import_points(engine, cfg.manifest("tiny04"), tmp / "tiny04-points.csv", "tutor1")
 
 
 @pytest.fixture(scope="module")
@@ -395,6 +415,30 @@ def test_student_dashboard_shows_points(browser: Any, server: Server) -> None:
     page.context.close()
 
 
+def test_student_reads_what_late_work_counts_per_part(browser: Any, server: Server) -> None:
+    """The sheet page's "What counts": one line per part with earned, counted and the rule; past the cut-off the
+    hand-in form is closed and says why; the dashboard shows the same counted points."""
+    from playwright.sync_api import expect
+
+    page = open_as(browser, server, "ab1")
+    page.goto(f"{server.base}/students/ab1/sheets/tiny04")
+    parts = page.locator("table.parts tbody tr")
+    expect(parts.nth(0)).to_contain_text("notebook")
+    expect(parts.nth(0)).to_contain_text("2.4")
+    expect(parts.nth(0)).to_contain_text("2 started day(s) late at -10% each: counts 80% of its points")
+    expect(parts.nth(1)).to_contain_text("2.25")
+    expect(parts.nth(1)).to_contain_text("PDF late by 3 h 00 min")
+    expect(parts.nth(2)).to_contain_text("4.65")
+    expect(page.get_by_text("tiny04 takes no more hand-ins")).to_be_visible()
+    assert page.locator('form[action$="/handin"]').count() == 0
+    page.screenshot(path=str(server.shots / "student-sheet-late.png"), full_page=True)
+    page.goto(f"{server.base}/students/ab1")
+    row = page.locator("table.sheets tbody tr", has_text="tiny04")
+    expect(row).to_contain_text("counts 2.4")
+    expect(row).to_contain_text("counts 2.25")
+    page.context.close()
+
+
 def _submission(cfg: CourseConfig, path: Path) -> Path:
     """tiny03's released notebook, answered correctly, with a markdown cell that tries to run a script."""
     import nbformat
@@ -423,7 +467,8 @@ def test_student_hands_in_and_sees_the_points_appear(browser: Any, server: Serve
         form.locator('input[type="file"]').set_input_files(str(file))
         form.locator('button[type="submit"]').click()
         expect(page.locator(".flash.ok")).to_contain_text(f"Your {kind} was received")
-    expect(page.locator("#grading")).to_contain_text("being graded")
+    expect(page.locator("#grading")).to_contain_text("your hand-in is safe and will be graded when it starts")
+    page.screenshot(path=str(server.shots / "student-sheet-grading-not-running.png"), full_page=True)
     graded = subprocess.run([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny03", "--workers", "1"],
                             env=server.env, cwd=server.cfg.root, capture_output=True, text=True, timeout=150)
     assert graded.returncode == 0, graded.stdout[-2000:] + graded.stderr[-2000:]

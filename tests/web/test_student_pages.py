@@ -11,6 +11,7 @@ import pytest
 
 from gb_helpers import autograded
 from gradebook.admission.rule import compute_standings
+from gradebook.points.grading_queue import register_grader
 from gradebook.store.db import atomic
 from gradebook.exports.admission_list import percent_text
 from gradebook.store.models import Handin, TeamMember
@@ -64,8 +65,13 @@ def test_team_members_see_the_team_handin_and_grading_polls(app: Any, gradebook_
     assert ab1.get(f"/handins/{paper}/pdf").status_code == 200
     assert ab1.get("/students/ab1/sheets/tiny01/paper.pdf").status_code == 200
     assert logged_in(app, "cd2").get(f"/handins/{paper}/pdf").status_code == 404
+    fragment = ab1.get("/students/ab1/sheets/tiny01/grading", headers=HTML).text  # no grader runs: said so
+    assert 'data-poll="/students/ab1/sheets/tiny01/grading"' in fragment and "being graded" not in fragment
+    assert "Grading is not running just now; your hand-in is safe and will be graded when it starts" in fragment
+    assert "saved; grading is not running" in ab1.get("/students/ab1", headers=HTML).text
+    register_grader(app.state.engine, "host:1:a", "host", 1, None)  # a grader's heartbeat
     fragment = ab1.get("/students/ab1/sheets/tiny01/grading", headers=HTML).text
-    assert 'data-poll="/students/ab1/sheets/tiny01/grading"' in fragment and "being graded" in fragment
+    assert "Your notebook is being graded; this part updates by itself" in fragment and "not running" not in fragment
     autograded(gradebook_course, "tiny01", "ef3", Fraction(1), Fraction(2), when=now)
     fragment = ab1.get("/students/ab1/sheets/tiny01/grading", headers=HTML).text
     assert "data-poll" not in fragment and "test_scale_more" in fragment

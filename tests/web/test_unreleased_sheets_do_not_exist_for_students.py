@@ -1,7 +1,7 @@
 """A sheet that is not released does not exist for a student: its page, grading fragment, hand-in and PDFs
 answer byte for byte what a sheet that does not exist answers, and the dashboard does not list it; staff
 see it, and the admin's overview shows each sheet's release. Rubric texts reach a student with the task's
-points after their deadline (the default), or as the sheet's ``rubric_to_students`` says."""
+published points after their deadline (the default), or as the sheet's ``rubric_to_students`` says."""
 from __future__ import annotations
 
 import dataclasses
@@ -124,7 +124,7 @@ def _points(cfg: Any, tmp_path: Path, rows: str) -> None:
 
 def test_rubric_texts_reach_students_with_their_points_after_the_deadline(course: Any, tmp_path: Path) -> None:
     engine = open_gradebook(course.db_url)
-    _points(course, tmp_path, "cd2,derive,3\nef3,derive,4\n")  # ab1 not graded yet
+    _points(course, tmp_path, "cd2,derive,3\ncd2,proof,1\nef3,derive,4\nef3,proof,2\n")  # ab1: nothing handed in
     with atomic(engine) as session:  # cd2's deadline is still ahead
         session.add(Extension(sheet="tiny01", student_id="cd2", until=datetime.now(timezone.utc) + timedelta(days=2),
                               reason="ill", author="boss"))

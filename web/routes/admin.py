@@ -15,14 +15,19 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from gradebook.people import accounts
-from gradebook.admission.rule import compute_standings, preview
+from gradebook.admission.current import current_standings
+from gradebook.admission.rule import preview
 from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
 from gradebook.exports.admission_list import write_csv, write_xlsx
 from gradebook.exports.links import write_links_csv
+from gradebook.points.publishing import publications
+from gradebook.points.regrades import pending_students
 from gradebook.store.models import Account
 
-from web.admin_data import audit_rows, autograde_states
+from gradebook.points.grading_queue import queue_state
+
+from web.admin_data import audit_rows, autograde_states, grader_log, log_tail
 from web.security import User, engine_of, require_role, settings_of
 from web.templating import render
 
@@ -38,17 +43,25 @@ def _cfg(request: Request) -> CourseConfig:
 @router.get("")
 def overview(request: Request, user: User = Depends(admin)) -> Response:
     engine, cfg = engine_of(request), _cfg(request)
-    standings = compute_standings(engine, cfg)
+    standings = current_standings(engine, cfg)
     with Session(engine) as session:
         n_accounts = session.execute(select(func.count()).select_from(Account)).scalar_one()
     return render(request, "admin_overview.html", {
         "states": autograde_states(engine, cfg), "n_students": len(standings), "n_accounts": n_accounts,
-        "status_counts": Counter(s.status for s in standings)})
+        "status_counts": Counter(s.status for s in standings), "grading": queue_state(engine),
+        "has_log": grader_log(cfg).is_file(), "publications": list(publications(engine, cfg, detail=True).values())})
+
+
+@router.get("/grader-log")
+def grader_log_page(request: Request, user: User = Depends(admin)) -> Response:
+    """The end of the graders' log (``<course data>/logs/grader.log``), as plain text."""
+    return Response(log_tail(grader_log(_cfg(request))), media_type="text/plain; charset=utf-8",
+                    headers={"X-Content-Type-Options": "nosniff", "Cache-Control": "no-store"})
 
 
 @router.get("/students")
 def students(request: Request, q: str = "", user: User = Depends(admin)) -> Response:
-    standings = compute_standings(engine_of(request), _cfg(request))
+    standings = current_standings(engine_of(request), _cfg(request))
     needle = q.strip().casefold()
     if needle:
         standings = [s for s in standings if needle in f"{s.student_id} {s.first_name} {s.last_name} {s.email} "
@@ -59,13 +72,13 @@ def students(request: Request, q: str = "", user: User = Depends(admin)) -> Resp
 
 @router.get("/admission")
 def admission(request: Request, user: User = Depends(admin)) -> Response:
-    standings = compute_standings(engine_of(request), _cfg(request))
-    return render(request, "admin_admission.html", {"standings": standings,
+    standings = current_standings(engine_of(request), _cfg(request))
+    return render(request, "admin_admission.html", {"standings": standings, "pending": pending_students(engine_of(request)),
                                                     "counts": Counter(s.status for s in standings)})
 
 
 def _export(request: Request, writer: Any, suffix: str) -> bytes:
-    standings = compute_standings(engine_of(request), _cfg(request))
+    standings = current_standings(engine_of(request), _cfg(request))
     with tempfile.TemporaryDirectory(prefix="mlph-export-") as tmp:
         return Path(writer(standings, Path(tmp) / f"admission{suffix}")).read_bytes()
 

@@ -32,7 +32,7 @@ from autograder.grading.feedback import render as render_feedback
 from autograder.grading.feedback import student_view
 from autograder.hub import protocol
 from gradebook.course.config import CourseConfig, SemesterSheet
-from gradebook.points.handins import decide_late, extension_of
+from gradebook.points.handins import decision_for
 from gradebook.course.sheets_state import handin_refusal, student_sheets
 from gradebook.store.models import AutogradeResult, Handin
 
@@ -195,8 +195,7 @@ async def exchange_submit(request: Request, sheet: str) -> Response:
         return _error(413 if "larger than" in (record.reason or "") else 422,
                       f"Your notebook for {sheet} was not accepted: {record.reason}")
     manifest = cfg.manifest(sheet)  # read as the intake and the grader read it (a changed deadline counts)
-    with Session(engine) as session:
-        decision = decide_late(record.received_at, manifest, extension_of(session, sheet, caller.subject_id))
+    decision = decision_for(engine, manifest, caller.subject_id, record.received_at)  # extension, group
     return JSONResponse({"course_id": COURSE_ID, "sheet": sheet, "student_id": caller.subject_id,
                          "timestamp": protocol.timestamp(record.received_at),
                          "received_at": _utc(record.received_at).isoformat(), "sha256": record.sha256,

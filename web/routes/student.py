@@ -13,6 +13,8 @@ from starlette.concurrency import run_in_threadpool
 
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.course.sheets_state import handin_refusal, student_sheets
+from gradebook.errors import GradebookError
+from gradebook.points.regrades import MAX_REASON, request_regrade
 from gradebook.store.models import Handin
 
 from web.security import User, can_view_handin, engine_of, require_role, require_student_access, team_of
@@ -66,10 +68,12 @@ def _sheet_context(request: Request, user: User, student: str, sheet: str) -> di
     standing, view = sheet_detail(engine_of(request), _cfg(request), student, sheet, staff=user.role != "student")
     if standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
-    can_hand_in = user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
+    can_hand_in = (user.role == "student" and user.subject_id == student and view.sheet.manifest is not None
+                   and not view.closed)  # past the cut-off the form is closed (view.closed says why)
     notice = late_notice(engine_of(request), view.sheet, student) if can_hand_in else None
     return {"standing": standing, "view": view, "student": student, "can_hand_in": can_hand_in, "kinds": KINDS,
-            "late_notice": notice}
+            "late_notice": notice, "own": user.role == "student" and user.subject_id == student,
+            "max_reason": MAX_REASON}
 
 
 @router.get("/students/{student}/sheets/{sheet}")
@@ -81,6 +85,22 @@ def student_sheet(request: Request, student: str, sheet: str, user: User = Depen
 def grading_fragment(request: Request, student: str, sheet: str, user: User = Depends(anyone)) -> Response:
     """The grading part of the sheet page alone (polled every 2 s while a notebook is being graded)."""
     return render(request, "_grading.html", _sheet_context(request, user, student, sheet))
+
+
+@router.post("/students/{student}/sheets/{sheet}/regrade")
+def ask_regrade(request: Request, student: str, sheet: str, task: str = Form(""), reason: str = Form(""),
+                user: User = Depends(require_role("student"))) -> Response:
+    """A student's regrade request for one paper task of their own (:func:`gradebook.points.regrades.request_regrade`)."""
+    if user.subject_id != student:
+        raise HTTPException(403, "You can ask for a regrade only of your own work.")
+    _sheet(request, sheet, user)
+    try:
+        request_regrade(engine_of(request), _cfg(request), sheet, task[:128], student, reason[:MAX_REASON * 2])
+    except GradebookError as exc:
+        context = _sheet_context(request, user, student, sheet)
+        context["flash_error"] = f"Your regrade request was not recorded: {exc}"
+        return render(request, "student_sheet.html", context, status_code=400)
+    return RedirectResponse(f"/students/{student}/sheets/{sheet}?regrade=asked", status_code=303)
 
 
 def _accept_upload() -> Any:

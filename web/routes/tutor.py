@@ -24,6 +24,7 @@ from gradebook.errors import InputError
 from gradebook.points.grid import CellState, cell_state, grid, save_cell
 from gradebook.store.models import GroupMembership, PaperPoints, Person, TutorialGroup
 from gradebook.points.paper import CellConflict, fmt
+from gradebook.points.regrades import requests
 
 from web.security import User, engine_of, require_role, tutor_groups
 from web.templating import render
@@ -47,16 +48,17 @@ def _allowed_groups(request: Request, user: User) -> list[TutorialGroup]:
 
 def _require_group(request: Request, user: User, group: str, student: str | None = None) -> None:
     """404 for a group that does not exist, 403 for one the tutor does not hold (and, with ``student``,
-    for a student who is not a current member of it); one database session."""
+    for a student who is not a current member of it); one query."""
+    member = select(GroupMembership.id).where(GroupMembership.group_id == group, GroupMembership.student_id == student,
+                                              GroupMembership.valid_to.is_(None)).exists()
     with Session(engine_of(request)) as session:
-        if session.get(TutorialGroup, group) is None:
-            raise HTTPException(404, f"There is no tutorial group {group!r}.")
-        if not user.is_admin and group not in tutor_groups(session, user.subject_id):
-            raise HTTPException(403, "This is not one of your tutorial groups.")
-        if student is not None and session.execute(select(GroupMembership.id).where(
-                GroupMembership.group_id == group, GroupMembership.student_id == student,
-                GroupMembership.valid_to.is_(None))).first() is None:
-            raise HTTPException(403, f"{student!r} is not a student of group {group!r}.")
+        found = session.execute(select(TutorialGroup.tutor_id, member).where(TutorialGroup.id == group)).first()
+    if found is None:
+        raise HTTPException(404, f"There is no tutorial group {group!r}.")
+    if not user.is_admin and found[0] != user.subject_id:
+        raise HTTPException(403, "This is not one of your tutorial groups.")
+    if student is not None and not found[1]:
+        raise HTTPException(403, f"{student!r} is not a student of group {group!r}.")
 
 
 def _graded_sheets(cfg: CourseConfig) -> list[tuple[str, str, int]]:
@@ -95,7 +97,9 @@ def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
                "groups": [{"group": g, "total": sizes.get(g.id, 0) * n,
                            "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for g in groups]}
               for s, title, n in _graded_sheets(cfg)]
-    return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets)})
+    regrades = requests(engine_of(request), open_only=True, answerable_by=user.subject_id, admin=user.is_admin)
+    return render(request, "tutor_home.html", {"groups": groups, "sheets": sheets, "now_sheet": grade_now(sheets),
+                                               "regrades": regrades})
 
 
 def grade_now(sheets: list[dict[str, Any]]) -> dict[str, Any] | None:

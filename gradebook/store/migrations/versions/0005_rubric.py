@@ -2,13 +2,13 @@
 manifest, edited by admins) and ``paper_points.adjustment`` (a grading's points beside its items).
 
 Revision ID: 0005_rubric
-Revises: 0004
+Revises: 0005_queue
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_rubric"
-down_revision = "0004"
+down_revision = "0005_queue"
 branch_labels = None
 depends_on = None
 

@@ -1,0 +1,158 @@
+"""Standings computed once per change of the gradebook, not once per request (the web's pages).
+
+The gradebook's version (:func:`gradebook.store.db.gradebook_version`) is raised in the transaction of
+every write, by whichever process makes it; so a process may keep what it computed at one version for as
+long as the version stays, and every process (each uvicorn worker) sees a change at its next request.
+
+- :func:`current_standings`: every roster student's standing (admin pages). The rows the rule reads are
+  loaded once per version and kept; the standings computed from them are kept per rule and per *epoch*:
+  a standing changes with time only when a deadline (a sheet's, or an extension's) passes, so the
+  standings at any moment between two such deadlines are the same.
+- :func:`current_standing`: one student's standing (their pages). From the course's rows when they are
+  current; else read for that student alone (a few indexed queries) and kept until a write changes the
+  course (``course_counter``) or that student's or their team's rows (``student_version``): a tutor's
+  save moves the page of the student saved, not the pages of the hundred others refreshing theirs.
+
+Each cache is per process and per (database URL, course configuration); a lock makes concurrent requests
+of one process wait for one load instead of each loading.
+"""
+from __future__ import annotations
+
+import bisect
+import threading
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+
+from sqlalchemy import Engine
+from sqlalchemy.orm import Session
+
+from gradebook.admission.rule import RuleData, Standing, load_data, standings_from
+from gradebook.course.config import AdmissionRule, CourseConfig
+from gradebook.course.sheets_state import utc
+from gradebook.store.db import gradebook_version, student_versions
+
+MAX_STUDENTS_KEPT = 20_000  # one student's standings kept per version (a bound on memory)
+
+
+@dataclass(frozen=True)
+class _Kept:
+    """One student's standing, with the versions it was computed at (read before its rows)."""
+
+    course: int  # gradebook_version.course_counter
+    theirs: int  # the highest student_version of ``ids``
+    ids: frozenset[str]  # the student and their teams' members
+    epoch: int
+    deadlines: list[datetime]
+    standing: Standing | None
+
+
+@dataclass
+class _Course:
+    """What one process keeps of one gradebook and course configuration."""
+
+    cfg: CourseConfig
+    lock: threading.Lock = field(default_factory=threading.Lock)
+    version: int = -1  # of ``data`` (-1: nothing loaded)
+    data: RuleData | None = None
+    deadlines: list[datetime] = field(default_factory=list)  # sorted: the moments a standing can change
+    standings: dict[tuple[AdmissionRule, int], list[Standing]] = field(default_factory=dict)
+    students: dict[str, _Kept] = field(default_factory=dict)  # one student's standing, read for them alone
+
+
+
+
+_courses: dict[tuple[str, int], _Course] = {}
+_courses_lock = threading.Lock()
+
+
+def _course(engine: Engine, cfg: CourseConfig) -> _Course:
+    key = (engine.url.render_as_string(hide_password=False), id(cfg))
+    with _courses_lock:
+        found = _courses.get(key)
+        if found is None or found.cfg is not cfg:
+            found = _courses[key] = _Course(cfg)
+        return found
+
+
+def _deadlines(cfg: CourseConfig, data: RuleData) -> list[datetime]:
+    """Every deadline the rule compares with the time: the sheets', their groups' and the extensions'."""
+    groups = set(data.groups.values())
+    dues = {utc(sem.manifest.late.deadline_for(sem.due, group) if sem.manifest else sem.due)
+            for sem in cfg.semester for group in (groups | {""})}
+    return sorted(dues | {utc(sem.due) for sem in cfg.semester} | {utc(until) for until in data.extensions.values()})
+
+
+def _epoch(deadlines: list[datetime], as_of: datetime) -> int:
+    """How many of the deadlines have passed at ``as_of`` (the rule compares deadline <= as_of)."""
+    return bisect.bisect_right(deadlines, utc(as_of))
+
+
+def _loaded(engine: Engine, course: _Course, version: int) -> RuleData:
+    """The course's rows at ``version`` or newer (the version is read before the rows)."""
+    with course.lock:
+        if course.data is None or course.version < version:
+            with Session(engine) as session:
+                data = load_data(session, course.cfg)
+            course.data, course.version = data, version
+            course.deadlines, course.standings = _deadlines(course.cfg, data), {}
+        return course.data
+
+
+def current_standings(engine: Engine, cfg: CourseConfig, rule: AdmissionRule | None = None,
+                      as_of: datetime | None = None) -> list[Standing]:
+    """Every roster student's standing now (``as_of``), as :func:`gradebook.admission.rule.compute_standings`
+    gives it, computed once per version of the gradebook and epoch of deadlines. Treat it as read-only."""
+    course = _course(engine, cfg)
+    version = gradebook_version(engine)
+    data = _loaded(engine, course, version)
+    as_of = as_of or datetime.now(timezone.utc)
+    rule = rule or cfg.rule
+    with course.lock:
+        key = (rule, _epoch(course.deadlines, as_of))
+        found = course.standings.get(key) if course.data is data else None
+    if found is None:
+        found = standings_from(data, cfg, as_of, rule)
+        with course.lock:
+            if course.data is data:
+                course.standings[key] = found
+    return found
+
+
+def current_standing(engine: Engine, cfg: CourseConfig, student: str,
+                     as_of: datetime | None = None) -> Standing | None:
+    """``student``'s standing now (None: not on the roster), computed again only after a write that may
+    change it: one to the course (``course_counter``), or to their (or their team's) rows."""
+    return keyed_standing(engine, cfg, student, as_of)[0]
+
+
+StudentKey = tuple[int, int, frozenset[str]]  # (course_counter, their highest student_version, the ids)
+
+
+def keyed_standing(engine: Engine, cfg: CourseConfig, student: str,
+                   as_of: datetime | None = None) -> tuple[Standing | None, StudentKey]:
+    """:func:`current_standing` and the versions it is current at (read before anything else): whatever else
+    a page reads of this student's (and their team's) rows after this call is current while the key stays."""
+    course = _course(engine, cfg)
+    as_of = as_of or datetime.now(timezone.utc)
+    with course.lock:
+        kept = course.students.get(student)
+    ids = kept.ids if kept is not None else frozenset({student})
+    version, course_version, theirs = student_versions(engine, ids)
+    key = (course_version, theirs, ids)
+    with course.lock:
+        data = course.data if course.version >= version else None
+    if data is not None:  # the course's rows are current: nothing to read
+        return next(iter(standings_from(data, cfg, as_of, students={student})), None), key
+    if kept is not None and (kept.course, kept.theirs) == (course_version, theirs) and \
+            kept.epoch == _epoch(kept.deadlines, as_of):
+        return kept.standing, key
+    with Session(engine) as session:
+        mine = load_data(session, cfg, {student})
+    found = next(iter(standings_from(mine, cfg, as_of)), None)
+    deadlines = _deadlines(cfg, mine)
+    team = frozenset({student}.union(*(m for (sid, _), m in mine.team_of.items() if sid == student)))
+    with course.lock:
+        if len(course.students) >= MAX_STUDENTS_KEPT:
+            course.students.clear()
+        course.students[student] = _Kept(course_version, theirs, team, _epoch(deadlines, as_of), deadlines, found)
+    return found, key

@@ -1,0 +1,119 @@
+"""The standings behind the pages are kept per process until the gradebook changes: a change made by another
+process (another uvicorn worker, a command) is on this process's pages at its next request, and a read-only
+request changes nothing that would make the others compute again."""
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+from pathlib import Path
+from typing import Any
+
+import pytest
+from sqlalchemy import event
+
+from gradebook.admission.current import current_standing, current_standings
+from gradebook.admission.rule import compute_standings
+from gradebook.store.db import gradebook_version
+from web.app import create_app
+from web.testing import logged_in, setup_web_course
+
+HTML = {"accept": "text/html"}
+ROOT = Path(__file__).resolve().parents[2]
+OVERRIDE = """
+import sys
+from gradebook.admission.overrides import set_override
+from gradebook.store.db import open_gradebook
+set_override(open_gradebook(sys.argv[1]), sys.argv[2], sys.argv[3], "medical certificate", "boss")
+"""
+
+
+def _in_another_process(db_url: str, student: str, status: str) -> None:
+    """An admission override set by a separate Python process with its own engine (as another worker would)."""
+    subprocess.run([sys.executable, "-c", OVERRIDE, db_url, student, status], cwd=ROOT, check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+
+def _admission_row(page: str, student: str) -> str:
+    start = page.index(f">{student}<")
+    return page[start:page.index("</tr>", start)]
+
+
+@pytest.fixture
+def app(gradebook_course: Any) -> Any:
+    setup_web_course(gradebook_course)
+    return create_app(gradebook_course)
+
+
+def test_a_change_by_another_process_is_on_the_next_page(app: Any, gradebook_course: Any) -> None:
+    engine, cfg = app.state.engine, gradebook_course
+    admin, student = logged_in(app, "boss"), logged_in(app, "ab1")
+    before = {s.student_id: s.status for s in compute_standings(engine, cfg)}
+    assert before["ab1"] != "admitted"
+    # both caches warm: the course's standings (admin) and one student's (dashboard)
+    assert "status-admitted" not in _admission_row(admin.get("/admin/admission", headers=HTML).text, "ab1")
+    assert "status-admitted" not in student.get("/students/ab1", headers=HTML).text
+    kept = current_standings(engine, cfg)
+    assert current_standings(engine, cfg) is kept  # nothing changed: computed once, not per request
+    version = gradebook_version(engine)
+
+    _in_another_process(cfg.db_url, "ab1", "admitted")
+
+    assert gradebook_version(engine) > version
+    assert "status-admitted" in _admission_row(admin.get("/admin/admission", headers=HTML).text, "ab1")
+    assert "status-admitted" in student.get("/students/ab1", headers=HTML).text
+    assert current_standings(engine, cfg) == compute_standings(engine, cfg)
+    assert current_standing(engine, cfg, "cd2") == next(s for s in compute_standings(engine, cfg) if s.student_id == "cd2")
+
+
+def test_a_student_page_after_a_change_reads_that_student_alone(app: Any, gradebook_course: Any) -> None:
+    engine, cfg = app.state.engine, gradebook_course
+    student = logged_in(app, "cd2")
+    assert "status-not_admitted" not in student.get("/students/cd2", headers=HTML).text
+    current_standings(engine, cfg)  # the course's rows, at this version
+    _in_another_process(cfg.db_url, "cd2", "not_admitted")
+    version = gradebook_version(engine)
+    page = student.get("/students/cd2", headers=HTML).text
+    assert "status-not_admitted" in page
+    assert gradebook_version(engine) == version  # reading pages raises nothing
+    assert current_standing(engine, cfg, "cd2") == next(s for s in compute_standings(engine, cfg)
+                                                        if s.student_id == "cd2")
+    assert current_standing(engine, cfg, "nobody") is None
+
+
+def test_a_change_to_one_students_rows_leaves_the_others_standings_computed(app: Any, gradebook_course: Any) -> None:
+    engine, cfg = app.state.engine, gradebook_course
+    kept = current_standing(engine, cfg, "cd2")
+    assert kept is not None and current_standing(engine, cfg, "ab1") is not None
+    _in_another_process(cfg.db_url, "ab1", "admitted")  # an override: a row of ab1's alone
+    queries: list[str] = []
+
+    def count(_conn: Any, _cursor: Any, statement: str, *_args: Any) -> None:
+        if statement.lstrip().upper().startswith("SELECT"):
+            queries.append(statement)
+
+    event.listen(engine, "before_cursor_execute", count)
+    try:
+        assert current_standing(engine, cfg, "cd2") is kept  # not computed again ...
+        assert len(queries) == 1  # ... only the versions were read
+        changed = current_standing(engine, cfg, "ab1")
+        assert changed is not None and changed.status == "admitted"
+        assert len(queries) > 2  # ab1's rows were read again
+    finally:
+        event.remove(engine, "before_cursor_execute", count)
+
+
+def test_a_dashboard_kept_between_requests_shows_a_new_handin_of_that_student(app: Any, gradebook_course: Any) -> None:
+    from datetime import datetime, timezone
+
+    from gradebook.store.db import atomic
+    from gradebook.store.models import Handin
+
+    student = logged_in(app, "ab1")
+    pending = "saved; grading is not running"  # the hand-in waits for grading (no grader runs in this test)
+    assert pending not in student.get("/students/ab1", headers=HTML).text
+    student.get("/students/ab1", headers=HTML)  # kept now
+    with atomic(app.state.engine) as session:  # a row of ab1's alone: ab1's versions move, nobody else's
+        session.add(Handin(sheet="tiny01", student_id="ab1", kind="notebook", source="web", status="accepted",
+                           received_at=datetime.now(timezone.utc), original_name="tiny01.ipynb"))
+    assert pending in student.get("/students/ab1", headers=HTML).text
