@@ -35,8 +35,9 @@ STATIC_DIR = Path(__file__).resolve().parent / "static"
 # Route modules, each with a module-level ``router`` (fastapi.APIRouter); one that cannot be imported stops
 # the start with its error (never a silently missing page).
 ROUTE_MODULES = ("web.routes.auth", "web.routes.student", "web.routes.admin", "web.routes.admin_edit",
-                 "web.routes.admin_mail", "web.routes.tutor", "web.routes.hub", "web.routes.similarity",
-                 "web.routes.regrades", "web.routes.pages", "web.routes.anonymity")
+                 "web.routes.admin_mail", "web.routes.grade_task", "web.routes.tutor", "web.routes.rubric",
+                 "web.routes.hub", "web.routes.similarity", "web.routes.regrades", "web.routes.pages",
+                 "web.routes.anonymity")
 
 
 def _wants_html(request: Request) -> bool:

@@ -29,8 +29,10 @@ from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, group_of
 from gradebook.points.publishing import published_sheets
+from gradebook.points.rubric import rubrics_of
 from gradebook.points.regrades import Request, for_student, window_end
-from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, TeamMember
+from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, RubricItemRow, \
+    TeamMember
 
 
 @dataclass(frozen=True)
@@ -143,13 +145,14 @@ class _Rows:
     comments: list[PaperComment]
     group: str | None  # the student's current tutorial group (its deadlines)
     grading_runs: bool = True  # some grader's heartbeat is fresh (read once per page)
+    rubric_items: tuple[RubricItemRow, ...] = ()  # the sheets' rubric items (gradebook.points.rubric)
 
     def of(self, sheet: str, student: str) -> list[str]:
         return self.teams.get(sheet, [student])
 
 
 def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
-    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in eight queries (teams as
+    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in nine queries (teams as
     :func:`web.security.team_of` gives them; the last: whether a grader runs)."""
     mine = {sheet: team for sheet, team in session.execute(select(TeamMember.sheet, TeamMember.team).where(
         TeamMember.student_id == student, TeamMember.sheet.in_(sheets)))}
@@ -169,7 +172,8 @@ def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
                                     .order_by(*order)).scalars())
 
     return _Rows(teams, extensions, rows(AutogradeResult), rows(Handin, Handin.received_at.desc()),
-                 rows(PaperPoints), rows(PaperComment), group_of(session, student), grader_alive(session))
+                 rows(PaperPoints), rows(PaperComment), group_of(session, student), grader_alive(session),
+                 tuple(session.execute(select(RubricItemRow).where(RubricItemRow.sheet.in_(sheets))).scalars()))
 
 
 def _result(rows: _Rows, sheet: str, members: list[str]) -> AutogradeResult | None:
@@ -196,14 +200,15 @@ def _paper(rows: _Rows, sem: SemesterSheet, student: str, members: list[str],
     complete = {p.task for p in points} >= {t.id for t in sem.manifest.paper_tasks} or not points
     readable = staff or (published and complete)
     views = []
+    rubrics = rubrics_of(sem.manifest, rows.rubric_items)
     for task in sem.manifest.paper_tasks:
         mine = [p for p in points if p.task == task.id]
         best = max(mine, key=lambda p: (Fraction(p.points), p.student_id == student), default=None)
         ticked = set(json.loads(best.rubric)) if best is not None and best.rubric else None
         texts = [c.text for c in sorted(comments, key=lambda c: c.student_id != student) if c.task == task.id and c.text]
         shown = staff or sem.manifest.rubric_shown(deadline_passed, readable and best is not None)
-        rubric = [(item.id, item.text, item.points, (item.id in ticked) if readable and ticked is not None else None)
-                  for item in task.rubric] if shown else []
+        rubric = [(item.key, item.text, item.points, (item.key in ticked) if readable and ticked is not None else None)
+                  for item in rubrics[task.id]] if shown else []
         views.append(PaperTaskView(task.id, task.title, task.points,
                                    Fraction(best.points) if best and readable else None,
                                    "\n\n".join(dict.fromkeys(texts)) if readable else "", rubric))

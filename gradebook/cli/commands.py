@@ -12,6 +12,7 @@ import click
 
 from gradebook.cli.common import author_of, console, engine_of, left_out_hint, local, parse_time
 from gradebook.cli.lists import register_lists
+from gradebook.cli.rubric import rubric
 from gradebook.course.config import CourseConfig, load_config
 from gradebook.errors import InputError
 
@@ -393,6 +394,6 @@ def register(group: click.Group) -> None:
 
     group.add_command(anonymous)
     group.add_command(mail)
-    for command in (students, points, admission, groups, teams, staff, override, grade, extension, redecide, status, report):
+    for command in (students, points, rubric, admission, groups, teams, staff, override, grade, extension, redecide, status, report):
         group.add_command(command)
     register_lists(group, students=students, groups=groups, staff=staff, override=override)

@@ -45,10 +45,12 @@ def parse_points(value: object, where: str) -> Fraction:
 
 @dataclass(frozen=True)
 class RubricItem:
-    """One statement a tutor ticks for a paper task, worth ``points``."""
+    """One statement a tutor ticks for a paper task, worth ``points`` (a deduction when negative); ``note``
+    is for tutors only."""
     id: str
     text: str
     points: Fraction
+    note: str = ""
 
 
 @dataclass(frozen=True)
@@ -157,7 +159,8 @@ def parse_due(value: object, tz_name: object, where: str) -> datetime:
 
 
 def _parse_rubric(raw: object, points: Fraction, where: str) -> tuple[RubricItem, ...]:
-    """A paper task's ``[[task.rubric]]`` items: unique ids, text, positive points adding up to ``points``."""
+    """A paper task's ``[[task.rubric]]`` items: unique ids, text, non-zero points (negative: a deduction)
+    whose positive ones add up to ``points``, an optional tutors' ``note``."""
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
@@ -170,12 +173,15 @@ def _parse_rubric(raw: object, points: Fraction, where: str) -> tuple[RubricItem
         if not isinstance(text, str) or not text.strip():
             raise ManifestError(f"{where}: rubric item {rid!r} needs a non-empty 'text'")
         pts = parse_points(entry.get("points"), f"{where}: rubric item {rid!r}")
-        if pts <= 0:
-            raise ManifestError(f"{where}: rubric item {rid!r} must carry positive points, not {pts}")
+        if pts == 0:
+            raise ManifestError(f"{where}: rubric item {rid!r} must carry points (positive, or negative for a deduction)")
         if any(i.id == rid for i in items):
             raise ManifestError(f"{where}: rubric item id {rid!r} is used twice")
-        items.append(RubricItem(rid, text.strip(), pts))
-    total = sum((i.points for i in items), Fraction(0))
+        note = entry.get("note", "")
+        if not isinstance(note, str):
+            raise ManifestError(f"{where}: rubric item {rid!r}: 'note' must be text")
+        items.append(RubricItem(rid, text.strip(), pts, note.strip()))
+    total = sum((i.points for i in items if i.points > 0), Fraction(0))
     if items and total != points:
         raise ManifestError(f"{where}: the rubric items add up to {total} points, the task has {points}")
     return tuple(items)

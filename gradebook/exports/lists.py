@@ -157,6 +157,11 @@ def audit_text(value: str | None) -> str:
     return value
 
 
+def _moved_by_rubric(row: AuditLog, student: str) -> bool:
+    """A rubric edit names every student whose points it changed in its reason ("…: ab1 4 → 3.5; cd2 …")."""
+    return row.entity == "rubric_item" and re.search(rf"(?:: |; ){re.escape(student)} ", row.reason or "") is not None
+
+
 def audit_log(engine: Engine, student: str | None = None, sheet: str | None = None, author: str | None = None,
               since: datetime | None = None, limit: int | None = None) -> list[AuditRow]:
     """The audit log, oldest first. Keys name what changed (``sheet/task/student``, ``student``, ``sheet``):
@@ -171,7 +176,8 @@ def audit_log(engine: Engine, student: str | None = None, sheet: str | None = No
     out = []
     for r in rows:
         parts = r.key.split("/")
-        if (student is not None and student not in parts) or (sheet is not None and sheet not in parts):
+        if (student is not None and student not in parts and not _moved_by_rubric(r, student)) or \
+                (sheet is not None and sheet not in parts):
             continue
         out.append(AuditRow(utc(r.at), r.author, r.entity, r.key, audit_text(r.old_value), audit_text(r.new_value),
                             r.reason or ""))

@@ -25,8 +25,9 @@ from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest, Task
 from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, TeamMember, \
     TutorialGroup
-from gradebook.points.paper import _utc, check_points, current_change, fmt, guarded, points_values, require_student, \
-    write_versioned
+from gradebook.points.paper import _utc, check_points, current_change, fmt, guarded, require_student, \
+    write_points, write_versioned
+from gradebook.points.rubric import Item, ensure_seeded, sheet_rubrics
 from gradebook.course.tables import parse_decimal
 
 
@@ -42,6 +43,7 @@ class CellState:
     entered_at: datetime | None
     comment: str = ""
     comment_version: int = 0
+    adjustment: Fraction | None = None  # added to the ticked items' points (rubric gradings only)
     team_points: Fraction | None = None  # the most entered for a teammate (it counts for the whole team)
     written: bool = False  # (after a save) the save changed the points or the comment
 
@@ -54,6 +56,7 @@ class CellState:
         return {"student": self.student, "task": self.task, "version": self.version,
                 "points": None if self.points is None else fmt(self.points),
                 "ticks": None if self.ticks is None else list(self.ticks),
+                "adjustment": None if self.adjustment is None else fmt(self.adjustment),
                 "entered_by": self.entered_by, "entered_at": self.entered_at.isoformat() if self.entered_at else None,
                 "comment": self.comment, "comment_version": self.comment_version, "written": self.written}
 
@@ -96,6 +99,7 @@ class Grid:
     notebook_max: Fraction
     students: tuple[GridStudent, ...]
     cells: dict[tuple[str, str], CellState] = field(default_factory=dict)
+    rubrics: dict[str, tuple[Item, ...]] = field(default_factory=dict)  # per task, the items in order
 
     @property
     def empty(self) -> int:
@@ -255,13 +259,15 @@ def make_state(student: str, task: str, row: PaperPoints | None, note: PaperComm
                team_points: Fraction | None = None) -> CellState:
     pts, com = current_change(row, "points"), current_change(note, "text")
     ticks = tuple(json.loads(row.rubric)) if row is not None and row.rubric is not None else None
+    adjustment = Fraction(row.adjustment) if row is not None and row.adjustment else None
     return CellState(student, task, Fraction(pts.value) if pts.value is not None else None, pts.version, ticks,
-                     pts.author, pts.at, com.value or "", com.version, team_points)
+                     pts.author, pts.at, com.value or "", com.version, adjustment, team_points)
 
 
 def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
     """Everything the tutors' page shows for ``group`` on ``sheet``; students in roster order."""
     manifest = cfg.manifest(sheet)
+    ensure_seeded(engine, manifest)
     with Session(engine) as session:
         found = session.get(TutorialGroup, group)
         if found is None:
@@ -275,6 +281,7 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
         results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
             AutogradeResult.sheet == sheet, AutogradeResult.student_id.in_(ids))).scalars()}
         cells = _cells(session, manifest, ids, members, team_of)
+        rubrics = sheet_rubrics(session, manifest)
     students = []
     for sid, last, first in roster:
         team = team_of.get(sid)
@@ -284,7 +291,7 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
             sid, last, first, team, auto.get(sid), result.status if result else None, result.reason if result else None,
             _latest([handins.get((m, "paper")) for m in crew]), _latest([handins.get((m, "notebook")) for m in crew])))
     return Grid(sheet, manifest.title, group, found.name, tutor.name if tutor else None, manifest.paper_tasks,
-                manifest.notebook_points, tuple(students), cells)
+                manifest.notebook_points, tuple(students), cells, rubrics)
 
 
 def student_paper(engine: Engine, manifest: Manifest, student: str) -> dict[str, CellState]:
@@ -311,26 +318,31 @@ MAX_COMMENT = 4000
 
 
 def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, value: str | None = None,
-              ticks: Sequence[str] | None = None, comment: str | None = None, author: str,
-              expected_version: int = 0, expected_comment_version: int = 0, reason: str | None = None) -> CellState:
-    """Save one cell of the tutors' grid in one transaction: the points typed as ``value`` (``""``
-    clears them) or the sum of the rubric items ``ticks``, and/or the ``comment`` (``""`` removes it).
-    Each is written only if it is still at the version the page showed; else a CellConflict.
-    The state returned leaves ``team_points`` out (the grid has them from its page)."""
+              ticks: Sequence[str] | None = None, adjustment: str | None = None, comment: str | None = None,
+              author: str, expected_version: int = 0, expected_comment_version: int = 0,
+              reason: str | None = None) -> CellState:
+    """Save one cell of the tutors' grid (or of the grade-by-task page) in one transaction: the points typed
+    as ``value`` (``""`` clears them) or a rubric grading (the item keys ``ticks`` plus the ``adjustment``
+    typed like points, ``""``: none), and/or the ``comment`` (``""`` removes it). Each is written only if it
+    is still at the version the page showed; else a CellConflict. The state returned leaves ``team_points``
+    out (the grid has them from its page)."""
     if value is not None and ticks is not None:
         raise InputError(f"{manifest.id}/{task}, student {student!r}: type the points or tick rubric items, not both")
     typed = parse_points(value, manifest, student, task) if value is not None else None
-    task_def, points = check_points(manifest, student, task, typed, ticks)
+    adjust = parse_points(adjustment, manifest, student, task) if adjustment is not None else None
+    check_points(manifest, student, task, typed, None)
     if comment is not None and len(comment) > MAX_COMMENT:
         raise InputError(f"{manifest.id}/{task}, student {student!r}: the comment is longer than {MAX_COMMENT} characters")
     why = reason or "entered on the tutors' page"
 
     def work(session: Session) -> CellState:
-        require_student(session, student)
         written = False
+        kept = adjust if adjustment is not None or ticks is None else _adjustment(session, manifest, student, task)
         if value is not None or ticks is not None:
-            written = write_versioned(session, PaperPoints, manifest, student, task,
-                                      points_values(task_def, points, ticks), author, expected_version, why).written
+            written = write_points(session, manifest, student, task, typed, author, expected_version, why,
+                                   ticks, kept).written
+        else:
+            require_student(session, student)
         if comment is not None:
             text = comment.strip()
             written = write_versioned(session, PaperComment, manifest, student, task, {"text": text} if text else None,
@@ -340,6 +352,13 @@ def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, va
 
     entity = "paper_points" if value is not None or ticks is not None else "paper_comment"
     return guarded(engine, manifest, entity, f"{manifest.id}/{task}/{student}", work)
+
+
+def _adjustment(session: Session, manifest: Manifest, student: str, task: str) -> Fraction | None:
+    """The adjustment the cell holds now (a save of ticks that does not name one keeps it)."""
+    held = session.execute(select(PaperPoints.adjustment).where(
+        PaperPoints.sheet == manifest.id, PaperPoints.task == task, PaperPoints.student_id == student)).scalar()
+    return Fraction(held) if held else None
 
 
 def _state(session: Session, manifest: Manifest, student: str, task: str, teams: bool = True) -> CellState:

@@ -21,6 +21,7 @@ from gradebook.course.spreadsheet import Number, row
 from gradebook.errors import ConflictError, InputError
 from gradebook.course.manifest import Manifest, Task
 from gradebook.store.models import AuditLog, GroupMembership, PaperComment, PaperPoints
+from gradebook.points.rubric import Item, clamped_total, task_rubric
 from gradebook.course.tables import parse_decimal, read_rows
 
 REQUIRED = ["student_id", "task", "points"]
@@ -104,7 +105,9 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
         report = parse_points_file(path, manifest, known_students(session), unmask)
         existing = {(p.student_id, p.task): p for p in session.execute(
             select(PaperPoints).where(PaperPoints.sheet == manifest.id).with_for_update()).scalars()}
-        changes = _change_counts(session, manifest.id) if len(existing) < len(report.rows) else {}
+        fresh = len(existing) < len(report.rows)
+        changes = _change_counts(session, manifest.id) if fresh else {}
+        edits = _rubric_edits(session, manifest.id) if fresh else {}
         for sid, task, value in report.rows:
             row = existing.get((sid, task))
             if row is not None and Fraction(row.points) == value:
@@ -112,12 +115,12 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
                 continue
             old = row.points if row is not None else None
             if row is None:  # versions never repeat for a cell (see write_versioned)
+                seen = changes.get(f"{manifest.id}/{task}/{sid}", 0) + edits.get(task, 0)
                 session.add(PaperPoints(sheet=manifest.id, task=task, student_id=sid, points=str(value),
-                                        entered_by=author, entered_at=now,
-                                        version=changes.get(f"{manifest.id}/{task}/{sid}", 0) + 1))
+                                        entered_by=author, entered_at=now, version=seen + 1))
             else:
                 row.points, row.entered_by, row.entered_at, row.version = str(value), author, now, row.version + 1
-                row.rubric = None
+                row.rubric, row.adjustment = None, None
             session.add(AuditLog(at=now, author=author, entity="paper_points", key=f"{manifest.id}/{task}/{sid}",
                                  old_value=old, new_value=str(value), reason=reason or f"import of {path.name}"))
             report.written += 1
@@ -129,6 +132,17 @@ def _change_counts(session: Session, sheet: str) -> dict[str, int]:
     return {key: int(n) for key, n in session.execute(
         select(AuditLog.key, func.count()).where(AuditLog.entity == "paper_points", AuditLog.key.like(f"{sheet}/%"))
         .group_by(AuditLog.key))}
+
+
+def _rubric_edits(session: Session, sheet: str, task: str | None = None) -> dict[str, int]:
+    """Per paper task of ``sheet`` (or just ``task``), how many rubric edits the audit log holds: each may have
+    rewritten a cell's version once without a row of that cell's own (one audited event per edit)."""
+    prefix = f"{sheet}/{task}/" if task is not None else f"{sheet}/"
+    edits: dict[str, int] = {}
+    for key, n in session.execute(select(AuditLog.key, func.count()).where(
+            AuditLog.entity == "rubric_item", AuditLog.key.startswith(prefix, autoescape=True)).group_by(AuditLog.key)):
+        edits[key.split("/")[1]] = edits.get(key.split("/")[1], 0) + int(n)
+    return edits
 
 
 def group_students(session: Session, group: str) -> list[str]:
@@ -205,10 +219,14 @@ def conflict(manifest: Manifest, entity: str, key: str, now_: Change, expected: 
 
 
 def _changes(session: Session, entity: str, key: str) -> tuple[int, int | None]:
-    """How many changes the audit log holds for ``key``, and the id of the newest (one scan; the audit
-    log has no index on its key: an index on ``(entity, key)`` would make this a lookup)."""
+    """How many changes there may have been of ``key``, and the id of the newest audit row of it: the audit
+    log's rows for the cell (one scan of the ``(entity, key)`` index) plus, for points, the rubric edits of
+    its task, which rewrite a cell's version without a row of the cell's own."""
     count, last = session.execute(select(func.count(), func.max(AuditLog.id)).where(
         AuditLog.entity == entity, AuditLog.key == key)).one()
+    if entity == "paper_points":
+        sheet, task, _ = key.split("/", 2)
+        count += sum(_rubric_edits(session, sheet, task).values())
     return int(count), last
 
 
@@ -273,22 +291,28 @@ def current_change(row: Versioned | None, column: str) -> Change:
 
 
 def check_points(manifest: Manifest, student: str, task_id: str, value: Fraction | None,
-                 ticks: Sequence[str] | None = None) -> tuple[Task, Fraction | None]:
-    """The task, and the points ``value`` or the sum of the rubric items ``ticks``; InputError naming the cell."""
+                 ticks: Sequence[str] | None = None, rubric: Sequence[Item] | None = None,
+                 adjustment: Fraction | None = None) -> tuple[Task, Fraction | None]:
+    """The task, and the points: ``value`` typed, or the clamped total of the rubric items ``ticks`` (keys of
+    ``rubric``, the task's items) plus ``adjustment``; InputError naming the cell."""
     task = manifest.paper_task(task_id)
     if task is None:
         names = ", ".join(t.id for t in manifest.paper_tasks) or "none"
         raise InputError(f"{manifest.id}: unknown paper task {task_id!r} (the paper tasks are {names})")
     where = f"{manifest.id}/{task_id}, student {student!r}"
+    if adjustment is not None and ticks is None:
+        raise InputError(f"{where}: an adjustment goes with rubric items; type the points instead")
+    if adjustment is not None and abs(adjustment) > task.points:
+        raise InputError(f"{where}: the adjustment {fmt(adjustment)} is beyond ±{fmt(task.points)}")
     if ticks is not None:
-        items = {i.id: i for i in task.rubric}
+        items = {i.key: i for i in (rubric or ())}
         if not items:
             raise InputError(f"{where}: the task has no rubric; type the points")
         unknown = [t for t in ticks if t not in items]
         if unknown:
             raise InputError(f"{where}: unknown rubric item(s) {', '.join(map(repr, unknown))} "
                              f"(the items are {', '.join(items)})")
-        return task, sum((items[t].points for t in set(ticks)), Fraction(0))
+        return task, clamped_total((items[t].points for t in set(ticks)), adjustment, task.points)
     if value is not None and value < 0:
         raise InputError(f"{where}: {fmt(value)} is outside 0..{fmt(task.points)}: points cannot be negative")
     if value is not None and value > task.points:
@@ -297,12 +321,15 @@ def check_points(manifest: Manifest, student: str, task_id: str, value: Fraction
     return task, value
 
 
-def points_values(task: Task, value: Fraction | None, ticks: Sequence[str] | None) -> dict[str, Any] | None:
-    """The columns of a paper_points row: the points and, for ticked rubric items, their ids in rubric order."""
+def points_values(value: Fraction | None, ticks: Sequence[str] | None, rubric: Sequence[Item] = (),
+                  adjustment: Fraction | None = None) -> dict[str, Any] | None:
+    """The columns of a paper_points row: the points and, for a rubric grading, the keys of its items in
+    rubric order (the references) and the adjustment."""
     if value is None:
         return None
-    ticked = None if ticks is None else json.dumps([i.id for i in task.rubric if i.id in set(ticks)])
-    return {"points": str(value), "rubric": ticked}
+    refs = None if ticks is None else json.dumps([i.key for i in rubric if i.key in set(ticks)])
+    adjust = None if ticks is None or not adjustment else str(adjustment)
+    return {"points": str(value), "rubric": refs, "adjustment": adjust}
 
 
 def require_student(session: Session, student: str) -> None:
@@ -312,26 +339,29 @@ def require_student(session: Session, student: str) -> None:
 
 def write_points(session: Session, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
                  author: str, expected_version: int, reason: str | None = None,
-                 ticks: Sequence[str] | None = None) -> Change:
-    """:func:`set_points` inside the caller's transaction."""
-    task, value = check_points(manifest, student, task_id, value, ticks)
+                 ticks: Sequence[str] | None = None, adjustment: Fraction | None = None) -> Change:
+    """:func:`set_points` inside the caller's transaction: the one write of a grading (grid, grade-by-task
+    page, CLI)."""
+    rubric = task_rubric(session, manifest, task_id, lock=True) if ticks is not None else ()
+    task, value = check_points(manifest, student, task_id, value, ticks, rubric, adjustment)
     require_student(session, student)
-    return write_versioned(session, PaperPoints, manifest, student, task_id, points_values(task, value, ticks),
+    return write_versioned(session, PaperPoints, manifest, student, task_id,
+                           points_values(value, ticks, rubric, adjustment),
                            author, expected_version, reason or "entered on the tutors' page")
 
 
 def set_points(engine: Engine, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
                author: str, expected_version: int, reason: str | None = None,
-               ticks: Sequence[str] | None = None) -> int:
-    """One cell of the tutors' page: write ``value`` (or the sum of the rubric items ``ticks``) if the
-    row is still at ``expected_version`` (0: no points yet); the new version (0: cleared), or a
-    :class:`CellConflict` naming who changed the cell, to what and when.
+               ticks: Sequence[str] | None = None, adjustment: Fraction | None = None) -> int:
+    """One cell of the tutors' page: write ``value`` (or the clamped total of the rubric items ``ticks`` plus
+    ``adjustment``) if the row is still at ``expected_version`` (0: no points yet); the new version (0:
+    cleared), or a :class:`CellConflict` naming who changed the cell, to what and when.
 
     The version check and the write happen under the row's lock with a conditional UPDATE, so two
     tutors saving the same cell at once cannot both succeed: the second gets the conflict, nothing
     is lost silently (two first entries racing: the unique constraint refuses the second)."""
     return guarded(engine, manifest, "paper_points", f"{manifest.id}/{task_id}/{student}", lambda session: write_points(
-        session, manifest, student, task_id, value, author, expected_version, reason, ticks)).version
+        session, manifest, student, task_id, value, author, expected_version, reason, ticks, adjustment)).version
 
 
 T = TypeVar("T")

@@ -75,7 +75,31 @@ class PaperPoints(Base):
     entered_by: Mapped[str] = mapped_column(String(128))
     entered_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     version: Mapped[int] = mapped_column(Integer, default=1)  # optimistic concurrency for the web page
-    rubric: Mapped[str | None] = mapped_column(Text)  # JSON list of the ticked rubric item ids (None: typed points)
+    # A grading by rubric: the JSON list of the keys of the ``rubric_item`` rows it applies (references, in
+    # rubric order; None: the points were typed), and an adjustment added to their sum. ``points`` caches
+    # clamp(sum of the items' points + adjustment, 0, task maximum), rewritten whenever an item changes.
+    rubric: Mapped[str | None] = mapped_column(Text)
+    adjustment: Mapped[str | None] = mapped_column(String(32))
+
+
+class RubricItemRow(Base):
+    """One item of a paper task's rubric (seeded from the sheet's manifest, then edited by admins): points
+    (positive or negative), the text students read, a note for tutors. Gradings reference it by ``key``
+    (never reused; a deleted item keeps its row with ``deleted_at``)."""
+
+    __tablename__ = "rubric_item"
+    __table_args__ = (UniqueConstraint("sheet", "task", "key"),)
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    sheet: Mapped[str] = mapped_column(String(128))
+    task: Mapped[str] = mapped_column(String(128))
+    key: Mapped[str] = mapped_column(String(64))
+    position: Mapped[int] = mapped_column(Integer)
+    points: Mapped[str] = mapped_column(String(32))
+    text: Mapped[str] = mapped_column(Text)
+    note: Mapped[str] = mapped_column(Text, default="", server_default="")
+    created_by: Mapped[str] = mapped_column(String(128))
+    created_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
+    deleted_at: Mapped[datetime | None] = mapped_column(DateTime(timezone=True))
 
 
 class PaperComment(Base):

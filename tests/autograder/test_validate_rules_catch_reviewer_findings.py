@@ -73,6 +73,8 @@ def test_manifest_parses_rubric_solution_and_budget(tmp_path):
     assert proof is not None and proof.solution == "E[aX] = a E[X].\n"
     assert [(r.id, r.points) for r in proof.rubric] == [("a", Fraction(3, 2)), ("b", Fraction(3, 2))]
     assert m.time_budget_s == 1.5
+    deduction = load_manifest(_manifest(tmp_path / "minus", RUBRIC.format(a=3, b=-1, second="b")))
+    assert [r.points for r in deduction.paper_task("proof").rubric] == [3, -1]  # type: ignore[union-attr]
     bare = load_manifest(_manifest(tmp_path / "bare"))  # no rubric, no budget: parses (validate reports it)
     assert bare.paper_task("proof").rubric == () and bare.time_budget_s == 2.0  # type: ignore[union-attr]
 
@@ -80,8 +82,9 @@ def test_manifest_parses_rubric_solution_and_budget(tmp_path):
 @pytest.mark.parametrize("extra, budget, message", [
     (RUBRIC.format(a=1, b=1, second="b"), "", "paper task 'proof': the rubric items add up to 2 points, the task has 3"),
     (RUBRIC.format(a=2, b=1, second="a"), "", "paper task 'proof': rubric item id 'a' is used twice"),
-    (RUBRIC.format(a=3, b=0, second="b"), "", "paper task 'proof': rubric item 'b' must carry positive points, not 0"),
-    (RUBRIC.format(a=4, b=-1, second="b"), "", "paper task 'proof': rubric item 'b' must carry positive points, not -1"),
+    (RUBRIC.format(a=3, b=0, second="b"), "",
+     "paper task 'proof': rubric item 'b' must carry points (positive, or negative for a deduction)"),
+    (RUBRIC.format(a=4, b=-1, second="b"), "", "paper task 'proof': the rubric items add up to 4 points, the task has 3"),
     ("", "time_budget_s = 0\n", "'time_budget_s' must be a positive number of seconds, not 0"),
     ("", "time_budget_s = \"fast\"\n", "'time_budget_s' must be a positive number of seconds, not 'fast'"),
 ])

@@ -26,6 +26,10 @@ GRID_EXPECT: dict[tuple[str, str], tuple[str, dict[str, str]]] = {
     ("GET", "/tutor"): ("/tutor", _STAFF),
     ("GET", "/tutor/{sheet}/{group}"): ("/tutor/tiny01/g1", _G1),
     ("POST", "/tutor/{sheet}/{group}/cell"): ("/tutor/tiny01/g1/cell", _G1),
+    # the grade-by-task page (tests/web/test_grade_one_task_across_the_group.py): each tutor their own groups'
+    # hand-ins; a save for a student outside them is refused there (an empty body is a 400 for staff)
+    ("GET", "/tutor/grade/{sheet}/{task}"): ("/tutor/grade/tiny01/proof", _STAFF),
+    ("POST", "/tutor/grade/{sheet}/{task}"): ("/tutor/grade/tiny01/proof", _STAFF),
 }
 
 def grid_course(cfg: CourseConfig, tmp_path: Path) -> CourseConfig:

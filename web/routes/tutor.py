@@ -96,7 +96,8 @@ def tutor_home(request: Request, user: User = Depends(staff)) -> Response:
     sizes, entered = _progress(request, [g.id for g in groups])
     due = {s.id: s.manifest.due for s in cfg.semester if s.manifest is not None}
     now = datetime.now(timezone.utc)
-    sheets = [{"id": s, "title": title, "due": due[s], "past": due[s] <= now,
+    tasks = {s.id: [t.id for t in s.manifest.paper_tasks] for s in cfg.semester if s.manifest is not None}
+    sheets = [{"id": s, "title": title, "due": due[s], "past": due[s] <= now, "tasks": tasks[s],
                "groups": [{"group": g, "total": sizes.get(g.id, 0) * n,
                            "empty": sizes.get(g.id, 0) * n - entered.get((g.id, s), 0)} for g in groups]}
               for s, title, n in _graded_sheets(cfg)]
@@ -142,6 +143,7 @@ def tutor_grid(request: Request, sheet: str, group: str, user: User = Depends(st
         pages = {masks[sid]: p for sid, p in pages.items()}
     return _timed(render(request, "tutor_grid.html", {
         "g": g, "groups": _allowed_groups(request, user), "sheets": _graded_sheets(_cfg(request)),
+        "grade_by_task": [(t.id, f"/tutor/grade/{sheet}/{t.id}") for t in g.tasks],
         "save_url": f"/tutor/{sheet}/{group}/cell", "anonymous": masks is not None, "pages": pages}), started)
 
 

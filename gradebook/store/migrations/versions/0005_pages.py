@@ -7,13 +7,13 @@
   sheet is set anonymous again (the same pseudonyms).
 
 Revision ID: 0005_pages
-Revises: 0005_queue
+Revises: 0005_rubric
 """
 import sqlalchemy as sa
 from alembic import op
 
 revision = "0005_pages"
-down_revision = "0005_queue"
+down_revision = "0005_rubric"
 branch_labels = None
 depends_on = None
 

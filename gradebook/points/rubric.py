@@ -1,0 +1,118 @@
+"""Rubrics by reference: a paper task's items live in the database (``rubric_item``, seeded from the sheet's
+manifest), and a grading (``paper_points``) references the keys of the items it applies plus an adjustment.
+
+The points of a grading are :func:`clamped_total` of its items and adjustment, cached in ``paper_points.points``
+(which every reader of points uses); :mod:`gradebook.points.rubric_edit` rewrites every affected row in the
+transaction that changes an item. A task that has no rows yet reads its manifest's items under the same keys,
+so a grading saved before the seeding references what the seeding writes.
+"""
+from __future__ import annotations
+
+from collections.abc import Iterable
+from dataclasses import dataclass
+from datetime import datetime, timezone
+from fractions import Fraction
+
+from sqlalchemy import Engine, select
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from gradebook.course.manifest import Manifest
+from gradebook.store.db import atomic
+from gradebook.store.models import RubricItemRow
+
+SEEDED_BY = "manifest"
+
+
+@dataclass(frozen=True)
+class Item:
+    """One rubric item as tutors and students see it: ``key`` is what gradings reference."""
+    key: str
+    points: Fraction
+    text: str  # what the student reads
+    note: str = ""  # for tutors only
+
+
+def clamped_total(points: Iterable[Fraction], adjustment: Fraction | None, maximum: Fraction) -> Fraction:
+    """The points of a grading: its items' points plus the adjustment, within the task's bounds [0, maximum]."""
+    total = sum(points, Fraction(0)) + (adjustment if adjustment is not None else Fraction(0))
+    return min(max(total, Fraction(0)), maximum)
+
+
+def _manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
+    found = manifest.paper_task(task)
+    return tuple(Item(i.id, i.points, i.text, i.note) for i in found.rubric) if found is not None else ()
+
+
+def sheet_rubrics(session: Session, manifest: Manifest) -> dict[str, tuple[Item, ...]]:
+    """Per paper task of ``manifest``, its rubric items in order (the database's once seeded, else the
+    manifest's); one query."""
+    rows = list(session.execute(select(RubricItemRow).where(RubricItemRow.sheet == manifest.id)).scalars())
+    return rubrics_of(manifest, rows)
+
+
+def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow]) -> dict[str, tuple[Item, ...]]:
+    """:func:`sheet_rubrics` from rows already read (those of other sheets are left out)."""
+    mine = sorted((r for r in rows if r.sheet == manifest.id), key=lambda r: (r.task, r.position, r.id))
+    seeded = {r.task for r in mine}
+    out: dict[str, tuple[Item, ...]] = {}
+    for task in manifest.paper_tasks:
+        if task.id in seeded:
+            out[task.id] = tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in mine
+                                 if r.task == task.id and r.deleted_at is None)
+        else:
+            out[task.id] = _manifest_items(manifest, task.id)
+    return out
+
+
+def task_rubric(session: Session, manifest: Manifest, task: str, lock: bool = False) -> tuple[Item, ...]:
+    """The items of one paper task, in order. ``lock``: hold them (``FOR SHARE``, in id order like every
+    rubric edit) until the caller's transaction ends, so that a grading's total and an edit of its items
+    never interleave on PostgreSQL (SQLite serialises writing transactions anyway)."""
+    query = select(RubricItemRow).where(RubricItemRow.sheet == manifest.id, RubricItemRow.task == task)
+    if lock:
+        query = query.order_by(RubricItemRow.id).with_for_update(read=True)
+    rows = sorted(session.execute(query).scalars(), key=lambda r: (r.position, r.id))
+    if not rows:
+        return _manifest_items(manifest, task)
+    return tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in rows if r.deleted_at is None)
+
+
+def lock_task(session: Session, manifest: Manifest, task: str) -> list[RubricItemRow]:
+    """Every item row of one task (deleted ones too), locked for an edit (``FOR UPDATE``, in id order)."""
+    return list(session.execute(select(RubricItemRow).where(
+        RubricItemRow.sheet == manifest.id, RubricItemRow.task == task)
+        .order_by(RubricItemRow.id).with_for_update()).scalars())
+
+
+def seed(session: Session, manifest: Manifest, now: datetime | None = None) -> list[str]:
+    """Write the manifest's items of every paper task that has no rows yet (in the caller's transaction);
+    the tasks seeded."""
+    have = set(session.execute(select(RubricItemRow.task).where(RubricItemRow.sheet == manifest.id)
+                               .distinct()).scalars())
+    when = now or datetime.now(timezone.utc)
+    done = []
+    for task in manifest.paper_tasks:
+        if task.id in have or not task.rubric:
+            continue
+        for n, item in enumerate(task.rubric):
+            session.add(RubricItemRow(sheet=manifest.id, task=task.id, key=item.id, position=n, points=str(item.points),
+                                      text=item.text, note=item.note, created_by=SEEDED_BY, created_at=when))
+        done.append(task.id)
+    session.flush()
+    return done
+
+
+def ensure_seeded(engine: Engine, manifest: Manifest) -> None:
+    """Seed the sheet's rubrics in their own transaction, if any task still lacks its rows (one query when
+    all are there); two processes seeding at once: the unique key refuses the second, whose work is done."""
+    with Session(engine) as session:
+        have = set(session.execute(select(RubricItemRow.task).where(RubricItemRow.sheet == manifest.id)
+                                   .distinct()).scalars())
+    if all(t.id in have or not t.rubric for t in manifest.paper_tasks):
+        return
+    try:
+        with atomic(engine) as session:
+            seed(session, manifest)
+    except IntegrityError:
+        pass

@@ -1,0 +1,130 @@
+"""The tutors' grade-by-task page: one paper task of a sheet across the hand-ins of the tutor's groups (an
+admin's: every student), in a stable shuffled order, the student's PDF beside the task's rubric; digit keys
+tick items, Enter saves and goes to the next (``POST /tutor/grade/{sheet}/{task}``, JSON).
+
+The queue is :func:`gradebook.points.by_task.task_queue`; a save goes through
+:func:`gradebook.points.grid.save_cell` (versioned, audited), the grid's write path; a stale save answers 409
+with who changed the grading, to what and when, and the grading as it is now (as the grid does).
+"""
+from __future__ import annotations
+
+import json
+import time
+from typing import Any
+
+from fastapi import APIRouter, Depends, HTTPException, Request
+from fastapi.responses import JSONResponse, Response
+from sqlalchemy.orm import Session
+from starlette.concurrency import run_in_threadpool
+
+from gradebook.course.anonymity import aliases, roster
+from gradebook.errors import InputError
+from gradebook.points.anonymous_grid import masked_cell
+from gradebook.points.by_task import QueueEntry, TaskQueue, task_queue
+from gradebook.points.grid import cell_state, may_grade, save_cell
+from gradebook.points.paper import CellConflict, fmt
+
+from web.routes.tutor import MAX_JSON, _cell_json, _cfg, _int, _names, _require_sheet, _text, _ticks, _timed, staff
+from web.security import User, engine_of, tutor_groups
+from web.templating import render
+
+router = APIRouter()
+
+
+def _groups(request: Request, user: User) -> list[str] | None:
+    """The groups whose hand-ins ``user`` grades; None: everyone (an admin)."""
+    if user.is_admin:
+        return None
+    with Session(engine_of(request)) as session:
+        return sorted(tutor_groups(session, user.subject_id))
+
+
+def _queue(request: Request, user: User, sheet: str, task: str) -> TaskQueue:
+    _require_sheet(request, sheet)
+    manifest = _cfg(request).manifest(sheet)
+    if manifest.paper_task(task) is None:
+        raise HTTPException(404, f"{sheet} has no paper task {task!r}.")
+    return task_queue(engine_of(request), _cfg(request), sheet, task, _groups(request, user))
+
+
+def _entry_json(e: QueueEntry, names: dict[str, str], masks: dict[str, str] | None = None) -> dict[str, Any]:
+    """One hand-in for the page's script; on an anonymous sheet (``masks``: student → pseudonym) by pseudonym."""
+    if masks is not None:
+        alias = masks[e.student]
+        cell = _cell_json(masked_cell(e.cell, alias), names)
+        return {"student": alias, "shown": alias, "team": "team" if e.team else None, "graded": e.graded,
+                "cell": cell, "pdf": f"/handins/{e.pdf.id}/pdf",
+                "pages": list(e.pages.pages) if e.pages.pages else None, "handed_in": e.pdf.received_at.isoformat()}
+    cell = _cell_json(e.cell, names)
+    return {"student": e.student, "shown": e.shown, "team": e.team, "graded": e.graded, "cell": cell,
+            "pdf": f"/handins/{e.pdf.id}/pdf", "pages": list(e.pages.pages) if e.pages.pages else None,
+            "handed_in": e.pdf.received_at.isoformat()}
+
+
+@router.get("/tutor/grade/{sheet}/{task}")
+def grade_task_page(request: Request, sheet: str, task: str, user: User = Depends(staff)) -> Response:
+    started = time.perf_counter()
+    q = _queue(request, user, sheet, task)
+    names = _names(request, {e.cell.entered_by for e in q.entries if e.cell.entered_by})
+    masks = aliases(engine_of(request), sheet, [e.student for e in q.entries])
+    tasks = [t.id for t in _cfg(request).manifest(sheet).paper_tasks]
+    data = {"save_url": f"/tutor/grade/{sheet}/{task}", "max": fmt(q.task.points),
+            "items": [{"key": i.key, "points": fmt(i.points)} for i in q.rubric],
+            "entries": [_entry_json(e, names, masks) for e in q.entries]}
+    return _timed(render(request, "tutor_grade_task.html", {"q": q, "tasks": tasks, "data": data}), started)
+
+
+def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, Any] | None) -> Response:
+    """Authorize (an admin, or the tutor of the student's group), then check the body and save."""
+    if body is None:
+        raise InputError("the save must be a JSON object")
+    student = body.get("student")
+    if not isinstance(student, str) or not student:
+        raise InputError("a save names the student")
+    _require_sheet(request, sheet)
+    masks = aliases(engine_of(request), sheet, roster(engine_of(request)))
+    if masks is not None:  # an anonymous sheet: the page names the student by the pseudonym
+        student = next((sid for sid, alias in masks.items() if alias == student), "")
+        if not student:
+            raise HTTPException(403, "No student of your groups has that pseudonym on this sheet.")
+    if not may_grade(engine_of(request), user.subject_id, student, user.is_admin):
+        raise HTTPException(403, f"{student!r} is not a student of your groups.")
+    ticks = _ticks(body)
+    if ticks is None:
+        raise InputError("a save names the ticked rubric items (ticks, possibly empty)")
+    manifest = _cfg(request).manifest(sheet)
+    engine = engine_of(request)
+    try:
+        state = save_cell(engine, manifest, student, task, ticks=ticks, adjustment=_text(body, "adjustment") or "",
+                          comment=_text(body, "comment"), author=user.subject_id,
+                          expected_version=_int(body, "version"), expected_comment_version=_int(body, "comment_version"),
+                          reason="graded by task")
+    except CellConflict as exc:
+        now = cell_state(engine, manifest, student, task)
+        names = _names(request, {a for a in (exc.current.author, now.entered_by) if a})
+        who = names.get(exc.current.author or "", exc.current.author or "someone")
+        message = str(exc).replace(f"by {exc.current.author} ", f"by {who} ", 1)
+        what = exc.key
+        if masks is not None:  # the key and the message name the student: the pseudonym instead
+            message, what, now = message.replace(student, masks[student]), what.replace(student, masks[student]), \
+                masked_cell(now, masks[student])
+        return JSONResponse({"error": message, "conflict": {"by": who, "what": what},
+                             "cell": _cell_json(now, names)}, status_code=409)
+    if masks is not None:
+        state = masked_cell(state, masks[student])
+    return JSONResponse({"cell": _cell_json(state, {user.subject_id: user.name})})
+
+
+@router.post("/tutor/grade/{sheet}/{task}")
+async def grade_task_save(request: Request, sheet: str, task: str, user: User = Depends(staff)) -> Response:
+    """Save one grading: JSON ``{student, ticks, adjustment?, comment?, version, comment_version}``."""
+    started = time.perf_counter()
+    raw = await request.body()
+    if len(raw) > MAX_JSON:
+        raise HTTPException(413, "A save is at most 64 KiB.")
+    try:
+        body = json.loads(raw or b"{}")
+    except ValueError:
+        body = None
+    return _timed(await run_in_threadpool(_save, request, user, sheet, task, body if isinstance(body, dict) else None),
+                  started)
