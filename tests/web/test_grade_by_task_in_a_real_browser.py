@@ -11,8 +11,12 @@ from pathlib import Path
 from typing import Any
 
 from test_pages_in_a_real_browser import Server, browser, inert, open_as, pytestmark, server  # noqa: F401
+from sqlalchemy import select
+from sqlalchemy.orm import Session
+
 from gradebook.points.by_task import shuffle_key
 from gradebook.points.grid import save_cell, student_paper
+from gradebook.points.page_images import render_pages
 from gradebook.store.db import atomic, open_gradebook
 from gradebook.store.models import Handin
 
@@ -39,6 +43,12 @@ def _hand_in(server: Server) -> None:
             (server.cfg.data_dir / stored).write_bytes(scan)
             s.add(Handin(sheet="tiny01", student_id=sid, kind="paper", source="web", received_at=when,
                          status="accepted", original_name="scan.pdf", stored_path=str(stored), size=len(scan)))
+    engine = open_gradebook(server.cfg.db_url)
+    with Session(engine, expire_on_commit=False) as s:
+        rows = list(s.execute(select(Handin).where(Handin.sheet == "tiny01", Handin.kind == "paper",
+                                                  Handin.student_id.in_(("ef3", "xs4")))).scalars())
+    for row in rows:  # rendered as an upload does at hand-in
+        render_pages(server.cfg.data_dir, engine, row)
 
 
 def test_a_tutor_grades_one_task_for_the_group_with_the_keyboard_only(browser: Any, server: Server) -> None:
@@ -56,8 +66,15 @@ def test_a_tutor_grades_one_task_for_the_group_with_the_keyboard_only(browser: A
     kb = page.keyboard
     kb.press("1")  # "Sets up the integral", 1.5
     expect(page.locator("#total")).to_have_text("1.5")
-    page.wait_for_timeout(3000)  # the browser's PDF viewer draws the page in its own time (for the screenshot)
+    expect(page.locator("#page-images img")).to_have_count(1)  # the task's page as an image, no PDF viewer
+    expect(page.locator("#pdf")).to_be_hidden()
+    page.wait_for_function("document.querySelector('#page-images img').naturalWidth > 0")
     page.screenshot(path=str(server.shots / "tutor-grade-by-task.png"), full_page=True)
+    kb.press("p")  # the whole PDF instead, and back
+    expect(page.locator("#pdf")).to_be_visible()
+    expect(page.locator("#page-images")).to_be_hidden()
+    kb.press("p")
+    expect(page.locator("#page-images img")).to_have_count(1)
     kb.press("Enter")
     expect(page.locator("#left-count")).to_have_text("2")
     expect(page.locator("#who")).to_contain_text(f"({order[1]})")

@@ -5,6 +5,7 @@ each task's pages in the grid; a PDF that cannot be rendered is a clear message,
 from __future__ import annotations
 
 import dataclasses
+import json
 import re
 from datetime import datetime, timedelta, timezone
 from pathlib import Path
@@ -91,6 +92,11 @@ def test_the_student_tags_pages_after_the_upload_and_the_tutor_corrects_them(app
                                 .where(AuditLog.entity == "page_tags").order_by(AuditLog.id)).all()
     assert [tuple(r) for r in trail][-2:] == [("tutor1", "2,3", "3", "page 2 is proof"),
                                               ("tutor1", "1,2", "1", "page 2 is proof")]
+    for task, shown in (("proof", [1]), ("derive", [3])):  # grading by task: that task's page images only
+        html = tutor.get(f"/tutor/grade/tiny01/{task}", headers=HTML).text
+        queue = json.loads(re.search(r'<script type="application/json" id="queue-data">(.*?)</script>', html, re.S)[1])
+        [entry] = [e for e in queue["entries"] if e["pdf"] == f"/handins/{hid}/pdf"]
+        assert entry["images"] == [f"/handins/{hid}/pages/{n}.png" for n in shown] and entry["pages"] == shown
     refused = tutor.post(f"/handins/{hid}/pages", data={"tag": "proof:9"}, headers=HTML)
     assert refused.status_code == 400 and "is not a task and page of this hand-in" in refused.text
 

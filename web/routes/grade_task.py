@@ -1,5 +1,6 @@
 """The tutors' grade-by-task page: one paper task of a sheet across the hand-ins of the tutor's groups (an
-admin's: every student), in a stable shuffled order, the student's PDF beside the task's rubric; digit keys
+admin's: every student), in a stable shuffled order, the student's pages for the task (the page images
+rendered at hand-in; the whole PDF with ``p`` or where none are rendered) beside the task's rubric; digit keys
 tick items, Enter saves and goes to the next (``POST /tutor/grade/{sheet}/{task}``, JSON).
 
 The queue is :func:`gradebook.points.by_task.task_queue`; a save goes through
@@ -22,6 +23,7 @@ from gradebook.errors import InputError
 from gradebook.points.anonymous_grid import masked_cell
 from gradebook.points.by_task import QueueEntry, TaskQueue, task_queue
 from gradebook.points.grid import cell_state, may_grade, save_cell
+from gradebook.points.page_images import grid_pages
 from gradebook.points.paper import CellConflict, fmt
 
 from web.routes.tutor import MAX_JSON, _cell_json, _cfg, _int, _names, _require_sheet, _text, _ticks, _timed, staff
@@ -47,18 +49,29 @@ def _queue(request: Request, user: User, sheet: str, task: str) -> TaskQueue:
     return task_queue(engine_of(request), _cfg(request), sheet, task, _groups(request, user))
 
 
-def _entry_json(e: QueueEntry, names: dict[str, str], masks: dict[str, str] | None = None) -> dict[str, Any]:
-    """One hand-in for the page's script; on an anonymous sheet (``masks``: student → pseudonym) by pseudonym."""
+def _entry_json(e: QueueEntry, names: dict[str, str], masks: dict[str, str] | None = None,
+                images: list[str] | None = None) -> dict[str, Any]:
+    """One hand-in for the page's script; on an anonymous sheet (``masks``: student → pseudonym) by pseudonym.
+    ``images``: the URLs of the task's page images (rendered at hand-in), else the page shows the PDF."""
+    common = {"graded": e.graded, "pdf": f"/handins/{e.pdf.id}/pdf", "images": images or [],
+              "pages": list(e.pages.pages) if e.pages.pages else None, "handed_in": e.pdf.received_at.isoformat()}
     if masks is not None:
         alias = masks[e.student]
-        cell = _cell_json(masked_cell(e.cell, alias), names)
-        return {"student": alias, "shown": alias, "team": "team" if e.team else None, "graded": e.graded,
-                "cell": cell, "pdf": f"/handins/{e.pdf.id}/pdf",
-                "pages": list(e.pages.pages) if e.pages.pages else None, "handed_in": e.pdf.received_at.isoformat()}
-    cell = _cell_json(e.cell, names)
-    return {"student": e.student, "shown": e.shown, "team": e.team, "graded": e.graded, "cell": cell,
-            "pdf": f"/handins/{e.pdf.id}/pdf", "pages": list(e.pages.pages) if e.pages.pages else None,
-            "handed_in": e.pdf.received_at.isoformat()}
+        return {"student": alias, "shown": alias, "team": "team" if e.team else None,
+                "cell": _cell_json(masked_cell(e.cell, alias), names), **common}
+    return {"student": e.student, "shown": e.shown, "team": e.team, "cell": _cell_json(e.cell, names), **common}
+
+
+def _images(request: Request, q: TaskQueue) -> dict[str, list[str]]:
+    """Student → the URLs of the page images that answer the task (tagged pages, else every page), from what
+    was rendered at hand-in (no rendering here); a student whose pages are not rendered is left out."""
+    rendered = grid_pages(_cfg(request).data_dir, engine_of(request), {e.student: e.pdf.id for e in q.entries})
+    out: dict[str, list[str]] = {}
+    for student, tasks in rendered.items():
+        pages = tasks.get(q.task.id) or tasks.get("")
+        if pages is not None and pages.images:
+            out[student] = [image.url for image in pages.images]
+    return out
 
 
 @router.get("/tutor/grade/{sheet}/{task}")
@@ -67,10 +80,11 @@ def grade_task_page(request: Request, sheet: str, task: str, user: User = Depend
     q = _queue(request, user, sheet, task)
     names = _names(request, {e.cell.entered_by for e in q.entries if e.cell.entered_by})
     masks = aliases(engine_of(request), sheet, [e.student for e in q.entries])
+    images = _images(request, q)
     tasks = [t.id for t in _cfg(request).manifest(sheet).paper_tasks]
     data = {"save_url": f"/tutor/grade/{sheet}/{task}", "max": fmt(q.task.points),
             "items": [{"key": i.key, "points": fmt(i.points)} for i in q.rubric],
-            "entries": [_entry_json(e, names, masks) for e in q.entries]}
+            "entries": [_entry_json(e, names, masks, images.get(e.student)) for e in q.entries]}
     return _timed(render(request, "tutor_grade_task.html", {"q": q, "tasks": tasks, "data": data}), started)
 
 

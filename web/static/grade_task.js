@@ -15,7 +15,11 @@
   // URLs from attributes, which a service prefix (web/prefix.py) rewrites; the JSON's are site-absolute
   var urls = document.getElementById("queue-urls");
   var saveUrl = urls.getAttribute("data-save-url"), root = urls.getAttribute("data-root-url");
-  entries.forEach(function (e) { e.pdf = root + e.pdf.replace(/^\//, ""); });
+  entries.forEach(function (e) {
+    e.pdf = root + e.pdf.replace(/^\//, "");
+    e.images = (e.images || []).map(function (u) { return root + u.replace(/^\//, ""); });
+  });
+  var wholePdf = false;  // p: the whole PDF instead of the task's page images
   if (!entries.length) { return; }
   var boxes = Array.prototype.slice.call(document.querySelectorAll("#rubric input.tick"));
   var adjustment = document.getElementById("adjustment"), comment = document.getElementById("comment");
@@ -76,13 +80,37 @@
     boxes.forEach(function (b) { b.checked = s.ticks.indexOf(b.value) >= 0; });
     adjustment.value = s.adjustment;
     comment.value = s.comment;
-    var frame = document.getElementById("pdf");
-    var url = e.pdf + "#navpanes=0&view=FitH" + (e.pages ? "&page=" + e.pages[0] : "");  // the viewer: no side panel
-    if (frame.getAttribute("src") !== url) { frame.setAttribute("src", url); }
+    showPages(e);
     document.getElementById("pdf-link").setAttribute("href", e.pdf);
     document.getElementById("pages-note").textContent = e.pages ? "pages " + e.pages.join(", ") : "all pages";
     conflictBox.hidden = true;
     total();
+  }
+
+  function showPages(e) {
+    // the task's pages as images (rendered at hand-in, no PDF viewer needed); the PDF where none are rendered
+    var frame = document.getElementById("pdf"), box = document.getElementById("page-images");
+    var images = wholePdf ? [] : e.images;
+    box.hidden = !images.length;
+    frame.hidden = !!images.length;
+    if (images.length) {
+      if (box.getAttribute("data-for") !== e.student) {
+        while (box.firstChild) { box.removeChild(box.firstChild); }
+        images.forEach(function (src, k) {
+          var img = document.createElement("img");
+          img.setAttribute("src", src);
+          img.setAttribute("alt", "page " + (e.pages ? e.pages[k] : k + 1));
+          img.setAttribute("loading", "lazy");
+          box.appendChild(img);
+        });
+        box.setAttribute("data-for", e.student);
+        box.scrollTop = 0;
+      }
+      return;
+    }
+    box.removeAttribute("data-for");
+    var url = e.pdf + "#navpanes=0&view=FitH" + (e.pages ? "&page=" + e.pages[0] : "");  // the viewer: no side panel
+    if (frame.getAttribute("src") !== url) { frame.setAttribute("src", url); }
   }
 
   function nextToGrade() {
@@ -153,6 +181,7 @@
     else if (ev.key === "a" || ev.key === "A") { ev.preventDefault(); adjustment.focus(); adjustment.select(); }
     else if (ev.key === "c" || ev.key === "C") { ev.preventDefault(); comment.focus(); }
     else if (ev.key === "o" || ev.key === "O") { window.open(entries[at].pdf, "_blank", "noopener"); }
+    else if (ev.key === "p" || ev.key === "P") { wholePdf = !wholePdf; showPages(entries[at]); }
   });
   boxes.forEach(function (b) { b.addEventListener("change", function () { draft(); total(); }); });
   adjustment.addEventListener("input", function () { draft(); total(); });
