@@ -95,6 +95,17 @@ def _grader_resources_closed_at_the_end() -> Iterator[None]:
     zygote.close_zygote()
 
 
+@pytest.fixture(autouse=True)
+def _gradebooks_closed_after_each_test() -> Iterator[None]:
+    """The gradebooks a test opened are closed after it (their connections' descriptors would pile up over the
+    suite: three per SQLite connection); those open before it (a module's or the session's) stay open."""
+    from gradebook.store import db
+
+    before = set(db._ready)
+    yield
+    db.close_gradebooks(keep=before)
+
+
 def _leftovers() -> tuple[set[int], set[str]]:
     import subprocess
 

@@ -17,7 +17,9 @@ whatever is left in its cgroups and removes them.
 from __future__ import annotations
 
 import functools
+import math
 import os
+import select
 import shutil
 import signal
 import subprocess
@@ -25,6 +27,7 @@ import sys
 import tempfile
 import time
 import uuid
+from typing import Any
 from pathlib import Path
 
 from autograder.errors import SandboxUnavailable
@@ -277,3 +280,16 @@ class Sandbox:
     def close(self) -> None:
         self.cgroups.close()
         shutil.rmtree(self.root, ignore_errors=True)
+
+
+def readable(sources: list[Any], timeout: float | None) -> set[int]:
+    """The file descriptors among ``sources`` (numbers, objects with ``fileno()``, or None) that are readable or hung
+    up within ``timeout`` seconds (None: wait for ever). poll(2), not select(2): a grader process that holds
+    more than 1024 descriptors (a web server with many connections) must still wait on its kernels."""
+    poller = select.poll()
+    for source in sources:
+        if source is None:  # e.g. a kernel's process handle after it was closed
+            continue
+        poller.register(source if isinstance(source, int) else source.fileno(), select.POLLIN)
+    wait_ms = None if timeout is None else max(0, math.ceil(timeout * 1000))
+    return {fd for fd, _event in poller.poll(wait_ms)}

@@ -21,7 +21,6 @@ import logging
 import os
 import resource
 import secrets
-import select
 import shutil
 import signal
 import socket
@@ -37,7 +36,7 @@ from pathlib import Path
 from typing import IO, Any
 
 from autograder.limits import Limits
-from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, working_bwrap
+from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, readable, working_bwrap
 from autograder.sandbox.executor import HEADER
 from autograder.sandbox.zygote import HOLDER_COMMAND, ZygoteUnavailable, close_zygote, find_holder, zygote
 
@@ -229,7 +228,7 @@ class Kernel:
             left = deadline - time.monotonic()
             if left <= 0:
                 return None
-            ready = select.select([self.sock.fileno(), self.pidfd], [], [], left)[0]
+            ready = readable([self.sock, self.pidfd], left)
             if self.sock.fileno() in ready:
                 try:
                     chunk = self.sock.recv(1 << 20)
@@ -251,7 +250,7 @@ class Kernel:
             return ""
 
     def alive(self) -> bool:
-        return self.pidfd is not None and not select.select([self.pidfd], [], [], 0)[0]
+        return self.pidfd is not None and not readable([self.pidfd], 0)
 
     def restart(self) -> None:
         """A new kernel in a new sandbox instance (same cgroups, emptied first: what a fork bomb left
@@ -407,7 +406,7 @@ def _exit_with(pid: int) -> None:
     except (ProcessLookupError, OSError):
         fd = None
     if fd is not None:
-        select.select([fd], [], [])  # readable when the process has exited
+        readable([fd], None)  # readable when the process has exited
     close_spares()
     os._exit(1)
 

@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import json
 import os
-import select
 import socket
 import subprocess
 import sys
@@ -23,7 +22,7 @@ import time
 from pathlib import Path
 from typing import IO, Any
 
-from autograder.sandbox.bwrap import SINGLE_THREADED, is_root
+from autograder.sandbox.bwrap import SINGLE_THREADED, is_root, readable
 from autograder.sandbox.zygote_server import start_time
 
 SERVER = Path(__file__).with_name("zygote_server.py")
@@ -54,7 +53,7 @@ class Zygote:
 
     def _read(self, req: dict[str, Any]) -> dict[str, Any]:
         # one answer per request, one message each (SOCK_SEQPACKET keeps their boundaries)
-        if not select.select([self.channel], [], [], ANSWER_TIMEOUT)[0]:
+        if not readable([self.channel], ANSWER_TIMEOUT):
             self.proc.kill()
             raise ZygoteUnavailable(f"the zygote did not answer {req.get('op')} within {ANSWER_TIMEOUT:g} s")
         try:
@@ -133,7 +132,7 @@ def find_holder(bwrap_pid: int, timeout: float = 10.0, ready: int | None = None)
     want = os.path.realpath(f"/usr/bin/{HOLDER[0]}")
     pause = 0.002
     if ready is not None:  # then only the moment between its word and its exec is left to poll
-        if not select.select([ready], [], [], timeout)[0]:
+        if not readable([ready], timeout):
             raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")
         if not os.read(ready, 1):
             raise ZygoteUnavailable("the sandbox exited before its placeholder started")

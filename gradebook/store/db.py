@@ -135,6 +135,15 @@ def sqlite_path(db_url: str) -> Path | None:
     return Path(db_url.removeprefix("sqlite:///")) if db_url.startswith("sqlite:///") else None
 
 
+def close_gradebooks(keep: set[str] | frozenset[str] = frozenset()) -> None:
+    """Close the pooled connections of every gradebook this process opened, except those at the URLs in
+    ``keep``, and forget them (an engine still held elsewhere stays usable: it connects again when used).
+    For a process that opens many gradebooks in turn (the test suite): each SQLite connection holds three
+    file descriptors."""
+    for url in [u for u in _ready if u not in keep]:
+        _ready.pop(url).dispose()
+
+
 def open_gradebook(db_url: str, create: bool = True) -> Engine:
     """The engine of a ready gradebook at ``db_url`` (migrated to head if needed). With ``create=False``
     a SQLite file that does not exist is an error naming it, instead of a new empty gradebook.

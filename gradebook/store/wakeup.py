@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import errno
 import hashlib
+import math
 import os
 import secrets
 import select
@@ -121,7 +122,10 @@ class Waiter:
         return found
 
     def wait(self, timeout: float) -> bool:
-        ready, _, _ = select.select(self._sources(), [], [], max(timeout, 0.0))
+        poller = select.poll()  # not select(2): a web server may hold more than 1024 descriptors
+        for source in self._sources():
+            poller.register(source, select.POLLIN)
+        ready = {fd for fd, _event in poller.poll(max(0, math.ceil(timeout * 1000)))}
         woke = bool(ready)
         for sock in (self._local_r, self._sock):
             while sock is not None:
