@@ -178,4 +178,7 @@ def test_every_route_has_an_entry_and_behaves(web: Any) -> None:
             got = outcome(response)
             if got != CODES[code]:
                 wrong.append(f"{method} {url} as {role}: expected {CODES[code]}, got {got} ({response.status_code})")
+            title = re.search(r"<title>(.*?)</title>", response.text, re.S) if response.status_code == 200 else None
+            if title and ("<" in title[1] or len(title[1]) > 200):  # a page's blocks ended up in its title
+                wrong.append(f"{method} {url} as {role}: the page title holds markup: {title[1][:80]!r}")
     assert not wrong, "\n".join(wrong)
