@@ -111,12 +111,9 @@ def _leftovers() -> tuple[set[int], set[str]]:
 
     out = subprocess.run(["pgrep", "-f", "mlph-sandbox-|zygote_server"], capture_output=True, text=True).stdout
     pids = {int(p) for p in out.split()} - {os.getpid()}
-    groups: set[str] = set()
-    cgroup_root = Path("/sys/fs/cgroup")
-    for parent in [cgroup_root / "mlph", *(cgroup_root / c / "mlph" for c in ("cpu", "memory", "pids"))]:
-        if parent.is_dir():
-            groups |= {str(d) for d in parent.glob("k*") if d.is_dir()}
-    return pids, groups
+    from sandboxes import sandbox_cgroups
+
+    return pids, {str(d) for d in sandbox_cgroups()}
 
 
 def pytest_sessionstart(session: pytest.Session) -> None:

@@ -17,6 +17,7 @@ from autograder.grading.run import autograde
 from autograder.grading.watcher import watch
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import fetch, generate, release, submit
+from sandboxes import sandbox_cgroups, sandbox_processes
 from coursefactory import TINY_ANSWER, WRONG_ANSWER
 
 SLOW = "import time\ntime.sleep(0.6)\n"
@@ -41,21 +42,6 @@ def _stored(db: Path) -> int:
         return 0
 
 
-def _sandboxes() -> set[str]:
-    """Processes of this checkout's sandboxes (bwrap's command line names the sandbox directory and this
-    checkout's Python) and kernel zygotes; other checkouts' test runs on the machine are not counted."""
-    here = str(Path(__file__).resolve().parents[2])
-    found = subprocess.run(["pgrep", "-af", "mlph-sandbox-|zygote_server"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in found.splitlines() if here in line}
-
-
-def _cgroups() -> set[Path]:
-    """The sandbox cgroups there are now (v1 per controller or v2)."""
-    root = Path("/sys/fs/cgroup")
-    return {d for parent in (root / "mlph", root / "cpu" / "mlph", root / "memory" / "mlph", root / "pids" / "mlph")
-            if parent.is_dir() for d in parent.glob("k*")}
-
-
 def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(course_factory, monkeypatch):
     cfg = course_factory()
     generate(cfg, "tiny01")
@@ -66,7 +52,7 @@ def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(co
         expected[f"s{i:02d}"] = "3" if right else "0"
     db = Path(cfg.db_url.removeprefix("sqlite:///"))
     env = dict(os.environ, MLPH_ROOT=str(cfg.root))
-    others, groups = _sandboxes(), _cgroups()
+    others, groups = sandbox_processes(), sandbox_cgroups()
     grader = subprocess.Popen([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny01", "--no-progress",
                                "--workers", "2"], env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + 120
@@ -77,14 +63,14 @@ def test_a_grader_killed_with_sigkill_resumes_without_loss_or_double_counting(co
     before = _stored(db)
     assert 4 <= before < 12, "the grader should have been killed mid-batch"
     deadline = time.monotonic() + 10  # its workers and their kernels follow it
-    while _sandboxes() - others and time.monotonic() < deadline:
+    while sandbox_processes() - others and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _sandboxes() - others
+    assert not sandbox_processes() - others
     from autograder.sandbox import bwrap
 
     monkeypatch.setattr(bwrap, "STALE_AFTER", 0.0)  # what the killed grader's sandboxes left is swept at once
     bwrap.sweep_stale()
-    assert not _cgroups() - groups
+    assert not sandbox_cgroups() - groups
 
     summary = autograde(cfg, "tiny01", workers=2, limits=Limits(cell_timeout=10), progress=False)
 

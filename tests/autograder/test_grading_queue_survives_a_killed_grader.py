@@ -23,6 +23,7 @@ from autograder.grading.watcher import log_path, watch
 from autograder.intake.upload import accept_upload
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import generate
+from sandboxes import sandbox_cgroups, sandbox_processes
 from coursefactory import TINY_ANSWER, WRONG_ANSWER, student_notebook
 from gradebook.points import grading_queue as gq
 from gradebook.store.db import open_gradebook
@@ -63,20 +64,6 @@ def _results(cfg: Any) -> dict[str, tuple[str, int]]:
         return {r.student_id: (r.score, r.graded_runs) for r in session.scalars(select(AutogradeResult))}
 
 
-def _sandboxes() -> set[str]:
-    """Processes of this checkout's sandboxes (bwrap's command line names the sandbox directory and this
-    checkout's Python) and kernel zygotes; other checkouts' test runs on the machine are not counted."""
-    here = str(Path(__file__).resolve().parents[2])
-    found = subprocess.run(["pgrep", "-af", "mlph-sandbox-|zygote_server"], capture_output=True, text=True).stdout
-    return {line.split()[0] for line in found.splitlines() if here in line}
-
-
-def _cgroups() -> set[Path]:
-    root = Path("/sys/fs/cgroup")
-    return {d for parent in (root / "mlph", root / "cpu" / "mlph", root / "memory" / "mlph", root / "pids" / "mlph")
-            if parent.is_dir() for d in parent.glob("k*")}
-
-
 def _watch_until(cfg: Any, done: Any, timeout: float = 120, **kw: Any) -> list[str]:
     said: list[str] = []
     deadline = time.monotonic() + timeout
@@ -96,7 +83,7 @@ def test_a_grader_killed_mid_job_leaves_it_to_the_next_and_nothing_is_graded_twi
         right = i % 2 == 0
         _hand_in(cfg, f"s{i}", SLOW + (TINY_ANSWER if right else WRONG_ANSWER))
         expected[f"s{i}"] = ("3" if right else "0", 1)
-    others, groups = _sandboxes(), _cgroups()
+    others, groups = sandbox_processes(), sandbox_cgroups()
     grader = subprocess.Popen([str(Path(sys.executable).parent / "mlph"), "autograde", "tiny01", "--watch",
                                "--workers", "1", "--lease", "3"], env=dict(os.environ, MLPH_ROOT=str(cfg.root)),
                               stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
@@ -112,14 +99,14 @@ def test_a_grader_killed_mid_job_leaves_it_to_the_next_and_nothing_is_graded_twi
     grader.wait()
     assert victim is not None, "the grader should have been killed while grading"
     deadline = time.monotonic() + 10  # its workers and their kernels follow it
-    while _sandboxes() - others and time.monotonic() < deadline:
+    while sandbox_processes() - others and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert not _sandboxes() - others
+    assert not sandbox_processes() - others
     from autograder.sandbox import bwrap
 
     monkeypatch.setattr(bwrap, "STALE_AFTER", 0.0)  # what the killed grader's sandboxes left is swept at once
     bwrap.sweep_stale()
-    assert not _cgroups() - groups
+    assert not sandbox_cgroups() - groups
     before = _results(cfg)
     assert 2 <= len(before) < 6 and victim.student_id not in before
 

@@ -9,7 +9,6 @@ with who changed the grading, to what and when, and the grading as it is now (as
 """
 from __future__ import annotations
 
-import json
 import time
 from typing import Any
 
@@ -26,7 +25,7 @@ from gradebook.points.grid import cell_state, may_grade, save_cell
 from gradebook.points.page_images import grid_pages
 from gradebook.points.paper import CellConflict, fmt
 
-from web.routes.tutor import MAX_JSON, _cell_json, _cfg, _int, _names, _require_sheet, _text, _ticks, _timed, staff
+from web.routes.tutor import _cell_json, json_body, _cfg, _int, _names, _require_sheet, _text, _ticks, _timed, staff
 from web.security import User, engine_of, tutor_groups
 from web.templating import render
 
@@ -133,12 +132,5 @@ def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, A
 async def grade_task_save(request: Request, sheet: str, task: str, user: User = Depends(staff)) -> Response:
     """Save one grading: JSON ``{student, ticks, adjustment?, comment?, version, comment_version}``."""
     started = time.perf_counter()
-    raw = await request.body()
-    if len(raw) > MAX_JSON:
-        raise HTTPException(413, "A save is at most 64 KiB.")
-    try:
-        body = json.loads(raw or b"{}")
-    except ValueError:
-        body = None
-    return _timed(await run_in_threadpool(_save, request, user, sheet, task, body if isinstance(body, dict) else None),
-                  started)
+    body = await json_body(request, "A save")
+    return _timed(await run_in_threadpool(_save, request, user, sheet, task, body), started)

@@ -233,12 +233,17 @@ async def tutor_save(request: Request, sheet: str, group: str, user: User = Depe
     Authorization comes first: a refused body is answered only to whom may write the group."""
     started = time.perf_counter()
     _require_sheet(request, sheet)
+    body = await json_body(request, "A cell save")
+    return _timed(await run_in_threadpool(_save, request, user, sheet, group, body), started)
+
+
+async def json_body(request: Request, what: str) -> dict[str, Any] | None:
+    """A save's JSON object (at most MAX_JSON bytes, else 413 naming ``what``); None if it is not one."""
     raw = await request.body()
     if len(raw) > MAX_JSON:
-        raise HTTPException(413, "A cell save is at most 64 KiB.")
+        raise HTTPException(413, f"{what} is at most 64 KiB.")
     try:
         body = json.loads(raw or b"{}")
     except ValueError:
-        body = None
-    return _timed(await run_in_threadpool(_save, request, user, sheet, group, body if isinstance(body, dict) else None),
-                  started)
+        return None
+    return body if isinstance(body, dict) else None
