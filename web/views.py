@@ -21,7 +21,7 @@ from sqlalchemy.orm import Session
 
 from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
-from gradebook.admission.current import StudentKey, current_standing, keyed_standing
+from gradebook.admission.current import StudentKey, StudentNow, current_standing, shown_standing, student_now
 from gradebook.admission.lines import PartLine, part_lines
 from gradebook.admission.rule import Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
@@ -313,19 +313,21 @@ def _parse_result(text: str) -> dict[str, Any]:
 
 
 def dashboard(engine: Engine, cfg: CourseConfig, student: str,
-              only: set[str] | None = None, staff: bool = False) -> tuple[Standing | None, list[SheetView]]:
+              only: set[str] | None = None, staff: bool = False, state: StudentNow | None = None,
+              published: dict[str, datetime] | None = None) -> tuple[Standing | None, list[SheetView]]:
     """``student``'s standing and sheets (``only``: just these sheets, e.g. the ones released to students);
-    for a student (not ``staff``) without the paper points of sheets not published (:mod:`publishing`)."""
-    standing, key = keyed_standing(engine, cfg, student)
-    if standing is None:
+    for a student (not ``staff``) without the paper points of sheets not published (:mod:`publishing`).
+    ``state`` and ``published``: read before by the caller (else read here)."""
+    now = datetime.now(timezone.utc)
+    state = state or student_now(engine, cfg, student, now)
+    if state.standing is None:
         return None, []
-    published = published_sheets(engine, cfg)
-    if not staff:
-        standing = _students_standing(engine, cfg, student, standing, hidden_paper(cfg, published))
+    published = published_sheets(engine, cfg) if published is None else published
+    standing = state.standing if staff else shown_standing(cfg, state, hidden_paper(cfg, published), now)
     sheets = [sem for sem in cfg.semester if only is None or sem.id in only]
-    rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), key)
-    return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff, published=published.get(sem.id))
-                      for sem in sheets]
+    rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), state.key)
+    return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff, published=published.get(sem.id),
+                                 now=now) for sem in sheets]
 
 
 _kept: dict[tuple[str, str], tuple[StudentKey, tuple[str, ...], _Rows]] = {}

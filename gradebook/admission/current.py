@@ -44,6 +44,7 @@ class _Kept:
     epoch: int
     deadlines: list[datetime]
     standing: Standing | None
+    data: RuleData  # the rows of the student and their teams (a few dozen)
 
 
 @dataclass
@@ -128,10 +129,33 @@ def current_standing(engine: Engine, cfg: CourseConfig, student: str,
 StudentKey = tuple[int, int, frozenset[str]]  # (course_counter, their highest student_version, the ids)
 
 
+@dataclass(frozen=True)
+class StudentNow:
+    """One student's standing now and what it is current at (:func:`student_now`)."""
+
+    standing: Standing | None  # as staff see it (every entered point)
+    key: StudentKey  # read before anything else: what a page reads of the student's rows is current while it stays
+    counter: int  # the gradebook's version, read with ``key``
+    next_change: datetime | None  # the first deadline after ``as_of`` (a standing changes with time only there)
+    data: RuleData | None  # the rows the standing was computed from (for :func:`shown_standing`)
+
+
 def keyed_standing(engine: Engine, cfg: CourseConfig, student: str,
                    as_of: datetime | None = None) -> tuple[Standing | None, StudentKey]:
     """:func:`current_standing` and the versions it is current at (read before anything else): whatever else
     a page reads of this student's (and their team's) rows after this call is current while the key stays."""
+    now = student_now(engine, cfg, student, as_of)
+    return now.standing, now.key
+
+
+def _next(deadlines: list[datetime], as_of: datetime) -> datetime | None:
+    i = _epoch(deadlines, as_of)
+    return deadlines[i] if i < len(deadlines) else None
+
+
+def student_now(engine: Engine, cfg: CourseConfig, student: str, as_of: datetime | None = None) -> StudentNow:
+    """``student``'s standing with its versions (one query when nothing of theirs changed), computed again
+    only after a write to the course or to their (or their team's) rows, or when a deadline passed."""
     course = _course(engine, cfg)
     as_of = as_of or datetime.now(timezone.utc)
     with course.lock:
@@ -140,12 +164,13 @@ def keyed_standing(engine: Engine, cfg: CourseConfig, student: str,
     version, course_version, theirs = student_versions(engine, ids)
     key = (course_version, theirs, ids)
     with course.lock:
-        data = course.data if course.version >= version else None
+        data, deadlines = (course.data, course.deadlines) if course.version >= version else (None, [])
     if data is not None:  # the course's rows are current: nothing to read
-        return next(iter(standings_from(data, cfg, as_of, students={student})), None), key
+        found = next(iter(standings_from(data, cfg, as_of, students={student})), None)
+        return StudentNow(found, key, version, _next(deadlines, as_of), data)
     if kept is not None and (kept.course, kept.theirs) == (course_version, theirs) and \
             kept.epoch == _epoch(kept.deadlines, as_of):
-        return kept.standing, key
+        return StudentNow(kept.standing, key, version, _next(kept.deadlines, as_of), kept.data)
     with Session(engine) as session:
         mine = load_data(session, cfg, {student})
     found = next(iter(standings_from(mine, cfg, as_of)), None)
@@ -154,5 +179,19 @@ def keyed_standing(engine: Engine, cfg: CourseConfig, student: str,
     with course.lock:
         if len(course.students) >= MAX_STUDENTS_KEPT:
             course.students.clear()
-        course.students[student] = _Kept(course_version, theirs, team, _epoch(deadlines, as_of), deadlines, found)
-    return found, key
+        course.students[student] = _Kept(course_version, theirs, team, _epoch(deadlines, as_of), deadlines, found,
+                                         mine)
+    return StudentNow(found, key, version, _next(deadlines, as_of), mine)
+
+
+def shown_standing(cfg: CourseConfig, now: StudentNow, hide_paper: frozenset[str],
+                   as_of: datetime | None = None) -> Standing | None:
+    """The standing a student reads: ``now``'s, unless they have paper points on a sheet of ``hide_paper``
+    (not published): then computed from the same rows without them (``standings_from``'s ``hide_paper``),
+    nothing read again."""
+    standing = now.standing
+    if standing is None or now.data is None or \
+            not any(c.paper is not None for k, c in standing.cells.items() if k in hide_paper):
+        return standing
+    return next(iter(standings_from(now.data, cfg, as_of or datetime.now(timezone.utc),
+                                    students={standing.student_id}, hide_paper=hide_paper)), None)

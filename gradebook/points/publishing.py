@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
+from collections.abc import Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -119,6 +120,14 @@ def _record(engine: Engine, sheet: str, how: str, author: str, reason: str, now:
         session.add(AuditLog(at=now, author=author, entity="paper_publication", key=sheet, old_value=old,
                              new_value=f"published ({how}) {now.isoformat()}" if published else "withdrawn",
                              reason=reason))
+
+
+def may_publish_itself(cfg: CourseConfig, stored: Collection[str], now: datetime | None = None) -> bool:
+    """Whether an automatic publication could happen at ``now`` (``stored``: the sheets with a row in
+    ``paper_publication``): some "when-graded" paper sheet past its deadline has nothing stored yet. Only then
+    does :func:`published_sheets` depend on more than the stored rows and the time."""
+    now = utc(now or datetime.now(timezone.utc))
+    return any(_needs_waiting(cfg, sem, None, now, False) for sem in _paper_sheets(cfg) if sem.id not in stored)
 
 
 def publications(engine: Engine, cfg: CourseConfig, now: datetime | None = None,

@@ -117,3 +117,57 @@ def test_a_dashboard_kept_between_requests_shows_a_new_handin_of_that_student(ap
         session.add(Handin(sheet="tiny01", student_id="ab1", kind="notebook", source="web", status="accepted",
                            received_at=datetime.now(timezone.utc), original_name="tiny01.ipynb"))
     assert pending in student.get("/students/ab1", headers=HTML).text
+
+
+CHANGE = """
+import sys
+from datetime import datetime, timezone
+from pathlib import Path
+from gradebook.course.config import load_config
+from gradebook.points.grid import save_cell
+from gradebook.points.manual import set_extension
+from gradebook.points.publishing import unpublish
+from gradebook.store.db import open_gradebook
+cfg = load_config(Path(sys.argv[1]))
+engine = open_gradebook(cfg.db_url)
+what = sys.argv[2]
+if what == "points":  # a tutor grades the only paper hand-in: the sheet publishes itself at the next look
+    save_cell(engine, cfg.manifest("tiny01"), "ab1", "proof", value="2", author="tutor1")
+elif what == "unpublish":
+    unpublish(engine, cfg, "tiny01", "boss", "a mistake in the rubric")
+elif what == "extension":  # the late decision's deadline moves
+    set_extension(engine, "tiny01", "ab1", datetime(2027, 3, 1, 12, tzinfo=timezone.utc), "boss", "ill", cfg)
+"""
+
+
+def test_a_refreshing_browser_sees_each_change_made_by_another_process(app: Any, gradebook_course: Any) -> None:
+    """The dashboard answers a refresh with its tag 304 while nothing changed; a tutor's points (and the
+    publication they complete), an admin's withdrawal and an extension (a new late decision), each made by
+    another process, are on the very next refresh, which carries a new tag."""
+    from datetime import datetime, timezone
+
+    from gradebook.store.db import atomic
+    from gradebook.store.models import Handin
+
+    with atomic(app.state.engine) as session:
+        session.add(Handin(sheet="tiny01", student_id="ab1", kind="paper", source="web", status="accepted",
+                           received_at=datetime(2026, 11, 3, 9, tzinfo=timezone.utc)))
+    student = logged_in(app, "ab1")
+    first = student.get("/students/ab1", headers=HTML)
+    assert "being graded" in first.text
+    tag = first.headers["etag"]
+    assert student.get("/students/ab1", headers={**HTML, "if-none-match": tag}).status_code == 304
+    seen = {"points": "2 / 3", "unpublish": "being graded", "extension": "extended to"}
+    for change, shown in seen.items():
+        subprocess.run([sys.executable, "-c", CHANGE, str(gradebook_course.root), change], cwd=ROOT, check=True,
+                       timeout=120, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        page = student.get("/students/ab1", headers={**HTML, "if-none-match": tag})
+        assert page.status_code == 200 and shown in page.text, change
+        assert page.headers["etag"] != tag
+        tag = page.headers["etag"]
+        if change == "points":  # that page recorded the publication (a write): the next refresh renders once more
+            again = student.get("/students/ab1", headers={**HTML, "if-none-match": tag})
+            assert again.status_code == 200 and shown in again.text
+            tag = again.headers["etag"]
+        assert student.get("/students/ab1", headers={**HTML, "if-none-match": tag}).status_code == 304, change
+    assert "2 / 3" not in page.text  # withdrawn: the points are not read any more

@@ -3,15 +3,17 @@ state, the hand-in itself (through the single intake) and the uploaded PDFs."""
 from __future__ import annotations
 
 import logging
+import time
 from typing import Any
 
 from fastapi import APIRouter, Depends, File, Form, HTTPException, Request, UploadFile
-from fastapi.responses import FileResponse, RedirectResponse, Response
+from fastapi.responses import FileResponse, HTMLResponse, RedirectResponse, Response
 from sqlalchemy import select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.course.anonymity import anonymous_key, anonymous_sheets
+from gradebook.admission.current import student_now
+from gradebook.course.anonymity import anonymous_key
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.page_images import PageRenderError, render_pages
 from gradebook.course.sheets_state import handin_refusal, student_sheets
@@ -19,6 +21,7 @@ from gradebook.errors import GradebookError
 from gradebook.points.regrades import MAX_REASON, request_regrade
 from gradebook.store.models import Handin
 
+from web.page_cache import PageCache, cache_headers, course_facts, entity_tag, not_modified, time_slot, utcnow
 from web.security import User, can_view_handin, engine_of, require_role, require_student_access, team_of
 from web.routes.pages import shown_as
 from web.templating import render
@@ -28,6 +31,7 @@ log = logging.getLogger(__name__)
 router = APIRouter()
 anyone = require_role("student", "tutor", "admin")
 KINDS = {"notebook": ".ipynb", "paper": ".pdf"}
+_pages = PageCache()  # the dashboards rendered by this process, by tag
 
 
 def _cfg(request: Request) -> CourseConfig:
@@ -54,18 +58,47 @@ def _sheet(request: Request, sheet: str, user: User) -> SemesterSheet:
 
 @router.get("/students/{student}")
 def student_dashboard(request: Request, student: str, user: User = Depends(anyone)) -> Response:
+    """The dashboard. It depends on the gradebook's versions (the course's, the student's and their team's),
+    the course's stored state and deadlines passing, so it is named by a tag of those and the session
+    (:mod:`web.page_cache`): a refresh with the tag is answered 304 after one version read, and a page
+    rendered before under the same tag is sent again without reading or rendering anything."""
+    started = time.perf_counter()
     require_student_access(request, user, student)
-    visible = _for_students(request, user)
-    if user.role == "tutor":  # a tutor sees nothing of an anonymous sheet on a named page
-        visible = {s.id for s in _cfg(request).semester} - anonymous_sheets(engine_of(request))
-    standing, sheets = dashboard(engine_of(request), _cfg(request), student, visible, staff=user.role != "student")
-    if standing is None:
+    engine, cfg, now = engine_of(request), _cfg(request), utcnow()
+    state = student_now(engine, cfg, student, now)
+    if state.standing is None:
         raise HTTPException(404, f"There is no student {student!r} on the roster.")
-    upcoming = [s for s in _cfg(request).semester if user.role == "student" and visible is not None
-                and s.id not in visible]
-    return render(request, "student_dashboard.html", {"standing": standing, "sheets": sheets, "student": student,
-                                                      "upcoming": len(upcoming),
-                                                      "upcoming_points": sum(s.max_points for s in upcoming)})
+    facts = course_facts(engine, cfg, state.key[0])
+    visible: set[str] | None = None
+    if user.role == "student":
+        visible = set(facts.released)
+    elif user.role == "tutor":  # a tutor sees nothing of an anonymous sheet on a named page
+        visible = {s.id for s in cfg.semester} - facts.anonymous
+    published, live = facts.published(engine, cfg, now, state.counter)
+    tag = entity_tag(user.session_id, "dashboard", user.role, student, state.key, state.counter if live else None,
+                     sorted(visible) if visible is not None else None, sorted(published.items()),
+                     time_slot(now, state.next_change))
+    if not_modified(request, tag):
+        return _timed(Response(status_code=304, headers=cache_headers(tag)), started)
+    kept = _pages.get(tag)
+    if kept is not None:
+        return _timed(HTMLResponse(kept, headers=cache_headers(tag)), started)
+    standing, sheets = dashboard(engine, cfg, student, visible, staff=user.role != "student", state=state,
+                                 published=published)
+    upcoming = [s for s in cfg.semester if user.role == "student" and visible is not None and s.id not in visible]
+    response = render(request, "student_dashboard.html", {
+        "standing": standing, "sheets": sheets, "student": student, "upcoming": len(upcoming),
+        "upcoming_points": sum(s.max_points for s in upcoming)})
+    if not any(s.grading for s in sheets):  # while a hand-in is graded the page follows the graders: never kept
+        _pages.put(tag, bytes(response.body))
+        response.headers.update(cache_headers(tag))
+    return _timed(response, started)
+
+
+def _timed(response: Response, started: float) -> Response:
+    """The handler's own time in a Server-Timing header (benchmarks/web.py reads it)."""
+    response.headers["Server-Timing"] = f"app;dur={(time.perf_counter() - started) * 1000:.1f}"
+    return response
 
 
 def _refuse_anonymous(request: Request, user: User, sheet: str) -> None:
