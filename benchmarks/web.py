@@ -31,6 +31,7 @@ import os
 import random
 import socket
 import statistics
+import multiprocessing
 import subprocess
 import sys
 import tempfile
@@ -126,12 +127,16 @@ class Outcomes:
 
 
 def grader(http: httpx.Client, author: str, cells: list[tuple[str, str, str]], saves: int, seed: int,
-           out: Outcomes, tabs: int = 2) -> None:
+           out: Outcomes, tabs: int = 2, pause: float = 0.0, grid: Outcomes | None = None) -> None:
     """``saves`` saves of random cells (group, student, task) from ``tabs`` tabs, each with its own idea
-    of the cells' versions (a tab learns a cell's version only from its own saves' answers)."""
+    of the cells' versions (a tab learns a cell's version only from its own saves' answers); a pause of up
+    to ``pause`` s before each save; with ``grid``, the group's grid is loaded first and after every 20 saves."""
     rng = random.Random(seed)
     known: list[dict[tuple[str, str], tuple[int, str]]] = [{} for _ in range(tabs)]
-    for _ in range(saves):
+    for k in range(saves):
+        if grid is not None and k % 20 == 0:
+            timed_page(http, f"/tutor/{SHEET}/{cells[0][0]}", grid, author)
+        time.sleep(rng.uniform(0, pause))
         tab = known[rng.randrange(tabs)]
         group, student, task = rng.choice(cells)
         version, seen = tab.get((student, task), (1, ""))  # the builder entered every cell: version 1
@@ -161,6 +166,21 @@ def grader(http: httpx.Client, author: str, cells: list[tuple[str, str, str]], s
             else:
                 out.unchanged += 1
         tab[(student, task)] = (cell["version"], cell["points"] or "")
+
+
+def timed_page(http: httpx.Client, path: str, out: Outcomes, who: str) -> None:
+    """One GET of a page, its round trip and handler time recorded in ``out`` (an error with its status)."""
+    t0 = time.perf_counter()
+    try:
+        r = http.get(path, headers={"accept": "text/html"})
+        status: object = r.status_code
+    except httpx.HTTPError as exc:
+        r, status = None, type(exc).__name__
+    with out.lock:
+        out.latencies.append(time.perf_counter() - t0)
+        out.server.append(server_time(r) if r is not None else float("nan"))
+        if status != 200:
+            out.errors.append(f"{who}: {path} {status}")
 
 
 def server_time(r: httpx.Response) -> float:
@@ -232,45 +252,101 @@ def start_server(root: Path, url: str, workers: int) -> tuple[subprocess.Popen[b
             time.sleep(0.3)
 
 
-def refresher(http: httpx.Client, student: str, refreshes: int, pause: float, seed: int, out: Outcomes) -> None:
-    """``refreshes`` GETs of ``student``'s dashboard, a random pause of up to ``pause`` s before each."""
+def refresher(http: httpx.Client, student: str, conditional: bool, pause: float, seed: int,
+              stop: Any, found: list[tuple[bool, float, float, int]]) -> None:
+    """``student``'s dashboard, again and again until ``stop`` is set, a random pause of up to ``pause`` s
+    before each: as a browser refreshes it (``conditional``: keeping the page's ETag and sending it back as
+    ``If-None-Match``), or with no conditional request. Each: (conditional, round trip, handler time, status)."""
     rng = random.Random(seed)
-    for _ in range(refreshes):
+    tag = None
+    while not stop.is_set():
         time.sleep(rng.uniform(0, pause))
+        headers = {"accept": "text/html"}
+        if conditional and tag:
+            headers["if-none-match"] = tag
         t0 = time.perf_counter()
         try:
-            status = http.get(f"/students/{student}", headers={"accept": "text/html"}).status_code
-        except httpx.HTTPError as exc:  # a timeout (30 s) counts with its time, as an error
-            status = type(exc).__name__
-        elapsed = time.perf_counter() - t0
-        with out.lock:
-            out.latencies.append(elapsed)
-            if status != 200:
-                out.errors.append(f"{student}: dashboard {status}")
+            r = http.get(f"/students/{student}", headers=headers)
+            status, server = r.status_code, server_time(r)
+            tag = r.headers.get("etag", tag) if status == 200 else tag
+        except httpx.HTTPError:  # a timeout (30 s) counts with its time, as an error
+            status, server = 0, float("nan")
+        found.append((conditional, time.perf_counter() - t0, server, status))
 
 
-def refreshers(base: str, url: str, students: int, n: int, refreshes: int, pause: float,
-               out: Outcomes) -> list[threading.Thread]:
-    """Threads (not started) of ``n`` students spread over the roster refreshing their dashboards."""
-    ids = [f"s{(k * students) // n:05d}" for k in range(n)]
-    return [threading.Thread(target=refresher, args=(client(base, url, sid), sid, refreshes, pause, k, out))
-            for k, sid in enumerate(ids)]
+def refresh_process(base: str, cookie: str, who: list[tuple[str, str, str, bool]], pause: float, seed: int,
+                    stop: Any, results: Any) -> None:
+    """A client process of its own (its own interpreter lock, apart from the tutors' threads): one thread per
+    (student, session token, CSRF token, conditional), until ``stop``; all outcomes put on ``results``."""
+    found: list[tuple[bool, float, float, int]] = []
+    threads = []
+    for k, (sid, token, csrf, conditional) in enumerate(who):
+        http = httpx.Client(base_url=base, cookies={cookie: token}, timeout=30, headers={"x-csrf-token": csrf})
+        threads.append(threading.Thread(target=refresher, args=(http, sid, conditional, pause, seed + k, stop, found)))
+    results.put("ready")
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    results.put(found)
 
 
-def run_saves(base: str, url: str, held: dict[str, list[str]], saves: int,
-              extra: list[threading.Thread] | None = None) -> Outcomes:
+class Refreshers:
+    """``n`` students spread over the roster refreshing their dashboards in ``processes`` client processes
+    (started at once, stopped by :meth:`stop`); every other one as a browser does (If-None-Match)."""
+
+    def __init__(self, base: str, url: str, students: int, n: int, pause: float, processes: int) -> None:
+        from gradebook.store.db import open_gradebook
+        from web.security import SESSION_COOKIE
+        from web.testing import session_for
+
+        ctx = multiprocessing.get_context("spawn")
+        self.stop_event, self.results = ctx.Event(), ctx.Queue()
+        ids = [f"s{(k * students) // n:05d}" for k in range(n)]
+        who = [(sid, *session_for(open_gradebook(url), sid, hours=2), k % 2 == 0) for k, sid in enumerate(ids)]
+        self.procs = [ctx.Process(target=refresh_process, args=(base, SESSION_COOKIE, who[p::processes], pause, 1000 * p,
+                                                                self.stop_event, self.results))
+                      for p in range(processes)]
+        for proc in self.procs:
+            proc.daemon = True
+            proc.start()
+        for _ in self.procs:  # every client process imported and ready before the saves begin
+            assert self.results.get(timeout=120) == "ready"
+
+    def stop(self) -> list[tuple[bool, float, float, int]]:
+        self.stop_event.set()
+        found = [row for _ in self.procs for row in self.results.get(timeout=120)]
+        for proc in self.procs:
+            proc.join(timeout=30)
+        return found
+
+
+def admin_reader(http: httpx.Client, pages: dict[str, Outcomes], pause: float, stop: threading.Event) -> None:
+    """The admin looking at the overview and the admission list in turn, a pause of up to ``pause`` s between."""
+    rng = random.Random(5)
+    while not stop.is_set():
+        for path, out in pages.items():
+            timed_page(http, path, out, "boss")
+            time.sleep(rng.uniform(0, pause))
+
+
+def run_saves(base: str, url: str, held: dict[str, list[str]], saves: int, pause: float = 0.0, slot: int = 0,
+              grid: Outcomes | None = None) -> Outcomes:
+    """Every tutor saving into their ``slot``-th group, the admin into the tutors' first cells, concurrently."""
     out = Outcomes()
-    threads = list(extra or [])
+    threads = []
     shared: list[tuple[str, str, str]] = []
     for i in range(TUTORS):
         tutor = f"t{i}"
-        group = held[tutor][0]
+        group = held[tutor][slot]
         first = int(group[1:]) * GROUP_SIZE
         cells = [(group, f"s{first + k:05d}", t) for k in range(GROUP_SIZE) for t in TASKS]
         shared += cells[:12]
-        threads.append(threading.Thread(target=grader, args=(client(base, url, tutor), tutor, cells, saves, i, out)))
+        threads.append(threading.Thread(target=grader, args=(client(base, url, tutor), tutor, cells, saves, i, out),
+                                        kwargs={"pause": pause, "grid": grid}))
     # the admin saves into the tutors' first cells at the same time: real races between requests
-    threads.append(threading.Thread(target=grader, args=(client(base, url, "boss"), "boss", shared, saves, 99, out, 1)))
+    threads.append(threading.Thread(target=grader, args=(client(base, url, "boss"), "boss", shared, saves, 99, out, 1),
+                                    kwargs={"pause": pause}))
     for t in threads:
         t.start()
     for t in threads:
@@ -311,11 +387,52 @@ def pages(base: str, url: str, held: dict[str, list[str]], reps: int) -> None:
 def sequential_saves(base: str, url: str, held: dict[str, list[str]], n: int) -> Outcomes:
     """One tutor alone, one save after the other: the cost of a save without queueing."""
     out = Outcomes()
-    group = held["t1"][1]
+    group = held["t1"][2]  # a group the load phases do not save into
     first = int(group[1:]) * GROUP_SIZE
     cells = [(group, f"s{first + k:05d}", t) for k in range(GROUP_SIZE) for t in TASKS]
     grader(client(base, url, "t1"), "t1", cells, n, 7, out, tabs=1)
     return out
+
+
+def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.Namespace, slot: int,
+               pause: float) -> list[str]:
+    """One load phase: the tutors' saves (a pause of up to ``pause`` s before each) into their ``slot``-th
+    group, while ``args.refreshing`` students refresh their dashboards and the admin reads the overview and the
+    admission list, until the saves are done; prints the figures, returns the problems found."""
+    pace = "tight loop, no pause" if pause == 0 else f"pause up to {pause:g} s before each save"
+    print(f"\nunder load, tutors at {'a human pace' if pause else 'full speed'} ({pace}):")
+    since = datetime.now(timezone.utc)
+    storm = Refreshers(base, url, args.students, args.refreshing, args.pause, args.client_processes)
+    grid, admin = Outcomes(), {"/admin": Outcomes(), "/admin/admission": Outcomes()}
+    stop = threading.Event()
+    reader = threading.Thread(target=admin_reader, args=(client(base, url, "boss"), admin, args.admin_pause, stop))
+    t0 = time.perf_counter()
+    reader.start()
+    try:
+        out = run_saves(base, url, held, args.saves, pause, slot, grid)
+        wall = time.perf_counter() - t0
+    finally:
+        stop.set()
+        dash = storm.stop()
+        reader.join()
+    n = len(out.latencies)
+    print(f"saves: {TUTORS} tutors x {args.saves} (two tabs each) + admin {args.saves}, concurrently: {n} saves "
+          f"in {wall:.1f} s ({n / wall:.0f}/s); {len(out.written)} stored, {out.unchanged} unchanged, "
+          f"{out.conflicts} conflicts, {len(out.errors)} errors")
+    summary("save under load", out.latencies, out.server, TARGETS["save p95"])
+    errors = [f"dashboard {status}" for *_, status in dash if status not in (200, 304)]
+    for conditional, label in ((True, "dashboard, browser (If-None-Match)"), (False, "dashboard, no conditional GET")):
+        mine = [(t, srv, st) for c, t, srv, st in dash if c == conditional]
+        if mine:
+            print(f"{label}: {len(mine)} pages ({sum(st == 304 for *_, st in mine)} answered 304), {args.refreshing // 2}"
+                  f" students in {args.client_processes} client processes, pause up to {args.pause:g} s")
+            summary(label, [t for t, _, _ in mine], [srv for _, srv, _ in mine], TARGETS["student dashboard"])
+    summary(f"tutor grid under load ({len(grid.latencies)})", grid.latencies, grid.server, TARGETS["tutor grid"])
+    for path, pages_ in admin.items():
+        if pages_.latencies:
+            summary(f"{path} under load ({len(pages_.latencies)})", pages_.latencies, pages_.server,
+                    TARGETS["admin overview"])
+    return out.errors[:5] + errors[:5] + grid.errors[:5] + check_audit(url, out, since)
 
 
 def main() -> None:
@@ -326,10 +443,17 @@ def main() -> None:
     ap.add_argument("--reps", type=int, default=20)
     ap.add_argument("--workers", type=int, default=2)
     ap.add_argument("--refreshing", type=int, default=100, help="students refreshing their dashboards during the saves")
-    ap.add_argument("--refreshes", type=int, default=5, help="dashboard refreshes per such student")
     ap.add_argument("--pause", type=float, default=1.0, help="longest pause (s) before a refresh")
+    ap.add_argument("--tutor-pause", type=lambda v: [float(x) for x in v.split(",")], default=[1.0, 0.0],
+                    help="longest pause (s) before a tutor's save, one load phase per value (at most 2): 1,0")
+    ap.add_argument("--admin-pause", type=float, default=2.0, help="longest pause (s) between the admin's pages")
+    ap.add_argument("--client-processes", type=int, default=2, help="processes the refreshing students run in")
     ap.add_argument("--pg", default=os.environ.get("MLPH_TEST_PG", "postgresql+psycopg://postgres@127.0.0.1:5432/test"))
     args = ap.parse_args()
+    if not 1 <= len(args.tutor_pause) <= 2:
+        sys.exit("--tutor-pause: one or two values (each phase saves into another of the tutors' groups)")
+    if args.students < (3 * TUTORS - 1) * GROUP_SIZE + 1:
+        sys.exit(f"at least {(3 * TUTORS - 1) * GROUP_SIZE + 1} students: every tutor holds three groups here")
     if "127.0.0.1" not in args.pg and "localhost" not in args.pg:
         sys.exit("the benchmark runs against a local server only (127.0.0.1)")
     schema = f"bench_web_{uuid.uuid4().hex[:10]}"
@@ -351,22 +475,9 @@ def main() -> None:
             proc, base = start_server(root, url, args.workers)
             print(f"uvicorn on {base}, {args.workers} worker(s); load average before: "
                   f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPU(s)")
-            since = datetime.now(timezone.utc)
-            dash = Outcomes()
-            storm = refreshers(base, url, args.students, args.refreshing, args.refreshes, args.pause, dash)
-            t0 = time.perf_counter()
-            out = run_saves(base, url, held, args.saves, storm)
-            wall = time.perf_counter() - t0
-            n = len(out.latencies)
-            print(f"saves: {TUTORS} tutors x {args.saves} (two tabs each) + admin {args.saves}, concurrently: {n} saves "
-                  f"in {wall:.1f} s ({n / wall:.0f}/s); {len(out.written)} stored, {out.unchanged} unchanged, "
-                  f"{out.conflicts} conflicts, {len(out.errors)} errors")
-            summary("save under load", out.latencies, out.server, TARGETS["save p95"])
-            if dash.latencies:
-                print(f"dashboards at the same time: {args.refreshing} students x {args.refreshes} refreshes "
-                      f"(pause up to {args.pause} s): {len(dash.latencies)} pages, {len(dash.errors)} errors")
-                summary("dashboard under load", dash.latencies, [], TARGETS["student dashboard"])
-            problems = out.errors[:5] + dash.errors[:5] + check_audit(url, out, since)
+            problems: list[str] = []
+            for slot, pause in enumerate(args.tutor_pause):
+                problems += under_load(base, url, held, args, slot, pause)
             alone = sequential_saves(base, url, held, 4 * args.reps)
             print(f"saves by one tutor alone, one after the other ({len(alone.latencies)}):")
             summary("save alone", alone.latencies, alone.server, TARGETS["save p95"])

@@ -23,13 +23,14 @@ import threading
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gradebook.admission.rule import RuleData, Standing, load_data, standings_from
 from gradebook.course.config import AdmissionRule, CourseConfig
 from gradebook.course.sheets_state import utc
-from gradebook.store.db import gradebook_version, student_versions
+from gradebook.store.db import student_versions
+from gradebook.store.models import StudentVersion
 
 MAX_STUDENTS_KEPT = 20_000  # one student's standings kept per version (a bound on memory)
 
@@ -54,10 +55,13 @@ class _Course:
     cfg: CourseConfig
     lock: threading.Lock = field(default_factory=threading.Lock)
     version: int = -1  # of ``data`` (-1: nothing loaded)
+    course_version: int = -1  # the course_counter at ``version``
     data: RuleData | None = None
     deadlines: list[datetime] = field(default_factory=list)  # sorted: the moments a standing can change
     standings: dict[tuple[AdmissionRule, int], list[Standing]] = field(default_factory=dict)
     students: dict[str, _Kept] = field(default_factory=dict)  # one student's standing, read for them alone
+    # the standings of ``standings`` brought to a newer version by reading only the students written since
+    patched: dict[tuple[AdmissionRule, int], tuple[int, list[Standing]]] = field(default_factory=dict)
 
 
 
@@ -88,34 +92,80 @@ def _epoch(deadlines: list[datetime], as_of: datetime) -> int:
     return bisect.bisect_right(deadlines, utc(as_of))
 
 
-def _loaded(engine: Engine, course: _Course, version: int) -> RuleData:
+def _loaded(engine: Engine, course: _Course, version: int, course_version: int) -> RuleData:
     """The course's rows at ``version`` or newer (the version is read before the rows)."""
     with course.lock:
         if course.data is None or course.version < version:
             with Session(engine) as session:
                 data = load_data(session, course.cfg)
-            course.data, course.version = data, version
-            course.deadlines, course.standings = _deadlines(course.cfg, data), {}
+            course.data, course.version, course.course_version = data, version, course_version
+            course.deadlines, course.standings, course.patched = _deadlines(course.cfg, data), {}, {}
         return course.data
 
 
 def current_standings(engine: Engine, cfg: CourseConfig, rule: AdmissionRule | None = None,
                       as_of: datetime | None = None) -> list[Standing]:
     """Every roster student's standing now (``as_of``), as :func:`gradebook.admission.rule.compute_standings`
-    gives it, computed once per version of the gradebook and epoch of deadlines. Treat it as read-only."""
+    gives it, computed once per version of the gradebook and epoch of deadlines. After writes to some students'
+    rows only (the course's version unchanged), only those students (and their teams) are read and computed
+    again (:data:`MAX_PATCHED` at most, else everything). Treat it as read-only."""
     course = _course(engine, cfg)
-    version = gradebook_version(engine)
-    data = _loaded(engine, course, version)
+    version, course_version, _ = student_versions(engine, ())
     as_of = as_of or datetime.now(timezone.utc)
     rule = rule or cfg.rule
+    with course.lock:
+        same_course = course.data is not None and course.course_version == course_version
+    if same_course and course.version < version:
+        found = _patched(engine, course, rule, as_of, version)
+        if found is not None:
+            return found
+    data = _loaded(engine, course, version, course_version)
+    return _standings(course, data, rule, as_of)
+
+
+def _standings(course: _Course, data: RuleData, rule: AdmissionRule, as_of: datetime) -> list[Standing]:
+    """The standings of ``data`` (the course's rows at ``course.version``), computed once per epoch."""
     with course.lock:
         key = (rule, _epoch(course.deadlines, as_of))
         found = course.standings.get(key) if course.data is data else None
     if found is None:
-        found = standings_from(data, cfg, as_of, rule)
+        found = standings_from(data, course.cfg, as_of, rule)
         with course.lock:
             if course.data is data:
                 course.standings[key] = found
+    return found
+
+
+MAX_PATCHED = 200  # students read again for a patch; more: the course is read again
+
+
+def _patched(engine: Engine, course: _Course, rule: AdmissionRule, as_of: datetime,
+             version: int) -> list[Standing] | None:
+    """The standings at ``version`` from those kept at an older version of the same course version: the
+    students whose rows were written since (``student_version``) and their teams read and computed again.
+    None when that is not the way (too many students, a new deadline among them, someone new on the roster)."""
+    with course.lock:
+        data, base_version, deadlines = course.data, course.version, course.deadlines
+        kept = course.patched.get((rule, _epoch(deadlines, as_of)))
+    assert data is not None
+    since, standings = kept if kept is not None else (base_version, _standings(course, data, rule, as_of))
+    if since >= version:
+        return standings
+    with Session(engine) as session:
+        changed = set(session.execute(select(StudentVersion.student_id).where(StudentVersion.counter > since)).scalars())
+        if len(changed) > MAX_PATCHED:
+            return None
+        ids = changed.union(*(m for (sid, _), m in data.team_of.items() if sid in changed))
+        mine = load_data(session, course.cfg, ids)
+    if not set(_deadlines(course.cfg, mine)) <= set(deadlines):
+        return None  # an extension moved a deadline: the epochs are the course's to count again
+    fresh = {s.student_id: s for s in standings_from(mine, course.cfg, as_of, rule, students=ids)}
+    if set(fresh) - {s.student_id for s in standings}:
+        return None
+    found = [fresh.get(s.student_id, s) for s in standings if s.student_id in fresh or s.student_id not in ids]
+    with course.lock:
+        if course.version == base_version:
+            course.patched[(rule, _epoch(deadlines, as_of))] = (version, found)
     return found
 
 

@@ -171,3 +171,29 @@ def test_a_refreshing_browser_sees_each_change_made_by_another_process(app: Any,
             tag = again.headers["etag"]
         assert student.get("/students/ab1", headers={**HTML, "if-none-match": tag}).status_code == 304, change
     assert "2 / 3" not in page.text  # withdrawn: the points are not read any more
+
+
+def test_the_course_standings_after_writes_to_some_students_read_those_students_alone(app: Any,
+                                                                                   gradebook_course: Any) -> None:
+    """The admin pages' standings after a write of another process to one student's rows: that student read
+    and computed again, the course's rows kept; equal to computing everything afresh, also after an extension
+    (a new deadline: then the course is read again)."""
+    from datetime import datetime, timezone
+
+    from gradebook.admission.current import _course
+    from gradebook.points.manual import set_extension
+
+    engine, cfg = app.state.engine, gradebook_course
+    current_standings(engine, cfg)
+    kept = _course(engine, cfg).data
+    _in_another_process(cfg.db_url, "ab1", "admitted")
+    found = current_standings(engine, cfg)
+    assert _course(engine, cfg).data is kept  # not read again ...
+    assert found == compute_standings(engine, cfg)  # ... and yet current
+    assert next(s for s in found if s.student_id == "ab1").status == "admitted"
+    _in_another_process(cfg.db_url, "cd2", "not_admitted")
+    assert current_standings(engine, cfg) == compute_standings(engine, cfg)
+    assert current_standings(engine, cfg) is current_standings(engine, cfg)  # nothing changed: kept
+    set_extension(engine, "tiny01", "ef3", datetime(2027, 3, 1, 12, tzinfo=timezone.utc), "boss", "ill", cfg)
+    assert current_standings(engine, cfg) == compute_standings(engine, cfg)
+    assert _course(engine, cfg).data is not kept
