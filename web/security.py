@@ -26,9 +26,9 @@ from sqlalchemy.orm import Session
 from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, account_info, hash_token
+from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, hash_token, session_account
 from gradebook.store.db import atomic
-from gradebook.store.models import Account, GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
+from gradebook.store.models import GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
 
 from web.settings import WebSettings
 
@@ -115,18 +115,14 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 
 
 def load_user(engine: Engine, token: str) -> User | None:
-    """The user of a live session (not revoked, not expired, account enabled and still with a role)."""
+    """The user of a live session (not revoked, not expired, account enabled and still with a role): one query."""
     sid = hash_token(token)
     with Session(engine) as session:
-        row = session.execute(select(WebSession, Account).join(Account, Account.id == WebSession.account_id)
-                              .where(WebSession.id == sid)).first()
-        if row is None:
-            return None
-        web, account = row
-        if web.revoked_at is not None or _utc(web.expires_at) <= _now() or account.disabled:
-            return None
-        info = account_info(session, account)
-    if info.role is None:
+        found = session_account(session, sid)
+    if found is None:
+        return None
+    web, account, info = found
+    if web.revoked_at is not None or _utc(web.expires_at) <= _now() or account.disabled or info.role is None:
         return None
     return User(info.id, info.username, info.role, info.subject_id, info.name or info.username, web.csrf, sid)
 

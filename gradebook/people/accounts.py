@@ -106,6 +106,24 @@ def account_info(session: Session, account: Account) -> AccountInfo:
     return _info(account, {}, staff)
 
 
+def session_account(session: Session, session_id: str) -> tuple[WebSession, Account, AccountInfo] | None:
+    """A web session's row, its account and the account's info (as :func:`account_info`), in one query."""
+    student, staff_kind = Account.kind == STUDENT, Account.kind != STUDENT
+    row = session.execute(
+        select(WebSession, Account, nt.student.c.id, nt.student.c.first_name, nt.student.c.last_name,
+               nt.student.c.email, Person.id, Person.name, Person.email, Person.role)
+        .join(Account, Account.id == WebSession.account_id)
+        .outerjoin(nt.student, (nt.student.c.id == Account.subject_id) & student)
+        .outerjoin(Person, (Person.id == Account.subject_id) & staff_kind)
+        .where(WebSession.id == session_id)).first()
+    if row is None:
+        return None
+    web, account, sid, first, last, email, pid, name, staff_email, role = row
+    students = {sid: (f"{first or ''} {last or ''}".strip(), email or "")} if sid is not None else {}
+    staff = {pid: (name, staff_email or "", role)} if pid is not None else {}
+    return web, account, _info(account, students, staff)
+
+
 def create_accounts(engine: Engine, ids: Iterable[str] = (), *, students: bool = False, staff: bool = False,
                     author: str) -> tuple[list[str], list[str]]:
     """Accounts for roster ids or staff ids (username = the id); ``students``/``staff``: for all of them.

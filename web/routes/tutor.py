@@ -26,7 +26,7 @@ from gradebook.points.anonymous_grid import anonymize_grid, masked_cell
 from gradebook.points.page_images import grid_pages
 from gradebook.errors import InputError
 from gradebook.points.grid import CellState, cell_state, grid, save_cell
-from gradebook.store.models import GroupMembership, PaperPoints, Person, TutorialGroup
+from gradebook.store.models import GroupMembership, PaperPoints, Person, SheetState, TutorialGroup
 from gradebook.points.paper import CellConflict, fmt
 from gradebook.points.regrades import requests
 
@@ -191,13 +191,34 @@ def _unmask(request: Request, sheet: str, group: str, alias: object) -> tuple[ob
     return next((s for s, a in masks.items() if a == alias), None), masks
 
 
+def _group_check(request: Request, user: User, sheet: str, group: str, student: object) -> tuple[bool, bool]:
+    """One query: 404/403 as :func:`_require_group` for the group; (whether ``student`` is a current member of
+    it, whether ``sheet`` is anonymous: then the body names a pseudonym)."""
+    sid = student if isinstance(student, str) else None
+    member = select(GroupMembership.id).where(GroupMembership.group_id == group, GroupMembership.student_id == sid,
+                                              GroupMembership.valid_to.is_(None)).exists()
+    hidden = select(SheetState.sheet).where(SheetState.sheet == sheet, SheetState.anonymous.is_(True)).exists()
+    with Session(engine_of(request)) as session:
+        found = session.execute(select(TutorialGroup.tutor_id, member, hidden).where(TutorialGroup.id == group)).first()
+    if found is None:
+        raise HTTPException(404, f"There is no tutorial group {group!r}.")
+    if not user.is_admin and found[0] != user.subject_id:
+        raise HTTPException(403, "This is not one of your tutorial groups.")
+    return bool(found[1]), bool(found[2])
+
+
 def _save(request: Request, user: User, sheet: str, group: str, body: dict[str, Any] | None) -> Response:
-    """Authorize (the group, then the student in it), then check the body and save."""
-    _require_group(request, user, group)
-    student, masks = _unmask(request, sheet, group, body.get("student") if body is not None else None)
+    """Authorize (the group, then the student in it), then check the body and save. Where names are shown,
+    the group, the student's membership and the sheet's anonymity are one query."""
+    named = body.get("student") if body is not None else None
+    member, anonymous = _group_check(request, user, sheet, group, named)
+    student, masks = _unmask(request, sheet, group, named) if anonymous else (named, None)
     if masks is not None and student is None:
         raise HTTPException(403, "No student of this group has that pseudonym on this sheet.")
-    _require_group(request, user, group, student if isinstance(student, str) and student else None)
+    if masks is not None:
+        _require_group(request, user, group, student if isinstance(student, str) and student else None)
+    elif isinstance(student, str) and student and not member:
+        raise HTTPException(403, f"{student!r} is not a student of group {group!r}.")
     if body is None:
         raise InputError("the cell save must be a JSON object")
     task = _text(body, "task")
