@@ -4,18 +4,27 @@ A synthetic course of 1000 students × 12 sheets (benchmarks/gradebook.py's buil
 3 paper tasks per sheet, all entered) in a private schema of the local server's database ``test``;
 34 tutorial groups of about 30 students, 10 tutors (3-4 groups each) and an admin.
 
-- Saves: 10 tutors save cells of the tutors' grid concurrently (a bounded loop each), every tutor with
-  two tabs open on the same group (two version caches: a tab that did not see the other's save sends a
-  stale version), while the admin saves into the same cells (real races between processes' requests).
-  p50/p95 of a save's round trip; every save must be stored or answered with a conflict, and the audit
-  log must hold exactly the stored ones, each based on the value before it (no lost update).
-- At the same time, ``--refreshing`` (100) students refresh their dashboards, each ``--refreshes`` (5) times with
-  a pause of up to ``--pause`` (1) s between two refreshes (a burst of about 100 dashboards a second while the
-  tutors save): p50/p95 of those dashboards under load.
+- Load phases, one per ``--tutor-pause`` value (default ``1,0``: a human pace, then the tight loop), each into
+  other groups of the tutors:
+  - Saves: 10 tutors save cells of the tutors' grid concurrently (``--saves`` each), every tutor with two tabs
+    open on the same group (two version caches: a tab that did not see the other's save sends a stale
+    version), while the admin saves into the same cells (real races between processes' requests). Before each
+    save a tutor pauses a random time of up to ``--tutor-pause`` s (uniform: 1 s is a fast human, two
+    keystrokes and a tab per cell; 0 is the tight loop, ~10x more saves a second than ten humans make), and
+    loads their grid first and after every 20 saves. p50/p95 of a save's round trip and of its handler time;
+    every save must be stored or answered with a conflict, and the audit log must hold exactly the stored ones,
+    each based on the value before it (no lost update).
+  - At the same time ``--refreshing`` (100) students refresh their dashboards until the saves are done, a
+    random pause of up to ``--pause`` (1) s before each refresh, in ``--client-processes`` (2) processes of
+    their own (so that the client's interpreter lock does not queue the tutors' requests): every other student
+    as a browser does (keeping the page's ETag and sending it back as If-None-Match: 304 while nothing changed),
+    the others with no conditional request; both figures are printed, with the handler's own time.
+  - The admin reads the overview and the admission list in turn (a pause of up to ``--admin-pause`` s).
 - Pages (round trip on 127.0.0.1, an upper bound of the server time), one at a time after the load: the tutor
   grid of a 30-student group, a student's dashboard, the admin overview and the admission list with 1000 students.
 
-    .venv/bin/python benchmarks/web.py [--saves 60] [--workers 2] [--refreshing 100] [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
+    .venv/bin/python benchmarks/web.py [--saves 60] [--workers 2] [--refreshing 100] [--tutor-pause 1,0]
+        [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
 Two uvicorn workers by default (``--workers``): the pages' standings are kept per worker and version of the
 gradebook (:mod:`gradebook.admission.current`), so both workers must see every change the other makes (the audit

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
@@ -242,9 +242,14 @@ def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]],
     return {key: Fraction(total, unit) for key, total in totals.items()}
 
 
-def _teams(session: Session) -> dict[tuple[str, str], list[str]]:
+def _teams(session: Session, only: set[str] | None = None) -> dict[tuple[str, str], list[str]]:
+    """(sheet, team) → its members (``only``: the teams of these students)."""
     teams: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)):
+    query = select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
+    if only is not None:
+        theirs = select(TeamMember.sheet, TeamMember.team).where(TeamMember.student_id.in_(sorted(only)))
+        query = query.where(tuple_(TeamMember.sheet, TeamMember.team).in_(theirs))
+    for sheet, team, sid in session.execute(query):
         teams[(sheet, team)].append(sid)
     return teams
 
@@ -318,11 +323,11 @@ class RuleData:
 def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> RuleData:
     """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
     Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
-    teams = _teams(session)
+    teams = _teams(session, only)
     ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
     extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
         select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
-    groups = current_groups(session)
+    groups = current_groups(session, ids)
     notebook = _notebooks(session, cfg, extensions, ids, groups)
     _team_notebook(notebook, teams)
     students = _students(session, only)

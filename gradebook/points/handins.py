@@ -10,6 +10,7 @@ receipt. :func:`cutoff_refusal` is the one refusal of every way in after the she
 """
 from __future__ import annotations
 
+from collections.abc import Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta, timezone
 from fractions import Fraction
@@ -129,11 +130,13 @@ def group_of(session: Session, student: str) -> str | None:
         GroupMembership.student_id == student, GroupMembership.valid_to.is_(None))).scalar_one_or_none()
 
 
-def current_groups(session: Session) -> dict[str, str]:
-    """student → their current tutorial group."""
+def current_groups(session: Session, only: Collection[str] | None = None) -> dict[str, str]:
+    """student → their current tutorial group (``only``: of these students)."""
     return {sid: gid for sid, gid in session.execute(
         select(GroupMembership.student_id, func.min(GroupMembership.group_id))
-        .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id))}
+        .where(GroupMembership.valid_to.is_(None), *([GroupMembership.student_id.in_(sorted(only))] if only is not None
+                                                    else []))
+        .group_by(GroupMembership.student_id))}
 
 
 def extension_of(session: Session, sheet: str, student: str) -> datetime | None:
