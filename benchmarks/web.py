@@ -409,7 +409,8 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
     group, while ``args.refreshing`` students refresh their dashboards and the admin reads the overview and the
     admission list, until the saves are done; prints the figures, returns the problems found."""
     pace = "tight loop, no pause" if pause == 0 else f"pause up to {pause:g} s before each save"
-    print(f"\nunder load, tutors at {'a human pace' if pause else 'full speed'} ({pace}):")
+    print(f"\nunder load, tutors at {'a human pace' if pause else 'full speed'} ({pace}); load average "
+          f"{os.getloadavg()[0]:.1f}:")
     since = datetime.now(timezone.utc)
     storm = Refreshers(base, url, args.students, args.refreshing, args.pause, args.client_processes)
     grid, admin = Outcomes(), {"/admin": Outcomes(), "/admin/admission": Outcomes()}
@@ -441,6 +442,7 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
         if pages_.latencies:
             summary(f"{path} under load ({len(pages_.latencies)})", pages_.latencies, pages_.server,
                     TARGETS["admin overview"])
+    print(f"  (load average at the end of the phase: {os.getloadavg()[0]:.1f}; {len(dash) / wall:.0f} dashboards/s)")
     return out.errors[:5] + errors[:5] + grid.errors[:5] + check_audit(url, out, since)
 
 
