@@ -108,6 +108,19 @@ def staff_and_groups(url: str, students: int) -> dict[str, list[str]]:
     return held
 
 
+def server_cpu(pid: int) -> float:
+    """CPU seconds (user + system) so far of the server process ``pid`` and its children (the uvicorn workers)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue
+        if stat.parent.name == str(pid) or fields[1] == str(pid):
+            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return total
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -404,7 +417,7 @@ def sequential_saves(base: str, url: str, held: dict[str, list[str]], n: int) ->
 
 
 def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.Namespace, slot: int,
-               pause: float) -> list[str]:
+               pause: float, server: int) -> list[str]:
     """One load phase: the tutors' saves (a pause of up to ``pause`` s before each) into their ``slot``-th
     group, while ``args.refreshing`` students refresh their dashboards and the admin reads the overview and the
     admission list, until the saves are done; prints the figures, returns the problems found."""
@@ -416,7 +429,7 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
     grid, admin = Outcomes(), {"/admin": Outcomes(), "/admin/admission": Outcomes()}
     stop = threading.Event()
     reader = threading.Thread(target=admin_reader, args=(client(base, url, "boss"), admin, args.admin_pause, stop))
-    t0 = time.perf_counter()
+    t0, cpu = time.perf_counter(), server_cpu(server)
     reader.start()
     try:
         out = run_saves(base, url, held, args.saves, pause, slot, grid)
@@ -442,7 +455,11 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
         if pages_.latencies:
             summary(f"{path} under load ({len(pages_.latencies)})", pages_.latencies, pages_.server,
                     TARGETS["admin overview"])
-    print(f"  (load average at the end of the phase: {os.getloadavg()[0]:.1f}; {len(dash) / wall:.0f} dashboards/s)")
+    cpu = server_cpu(server) - cpu
+    requests = n + len(dash) + len(grid.latencies) + sum(len(o.latencies) for o in admin.values())
+    print(f"  (load average at the end of the phase: {os.getloadavg()[0]:.1f}; {len(dash) / wall:.0f} dashboards/s; "
+          f"the server's workers used {cpu:.1f} CPU-s in {wall:.1f} s for {requests} requests, "
+          f"{cpu / max(requests, 1) * 1000:.1f} ms each)")
     return out.errors[:5] + errors[:5] + grid.errors[:5] + check_audit(url, out, since)
 
 
@@ -488,7 +505,7 @@ def main() -> None:
                   f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPU(s)")
             problems: list[str] = []
             for slot, pause in enumerate(args.tutor_pause):
-                problems += under_load(base, url, held, args, slot, pause)
+                problems += under_load(base, url, held, args, slot, pause, proc.pid)
             alone = sequential_saves(base, url, held, 4 * args.reps)
             print(f"saves by one tutor alone, one after the other ({len(alone.latencies)}):")
             summary("save alone", alone.latencies, alone.server, TARGETS["save p95"])
