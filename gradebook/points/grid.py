@@ -2,19 +2,20 @@
 
 :func:`grid` reads everything the page shows in a few queries (never one per student);
 :func:`save_cell` writes one cell's points (typed, or the sum of ticked rubric items) and/or its
-comment through :func:`gradebook.points.paper.write_versioned`, the same versioned, audited write as
-``set_points``: a save based on a stale version raises :class:`gradebook.points.paper.CellConflict`
-naming who changed the cell, to what and when.
+comment through :func:`gradebook.points.paper.store`, the same versioned, audited write as ``set_points``
+(one statement reads and locks what it needs, :func:`gradebook.points.cell_lock.hold`; the state returned
+is built from what was written): a save based on a stale version raises
+:class:`gradebook.points.paper.CellConflict` naming who changed the cell, to what and when.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -25,8 +26,9 @@ from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest, Task
 from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, TeamMember, \
     TutorialGroup
-from gradebook.points.paper import _utc, check_points, current_change, fmt, guarded, require_student, \
-    write_points, write_versioned
+from gradebook.points.cell_lock import Stored, hold
+from gradebook.points.paper import Change, _utc, check_points, current_change, fmt, guarded, points_values, record, \
+    store
 from gradebook.points.rubric import Item, ensure_seeded, sheet_rubrics
 from gradebook.course.tables import parse_decimal
 
@@ -336,29 +338,54 @@ def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, va
     why = reason or "entered on the tutors' page"
 
     def work(session: Session) -> CellState:
-        written = False
-        kept = adjust if adjustment is not None or ticks is None else _adjustment(session, manifest, student, task)
-        if value is not None or ticks is not None:
-            written = write_points(session, manifest, student, task, typed, author, expected_version, why,
-                                   ticks, kept).written
-        else:
-            require_student(session, student)
-        if comment is not None:
-            text = comment.strip()
-            written = write_versioned(session, PaperComment, manifest, student, task, {"text": text} if text else None,
-                                      author, expected_comment_version, why).written or written
-        session.flush()
-        return dataclasses.replace(_state(session, manifest, student, task, teams=False), written=written)
+        points, note = value is not None or ticks is not None, comment is not None
+        held = hold(session, manifest, student, task, items=ticks is not None, lock_points=points, lock_comment=note)
+        now = datetime.now(timezone.utc)
+        audits, written = [], False
+        row, text_row = held.points, held.comment
+        if points:
+            kept = adjust if adjustment is not None or ticks is None else (
+                Fraction(row.adjustment) if row is not None and row.adjustment else None)
+            _, total = check_points(manifest, student, task, typed, ticks, held.items, kept)
+        if not held.student_known:
+            raise InputError(f"unknown student {student!r} (not in the roster)")
+        if points:
+            values = points_values(total, ticks, held.items or (), kept)
+            change, audit = store(session, manifest, held, "paper_points", student, task, values, author,
+                                  expected_version, why, now)
+            row, written = _after(row, change, values), change.written
+            audits += [audit] if audit else []
+        if note:
+            text = (comment or "").strip()
+            values = {"text": text} if text else None
+            change, audit = store(session, manifest, held, "paper_comment", student, task, values, author,
+                                  expected_comment_version, why, now)
+            text_row, written = _after(text_row, change, values), change.written or written
+            audits += [audit] if audit else []
+        record(session, audits)
+        return _cell(student, task, row, text_row, written)
 
     entity = "paper_points" if value is not None or ticks is not None else "paper_comment"
     return guarded(engine, manifest, entity, f"{manifest.id}/{task}/{student}", work)
 
 
-def _adjustment(session: Session, manifest: Manifest, student: str, task: str) -> Fraction | None:
-    """The adjustment the cell holds now (a save of ticks that does not name one keeps it)."""
-    held = session.execute(select(PaperPoints.adjustment).where(
-        PaperPoints.sheet == manifest.id, PaperPoints.task == task, PaperPoints.student_id == student)).scalar()
-    return Fraction(held) if held else None
+def _after(row: Stored | None, change: Change, values: dict[str, Any] | None) -> Stored | None:
+    """The cell's row after :func:`gradebook.points.paper.store` (built from what was written, not read again)."""
+    if not change.written:
+        return row
+    if values is None or change.value is None:
+        return None
+    return Stored(row.id if row is not None else 0, change.value, change.version, change.author or "", change.at,
+                  values.get("rubric"), values.get("adjustment"))
+
+
+def _cell(student: str, task: str, row: Stored | None, note: Stored | None, written: bool) -> CellState:
+    """The state a save answers with (``team_points`` left out)."""
+    text, text_version = (note.value, note.version) if note is not None else ("", 0)
+    if row is None:
+        return CellState(student, task, None, 0, None, None, None, text, text_version, None, None, written)
+    return CellState(student, task, Fraction(row.value), row.version, row.ticks, row.entered_by, row.entered_at, text,
+                     text_version, Fraction(row.adjustment) if row.adjustment else None, None, written)
 
 
 def _state(session: Session, manifest: Manifest, student: str, task: str, teams: bool = True) -> CellState:

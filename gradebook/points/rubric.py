@@ -39,7 +39,7 @@ def clamped_total(points: Iterable[Fraction], adjustment: Fraction | None, maxim
     return min(max(total, Fraction(0)), maximum)
 
 
-def _manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
+def manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
     found = manifest.paper_task(task)
     return tuple(Item(i.id, i.points, i.text, i.note) for i in found.rubric) if found is not None else ()
 
@@ -61,7 +61,7 @@ def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow]) -> dict[str, t
             out[task.id] = tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in mine
                                  if r.task == task.id and r.deleted_at is None)
         else:
-            out[task.id] = _manifest_items(manifest, task.id)
+            out[task.id] = manifest_items(manifest, task.id)
     return out
 
 
@@ -74,7 +74,7 @@ def task_rubric(session: Session, manifest: Manifest, task: str, lock: bool = Fa
         query = query.order_by(RubricItemRow.id).with_for_update(read=True)
     rows = sorted(session.execute(query).scalars(), key=lambda r: (r.position, r.id))
     if not rows:
-        return _manifest_items(manifest, task)
+        return manifest_items(manifest, task)
     return tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in rows if r.deleted_at is None)
 
 

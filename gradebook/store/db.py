@@ -22,7 +22,8 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, make_url, select, update
+from sqlalchemy import Connection, Engine, String, column, create_engine, event, func, inspect, make_url, select, true, update
+from sqlalchemy import values as sa_values
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -235,17 +236,28 @@ def _raise_version(session: Session) -> None:
     scope = session.info.pop(_WROTE, None)
     if scope is None or session.get_bind().engine.url.render_as_string(hide_password=False) not in _versioned:
         return
-    values: dict[str, Any] = {"counter": GradebookVersion.counter + 1}
+    raised: dict[str, Any] = {"counter": GradebookVersion.counter + 1}
     if scope == EVERYONE:
-        values["course_counter"] = GradebookVersion.counter + 1
-    counter = session.execute(update(GradebookVersion).where(GradebookVersion.id == 1).values(**values)
-                              .returning(GradebookVersion.counter)).scalar_one()
-    if scope and scope != EVERYONE:
-        dialect = session.get_bind().dialect.name
-        upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(StudentVersion)
-        rows = [{"student_id": sid, "counter": counter} for sid in sorted(scope)]  # locks in one order
-        session.execute(upsert.values(rows).on_conflict_do_update(index_elements=["student_id"],
-                                                                  set_={"counter": counter}))
+        raised["course_counter"] = GradebookVersion.counter + 1
+    bump = update(GradebookVersion).where(GradebookVersion.id == 1).values(**raised).returning(GradebookVersion.counter)
+    if not scope or scope == EVERYONE:
+        session.execute(bump)
+        return
+    students = sorted(scope)  # their rows are locked in one order
+    if session.get_bind().dialect.name == "postgresql":  # one statement: the counter, then the students' rows
+        raised_cte = bump.cte("raised")
+        ids = sa_values(column("student_id", String), name="ids").data([(sid,) for sid in students])
+        upsert = postgresql_insert(StudentVersion).from_select(
+            ["student_id", "counter"], select(ids.c.student_id, raised_cte.c.counter).select_from(ids.join(raised_cte, true()))
+            .order_by(ids.c.student_id)
+        ).add_cte(raised_cte)
+        session.execute(upsert.on_conflict_do_update(index_elements=["student_id"],
+                                                     set_={"counter": upsert.excluded.counter}))
+        return
+    counter = session.execute(bump).scalar_one()
+    upsert_sqlite = sqlite_insert(StudentVersion)
+    session.execute(upsert_sqlite.values([{"student_id": sid, "counter": counter} for sid in students])
+                    .on_conflict_do_update(index_elements=["student_id"], set_={"counter": counter}))
 
 
 @event.listens_for(Session, "after_commit")
