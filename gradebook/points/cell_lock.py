@@ -14,6 +14,7 @@ from their start: ``BEGIN IMMEDIATE``), and SQLAlchemy leaves the locking clause
 """
 from __future__ import annotations
 
+import functools
 import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -21,7 +22,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import DateTime, Integer, String, cast, func, literal, null, select, union_all
+from sqlalchemy import DateTime, Integer, String, bindparam, cast, func, literal, null, select, union_all
 from sqlalchemy.orm import Session
 
 from gradebook.course.manifest import Manifest
@@ -97,29 +98,42 @@ def _locked(query: Any, lock: bool, read: bool = False) -> Any:
 def hold(session: Session, manifest: Manifest, student: str, task: str, *, items: bool = False,
          lock_points: bool = False, lock_comment: bool = False) -> Held:
     """Read (and lock what the save writes) in one statement: see the module's docstring."""
+    prefix = f"{manifest.id}/{task}/".replace("/", "//").replace("%", "/%").replace("_", "/_") + "%"
+    rows = session.execute(_statement(items, lock_points, lock_comment), {
+        "sheet": manifest.id, "task": task, "student": student, "key": f"{manifest.id}/{task}/{student}",
+        "prefix": prefix}).all()
+    return _collect(rows, manifest, task, items)
+
+
+@functools.lru_cache(maxsize=None)
+def _statement(items: bool, lock_points: bool, lock_comment: bool) -> Any:
+    """The union for these flags, built once (its parameters bound at execution: sheet, task, student, key,
+    prefix), so that a save spends no time building or compiling it."""
+    sheet, task, student = bindparam("sheet", type_=String), bindparam("task", type_=String), bindparam(
+        "student", type_=String)
     parts = []
     if items:
         r = _locked(select(RubricItemRow.id, RubricItemRow.key, RubricItemRow.points, RubricItemRow.position,
-                           RubricItemRow.deleted_at).where(RubricItemRow.sheet == manifest.id, RubricItemRow.task == task)
+                           RubricItemRow.deleted_at).where(RubricItemRow.sheet == sheet, RubricItemRow.task == task)
                     .order_by(RubricItemRow.id), True, read=True)
         parts.append(select(*_part("i", id=r.c.id, a=r.c.key, b=r.c.points, n=r.c.position, at=r.c.deleted_at)))
     p = _locked(select(PaperPoints.id, PaperPoints.points, PaperPoints.rubric, PaperPoints.adjustment,
                        PaperPoints.entered_by, PaperPoints.version, PaperPoints.entered_at).where(
-        PaperPoints.sheet == manifest.id, PaperPoints.task == task, PaperPoints.student_id == student), lock_points)
+        PaperPoints.sheet == sheet, PaperPoints.task == task, PaperPoints.student_id == student), lock_points)
     parts.append(select(*_part("p", id=p.c.id, a=p.c.points, b=p.c.rubric, c=p.c.adjustment, d=p.c.entered_by,
                                n=p.c.version, at=p.c.entered_at)))
     m = _locked(select(PaperComment.id, PaperComment.text, PaperComment.entered_by, PaperComment.version,
                        PaperComment.entered_at).where(
-        PaperComment.sheet == manifest.id, PaperComment.task == task, PaperComment.student_id == student), lock_comment)
+        PaperComment.sheet == sheet, PaperComment.task == task, PaperComment.student_id == student), lock_comment)
     parts.append(select(*_part("c", id=m.c.id, a=m.c.text, d=m.c.entered_by, n=m.c.version, at=m.c.entered_at)))
     parts.append(select(*_part("s", a=nt.student.c.id)).where(nt.student.c.id == student))
-    key = f"{manifest.id}/{task}/{student}"
+    key = bindparam("key", type_=String)
     for entity in ("paper_points", "paper_comment"):
         parts.append(select(*_part("v", a=literal(entity, String), id=func.max(AuditLog.id), n=func.count()))
                      .where(AuditLog.entity == entity, AuditLog.key == key))
     parts.append(select(*_part("e", n=func.count())).where(
-        AuditLog.entity == "rubric_item", AuditLog.key.startswith(f"{manifest.id}/{task}/", autoescape=True)))
-    return _collect(session.execute(union_all(*parts)).all(), manifest, task, items)
+        AuditLog.entity == "rubric_item", AuditLog.key.like(bindparam("prefix", type_=String), escape="/")))
+    return union_all(*parts)
 
 
 def _collect(rows: Sequence[Any], manifest: Manifest, task: str, items: bool) -> Held:

@@ -292,10 +292,13 @@ def store(session: Session, manifest: Manifest, held: Held, entity: str, student
     return (Change(0, None, None, None, True) if values is None else Change(version, new, author, now, True)), audit
 
 
+_AUDIT_INSERT = insert(cast(Table, AuditLog.__table__))
+
+
 def record(session: Session, audits: Sequence[dict[str, Any]]) -> None:
     """The audit rows of one save, in one statement."""
     if audits:
-        session.execute(insert(cast(Table, AuditLog.__table__)).values(list(audits)))
+        session.execute(_AUDIT_INSERT, list(audits))  # one statement (SQLAlchemy's "insertmanyvalues")
 
 
 def stored_change(row: Stored | None) -> Change:
@@ -350,11 +353,6 @@ def points_values(value: Fraction | None, ticks: Sequence[str] | None, rubric: S
     refs = None if ticks is None else json.dumps([i.key for i in rubric if i.key in set(ticks)])
     adjust = None if ticks is None or not adjustment else str(adjustment)
     return {"points": str(value), "rubric": refs, "adjustment": adjust}
-
-
-def require_student(session: Session, student: str) -> None:
-    if session.execute(select(nt.student.c.id).where(nt.student.c.id == student)).first() is None:
-        raise InputError(f"unknown student {student!r} (not in the roster)")
 
 
 def write_points(session: Session, manifest: Manifest, student: str, task_id: str, value: Fraction | None,

@@ -212,7 +212,8 @@ def test_versions_never_repeat_when_a_cell_moved_by_rubric_edits_is_cleared_and_
 def test_edits_and_saves_at_once_leave_every_total_right(course: CourseConfig) -> None:
     """An admin changing an item while tutors save gradings that tick it: no deadlock, no lost save, and
     afterwards every total is its items' sum (saves share the task's item rows that an edit holds: they take
-    turns; this run does not force the narrow interleaving that the lock closes)."""
+    turns; this run does not force the narrow interleaving that the lock closes: that is
+    test_a_save_waits_for_a_rubric_edit_and_counts_it.py)."""
     import threading
 
     engine, m = open_gradebook(course.db_url), course.manifest("tiny01")
