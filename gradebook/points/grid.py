@@ -24,8 +24,8 @@ from gradebook.store import nbgrader_tables as nt
 from gradebook.course.config import CourseConfig
 from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest, Task
-from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, TeamMember, \
-    TutorialGroup
+from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, \
+    RegradeRequest, TeamMember, TutorialGroup
 from gradebook.points.cell_lock import Stored, hold
 from gradebook.points.paper import Change, _utc, check_points, current_change, fmt, guarded, points_values, record, \
     store
@@ -102,6 +102,7 @@ class Grid:
     students: tuple[GridStudent, ...]
     cells: dict[tuple[str, str], CellState] = field(default_factory=dict)
     rubrics: dict[str, tuple[Item, ...]] = field(default_factory=dict)  # per task, the items in order
+    regrades: dict[tuple[str, str], int] = field(default_factory=dict)  # (student, task) → its open regrade request
 
     @property
     def empty(self) -> int:
@@ -284,6 +285,7 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
             AutogradeResult.sheet == sheet, AutogradeResult.student_id.in_(ids))).scalars()}
         cells = _cells(session, manifest, ids, members, team_of)
         rubrics = sheet_rubrics(session, manifest)
+        regrades = _open_regrades(session, sheet, ids, members, team_of)
     students = []
     for sid, last, first in roster:
         team = team_of.get(sid)
@@ -293,7 +295,22 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
             sid, last, first, team, auto.get(sid), result.status if result else None, result.reason if result else None,
             _latest([handins.get((m, "paper")) for m in crew]), _latest([handins.get((m, "notebook")) for m in crew])))
     return Grid(sheet, manifest.title, group, found.name, tutor.name if tutor else None, manifest.paper_tasks,
-                manifest.notebook_points, tuple(students), cells, rubrics)
+                manifest.notebook_points, tuple(students), cells, rubrics, regrades)
+
+
+def _open_regrades(session: Session, sheet: str, students: Sequence[str], members: dict[str, list[str]],
+                   team_of: dict[str, str]) -> dict[tuple[str, str], int]:
+    """(student, task) → the open regrade request on it, for ``students``: one query for the whole group. A
+    teammate's request marks the whole team (their points count for all of them)."""
+    crews = {sid: members.get(team_of.get(sid, ""), [sid]) for sid in students}
+    asked: dict[tuple[str, str], int] = {}
+    for rid, sid, task in session.execute(select(RegradeRequest.id, RegradeRequest.student_id, RegradeRequest.task)
+                                          .where(RegradeRequest.sheet == sheet, RegradeRequest.answered_at.is_(None),
+                                                 RegradeRequest.student_id.in_(sorted({m for c in crews.values()
+                                                                                       for m in c})))
+                                          .order_by(RegradeRequest.id)):
+        asked.setdefault((sid, task), rid)
+    return {(sid, task): rid for sid, crew in crews.items() for (asker, task), rid in asked.items() if asker in crew}
 
 
 def student_paper(engine: Engine, manifest: Manifest, student: str) -> dict[str, CellState]:
