@@ -335,7 +335,7 @@ def check_points(manifest: Manifest, student: str, task_id: str, value: Fraction
         if unknown:
             raise InputError(f"{where}: unknown rubric item(s) {', '.join(map(repr, unknown))} "
                              f"(the items are {', '.join(items)})")
-        return task, clamped_total((items[t].points for t in set(ticks)), adjustment, task.points)
+        return task, clamped_total((items[t].points for t in set(ticks)), adjustment, task.points, task.start)
     if value is not None and value < 0:
         raise InputError(f"{where}: {fmt(value)} is outside 0..{fmt(task.points)}: points cannot be negative")
     if value is not None and value > task.points:

@@ -33,9 +33,11 @@ class Item:
     note: str = ""  # for tutors only
 
 
-def clamped_total(points: Iterable[Fraction], adjustment: Fraction | None, maximum: Fraction) -> Fraction:
-    """The points of a grading: its items' points plus the adjustment, within the task's bounds [0, maximum]."""
-    total = sum(points, Fraction(0)) + (adjustment if adjustment is not None else Fraction(0))
+def clamped_total(points: Iterable[Fraction], adjustment: Fraction | None, maximum: Fraction,
+                  start: Fraction = Fraction(0)) -> Fraction:
+    """The points of a grading: ``start`` (0, or the maximum for a task scored by deductions: ``Task.start``)
+    plus its items' points plus the adjustment, within the task's bounds [0, maximum]."""
+    total = start + sum(points, Fraction(0)) + (adjustment if adjustment is not None else Fraction(0))
     return min(max(total, Fraction(0)), maximum)
 
 

@@ -81,7 +81,7 @@ def grade_task_page(request: Request, sheet: str, task: str, user: User = Depend
     masks = aliases(engine_of(request), sheet, [e.student for e in q.entries])
     images = _images(request, q)
     tasks = [t.id for t in _cfg(request).manifest(sheet).paper_tasks]
-    data = {"save_url": f"/tutor/grade/{sheet}/{task}", "max": fmt(q.task.points),
+    data = {"save_url": f"/tutor/grade/{sheet}/{task}", "max": fmt(q.task.points), "start": fmt(q.task.start),
             "items": [{"key": i.key, "points": fmt(i.points)} for i in q.rubric],
             "entries": [_entry_json(e, names, masks, images.get(e.student)) for e in q.entries]}
     return _timed(render(request, "tutor_grade_task.html", {"q": q, "tasks": tasks, "data": data}), started)
