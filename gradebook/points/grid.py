@@ -131,14 +131,14 @@ def group_of(engine: Engine, student: str) -> str | None:
 
 def may_grade(engine: Engine, person: str, student: str, admin: bool = False) -> bool:
     """Whether ``person`` may read and write ``student``'s paper points: an admin, or the tutor of the
-    student's current group."""
+    student's current group (one query)."""
     if admin:
         return True
-    group = group_of(engine, student)
-    if group is None:
-        return False
     with Session(engine) as session:
-        return session.execute(select(TutorialGroup.tutor_id).where(TutorialGroup.id == group)).scalar() == person
+        tutors = session.execute(select(TutorialGroup.tutor_id).join(
+            GroupMembership, GroupMembership.group_id == TutorialGroup.id).where(
+            GroupMembership.student_id == student, GroupMembership.valid_to.is_(None))).scalars().all()
+    return person in tutors
 
 
 def _members(session: Session, group: str) -> list[tuple[str, str, str]]:

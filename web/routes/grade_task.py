@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.course.anonymity import aliases, roster
+from gradebook.course.anonymity import aliases, anonymous_key, roster
 from gradebook.errors import InputError
 from gradebook.points.anonymous_grid import masked_cell
 from gradebook.points.by_task import QueueEntry, TaskQueue, task_queue
@@ -95,7 +95,8 @@ def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, A
     if not isinstance(student, str) or not student:
         raise InputError("a save names the student")
     _require_sheet(request, sheet)
-    masks = aliases(engine_of(request), sheet, roster(engine_of(request)))
+    engine = engine_of(request)  # the roster is read only for an anonymous sheet
+    masks = aliases(engine, sheet, roster(engine)) if anonymous_key(engine, sheet) is not None else None
     if masks is not None:  # an anonymous sheet: the page names the student by the pseudonym
         student = next((sid for sid, alias in masks.items() if alias == student), "")
         if not student:
@@ -106,7 +107,6 @@ def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, A
     if ticks is None:
         raise InputError("a save names the ticked rubric items (ticks, possibly empty)")
     manifest = _cfg(request).manifest(sheet)
-    engine = engine_of(request)
     try:
         state = save_cell(engine, manifest, student, task, ticks=ticks, adjustment=_text(body, "adjustment") or "",
                           comment=_text(body, "comment"), author=user.subject_id,
