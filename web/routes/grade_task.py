@@ -52,7 +52,7 @@ def _entry_json(e: QueueEntry, names: dict[str, str], masks: dict[str, str] | No
                 images: list[str] | None = None) -> dict[str, Any]:
     """One hand-in for the page's script; on an anonymous sheet (``masks``: student → pseudonym) by pseudonym.
     ``images``: the URLs of the task's page images (rendered at hand-in), else the page shows the PDF."""
-    common = {"graded": e.graded, "pdf": f"/handins/{e.pdf.id}/pdf", "images": images or [],
+    common = {"graded": e.graded, "pdf": f"/handins/{e.pdf.id}/pdf", "images": images or [], "regrade": e.regrade,
               "pages": list(e.pages.pages) if e.pages.pages else None, "handed_in": e.pdf.received_at.isoformat()}
     if masks is not None:
         alias = masks[e.student]

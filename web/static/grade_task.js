@@ -78,6 +78,11 @@
     var state = e.cell.points === null ? (e.cell.team_points !== null ? "graded for a teammate: " + e.cell.team_points
       : "not graded yet") : "graded: " + e.cell.points + " by " + (e.cell.entered_by_name || e.cell.entered_by || "?");
     document.getElementById("state").textContent = state + (drafts[e.student] ? " · unsaved changes" : "");
+    var flag = document.getElementById("regrade-flag");  // an open regrade request on this task
+    if (flag) {
+      flag.hidden = !e.regrade;
+      flag.setAttribute("href", e.regrade ? "/regrades/" + e.regrade : "#");
+    }
     boxes.forEach(function (b) { b.checked = s.ticks.indexOf(b.value) >= 0; });
     adjustment.value = s.adjustment;
     comment.value = s.comment;
