@@ -4,30 +4,18 @@ added, and the total stays within [0, maximum]. A saved grading with nothing tic
 saved is still ungraded. Rubric edits recompute such gradings from the maximum as well."""
 from __future__ import annotations
 
-import dataclasses
 from fractions import Fraction
 from pathlib import Path
 
 import pytest
 
-from coursefactory import RUBRIC_TASK
+from coursefactory import DEDUCTIONS_TASK, deductions_course
 from gradebook.admission.rule import compute_standings
 from gradebook.course.config import CourseConfig, load_config
 from gradebook.course.manifest import ManifestError
 from gradebook.points.grid import cell_state, save_cell
 from gradebook.points.rubric_edit import add_item, set_item
 from gradebook.store.db import open_gradebook
-
-DEDUCTIONS_TASK = RUBRIC_TASK.replace('points = 4\n', 'points = 4\nscoring = "deductions"\n', 1).replace(
-    'id = "setup"\ntext = "Sets up the integral"\npoints = 1.5', 'id = "sign"\ntext = "Sign error"\npoints = -1').replace(
-    'id = "result"\ntext = "Correct result"\npoints = 2.5', 'id = "units"\ntext = "Units missing"\npoints = -0.5')
-
-
-def deductions_course(cfg: CourseConfig) -> CourseConfig:
-    manifest = cfg.root / "source" / "tiny01" / "sheet.toml"
-    manifest.write_text(manifest.read_text() + DEDUCTIONS_TASK)
-    return dataclasses.replace(load_config(cfg.root), db_url=cfg.db_url)
-
 
 def test_nothing_ticked_and_saved_is_full_marks_an_unsaved_cell_is_ungraded(gradebook_course: CourseConfig) -> None:
     cfg = deductions_course(gradebook_course)
