@@ -19,6 +19,11 @@ configurations:
 - 10 tutors, separate processes: 10 processes (multiprocessing, spawned, each opening its own engine), started
   together after a barrier, each saving its tenth: closer to 10 tutors served by several uvicorn workers, where
   each worker's Python runs on its own (on this machine's cores) and the database serialises only what it must.
+  Every tutor saves again the moment a save returns (a closed loop with no pause): on two shared cores the
+  figure is mostly how 10 writers queue for the CPUs and for the commit;
+- 10 tutors, separate processes, pausing: the same, each tutor pausing ``PAUSE`` seconds after each save (10
+  tutors then offer at most 50 saves a second together, still far more than tutors who read a page between
+  two saves): the latency of a save while the others keep saving.
 
 Each line states the load (``uptime``'s 1-minute average) before and after it and the CPU seconds of the
 client side (this process's, or the sum of the 10 processes'); the database server's CPU is not counted.
@@ -44,6 +49,7 @@ sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__)
 from sqlalchemy import create_engine, select, text, update  # noqa: E402
 
 REPEAT = 5
+PAUSE = 0.2  # seconds a pausing tutor waits after each save
 RUBRIC = ('\n[[task.rubric]]\nid = "a"\ntext = "Setup"\npoints = 1\n'
           '\n[[task.rubric]]\nid = "b"\ntext = "Derivation"\npoints = 1.5\n'
           '\n[[task.rubric]]\nid = "c"\ntext = "Result"\npoints = 1.5\n')
@@ -142,7 +148,9 @@ def run(url: str, n_students: int) -> None:
         floor = time.perf_counter() - t4
         timed = [("one tutor", *_measured(lambda: saves(url, cfg, 1))),
                  ("10 tutors at once, threads of one process", *_measured(lambda: saves(url, cfg, 10))),
-                 ("10 tutors at once, separate processes", *_measured(lambda: process_saves(url, root, 10)))]
+                 ("10 tutors at once, separate processes", *_measured(lambda: process_saves(url, root, 10))),
+                 (f"10 tutors, separate processes, {PAUSE} s pause after each save",
+                  *_measured(lambda: process_saves(url, root, 10, PAUSE)))]
     kind = url.split(":", 1)[0]
     med = statistics.median
     print(f"{kind}: {n_students} students graded by rubric on sheet01/p0, {len(having)} have item b; "
@@ -182,7 +190,8 @@ def _cells(engine) -> tuple[list, dict]:  # type: ignore[no-untyped-def]
     return [tuple(r) for r in rows], notes
 
 
-def _tutor(engine, manifest, k: int, tutors: int, rows: list, notes: dict) -> list[float]:  # type: ignore[no-untyped-def]
+def _tutor(engine, manifest, k: int, tutors: int, rows: list, notes: dict,  # type: ignore[no-untyped-def]
+           pause: float = 0.0) -> list[float]:
     """Tutor ``k`` of ``tutors`` saves the rubric grading of its share of the students (p0: other items) as the
     grade-by-task page does (``save_cell`` with ticks, the version it read); the seconds of every save."""
     from gradebook.points.grid import save_cell
@@ -196,11 +205,13 @@ def _tutor(engine, manifest, k: int, tutors: int, rows: list, notes: dict) -> li
                   author=f"tutor{k}", expected_version=version, expected_comment_version=notes.get(sid, 0),
                   reason="benchmark")
         times.append(time.perf_counter() - t0)
+        if pause:
+            time.sleep(pause)
     return times
 
 
 def _process_tutor(url: str, root: str, k: int, tutors: int, rows: list, notes: dict,  # type: ignore[no-untyped-def]
-                   barrier, out) -> None:
+                   barrier, out, pause: float = 0.0) -> None:
     """One tutor in a process of its own: its own engine, warmed by one read, then the saves after the barrier."""
     from gradebook.course.config import load_config
     from gradebook.store.db import open_gradebook
@@ -210,12 +221,12 @@ def _process_tutor(url: str, root: str, k: int, tutors: int, rows: list, notes: 
     _cells(engine)
     barrier.wait()
     cpu = time.process_time()
-    times = _tutor(engine, manifest, k, tutors, rows, notes)
+    times = _tutor(engine, manifest, k, tutors, rows, notes, pause)
     out.put((times, time.process_time() - cpu))
     engine.dispose()
 
 
-def process_saves(url: str, root: Path, tutors: int = 10) -> tuple[list[float], float]:
+def process_saves(url: str, root: Path, tutors: int = 10, pause: float = 0.0) -> tuple[list[float], float]:
     """``tutors`` spawned processes saving at once (see the docstring); every save's seconds, their CPU seconds."""
     import multiprocessing
 
@@ -224,7 +235,7 @@ def process_saves(url: str, root: Path, tutors: int = 10) -> tuple[list[float], 
     rows, notes = _cells(open_gradebook(url))
     ctx = multiprocessing.get_context("spawn")
     barrier, out = ctx.Barrier(tutors), ctx.Queue()
-    procs = [ctx.Process(target=_process_tutor, args=(url, str(root), k, tutors, rows, notes, barrier, out))
+    procs = [ctx.Process(target=_process_tutor, args=(url, str(root), k, tutors, rows, notes, barrier, out, pause))
              for k in range(tutors)]
     for p in procs:
         p.start()
