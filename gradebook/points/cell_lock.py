@@ -5,7 +5,7 @@ rows (``FOR SHARE``, in id order, as :func:`gradebook.points.rubric.task_rubric`
 them, so a grading's total and an edit of its items never interleave), the cell's ``paper_points`` and
 ``paper_comment`` rows (``FOR UPDATE`` where the save writes them, so a concurrent writer of the cell waits and
 then sees this save's version), whether the student is in the roster, and the audit counts a first entry
-numbers its version from (versions never repeat for a cell: :func:`gradebook.points.paper.write_versioned`).
+numbers its version from (versions never repeat for a cell: :func:`gradebook.points.paper.store`).
 
 The parts are one ``UNION ALL`` of small indexed selects, executed in order (a query that locks rows is never
 run in parallel on PostgreSQL), so the locks are taken in the same order as before (items, then the cell's

@@ -116,7 +116,7 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
                 report.unchanged += 1
                 continue
             old = row.points if row is not None else None
-            if row is None:  # versions never repeat for a cell (see write_versioned)
+            if row is None:  # versions never repeat for a cell (see store)
                 seen = changes.get(f"{manifest.id}/{task}/{sid}", 0) + edits.get(task, 0)
                 session.add(PaperPoints(sheet=manifest.id, task=task, student_id=sid, points=str(value),
                                         entered_by=author, entered_at=now, version=seen + 1))
@@ -223,23 +223,6 @@ def conflict(manifest: Manifest, entity: str, key: str, now_: Change, expected: 
 Versioned = PaperPoints | PaperComment
 VALUE_COLUMN = {"paper_points": "points", "paper_comment": "text"}
 MODELS: dict[str, type[Versioned]] = {"paper_points": PaperPoints, "paper_comment": PaperComment}
-
-
-def write_versioned(session: Session, model: type[Versioned], manifest: Manifest, student: str, task_id: str,
-                    values: dict[str, Any] | None, author: str, expected: int, reason: str) -> Change:
-    """Write one versioned cell (``values`` None: clear it) if it is still at ``expected``; audited.
-
-    The row is read ``FOR UPDATE`` (:func:`gradebook.points.cell_lock.hold`: PostgreSQL waits for a concurrent
-    writer and then sees its change; SQLite's transactions are serialised from their start) and written with a
-    conditional UPDATE (:func:`store`)."""
-    entity = model.__tablename__
-    held = hold(session, manifest, student, task_id, lock_points=entity == "paper_points",
-                lock_comment=entity == "paper_comment")
-    if not held.student_known:
-        raise InputError(f"unknown student {student!r} (not in the roster)")
-    change, audit = store(session, manifest, held, entity, student, task_id, values, author, expected, reason)
-    record(session, [audit] if audit else [])
-    return change
 
 
 def store(session: Session, manifest: Manifest, held: Held, entity: str, student: str, task_id: str,
