@@ -27,7 +27,7 @@ from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
 
 from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, hash_token, session_account
-from gradebook.store.db import atomic
+from gradebook.store.db import atomic, reading
 from gradebook.store.models import GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
 
 from web.settings import WebSettings
@@ -117,7 +117,7 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 def load_user(engine: Engine, token: str) -> User | None:
     """The user of a live session (not revoked, not expired, account enabled and still with a role): one query."""
     sid = hash_token(token)
-    with Session(engine) as session:
+    with reading(engine) as conn, Session(bind=conn) as session:  # one statement: no transaction around it
         found = session_account(session, sid)
     if found is None:
         return None

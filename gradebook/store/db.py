@@ -267,6 +267,16 @@ def _forget(session: Session) -> None:
     session.info.pop(_WROTE, None)
 
 
+@contextmanager
+def reading(engine: Engine) -> Iterator[Connection]:
+    """A connection for one reading statement: on PostgreSQL in autocommit (a single statement sees one
+    snapshot anyway), which saves the BEGIN and ROLLBACK round trips of a transaction around it."""
+    with engine.connect() as conn:
+        if conn.dialect.name == "postgresql":
+            conn.execution_options(isolation_level="AUTOCOMMIT")
+        yield conn
+
+
 def gradebook_version(bind: Engine | Connection | Session) -> int:
     """The gradebook's version now (read it before the data it keys: :mod:`gradebook.store.db`)."""
     query = select(GradebookVersion.counter).where(GradebookVersion.id == 1)
@@ -281,7 +291,7 @@ def student_versions(engine: Engine, students: Iterable[str]) -> tuple[int, int,
     together: a student's standing computed after this read is current while the last two stay."""
     theirs = select(func.coalesce(func.max(StudentVersion.counter), 0)).where(
         StudentVersion.student_id.in_(sorted(students))).scalar_subquery()
-    with engine.connect() as conn:
+    with reading(engine) as conn:
         row = conn.execute(select(GradebookVersion.counter, GradebookVersion.course_counter, theirs)
                            .where(GradebookVersion.id == 1)).one()
     return int(row[0]), int(row[1]), int(row[2])
