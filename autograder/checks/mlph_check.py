@@ -131,6 +131,8 @@ def _compare_array(actual: dict[str, Any], expected: dict[str, Any], mode: str, 
         return "the array holds NaN, infinite or non-numeric entries"
     if not all(_is_number(x) or isinstance(x, bool) for x in expected["data"]):
         return "the reference holds non-finite entries"
+    if data == expected["data"]:  # equal numbers: equal in every mode (most checks of a solution), no arrays made
+        return None
     a = np.asarray(data, dtype=float).reshape(shape)
     e = np.asarray(expected["data"], dtype=float).reshape(shape)
     if mode == "exact":
