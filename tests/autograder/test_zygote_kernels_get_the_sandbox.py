@@ -82,7 +82,9 @@ def test_the_zygote_holds_nothing_of_the_grader(monkeypatch):
     env = dict(item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if item)
     assert "PGPASSWORD" not in env and not any(k.startswith("MLPH") for k in env)
     assert os.readlink(f"/proc/{pid}/cwd") == "/"
-    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]  # its two pipes and /dev/null
+    fds = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    assert sorted(fds) == ["0", "1", "2", "3"]  # its socket (stdin, stdout), /dev/null, and:
+    assert fds["3"] == os.readlink(f"/proc/{pid}/ns/pid")  # its own pid namespace, to return to after each fork
 
 
 def test_the_zygote_refuses_a_placeholder_whose_pid_was_reused(tmp_path):
@@ -96,3 +98,14 @@ def test_the_zygote_refuses_a_placeholder_whose_pid_was_reused(tmp_path):
                "log": str(log), "cgroups": [], "rlimits": {}, "uid": 65534, "gid": 65534, "argv": [],
                "env": {}, "cwd": "/"})
     assert z.alive()
+
+
+def test_the_zygote_forks_into_the_sandbox_and_returns_to_its_own_pid_namespace(monkeypatch):
+    """The kernel is born in its sandbox's pid namespace (one fork); the zygote's next child would be born in
+    the zygote's own namespace again, never in the last sandbox's."""
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1")
+    inside = run_cells("import os; print(os.getpid(), os.getppid(), os.readlink('/proc/self/ns/pid'))")[0].split()
+    pid = zygote.zygote().proc.pid
+    assert int(inside[0]) < 10 and inside[1] == "0"  # a low pid of the sandbox's namespace; its parent outside
+    assert inside[2] != os.readlink(f"/proc/{pid}/ns/pid")
+    assert os.readlink(f"/proc/{pid}/ns/pid_for_children") == os.readlink(f"/proc/{pid}/ns/pid")
