@@ -40,9 +40,11 @@ import importlib.util
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import traceback
@@ -271,32 +273,73 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def serve() -> None:
+def answer(sock: socket.socket) -> bool:
+    """Read one request from ``sock`` and answer it; False when the other side has gone."""
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST, 1)
+    except OSError:
+        return False
+    if not data:
+        return False
+    try:
+        req = json.loads(data)
+        reply = preload(req["modules"]) if req["op"] == "preload" else spawn(req, fds)
+    except Exception as exc:
+        reply = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        sock.sendall(json.dumps(reply).encode())
+    except OSError:
+        return False
+    return True
+
+
+def _admit(listener: socket.socket) -> socket.socket | None:
+    """A worker's connection to a shared zygote, if it comes from this zygote's own user (root)."""
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    if uid != os.geteuid():
+        conn.close()
+        return None
+    return conn
+
+
+def serve(listen_fd: int | None = None) -> None:
+    """Answer requests on stdin (the grader that started the zygote: when it is gone, even kill -9'd, the zygote
+    exits) and, when ``listen_fd`` is given (a zygote shared by a grader's workers), on every connection
+    accepted there, one request at a time."""
     global HOME_PID_NS
     HOME_PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY)
     signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are the zygote's children: reaped as they exit
     load_executor()
     settle_heap()
-    channel = socket.socket(fileno=0)
-    channel.sendall(json.dumps({"ready": True}).encode())
-    while True:  # the worker that owns the zygote is gone (even kill -9'd): end of input, exit
-        try:
-            data, fds, _, _ = socket.recv_fds(channel, MAX_REQUEST, 1)
-        except OSError:
-            return
-        if not data:
-            return
-        try:
-            req = json.loads(data)
-            answer = preload(req["modules"]) if req["op"] == "preload" else spawn(req, fds)
-        except Exception as exc:
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        finally:
-            for fd in fds:
-                os.close(fd)
-        channel.sendall(json.dumps(answer).encode())
+    owner = socket.socket(fileno=0)
+    owner.sendall(json.dumps({"ready": True}).encode())
+    listener = socket.socket(fileno=listen_fd) if listen_fd is not None else None
+    conns: dict[int, socket.socket] = {owner.fileno(): owner}
+    poller = select.poll()
+    poller.register(owner, select.POLLIN)
+    if listener is not None:
+        poller.register(listener, select.POLLIN)
+    while True:
+        for fd, _event in poller.poll():
+            if listener is not None and fd == listener.fileno():
+                conn = _admit(listener)
+                if conn is not None:
+                    conns[conn.fileno()] = conn
+                    poller.register(conn, select.POLLIN)
+            elif not answer(conns[fd]):
+                if fd == owner.fileno():
+                    return
+                poller.unregister(fd)
+                conns.pop(fd).close()
 
 
 if __name__ == "__main__":
     sys.path.pop(0)  # this file's directory: nothing of the grader is importable from a kernel
-    serve()
+    serve(int(sys.argv[2]) if sys.argv[1:2] == ["--listen"] else None)
