@@ -42,6 +42,9 @@ class UploadThrottled(IntakeRefused):
         self.retry_after = retry_after
 
 
+UPLOAD_SOURCES = ("web", "hub")  # uploads over HTTP; they share the student's bounds
+
+
 def _shown_name(filename: str) -> str:
     try:
         return clean_name(filename.rsplit("/", 1)[-1].rsplit("\\", 1)[-1], 128)
@@ -56,7 +59,7 @@ def _reserve(engine: Engine, rec: HandinRecord, per_minute: int, bytes_per_sheet
     with atomic(engine) as session:
         session.execute(update(StudentProfile).where(StudentProfile.student_id == rec.student_id)
                         .values(student_id=StudentProfile.student_id))  # takes the lock; changes nothing
-        mine = (Handin.student_id == rec.student_id, Handin.source == "web")
+        mine = (Handin.student_id == rec.student_id, Handin.source.in_(UPLOAD_SOURCES))  # one bound for both doors
         recent = session.scalars(select(Handin.received_at).where(*mine, Handin.received_at > now - WINDOW)
                                  .order_by(Handin.received_at)).all()
         if len(recent) >= per_minute:
@@ -93,7 +96,7 @@ def _store(cfg: CourseConfig, rec: HandinRecord, data: bytes) -> HandinRecord:
         if rec.kind == "notebook":
             check_notebook(data, manifest, source_grade_ids(manifest))
             path = write_submission(cfg.data_dir, rec.sheet, rec.student_id, {manifest.notebook: data},
-                                    rec.received_at, "web")
+                                    rec.received_at, rec.source)
             if path is None:  # a concurrent upload received later was written first: that one counts
                 return HandinRecord(**{**rec.__dict__, "status": ACCEPTED, "sha256": digest({"file": data}),
                                        "reason": "a later upload was stored first; the later one counts"})
@@ -117,13 +120,15 @@ def _store(cfg: CourseConfig, rec: HandinRecord, data: bytes) -> HandinRecord:
 
 def accept_upload(cfg: CourseConfig, engine: Engine, *, sheet: str, student: str, kind: Literal["notebook", "paper"],
                   filename: str, data: bytes, uploaded_by: str, now: datetime | None = None,
-                  per_minute: int | None = None, bytes_per_sheet: int | None = None) -> HandinRecord:
-    """Check and store one uploaded file; the stored record (``status`` accepted or refused, with ``reason``).
+                  per_minute: int | None = None, bytes_per_sheet: int | None = None,
+                  source: Literal["web", "hub"] = "web") -> HandinRecord:
+    """Check and store one uploaded file; the stored record (``status`` accepted or refused, with ``reason``);
+    ``source`` says which front door it came through (the web page, or a student's Jupyter server via the Hub).
     :class:`UploadThrottled` (nothing recorded) past the student's bounds (the arguments, else the course's
     ``[intake] uploads_per_minute`` and ``upload_mb_per_sheet``)."""
     cfg.manifest(sheet)
     received = (now or datetime.now(timezone.utc)).astimezone(timezone.utc)
-    rec = HandinRecord(sheet, student, kind, "web", received, REFUSED, original_name=_shown_name(filename),
+    rec = HandinRecord(sheet, student, kind, source, received, REFUSED, original_name=_shown_name(filename),
                        size=len(data), uploaded_by=uploaded_by)
     roster = roster_ids(engine)
     if roster is not None and student not in roster:

@@ -187,7 +187,7 @@ class Handin(Base):
     sheet: Mapped[str] = mapped_column(String(128))
     student_id: Mapped[str] = mapped_column(String(128))  # not a foreign key: ids not on the roster are held
     kind: Mapped[str] = mapped_column(String(16))  # notebook | paper
-    source: Mapped[str] = mapped_column(String(16))  # exchange | web | zip
+    source: Mapped[str] = mapped_column(String(16))  # exchange | web | hub | zip
     received_at: Mapped[datetime] = mapped_column(DateTime(timezone=True))
     status: Mapped[str] = mapped_column(String(16))  # accepted | invalid | held | refused
     reason: Mapped[str | None] = mapped_column(Text)

@@ -89,7 +89,7 @@ def test_student_uses_the_stock_commands_from_the_hub_server_and_is_graded_like_
     with Session(open_gradebook(hc.cfg.db_url)) as session:
         row = session.execute(select(Handin).where(Handin.uploaded_by == "hub:alice")).scalar_one()
     received = row.received_at.replace(tzinfo=timezone.utc) if row.received_at.tzinfo is None else row.received_at
-    assert (row.sheet, row.student_id, row.status, row.kind) == ("tiny01", "ab1", "accepted", "notebook")
+    assert (row.sheet, row.student_id, row.status, row.kind, row.source) == ("tiny01", "ab1", "accepted", "notebook", "hub")
     assert before - timedelta(seconds=1) <= received <= after + timedelta(seconds=1)  # the server's clock
     assert (hc.cfg.data_dir / "submitted" / "ab1" / "tiny01" / "tiny01.ipynb").read_bytes() == notebook.read_bytes()
 

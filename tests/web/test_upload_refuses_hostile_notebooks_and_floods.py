@@ -3,6 +3,7 @@ uploads are bounded per minute (429 with Retry-After, nothing recorded) and in b
 database so that concurrent uploads cannot pass the bound together; other students hand in undisturbed."""
 from __future__ import annotations
 
+import json
 from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
@@ -12,6 +13,7 @@ from sqlalchemy import func, select
 from sqlalchemy.orm import Session
 
 from autograder.grading.assemble import grade_id
+from autograder.intake.store import RECEIPT
 from autograder.intake.upload import UploadThrottled, accept_upload
 from coursefactory import TINY_ANSWER
 from gradebook.store.models import Handin
@@ -122,3 +124,19 @@ def test_the_bounds_are_the_courses_to_set(gradebook_course: Any) -> None:
     toml.write_text(text.replace("[intake]\n", "[intake]\nuploads_per_minute = 0\n"))
     with pytest.raises(ConfigError, match=r"\[intake\] uploads_per_minute must be a whole number of at least 1"):
         load_config(gradebook_course.root)
+
+
+def test_the_web_page_and_the_hub_share_one_bound_and_each_record_says_its_door(app: Any, gradebook_course: Any) -> None:
+    honest = _notebook(gradebook_course)
+    kw = dict(sheet="tiny01", student="ab1", kind="notebook", filename="tiny01.ipynb", data=honest, per_minute=3)
+    doors = ["web", "hub", "web"]
+    for door in doors:
+        assert accept_upload(gradebook_course, app.state.engine, uploaded_by=f"{door}:ab1", source=door,
+                             **kw).status == "accepted"  # type: ignore[arg-type]
+    with pytest.raises(UploadThrottled, match="at most 3 a minute"):  # the fourth, through either door
+        accept_upload(gradebook_course, app.state.engine, uploaded_by="hub:ab1", source="hub", **kw)  # type: ignore[arg-type]
+    with Session(app.state.engine) as session:
+        stored = session.scalars(select(Handin.source).where(Handin.student_id == "ab1").order_by(Handin.id)).all()
+    assert stored == doors
+    receipt = json.loads((gradebook_course.data_dir / "submitted" / "ab1" / "tiny01" / RECEIPT).read_text())
+    assert receipt["source"] == "web"  # the notebook in place is the last one accepted, from the web page

@@ -182,7 +182,8 @@ async def exchange_submit(request: Request, sheet: str) -> Response:
     try:
         record = await run_in_threadpool(lambda: accept_upload(cfg, engine, sheet=sheet, student=caller.subject_id,
                                                                kind="notebook", filename=upload.filename or "",
-                                                               data=data, uploaded_by=f"hub:{caller.login}"))
+                                                               data=data, uploaded_by=f"hub:{caller.login}",
+                                                               source="hub"))
     except Exception as exc:  # the intake refuses a file by its record; a bound on uploads (or a fault) is raised
         retry = getattr(exc, "retry_after", None)
         if retry is not None:
