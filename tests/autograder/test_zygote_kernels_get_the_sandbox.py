@@ -109,3 +109,46 @@ def test_the_zygote_forks_into_the_sandbox_and_returns_to_its_own_pid_namespace(
     assert int(inside[0]) < 10 and inside[1] == "0"  # a low pid of the sandbox's namespace; its parent outside
     assert inside[2] != os.readlink(f"/proc/{pid}/ns/pid")
     assert os.readlink(f"/proc/{pid}/ns/pid_for_children") == os.readlink(f"/proc/{pid}/ns/pid")
+
+
+def test_a_zygote_shared_by_workers_forks_the_same_sandbox_and_admits_only_root(monkeypatch):
+    """The grader's one zygote for all its workers: a worker reaches it over a socket in a root-only directory,
+    its kernels get what a worker's own zygote's kernels get (the probes, and no descriptor of the zygote's
+    sockets), and a process of another uid that reaches the socket is not answered."""
+    import subprocess
+    import sys
+
+    from autograder.sandbox.kernels import start_shared_zygote
+
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1")
+    fds = "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))"
+    zygote.close_zygote()
+    own = run_cells(*PROBES[:-1], fds)
+    shared = start_shared_zygote(("numpy",))
+    assert shared is not None and shared.path is not None
+    try:
+        assert oct(os.stat(os.path.dirname(shared.path)).st_mode & 0o777) == "0o700"
+        zygote.close_zygote()
+        zygote.share_zygote(shared.path)
+        via_shared = run_cells(*PROBES[:-1], fds)
+        assert zygote.zygote().proc is None  # the worker's zygote is the shared one's connection
+        same = re.compile(r"mlph-sandbox-k[0-9a-f]+")
+        for probe, a, b in zip((*PROBES[:-2], fds), own[:-2] + own[-1:], via_shared[:-2] + via_shared[-1:]):
+            assert same.sub("SANDBOX", a) == same.sub("SANDBOX", b), probe
+        # another uid that could reach the socket (here: the directory opened for the test) gets no answer
+        os.chmod(os.path.dirname(shared.path), 0o755)
+        os.chmod(shared.path, 0o777)
+        stranger = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+             "import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1]); "
+             "s.send(b'{\"op\": \"preload\", \"modules\": []}'); s.settimeout(5)\n"
+             "try:\n    d = s.recv(100)\n    print(repr(d) if d else 'closed')\nexcept ConnectionResetError:\n"
+             "    print('closed')",
+             shared.path], capture_output=True, text=True, timeout=30)
+        assert stranger.stdout.strip() == "closed", stranger.stderr  # closed unanswered
+        assert shared.alive() and zygote.zygote().ask({"op": "preload", "modules": []})["ok"]
+    finally:
+        zygote.share_zygote(None)
+        zygote.close_zygote()
+        shared.close()
+    assert not os.path.exists(os.path.dirname(shared.path))
