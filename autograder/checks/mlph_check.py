@@ -132,7 +132,10 @@ def _compare_array(actual: dict[str, Any], expected: dict[str, Any], mode: str, 
         return "the reference holds non-finite entries"
     if data == expected["data"]:  # equal numbers: equal in every mode (most checks of a solution), no arrays made
         return None
-    if mode in PLAIN_MODES and math.isfinite(rtol) and math.isfinite(atol) and atol + 1e-300 > 0 and rtol >= 0:
+    plain_shape = isinstance(shape, list) and all(isinstance(d, int) and d > 0 for d in shape)
+    if (mode in PLAIN_MODES and plain_shape and math.isfinite(rtol) and math.isfinite(atol) and atol + 1e-300 > 0
+            and rtol >= 0):
+        assert isinstance(shape, list)
         a_plain, e_plain = [float(x) for x in data], [float(x) for x in expected["data"]]
         if all(math.isfinite(x) for x in a_plain) and all(math.isfinite(x) for x in e_plain):
             return _compare_plain(a_plain, e_plain, shape, mode, rtol, atol)
