@@ -85,6 +85,23 @@ text = "Correct result"
 points = 2.5
 """
 
+# RUBRIC_TASK scored by deductions (a grading starts at the maximum 4): items "sign" -1 and "units" -0.5
+DEDUCTIONS_TASK = RUBRIC_TASK.replace('points = 4\n', 'points = 4\nscoring = "deductions"\n', 1).replace(
+    'id = "setup"\ntext = "Sets up the integral"\npoints = 1.5', 'id = "sign"\ntext = "Sign error"\npoints = -1').replace(
+    'id = "result"\ntext = "Correct result"\npoints = 2.5', 'id = "units"\ntext = "Units missing"\npoints = -0.5')
+
+
+def deductions_course(cfg: Any) -> Any:
+    """``cfg`` (a CourseConfig) with tiny01's paper task "derive" scored by deductions (DEDUCTIONS_TASK)."""
+    import dataclasses
+
+    from gradebook.course.config import load_config
+
+    manifest = cfg.root / "source" / "tiny01" / "sheet.toml"
+    manifest.write_text(manifest.read_text() + DEDUCTIONS_TASK)
+    return dataclasses.replace(load_config(cfg.root), db_url=cfg.db_url)
+
+
 TINY_MANIFEST = """
 id = "{sheet}"
 title = "A tiny sheet"

@@ -62,6 +62,13 @@ class Task:
     tests: dict[str, Fraction] = field(default_factory=dict)
     rubric: tuple[RubricItem, ...] = ()
     solution: str | None = None  # paper tasks: the model solution for tutors (never released)
+    scoring: str = "points"  # paper tasks: "points" (a grading starts at 0) or "deductions" (at the maximum)
+
+    @property
+    def start(self) -> Fraction:
+        """Where a rubric grading starts: 0, or the maximum for a task scored by ``deductions`` (full marks
+        minus what the ticked items take away)."""
+        return self.points if self.scoring == "deductions" else Fraction(0)
 
 
 # When a paper task's rubric texts reach a student (``rubric_to_students`` in sheet.toml): with that task's
@@ -158,9 +165,13 @@ def parse_due(value: object, tz_name: object, where: str) -> datetime:
     return due.replace(tzinfo=tz) if due.tzinfo is None else due.astimezone(tz)
 
 
-def _parse_rubric(raw: object, points: Fraction, where: str) -> tuple[RubricItem, ...]:
+SCORINGS = ("points", "deductions")
+
+
+def _parse_rubric(raw: object, points: Fraction, where: str, scoring: str = "points") -> tuple[RubricItem, ...]:
     """A paper task's ``[[task.rubric]]`` items: unique ids, text, non-zero points (negative: a deduction)
-    whose positive ones add up to ``points``, an optional tutors' ``note``."""
+    whose positive ones add up to ``points`` (a task scored by ``deductions`` starts at ``points``: no sum is
+    required), an optional tutors' ``note``."""
     if raw is None:
         return ()
     if not isinstance(raw, list) or not all(isinstance(r, dict) for r in raw):
@@ -182,7 +193,7 @@ def _parse_rubric(raw: object, points: Fraction, where: str) -> tuple[RubricItem
             raise ManifestError(f"{where}: rubric item {rid!r}: 'note' must be text")
         items.append(RubricItem(rid, text.strip(), pts, note.strip()))
     total = sum((i.points for i in items if i.points > 0), Fraction(0))
-    if items and total != points:
+    if items and scoring == "points" and total != points:
         raise ManifestError(f"{where}: the rubric items add up to {total} points, the task has {points}")
     return tuple(items)
 
@@ -195,6 +206,8 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
     title = str(raw.get("title", tid))
     if kind != "paper" and ("rubric" in raw or "solution" in raw):
         raise ManifestError(f"{where}: task {tid!r}: 'rubric' and 'solution' belong to paper tasks only")
+    if kind != "paper" and "scoring" in raw:
+        raise ManifestError(f"{where}: task {tid!r}: 'scoring' belongs to paper tasks only")
     if kind == "notebook":
         tests = raw.get("tests")
         if not isinstance(tests, dict) or not tests:
@@ -208,8 +221,12 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
         solution = raw.get("solution")
         if solution is not None and (not isinstance(solution, str) or not solution.strip()):
             raise ManifestError(f"{where}: paper task {tid!r}: 'solution' must be non-empty text")
-        rubric = _parse_rubric(raw.get("rubric"), points, f"{where}: paper task {tid!r}")
-        return Task(tid, title, "paper", points, rubric=rubric, solution=solution)
+        scoring = raw.get("scoring", "points")
+        if scoring not in SCORINGS:
+            raise ManifestError(f"{where}: paper task {tid!r}: 'scoring' must be \"points\" (start at 0 and add "
+                                f"the items) or \"deductions\" (start at full marks), not {scoring!r}")
+        rubric = _parse_rubric(raw.get("rubric"), points, f"{where}: paper task {tid!r}", scoring)
+        return Task(tid, title, "paper", points, rubric=rubric, solution=solution, scoring=scoring)
     raise ManifestError(f"{where}: task {tid!r} has kind {kind!r}; expected 'notebook' or 'paper'")
 
 

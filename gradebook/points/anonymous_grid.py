@@ -27,4 +27,5 @@ def anonymize_grid(g: Grid, masks: dict[str, str]) -> Grid:
     teams = {t: f"team {n}" for n, t in enumerate(sorted({s.team for s in g.students if s.team}), 1)}
     students = sorted((masked_student(s, masks[s.id], teams) for s in g.students), key=lambda s: s.id)
     cells = {(masks[sid], task): masked_cell(c, masks[sid]) for (sid, task), c in g.cells.items() if sid in masks}
-    return dataclasses.replace(g, students=tuple(students), cells=cells)
+    regrades = {(masks[sid], task): rid for (sid, task), rid in g.regrades.items() if sid in masks}
+    return dataclasses.replace(g, students=tuple(students), cells=cells, regrades=regrades)

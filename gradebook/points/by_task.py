@@ -20,7 +20,7 @@ from gradebook.course.config import CourseConfig
 from gradebook.course.manifest import Task
 from gradebook.errors import InputError
 from gradebook.points.page_tags import tags_of
-from gradebook.points.grid import CellState, HandinRef, _cells, _handins, _latest, _teams
+from gradebook.points.grid import CellState, HandinRef, _cells, _handins, _latest, _open_regrades, _teams
 from gradebook.points.rubric import Item, ensure_seeded, task_rubric
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.models import GroupMembership
@@ -42,6 +42,7 @@ class QueueEntry:
     pdf: HandinRef
     pages: TaskPages
     cell: CellState
+    regrade: int | None = None  # the open regrade request on this task, if any
 
     @property
     def graded(self) -> bool:
@@ -112,6 +113,7 @@ def task_queue(engine: Engine, cfg: CourseConfig, sheet: str, task_id: str, grou
         handins = _handins(session, sheet, sorted(set(ids) | {m for ms in members.values() for m in ms}))
         cells = _cells(session, manifest, ids, members, team_of)
         rubric = task_rubric(session, manifest, task_id)
+        regrades = _open_regrades(session, sheet, ids, members, team_of)
     allowed = set(ids)
     chosen: dict[int, tuple[str, str, str]] = {}
     without = 0
@@ -129,6 +131,6 @@ def task_queue(engine: Engine, cfg: CourseConfig, sheet: str, task_id: str, grou
         assert pdf is not None and sid in allowed
         entries.append(QueueEntry(sid, shown_student(sheet, sid, last, first), team_of.get(sid), pdf,
                                   pages_for(engine, sheet, sid, task_id, pdf) or TaskPages(pdf_id),
-                                  cells[(sid, task_id)]))
+                                  cells[(sid, task_id)], regrades.get((sid, task_id))))
     entries.sort(key=lambda e: shuffle_key(sheet, task_id, e.student))
     return TaskQueue(sheet, manifest.title, task, rubric, tuple(entries), without)

@@ -2,19 +2,20 @@
 
 :func:`grid` reads everything the page shows in a few queries (never one per student);
 :func:`save_cell` writes one cell's points (typed, or the sum of ticked rubric items) and/or its
-comment through :func:`gradebook.points.paper.write_versioned`, the same versioned, audited write as
-``set_points``: a save based on a stale version raises :class:`gradebook.points.paper.CellConflict`
-naming who changed the cell, to what and when.
+comment through :func:`gradebook.points.paper.store`, the same versioned, audited write as ``set_points``
+(one statement reads and locks what it needs, :func:`gradebook.points.cell_lock.hold`; the state returned
+is built from what was written): a save based on a stale version raises
+:class:`gradebook.points.paper.CellConflict` naming who changed the cell, to what and when.
 """
 from __future__ import annotations
 
-import dataclasses
 import json
 from collections import defaultdict
 from collections.abc import Sequence
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import datetime, timezone
 from fractions import Fraction
+from typing import Any
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -23,10 +24,11 @@ from gradebook.store import nbgrader_tables as nt
 from gradebook.course.config import CourseConfig
 from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest, Task
-from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, TeamMember, \
-    TutorialGroup
-from gradebook.points.paper import _utc, check_points, current_change, fmt, guarded, require_student, \
-    write_points, write_versioned
+from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, \
+    RegradeRequest, TeamMember, TutorialGroup
+from gradebook.points.cell_lock import Stored, hold
+from gradebook.points.paper import Change, _utc, check_points, current_change, fmt, guarded, points_values, record, \
+    store
 from gradebook.points.rubric import Item, ensure_seeded, sheet_rubrics
 from gradebook.course.tables import parse_decimal
 
@@ -100,6 +102,7 @@ class Grid:
     students: tuple[GridStudent, ...]
     cells: dict[tuple[str, str], CellState] = field(default_factory=dict)
     rubrics: dict[str, tuple[Item, ...]] = field(default_factory=dict)  # per task, the items in order
+    regrades: dict[tuple[str, str], int] = field(default_factory=dict)  # (student, task) → its open regrade request
 
     @property
     def empty(self) -> int:
@@ -128,14 +131,14 @@ def group_of(engine: Engine, student: str) -> str | None:
 
 def may_grade(engine: Engine, person: str, student: str, admin: bool = False) -> bool:
     """Whether ``person`` may read and write ``student``'s paper points: an admin, or the tutor of the
-    student's current group."""
+    student's current group (one query)."""
     if admin:
         return True
-    group = group_of(engine, student)
-    if group is None:
-        return False
     with Session(engine) as session:
-        return session.execute(select(TutorialGroup.tutor_id).where(TutorialGroup.id == group)).scalar() == person
+        tutors = session.execute(select(TutorialGroup.tutor_id).join(
+            GroupMembership, GroupMembership.group_id == TutorialGroup.id).where(
+            GroupMembership.student_id == student, GroupMembership.valid_to.is_(None))).scalars().all()
+    return person in tutors
 
 
 def _members(session: Session, group: str) -> list[tuple[str, str, str]]:
@@ -282,6 +285,7 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
             AutogradeResult.sheet == sheet, AutogradeResult.student_id.in_(ids))).scalars()}
         cells = _cells(session, manifest, ids, members, team_of)
         rubrics = sheet_rubrics(session, manifest)
+        regrades = _open_regrades(session, sheet, ids, members, team_of)
     students = []
     for sid, last, first in roster:
         team = team_of.get(sid)
@@ -291,7 +295,22 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
             sid, last, first, team, auto.get(sid), result.status if result else None, result.reason if result else None,
             _latest([handins.get((m, "paper")) for m in crew]), _latest([handins.get((m, "notebook")) for m in crew])))
     return Grid(sheet, manifest.title, group, found.name, tutor.name if tutor else None, manifest.paper_tasks,
-                manifest.notebook_points, tuple(students), cells, rubrics)
+                manifest.notebook_points, tuple(students), cells, rubrics, regrades)
+
+
+def _open_regrades(session: Session, sheet: str, students: Sequence[str], members: dict[str, list[str]],
+                   team_of: dict[str, str]) -> dict[tuple[str, str], int]:
+    """(student, task) → the open regrade request on it, for ``students``: one query for the whole group. A
+    teammate's request marks the whole team (their points count for all of them)."""
+    crews = {sid: members.get(team_of.get(sid, ""), [sid]) for sid in students}
+    asked: dict[tuple[str, str], int] = {}
+    for rid, sid, task in session.execute(select(RegradeRequest.id, RegradeRequest.student_id, RegradeRequest.task)
+                                          .where(RegradeRequest.sheet == sheet, RegradeRequest.answered_at.is_(None),
+                                                 RegradeRequest.student_id.in_(sorted({m for c in crews.values()
+                                                                                       for m in c})))
+                                          .order_by(RegradeRequest.id)):
+        asked.setdefault((sid, task), rid)
+    return {(sid, task): rid for sid, crew in crews.items() for (asker, task), rid in asked.items() if asker in crew}
 
 
 def student_paper(engine: Engine, manifest: Manifest, student: str) -> dict[str, CellState]:
@@ -336,29 +355,54 @@ def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, va
     why = reason or "entered on the tutors' page"
 
     def work(session: Session) -> CellState:
-        written = False
-        kept = adjust if adjustment is not None or ticks is None else _adjustment(session, manifest, student, task)
-        if value is not None or ticks is not None:
-            written = write_points(session, manifest, student, task, typed, author, expected_version, why,
-                                   ticks, kept).written
-        else:
-            require_student(session, student)
-        if comment is not None:
-            text = comment.strip()
-            written = write_versioned(session, PaperComment, manifest, student, task, {"text": text} if text else None,
-                                      author, expected_comment_version, why).written or written
-        session.flush()
-        return dataclasses.replace(_state(session, manifest, student, task, teams=False), written=written)
+        points, note = value is not None or ticks is not None, comment is not None
+        held = hold(session, manifest, student, task, items=ticks is not None, lock_points=points, lock_comment=note)
+        now = datetime.now(timezone.utc)
+        audits, written = [], False
+        row, text_row = held.points, held.comment
+        if points:
+            kept = adjust if adjustment is not None or ticks is None else (
+                Fraction(row.adjustment) if row is not None and row.adjustment else None)
+            _, total = check_points(manifest, student, task, typed, ticks, held.items, kept)
+        if not held.student_known:
+            raise InputError(f"unknown student {student!r} (not in the roster)")
+        if points:
+            values = points_values(total, ticks, held.items or (), kept)
+            change, audit = store(session, manifest, held, "paper_points", student, task, values, author,
+                                  expected_version, why, now)
+            row, written = _after(row, change, values), change.written
+            audits += [audit] if audit else []
+        if note:
+            text = (comment or "").strip()
+            values = {"text": text} if text else None
+            change, audit = store(session, manifest, held, "paper_comment", student, task, values, author,
+                                  expected_comment_version, why, now)
+            text_row, written = _after(text_row, change, values), change.written or written
+            audits += [audit] if audit else []
+        record(session, audits)
+        return _cell(student, task, row, text_row, written)
 
     entity = "paper_points" if value is not None or ticks is not None else "paper_comment"
     return guarded(engine, manifest, entity, f"{manifest.id}/{task}/{student}", work)
 
 
-def _adjustment(session: Session, manifest: Manifest, student: str, task: str) -> Fraction | None:
-    """The adjustment the cell holds now (a save of ticks that does not name one keeps it)."""
-    held = session.execute(select(PaperPoints.adjustment).where(
-        PaperPoints.sheet == manifest.id, PaperPoints.task == task, PaperPoints.student_id == student)).scalar()
-    return Fraction(held) if held else None
+def _after(row: Stored | None, change: Change, values: dict[str, Any] | None) -> Stored | None:
+    """The cell's row after :func:`gradebook.points.paper.store` (built from what was written, not read again)."""
+    if not change.written:
+        return row
+    if values is None or change.value is None:
+        return None
+    return Stored(row.id if row is not None else 0, change.value, change.version, change.author or "", change.at,
+                  values.get("rubric"), values.get("adjustment"))
+
+
+def _cell(student: str, task: str, row: Stored | None, note: Stored | None, written: bool) -> CellState:
+    """The state a save answers with (``team_points`` left out)."""
+    text, text_version = (note.value, note.version) if note is not None else ("", 0)
+    if row is None:
+        return CellState(student, task, None, 0, None, None, None, text, text_version, None, None, written)
+    return CellState(student, task, Fraction(row.value), row.version, row.ticks, row.entered_by, row.entered_at, text,
+                     text_version, Fraction(row.adjustment) if row.adjustment else None, None, written)
 
 
 def _state(session: Session, manifest: Manifest, student: str, task: str, teams: bool = True) -> CellState:

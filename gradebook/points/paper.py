@@ -10,18 +10,20 @@ from fractions import Fraction
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, func, select, update
+from sqlalchemy import Engine, Table, delete, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from sqlalchemy.orm import Session
+from sqlalchemy.orm.util import identity_key
 
 from gradebook.store import nbgrader_tables as nt
-from gradebook.store.db import atomic
+from gradebook.store.db import STUDENTS_OPTION, atomic
 from gradebook.course.anonymity import aliases, roster
 from gradebook.course.spreadsheet import Number, row
 from gradebook.errors import ConflictError, InputError
 from gradebook.course.manifest import Manifest, Task
 from gradebook.store.models import AuditLog, GroupMembership, PaperComment, PaperPoints
-from gradebook.points.rubric import Item, clamped_total, task_rubric
+from gradebook.points.cell_lock import Held, Stored, hold
+from gradebook.points.rubric import Item, clamped_total
 from gradebook.course.tables import parse_decimal, read_rows
 
 REQUIRED = ["student_id", "task", "points"]
@@ -114,7 +116,7 @@ def import_points(engine: Engine, manifest: Manifest, path: Path, author: str, r
                 report.unchanged += 1
                 continue
             old = row.points if row is not None else None
-            if row is None:  # versions never repeat for a cell (see write_versioned)
+            if row is None:  # versions never repeat for a cell (see store)
                 seen = changes.get(f"{manifest.id}/{task}/{sid}", 0) + edits.get(task, 0)
                 session.add(PaperPoints(sheet=manifest.id, task=task, student_id=sid, points=str(value),
                                         entered_by=author, entered_at=now, version=seen + 1))
@@ -218,70 +220,74 @@ def conflict(manifest: Manifest, entity: str, key: str, now_: Change, expected: 
                         f"you edited version {expected}); reload and try again", key, now_, expected)
 
 
-def _changes(session: Session, entity: str, key: str) -> tuple[int, int | None]:
-    """How many changes there may have been of ``key``, and the id of the newest audit row of it: the audit
-    log's rows for the cell (one scan of the ``(entity, key)`` index) plus, for points, the rubric edits of
-    its task, which rewrite a cell's version without a row of the cell's own."""
-    count, last = session.execute(select(func.count(), func.max(AuditLog.id)).where(
-        AuditLog.entity == entity, AuditLog.key == key)).one()
-    if entity == "paper_points":
-        sheet, task, _ = key.split("/", 2)
-        count += sum(_rubric_edits(session, sheet, task).values())
-    return int(count), last
-
-
 Versioned = PaperPoints | PaperComment
 VALUE_COLUMN = {"paper_points": "points", "paper_comment": "text"}
+MODELS: dict[str, type[Versioned]] = {"paper_points": PaperPoints, "paper_comment": PaperComment}
 
 
-def write_versioned(session: Session, model: type[Versioned], manifest: Manifest, student: str, task_id: str,
-                    values: dict[str, Any] | None, author: str, expected: int, reason: str) -> Change:
-    """Write one versioned cell (``values`` None: clear it) if it is still at ``expected``; audited.
+def store(session: Session, manifest: Manifest, held: Held, entity: str, student: str, task_id: str,
+          values: dict[str, Any] | None, author: str, expected: int, reason: str,
+          now: datetime | None = None) -> tuple[Change, dict[str, Any] | None]:
+    """Write one versioned cell as :func:`hold` read it (``values`` None: clear it), if it is still at ``expected``;
+    what it holds now, and the audit row to :func:`record` (None: nothing changed).
 
-    The row is read ``FOR UPDATE`` (PostgreSQL waits for a concurrent writer and then sees its
-    change; SQLite's transactions are serialised from their start), and written with a conditional
-    UPDATE. Versions never repeat for a cell: a row written again after it was cleared continues
-    from the number of changes the audit log holds, so a tab still holding an old version of a
-    cleared-and-re-entered cell gets a conflict instead of overwriting the new value. Saving what
-    the cell already holds is no change (and no conflict), whatever the version."""
-    entity = model.__tablename__
-    column = VALUE_COLUMN[entity]
+    Versions never repeat for a cell: a row written again after it was cleared continues from the number of
+    changes the audit log holds (and the task's rubric edits), so a tab still holding an old version of a
+    cleared-and-re-entered cell gets a conflict instead of overwriting the new value. Saving what the cell
+    already holds is no change (and no conflict), whatever the version. Core statements (no ORM objects);
+    an ORM copy of the row that the session holds is expired."""
+    model, column = MODELS[entity], VALUE_COLUMN[entity]
     key = f"{manifest.id}/{task_id}/{student}"
-    row = cast(Versioned | None, session.execute(select(model).where(
-        model.sheet == manifest.id, model.task == task_id, model.student_id == student).with_for_update()
-    ).scalar_one_or_none())
+    row = held.row(entity)
     if row is None and values is None or row is not None and values is not None and all(
-            getattr(row, k) == v for k, v in values.items()):
-        return current_change(row, column)
-    now = datetime.now(timezone.utc)
+            row.columns(entity)[k] == v for k, v in values.items()):
+        return stored_change(row), None
+    now = now or datetime.now(timezone.utc)
+    mine = {STUDENTS_OPTION: (student,)}
+    table = cast(Table, model.__table__)
     if row is None:
-        count, last_id = _changes(session, entity, key)
+        count, last_id = held.changes(entity), held.audit.get(entity, (0, None))[1]
         if expected != 0:
             last = session.get(AuditLog, last_id) if last_id is not None else None
             raise conflict(manifest, entity, key, Change(0, None, last.author if last else None,
                                                          last.at if last else None), expected)
         assert values is not None
-        row = model(sheet=manifest.id, task=task_id, student_id=student, entered_by=author, entered_at=now,
-                    version=count + 1, **values)
-        session.add(row)
-        session.flush()
+        session.execute(insert(table).values(sheet=manifest.id, task=task_id, student_id=student, entered_by=author,
+                                             entered_at=now, version=count + 1, **values).execution_options(**mine))
         old, version = None, count + 1
     else:
         if row.version != expected:
-            raise conflict(manifest, entity, key, current_change(row, column), expected)
-        old, version = getattr(row, column), expected + 1
+            raise conflict(manifest, entity, key, stored_change(row), expected)
+        old, version = row.value, expected + 1
         if values is None:
-            session.delete(row)
+            session.execute(delete(table).where(table.c.id == row.id).execution_options(**mine))
         else:
-            done = session.execute(update(model).where(model.id == row.id, model.version == expected)
-                                   .values(entered_by=author, entered_at=now, version=expected + 1, **values)
-                                   .execution_options(synchronize_session=False, mlph_students=(student,)))
+            done = session.execute(update(table).where(table.c.id == row.id, table.c.version == expected).values(
+                entered_by=author, entered_at=now, version=version, **values).execution_options(**mine))
             if cast(Any, done).rowcount != 1:
                 raise ConflictError(f"{key}: changed meanwhile by another tutor; reload and try again")
-            session.expire(row)  # the session's copy is stale now
+        held_copy = session.identity_map.get(identity_key(model, row.id))
+        if held_copy is not None:  # an ORM copy loaded earlier in this transaction is stale now
+            session.expire(held_copy)
     new = None if values is None else values[column]
-    session.add(AuditLog(at=now, author=author, entity=entity, key=key, old_value=old, new_value=new, reason=reason))
-    return Change(0, None, None, None, True) if values is None else Change(version, new, author, now, True)
+    audit = {"at": now, "author": author, "entity": entity, "key": key, "old_value": old, "new_value": new,
+             "reason": reason}
+    return (Change(0, None, None, None, True) if values is None else Change(version, new, author, now, True)), audit
+
+
+_AUDIT_INSERT = insert(cast(Table, AuditLog.__table__))
+
+
+def record(session: Session, audits: Sequence[dict[str, Any]]) -> None:
+    """The audit rows of one save, in one statement."""
+    if audits:
+        session.execute(_AUDIT_INSERT, list(audits))  # one statement (SQLAlchemy's "insertmanyvalues")
+
+
+def stored_change(row: Stored | None) -> Change:
+    if row is None:
+        return Change(0, None, None, None)
+    return Change(row.version, row.value, row.entered_by, row.entered_at)
 
 
 def current_change(row: Versioned | None, column: str) -> Change:
@@ -312,7 +318,7 @@ def check_points(manifest: Manifest, student: str, task_id: str, value: Fraction
         if unknown:
             raise InputError(f"{where}: unknown rubric item(s) {', '.join(map(repr, unknown))} "
                              f"(the items are {', '.join(items)})")
-        return task, clamped_total((items[t].points for t in set(ticks)), adjustment, task.points)
+        return task, clamped_total((items[t].points for t in set(ticks)), adjustment, task.points, task.start)
     if value is not None and value < 0:
         raise InputError(f"{where}: {fmt(value)} is outside 0..{fmt(task.points)}: points cannot be negative")
     if value is not None and value > task.points:
@@ -332,22 +338,21 @@ def points_values(value: Fraction | None, ticks: Sequence[str] | None, rubric: S
     return {"points": str(value), "rubric": refs, "adjustment": adjust}
 
 
-def require_student(session: Session, student: str) -> None:
-    if session.execute(select(nt.student.c.id).where(nt.student.c.id == student)).first() is None:
-        raise InputError(f"unknown student {student!r} (not in the roster)")
-
-
 def write_points(session: Session, manifest: Manifest, student: str, task_id: str, value: Fraction | None,
                  author: str, expected_version: int, reason: str | None = None,
                  ticks: Sequence[str] | None = None, adjustment: Fraction | None = None) -> Change:
     """:func:`set_points` inside the caller's transaction: the one write of a grading (grid, grade-by-task
-    page, CLI)."""
-    rubric = task_rubric(session, manifest, task_id, lock=True) if ticks is not None else ()
-    task, value = check_points(manifest, student, task_id, value, ticks, rubric, adjustment)
-    require_student(session, student)
-    return write_versioned(session, PaperPoints, manifest, student, task_id,
-                           points_values(value, ticks, rubric, adjustment),
-                           author, expected_version, reason or "entered on the tutors' page")
+    page, CLI, regrade answers): one statement reads and locks the task's items and the cell
+    (:func:`gradebook.points.cell_lock.hold`), then the write and its audit row."""
+    held = hold(session, manifest, student, task_id, items=ticks is not None, lock_points=True)
+    task, value = check_points(manifest, student, task_id, value, ticks, held.items, adjustment)
+    if not held.student_known:
+        raise InputError(f"unknown student {student!r} (not in the roster)")
+    change, audit = store(session, manifest, held, "paper_points", student, task_id,
+                          points_values(value, ticks, held.items or (), adjustment), author, expected_version,
+                          reason or "entered on the tutors' page")
+    record(session, [audit] if audit else [])
+    return change
 
 
 def set_points(engine: Engine, manifest: Manifest, student: str, task_id: str, value: Fraction | None,

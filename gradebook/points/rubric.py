@@ -33,13 +33,15 @@ class Item:
     note: str = ""  # for tutors only
 
 
-def clamped_total(points: Iterable[Fraction], adjustment: Fraction | None, maximum: Fraction) -> Fraction:
-    """The points of a grading: its items' points plus the adjustment, within the task's bounds [0, maximum]."""
-    total = sum(points, Fraction(0)) + (adjustment if adjustment is not None else Fraction(0))
+def clamped_total(points: Iterable[Fraction], adjustment: Fraction | None, maximum: Fraction,
+                  start: Fraction = Fraction(0)) -> Fraction:
+    """The points of a grading: ``start`` (0, or the maximum for a task scored by deductions: ``Task.start``)
+    plus its items' points plus the adjustment, within the task's bounds [0, maximum]."""
+    total = start + sum(points, Fraction(0)) + (adjustment if adjustment is not None else Fraction(0))
     return min(max(total, Fraction(0)), maximum)
 
 
-def _manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
+def manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
     found = manifest.paper_task(task)
     return tuple(Item(i.id, i.points, i.text, i.note) for i in found.rubric) if found is not None else ()
 
@@ -61,7 +63,7 @@ def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow]) -> dict[str, t
             out[task.id] = tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in mine
                                  if r.task == task.id and r.deleted_at is None)
         else:
-            out[task.id] = _manifest_items(manifest, task.id)
+            out[task.id] = manifest_items(manifest, task.id)
     return out
 
 
@@ -74,7 +76,7 @@ def task_rubric(session: Session, manifest: Manifest, task: str, lock: bool = Fa
         query = query.order_by(RubricItemRow.id).with_for_update(read=True)
     rows = sorted(session.execute(query).scalars(), key=lambda r: (r.position, r.id))
     if not rows:
-        return _manifest_items(manifest, task)
+        return manifest_items(manifest, task)
     return tuple(Item(r.key, Fraction(r.points), r.text, r.note or "") for r in rows if r.deleted_at is None)
 
 

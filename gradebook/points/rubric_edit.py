@@ -94,7 +94,8 @@ def recompute(session: Session, manifest: Manifest, task: Task, author: str, now
     for pid, sid, points, refs, adjustment, version in rows:
         keys = json.loads(refs or "[]")
         kept = [k for k in keys if k in items]
-        new = clamped_total((items[k] for k in kept), Fraction(adjustment) if adjustment else None, task.points)
+        new = clamped_total((items[k] for k in kept), Fraction(adjustment) if adjustment else None, task.points,
+                            task.start)
         if new == Fraction(points) and kept == keys:
             continue
         batch.append({"id": pid, "points": str(new), "rubric": json.dumps(kept), "version": version + 1,

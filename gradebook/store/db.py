@@ -12,7 +12,8 @@ rows of named students (:data:`PER_STUDENT` tables, a DML statement with the exe
 :data:`STUDENTS_OPTION`) sets those students' ``student_version`` instead (:func:`student_versions`). A reader that reads the counter first and then the gradebook (in any transaction) therefore
 never sees data older than the counter says: what a process computed at one counter value (standings,
 decided sheets) stays valid, in every process, until the counter moves. Raising it last keeps its row lock
-to the commit itself (no waits inside the transaction, no lock cycles).
+to the commit itself (no waits inside the transaction, no lock cycles). On PostgreSQL the counter and the
+students' counters are one statement (a data-modifying WITH), built once and bound at execution.
 """
 from __future__ import annotations
 
@@ -20,9 +21,11 @@ import re
 from collections.abc import Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, cast
 
-from sqlalchemy import Connection, Engine, create_engine, event, func, inspect, make_url, select, update
+from sqlalchemy import Connection, Engine, String, Table, create_engine, event, func, inspect, make_url, select, true, update
+from sqlalchemy import bindparam
+from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
@@ -235,17 +238,27 @@ def _raise_version(session: Session) -> None:
     scope = session.info.pop(_WROTE, None)
     if scope is None or session.get_bind().engine.url.render_as_string(hide_password=False) not in _versioned:
         return
-    values: dict[str, Any] = {"counter": GradebookVersion.counter + 1}
+    raised: dict[str, Any] = {"counter": GradebookVersion.counter + 1}
     if scope == EVERYONE:
-        values["course_counter"] = GradebookVersion.counter + 1
-    counter = session.execute(update(GradebookVersion).where(GradebookVersion.id == 1).values(**values)
-                              .returning(GradebookVersion.counter)).scalar_one()
-    if scope and scope != EVERYONE:
-        dialect = session.get_bind().dialect.name
-        upsert = (postgresql_insert if dialect == "postgresql" else sqlite_insert)(StudentVersion)
-        rows = [{"student_id": sid, "counter": counter} for sid in sorted(scope)]  # locks in one order
-        session.execute(upsert.values(rows).on_conflict_do_update(index_elements=["student_id"],
-                                                                  set_={"counter": counter}))
+        raised["course_counter"] = GradebookVersion.counter + 1
+    bump = update(GradebookVersion).where(GradebookVersion.id == 1).values(**raised).returning(GradebookVersion.counter)
+    if not scope or scope == EVERYONE:
+        session.execute(bump)
+        return
+    students = sorted(scope)  # their rows are locked in one order
+    if session.get_bind().dialect.name == "postgresql":  # one statement: the counter, then the students' rows
+        raised_cte = bump.cte("raised")
+        ids = func.unnest(bindparam("students", type_=ARRAY(String))).table_valued("student_id").render_derived(name="ids")
+        upsert = postgresql_insert(cast(Table, StudentVersion.__table__)).from_select(
+            ["student_id", "counter"], select(ids.c.student_id, raised_cte.c.counter).select_from(ids.join(raised_cte, true()))
+            .order_by(ids.c.student_id)).add_cte(raised_cte)
+        session.execute(upsert.on_conflict_do_update(index_elements=["student_id"],
+                                                     set_={"counter": upsert.excluded.counter}), {"students": students})
+        return
+    counter = session.execute(bump).scalar_one()
+    upsert_sqlite = sqlite_insert(StudentVersion)
+    session.execute(upsert_sqlite.values([{"student_id": sid, "counter": counter} for sid in students])
+                    .on_conflict_do_update(index_elements=["student_id"], set_={"counter": counter}))
 
 
 @event.listens_for(Session, "after_commit")

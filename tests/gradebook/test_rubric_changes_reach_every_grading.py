@@ -165,15 +165,22 @@ def _check_every_total(engine: Any, m: Any) -> None:
             refs = json.loads(row.rubric or "null")
             assert set(refs) <= set(items), (refs, items)  # no reference to a deleted item
             adjust = Fraction(row.adjustment) if row.adjustment else None
-            assert Fraction(row.points) == clamped_total((items[k] for k in refs), adjust, task.points)
+            assert Fraction(row.points) == clamped_total((items[k] for k in refs), adjust, task.points, task.start)
+            assert task.scoring == "points" or refs or adjust or Fraction(row.points) == task.points
             assert 0 <= Fraction(row.points) <= task.points
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("scoring", ["points", "deductions"])
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(ops=OPS)
-def test_a_total_is_always_the_clamped_sum_of_its_items_plus_adjustment(course: CourseConfig, ops: list[Any]) -> None:
+def test_a_total_is_always_the_clamped_sum_of_its_items_plus_adjustment(course: CourseConfig, scoring: str,
+                                                                       ops: list[Any]) -> None:
+    """Scored by points, a total starts at 0; by deductions, at the task's maximum (nothing ticked: full marks)."""
+    if scoring == "deductions":
+        course = _scored_by_deductions(course)
     engine, m = open_gradebook(course.db_url), course.manifest("tiny01")
+    assert m.paper_task("derive").scoring == scoring  # type: ignore[union-attr]
     with atomic(engine) as s:  # every example starts from the manifest's rubric and no gradings
         s.execute(delete(PaperPoints))
         s.execute(delete(RubricItemRow))
@@ -196,6 +203,21 @@ def test_a_total_is_always_the_clamped_sum_of_its_items_plus_adjustment(course: 
         _check_every_total(engine, m)
 
 
+def _scored_by_deductions(cfg: CourseConfig) -> CourseConfig:
+    """The course with its task "derive" scored by deductions (written once; hypothesis reuses the course)."""
+    import dataclasses
+
+    from gradebook.course.config import load_config
+
+    manifest = cfg.root / "source" / "tiny01" / "sheet.toml"
+    text = manifest.read_text()
+    if 'scoring = "deductions"' not in text:
+        manifest.write_text(text.replace('id = "derive"\ntitle = "Derivation"\nkind = "paper"\npoints = 4\n',
+                                         'id = "derive"\ntitle = "Derivation"\nkind = "paper"\npoints = 4\n'
+                                         'scoring = "deductions"\n', 1))
+    return dataclasses.replace(load_config(cfg.root), db_url=cfg.db_url)
+
+
 def test_versions_never_repeat_when_a_cell_moved_by_rubric_edits_is_cleared_and_entered_again(
         course: CourseConfig) -> None:
     engine, m = open_gradebook(course.db_url), course.manifest("tiny01")
@@ -212,7 +234,8 @@ def test_versions_never_repeat_when_a_cell_moved_by_rubric_edits_is_cleared_and_
 def test_edits_and_saves_at_once_leave_every_total_right(course: CourseConfig) -> None:
     """An admin changing an item while tutors save gradings that tick it: no deadlock, no lost save, and
     afterwards every total is its items' sum (saves share the task's item rows that an edit holds: they take
-    turns; this run does not force the narrow interleaving that the lock closes)."""
+    turns; this run does not force the narrow interleaving that the lock closes: that is
+    test_a_save_waits_for_a_rubric_edit_and_counts_it.py)."""
     import threading
 
     engine, m = open_gradebook(course.db_url), course.manifest("tiny01")

@@ -17,7 +17,7 @@ from fastapi.responses import JSONResponse, Response
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.course.anonymity import aliases, roster
+from gradebook.course.anonymity import aliases, anonymous_key, roster
 from gradebook.errors import InputError
 from gradebook.points.anonymous_grid import masked_cell
 from gradebook.points.by_task import QueueEntry, TaskQueue, task_queue
@@ -52,7 +52,7 @@ def _entry_json(e: QueueEntry, names: dict[str, str], masks: dict[str, str] | No
                 images: list[str] | None = None) -> dict[str, Any]:
     """One hand-in for the page's script; on an anonymous sheet (``masks``: student → pseudonym) by pseudonym.
     ``images``: the URLs of the task's page images (rendered at hand-in), else the page shows the PDF."""
-    common = {"graded": e.graded, "pdf": f"/handins/{e.pdf.id}/pdf", "images": images or [],
+    common = {"graded": e.graded, "pdf": f"/handins/{e.pdf.id}/pdf", "images": images or [], "regrade": e.regrade,
               "pages": list(e.pages.pages) if e.pages.pages else None, "handed_in": e.pdf.received_at.isoformat()}
     if masks is not None:
         alias = masks[e.student]
@@ -81,7 +81,7 @@ def grade_task_page(request: Request, sheet: str, task: str, user: User = Depend
     masks = aliases(engine_of(request), sheet, [e.student for e in q.entries])
     images = _images(request, q)
     tasks = [t.id for t in _cfg(request).manifest(sheet).paper_tasks]
-    data = {"save_url": f"/tutor/grade/{sheet}/{task}", "max": fmt(q.task.points),
+    data = {"save_url": f"/tutor/grade/{sheet}/{task}", "max": fmt(q.task.points), "start": fmt(q.task.start),
             "items": [{"key": i.key, "points": fmt(i.points)} for i in q.rubric],
             "entries": [_entry_json(e, names, masks, images.get(e.student)) for e in q.entries]}
     return _timed(render(request, "tutor_grade_task.html", {"q": q, "tasks": tasks, "data": data}), started)
@@ -95,7 +95,8 @@ def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, A
     if not isinstance(student, str) or not student:
         raise InputError("a save names the student")
     _require_sheet(request, sheet)
-    masks = aliases(engine_of(request), sheet, roster(engine_of(request)))
+    engine = engine_of(request)  # the roster is read only for an anonymous sheet
+    masks = aliases(engine, sheet, roster(engine)) if anonymous_key(engine, sheet) is not None else None
     if masks is not None:  # an anonymous sheet: the page names the student by the pseudonym
         student = next((sid for sid, alias in masks.items() if alias == student), "")
         if not student:
@@ -106,7 +107,6 @@ def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, A
     if ticks is None:
         raise InputError("a save names the ticked rubric items (ticks, possibly empty)")
     manifest = _cfg(request).manifest(sheet)
-    engine = engine_of(request)
     try:
         state = save_cell(engine, manifest, student, task, ticks=ticks, adjustment=_text(body, "adjustment") or "",
                           comment=_text(body, "comment"), author=user.subject_id,

@@ -1,6 +1,7 @@
 // The grade-by-task page (web/templates/tutor_grade_task.html). No inline scripts: the CSP is script-src 'self';
 // the queue comes as a JSON data block (#queue-data) and is shown with textContent only.
-// - Digit keys 1..9 (0: the tenth) tick or untick rubric items; the total follows (clamped to 0..max).
+// - Digit keys 1..9 (0: the tenth) tick or untick rubric items; the total follows (clamped to 0..max; a task
+//   scored by deductions starts at its maximum).
 // - Enter saves (POST JSON with the CSRF header) and goes to the next hand-in still to grade; nothing
 //   ticked saves 0 points. Left/Right arrows go back and forth without saving (unsaved ticks are kept).
 // - A / C go to the adjustment / the comment; Ctrl+Enter saves from there, Esc returns to the keys.
@@ -57,7 +58,7 @@
   }
   function total() {
     var sum = boxes.reduce(function (s, b) { return s + (b.checked ? num(b.getAttribute("data-points")) : 0); }, 0);
-    var t = Math.min(Math.max(sum + num(adjustment.value), 0), num(data.max));
+    var t = Math.min(Math.max(num(data.start || "0") + sum + num(adjustment.value), 0), num(data.max));
     document.getElementById("total").textContent = isNaN(t) ? "?" : shown(t);
     boxes.forEach(function (b) { b.closest("label").classList.toggle("on", b.checked); });
   }
@@ -77,6 +78,11 @@
     var state = e.cell.points === null ? (e.cell.team_points !== null ? "graded for a teammate: " + e.cell.team_points
       : "not graded yet") : "graded: " + e.cell.points + " by " + (e.cell.entered_by_name || e.cell.entered_by || "?");
     document.getElementById("state").textContent = state + (drafts[e.student] ? " · unsaved changes" : "");
+    var flag = document.getElementById("regrade-flag");  // an open regrade request on this task
+    if (flag) {
+      flag.hidden = !e.regrade;
+      flag.setAttribute("href", e.regrade ? "/regrades/" + e.regrade : "#");
+    }
     boxes.forEach(function (b) { b.checked = s.ticks.indexOf(b.value) >= 0; });
     adjustment.value = s.adjustment;
     comment.value = s.comment;
