@@ -39,7 +39,7 @@ from autograder.limits import Limits
 from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, readable, working_bwrap
 from autograder.sandbox.executor import HEADER
 from autograder.sandbox.zygote import (HOLDER_COMMAND, Zygote, ZygoteUnavailable, close_zygote, find_holder, share_zygote,
-                                       zygote)
+                                       sweep_stale_zygotes, zygote)
 
 log = logging.getLogger(__name__)
 
@@ -426,6 +426,7 @@ def start_shared_zygote(preload: tuple[str, ...] = ()) -> Zygote | None:
     the zygote is not used (not root, ``MLPH_KERNEL_ZYGOTE=0``) or cannot start (each worker then tries its own)."""
     if not zygote_wanted():
         return None
+    sweep_stale_zygotes()  # what a killed grader's shared zygote left
     try:
         shared = Zygote(listen=True)
     except (ZygoteUnavailable, OSError) as exc:

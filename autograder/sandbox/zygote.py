@@ -145,6 +145,33 @@ _ZLOCK = threading.Lock()
 _SHARED: str | None = None  # the path of the zygote this worker's grader shares among its workers, if any
 
 
+STALE_AFTER = 60.0  # seconds: a shared zygote's directory is made a moment before its zygote listens there
+
+
+def sweep_stale_zygotes(now: float | None = None) -> int:
+    """Remove the directories of shared zygotes that are gone (their grader was ``kill -9``'d: nothing
+    removed them): older than a minute, and nothing listens on their socket any more. The number removed."""
+    now = time.time() if now is None else now
+    removed = 0
+    for d in Path(tempfile.gettempdir()).glob("mlph-zygote-*"):
+        try:
+            if not d.is_dir() or d.is_symlink() or d.stat().st_uid != os.geteuid() or now - d.stat().st_mtime < STALE_AFTER:
+                continue
+        except OSError:
+            continue
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            probe.connect(str(d / "socket"))
+            continue  # a zygote still listens there (another grader's)
+        except OSError:
+            pass
+        finally:
+            probe.close()
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    return removed
+
+
 def share_zygote(path: str | None) -> None:
     """Use the zygote at ``path`` (started by the grader, :class:`Zygote` with ``listen``) instead of starting
     one for this process; one that cannot be reached (or has gone) is replaced by one of this process's own."""

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import time
 
 import pytest
 
@@ -141,8 +142,9 @@ def test_a_zygote_shared_by_workers_forks_the_same_sandbox_and_admits_only_root(
         stranger = subprocess.run(
             ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
              "import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1]); "
-             "s.send(b'{\"op\": \"preload\", \"modules\": []}'); s.settimeout(5)\n"
-             "try:\n    d = s.recv(100)\n    print(repr(d) if d else 'closed')\nexcept ConnectionResetError:\n"
+             "s.settimeout(5)\n"
+             "try:\n    s.send(b'{\"op\": \"preload\", \"modules\": []}')\n    d = s.recv(100)\n"
+             "    print(repr(d) if d else 'closed')\nexcept (ConnectionResetError, BrokenPipeError):\n"
              "    print('closed')",
              shared.path], capture_output=True, text=True, timeout=30)
         assert stranger.stdout.strip() == "closed", stranger.stderr  # closed unanswered
@@ -152,3 +154,25 @@ def test_a_zygote_shared_by_workers_forks_the_same_sandbox_and_admits_only_root(
         zygote.close_zygote()
         shared.close()
     assert not os.path.exists(os.path.dirname(shared.path))
+
+
+def test_a_killed_graders_shared_zygote_directory_is_swept_and_a_live_one_kept():
+    """A grader killed with SIGKILL cannot remove its shared zygote's directory; the next grader removes it once
+    it is stale and nothing listens there, never the directory of a zygote that still serves (another grader's)."""
+    from autograder.sandbox.kernels import start_shared_zygote
+
+    live, dead = start_shared_zygote(), start_shared_zygote()
+    assert live is not None and dead is not None and live.path and dead.path
+    try:
+        assert dead.proc is not None
+        dead.proc.kill()  # as when its grader is kill -9'd: the directory stays
+        dead.proc.wait()
+        assert os.path.exists(dead.path)
+        zygote.sweep_stale_zygotes()
+        assert os.path.exists(dead.path)  # not stale yet: it may be a grader's that is starting
+        zygote.sweep_stale_zygotes(now=time.time() + zygote.STALE_AFTER + 1)
+        assert not os.path.exists(os.path.dirname(dead.path))
+        assert os.path.exists(live.path) and live.alive()
+    finally:
+        live.close()
+        dead.close()
