@@ -236,6 +236,16 @@ def _cpu(x: float | None, n: int) -> str:
     return "n/a" if x is None else f"{x / n:.3f}"
 
 
+def byte_compile() -> None:
+    """The project's modules byte-compiled, as installing it does (pip writes every .pyc; nbgrader's are there):
+    under PYTHONDONTWRITEBYTECODE, which this machine's sessions set, a working copy's modules would otherwise be
+    compiled from source in every process of every run (0.3-0.4 CPU-seconds per run, measured)."""
+    import compileall
+
+    for package in ("autograder", "gradebook", "web"):
+        compileall.compile_dir(str(REPO / package), quiet=1)
+
+
 def main() -> None:
     ap = argparse.ArgumentParser()
     ap.add_argument("-n", type=int, default=60, help="submissions of each sheet")
@@ -243,6 +253,7 @@ def main() -> None:
     ap.add_argument("--workers", type=int, default=len(os.sched_getaffinity(0)))
     ap.add_argument("--no-stock", action="store_true", help="skip stock nbgrader (no comparison of scores)")
     args = ap.parse_args()
+    byte_compile()
     with tempfile.TemporaryDirectory(prefix="mlph-bench-ag-") as tmp:
         root = Path(tmp)
         who = build(root, args.sheets, args.n)

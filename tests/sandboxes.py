@@ -17,6 +17,24 @@ def sandbox_processes() -> set[str]:
 
 
 def sandbox_cgroups() -> set[Path]:
-    """The sandbox cgroups there are now, of any run on the machine."""
+    """The sandbox cgroups there are now, of any run on the machine, except those whose processes all belong to
+    other checkouts (graders of other sessions start and end sandboxes while a test runs)."""
     parents = (CGROUP_ROOT / "mlph", *(CGROUP_ROOT / c / "mlph" for c in ("cpu", "memory", "pids")))
-    return {d for parent in parents if parent.is_dir() for d in parent.glob("k*") if d.is_dir()}
+    return {d for parent in parents if parent.is_dir() for d in parent.glob("k*") if d.is_dir() and not _foreign(d)}
+
+
+def _foreign(cgroup: Path) -> bool:
+    """The cgroup holds processes, and none of them names this checkout (bwrap binds its Python; a kernel runs its
+    zygote's script)."""
+    here = str(Path(__file__).resolve().parents[1])
+    try:
+        pids = (cgroup / "cgroup.procs").read_text().split()
+    except OSError:
+        return False
+    lines = []
+    for pid in pids:
+        try:
+            lines.append(Path(f"/proc/{pid}/cmdline").read_bytes().decode(errors="replace"))
+        except OSError:
+            continue
+    return bool(lines) and not any(here in line for line in lines)

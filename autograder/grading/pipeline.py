@@ -41,7 +41,7 @@ from autograder.grading.assemble import assemble, grade_id, is_answer, is_test
 from autograder.grading.messages import describe_events, first_failure, label_cells, link_cause
 from autograder.grading.sanitize import sanitize_notebook
 from autograder.grading.harden import harden
-from autograder.sandbox.kernels import worker_init
+from autograder.sandbox.kernels import start_shared_zygote, worker_init
 from autograder.limits import Limits
 from autograder.nbgrader_bridge import CHECK_MODULE
 from autograder.sandbox.bwrap import check_bwrap
@@ -390,14 +390,19 @@ def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tu
         finally:
             client.close()
     else:
-        init = functools.partial(worker_init, os.getpid(), warm)
+        shared = start_shared_zygote(warm[2]) if warm and warm[1] and workers > 1 else None
+        init = functools.partial(worker_init, os.getpid(), warm, shared.path if shared else None)
         ctx = get_context("forkserver")
         ctx.set_forkserver_preload(["autograder.grading.worker", "autograder.grading.pool"])
-        pool = IsolatingPool(workers, ctx, initializer=init)
         try:
-            yield pool
+            pool = IsolatingPool(workers, ctx, initializer=init)
+            try:
+                yield pool
+            finally:
+                pool.shutdown(wait=True, cancel_futures=True)
         finally:
-            pool.shutdown(wait=True, cancel_futures=True)
+            if shared is not None:
+                shared.close()
 
 
 def _dask_client(cluster: str, timeout: float) -> Any:

@@ -1,4 +1,5 @@
-"""The grader's side of the kernel zygote (:mod:`autograder.sandbox.zygote_server`): one per worker process.
+"""The grader's side of the kernel zygote (:mod:`autograder.sandbox.zygote_server`): one per grader, shared by its
+local worker processes over a socket in a root-only directory (else one per worker process).
 
 A sandboxed kernel normally costs a fresh Python importing IPython and the sheet's numpy stack
 (about 0.3 CPU-seconds here, per submission). With the zygote, bubblewrap starts
@@ -14,9 +15,11 @@ from __future__ import annotations
 
 import json
 import os
+import shutil
 import socket
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from pathlib import Path
@@ -40,28 +43,62 @@ class ZygoteUnavailable(RuntimeError):
 
 
 class Zygote:
-    def __init__(self) -> None:
+    """A zygote this process started (``listen``: one its worker processes share, see :meth:`connect`)."""
+
+    def __init__(self, listen: bool = False) -> None:
         env = {"PATH": "/usr/bin:/bin", "LANG": "C.UTF-8", "HOME": "/nonexistent", "MPLBACKEND": "Agg",
                "PYTHONDONTWRITEBYTECODE": "1", **SINGLE_THREADED}
         self.channel, theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.path: str | None = None  # where workers connect (a root-only directory), for a shared zygote
+        cmd = [sys.executable, str(SERVER)]
+        keep: tuple[int, ...] = ()
+        listener = None
+        if listen:
+            self.path = os.path.join(tempfile.mkdtemp(prefix="mlph-zygote-"), "socket")  # mode 0700
+            listener = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+            listener.bind(self.path)
+            listener.listen(64)
+            cmd, keep = [*cmd, "--listen", str(listener.fileno())], (listener.fileno(),)
         with theirs:
-            self.proc = subprocess.Popen([sys.executable, str(SERVER)], stdin=theirs.fileno(), stdout=theirs.fileno(),
-                                         stderr=subprocess.DEVNULL, cwd="/", env=env, close_fds=True)
+            self.proc: subprocess.Popen[bytes] | None = subprocess.Popen(
+                cmd, stdin=theirs.fileno(), stdout=theirs.fileno(), stderr=subprocess.DEVNULL, cwd="/", env=env,
+                close_fds=True, pass_fds=keep)
+        if listener is not None:
+            listener.close()
         self.loaded: set[str] = set()
         self._lock = threading.Lock()
-        self._read({"op": "start"})
+        try:
+            self._read({"op": "start"})
+        except ZygoteUnavailable:
+            self.close()
+            raise
+
+    @classmethod
+    def connect(cls, path: str) -> "Zygote":
+        """A worker's connection to the zygote its grader shares among its workers (at ``path``)."""
+        self = cls.__new__(cls)
+        self.channel = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            self.channel.connect(path)
+        except OSError as exc:
+            self.channel.close()
+            raise ZygoteUnavailable(f"cannot reach the shared zygote: {exc}") from None
+        self.proc, self.path, self.loaded, self._lock = None, None, set(), threading.Lock()
+        return self
 
     def _read(self, req: dict[str, Any]) -> dict[str, Any]:
         # one answer per request, one message each (SOCK_SEQPACKET keeps their boundaries)
         if not readable([self.channel], ANSWER_TIMEOUT):
-            self.proc.kill()
+            if self.proc is not None:
+                self.proc.kill()
             raise ZygoteUnavailable(f"the zygote did not answer {req.get('op')} within {ANSWER_TIMEOUT:g} s")
         try:
             data = self.channel.recv(1 << 20)
         except OSError as exc:
             raise ZygoteUnavailable(f"the zygote is gone: {exc}") from exc
         if not data:
-            raise ZygoteUnavailable(f"the zygote exited (code {self.proc.poll()}) before answering {req.get('op')}")
+            code = "shared" if self.proc is None else self.proc.poll()
+            raise ZygoteUnavailable(f"the zygote exited (code {code}) before answering {req.get('op')}")
         answer: dict[str, Any] = json.loads(data)
         if "error" in answer:
             raise ZygoteUnavailable(answer["error"])
@@ -90,29 +127,76 @@ class Zygote:
         return int(self.ask({"op": "spawn", "holder": holder, **req}, (channel,))["pid"])
 
     def alive(self) -> bool:
+        if self.proc is None:  # a shared zygote's connection: readable between requests only when it was closed
+            return not readable([self.channel], 0)
         return self.proc.poll() is None
 
     def close(self) -> None:
-        if self.proc.poll() is None:
+        if self.proc is not None and self.proc.poll() is None:
             self.proc.kill()
             self.proc.wait()
         self.channel.close()
+        if self.path is not None:
+            shutil.rmtree(os.path.dirname(self.path), ignore_errors=True)
 
 
 _ZYGOTE: Zygote | None = None
 _ZLOCK = threading.Lock()
+_SHARED: str | None = None  # the path of the zygote this worker's grader shares among its workers, if any
+
+
+STALE_AFTER = 60.0  # seconds: a shared zygote's directory is made a moment before its zygote listens there
+
+
+def sweep_stale_zygotes(now: float | None = None) -> int:
+    """Remove the directories of shared zygotes that are gone (their grader was ``kill -9``'d: nothing
+    removed them): older than a minute, and nothing listens on their socket any more. The number removed."""
+    now = time.time() if now is None else now
+    removed = 0
+    for d in Path(tempfile.gettempdir()).glob("mlph-zygote-*"):
+        try:
+            if not d.is_dir() or d.is_symlink() or d.stat().st_uid != os.geteuid() or now - d.stat().st_mtime < STALE_AFTER:
+                continue
+        except OSError:
+            continue
+        probe = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        try:
+            probe.connect(str(d / "socket"))
+            continue  # a zygote still listens there (another grader's)
+        except OSError:
+            pass
+        finally:
+            probe.close()
+        shutil.rmtree(d, ignore_errors=True)
+        removed += 1
+    return removed
+
+
+def share_zygote(path: str | None) -> None:
+    """Use the zygote at ``path`` (started by the grader, :class:`Zygote` with ``listen``) instead of starting
+    one for this process; one that cannot be reached (or has gone) is replaced by one of this process's own."""
+    global _SHARED
+    _SHARED = path
 
 
 def zygote() -> Zygote:
-    """This process's zygote, started on first use (and again if it died)."""
-    global _ZYGOTE
+    """This process's zygote: the shared one, else its own, started on first use (and again if it died)."""
+    global _ZYGOTE, _SHARED
     if not is_root():
         raise ZygoteUnavailable("the zygote needs a grader running as root")
     with _ZLOCK:
         if _ZYGOTE is None or not _ZYGOTE.alive():
             if _ZYGOTE is not None:
                 _ZYGOTE.close()
-            _ZYGOTE = Zygote()
+                _ZYGOTE = None
+                _SHARED = None  # it served once and is gone: this process starts its own from now on
+            if _SHARED is not None:
+                try:
+                    _ZYGOTE = Zygote.connect(_SHARED)
+                except ZygoteUnavailable:
+                    _SHARED = None
+            if _ZYGOTE is None:
+                _ZYGOTE = Zygote()
         return _ZYGOTE
 
 

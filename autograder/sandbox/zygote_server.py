@@ -15,10 +15,13 @@ in the grader's environment; one that fails to import is skipped and named in th
 ``{"op": "spawn", ...}`` forks a kernel into the sandbox whose placeholder process is ``holder``
 (a ``sleep`` that bubblewrap started with every namespace, mount, cgroup and limit set up):
 
-1. the intermediate child (still root on the host) starts a new session, sends its output to the
+1. the zygote enters the holder's pid namespace for its children only (``setns``: its own processes stay
+   where they are), forks the kernel, which is so born inside it, and returns to its own pid namespace
+   for its children at once (checked; one fork per kernel, not an intermediate child that forks again);
+2. the kernel (still root on the host) starts a new session, sends its output to the
    kernel's log, joins the sandbox's cgroups, sets the rlimits, drops supplementary groups, joins
-   the holder's cgroup, ipc, uts, network, pid and mount namespaces, then its user namespace;
-2. it forks once more, so that the kernel is inside the pid namespace, and exits;
+   the holder's cgroup, ipc, uts, network and mount namespaces, then its user namespace, and says so
+   to the zygote (or why it could not);
 3. the kernel chroots into the holder's root, becomes uid/gid ``uid``/``gid``, drops every
    capability (bounding, ambient, permitted, effective; checked), sets no-new-privileges, takes the sandbox's environment, closes every inherited
    descriptor but its socket (as fd 3), reseeds numpy's global generator, and serves cells
@@ -37,16 +40,18 @@ import importlib.util
 import json
 import os
 import resource
+import select
 import shutil
 import signal
 import socket
+import struct
 import sys
 import tempfile
 import traceback
 from typing import Any
 
-NAMESPACES = {"cgroup": 0x02000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000,
-              "pid": 0x20000000, "mnt": 0x00020000}
+NAMESPACES = {"cgroup": 0x02000000, "ipc": 0x08000000, "uts": 0x04000000, "net": 0x40000000, "mnt": 0x00020000}
+CLONE_NEWPID = 0x20000000
 CLONE_NEWUSER = 0x10000000
 PR_SET_DUMPABLE, PR_CAPBSET_DROP, PR_SET_NO_NEW_PRIVS, PR_CAP_AMBIENT = 4, 24, 38, 47
 PR_CAP_AMBIENT_CLEAR_ALL = 4
@@ -57,6 +62,7 @@ MAX_REQUEST = 1 << 20
 LAZY_NUMPY = ("numpy.random", "numpy.linalg", "numpy.fft", "numpy.polynomial")
 EXECUTOR: Any = None  # the executor module, loaded by path in serve()
 SHELL: Any = None  # its shell, made once before the first fork
+HOME_PID_NS: int | None = None  # the zygote's own pid namespace (a descriptor), for its children between spawns
 
 
 class CapHeader(ctypes.Structure):
@@ -111,7 +117,8 @@ def _same_process(pid: int, started: int) -> None:
 
 
 def enter_sandbox(req: dict[str, Any]) -> None:
-    """Step 1 (see the module doc): the intermediate child joins the sandbox of ``req['holder']``."""
+    """Step 2 (see the module doc): the kernel, born in the holder's pid namespace, joins the rest of the
+    sandbox of ``req['holder']``."""
     os.setsid()
     log = os.open(req["log"], os.O_WRONLY | os.O_APPEND)
     null = os.open("/dev/null", os.O_RDONLY)
@@ -161,39 +168,68 @@ def become_kernel(req: dict[str, Any], channel: int) -> None:
     EXECUTOR.serve(KERNEL_FD, SHELL)
 
 
+def _fork_into(holder: int, started: int) -> int:
+    """Step 1: fork with the child born in the pid namespace of ``holder`` (checked to be the same process
+    after its namespace was opened: a reused pid is never entered); 0 in the child. A zygote that cannot
+    return to its own pid namespace exits (the grader starts another): it never forks into a stale one."""
+    assert HOME_PID_NS is not None
+    target = os.open(f"/proc/{holder}/ns/pid", os.O_RDONLY)
+    child = -1
+    try:
+        _same_process(holder, started)
+        _setns(target, CLONE_NEWPID, "pid")
+        child = os.fork()
+    finally:
+        if child == 0:
+            os.close(target)
+            os.close(HOME_PID_NS)
+        else:
+            os.close(target)
+            try:
+                _setns(HOME_PID_NS, CLONE_NEWPID, "pid (back home)")
+            except OSError:
+                os._exit(1)
+    return child
+
+
 def spawn(req: dict[str, Any], fds: list[int]) -> dict[str, Any]:
     threads = len(os.listdir("/proc/self/task"))
     if threads != 1:
         return {"error": f"the zygote runs {threads} threads; it forks only while single-threaded"}
-    _same_process(int(req["holder"]), req["holder_start"])  # early (checked again in the child, around the opens)
+    holder, started = int(req["holder"]), req["holder_start"]
+    _same_process(holder, started)  # early (checked again around the opens)
     if len(fds) != 1:
         return {"error": "a spawn request carries exactly one socket"}
     report_r, report_w = os.pipe()
-    child = os.fork()
-    if child == 0:  # intermediate
+    try:
+        kernel = _fork_into(holder, started)
+    except BaseException:
+        os.close(report_r)
+        os.close(report_w)
+        raise
+    if kernel == 0:
         os.close(report_r)
         try:
             enter_sandbox(req)
-            kernel = os.fork()
-            if kernel == 0:
-                os.close(report_w)
-                try:
-                    become_kernel(req, fds[0])
-                except BaseException:
-                    traceback.print_exc()
-                    os._exit(1)
-                os._exit(0)
-            os.write(report_w, json.dumps({"pid": kernel}).encode())
+            os.write(report_w, b"ok")
         except BaseException as exc:  # reported to the grader: the kernel falls back to an ordinary start
             os.write(report_w, json.dumps({"error": f"{type(exc).__name__}: {exc}"}).encode())
+            os._exit(1)
+        try:
+            os.close(report_w)
+            become_kernel(req, fds[0])
+        except BaseException:
+            traceback.print_exc()
+            os._exit(1)
         os._exit(0)
     os.close(report_w)
     data = b""
     while chunk := os.read(report_r, 4096):
         data += chunk
     os.close(report_r)
-    os.waitpid(child, 0)
-    return json.loads(data) if data else {"error": "the zygote's child died before reporting"}
+    if data == b"ok":
+        return {"pid": kernel}
+    return json.loads(data) if data else {"error": "the forked kernel died before it entered the sandbox"}
 
 
 def load_executor() -> None:
@@ -237,29 +273,73 @@ def settle_heap() -> None:
     gc.freeze()
 
 
-def serve() -> None:
+def answer(sock: socket.socket) -> bool:
+    """Read one request from ``sock`` and answer it; False when the other side has gone."""
+    try:
+        data, fds, _, _ = socket.recv_fds(sock, MAX_REQUEST, 1)
+    except OSError:
+        return False
+    if not data:
+        return False
+    try:
+        req = json.loads(data)
+        reply = preload(req["modules"]) if req["op"] == "preload" else spawn(req, fds)
+    except Exception as exc:
+        reply = {"error": f"{type(exc).__name__}: {exc}"}
+    finally:
+        for fd in fds:
+            os.close(fd)
+    try:
+        sock.sendall(json.dumps(reply).encode())
+    except OSError:
+        return False
+    return True
+
+
+def _admit(listener: socket.socket) -> socket.socket | None:
+    """A worker's connection to a shared zygote, if it comes from this zygote's own user (root)."""
+    try:
+        conn, _ = listener.accept()
+    except OSError:
+        return None
+    _pid, uid, _gid = struct.unpack("3i", conn.getsockopt(socket.SOL_SOCKET, socket.SO_PEERCRED, struct.calcsize("3i")))
+    if uid != os.geteuid():
+        conn.close()
+        return None
+    return conn
+
+
+def serve(listen_fd: int | None = None) -> None:
+    """Answer requests on stdin (the grader that started the zygote: when it is gone, even kill -9'd, the zygote
+    exits) and, when ``listen_fd`` is given (a zygote shared by a grader's workers), on every connection
+    accepted there, one request at a time."""
+    global HOME_PID_NS
+    HOME_PID_NS = os.open("/proc/self/ns/pid", os.O_RDONLY)
+    signal.signal(signal.SIGCHLD, signal.SIG_IGN)  # kernels are the zygote's children: reaped as they exit
     load_executor()
     settle_heap()
-    channel = socket.socket(fileno=0)
-    channel.sendall(json.dumps({"ready": True}).encode())
-    while True:  # the worker that owns the zygote is gone (even kill -9'd): end of input, exit
-        try:
-            data, fds, _, _ = socket.recv_fds(channel, MAX_REQUEST, 1)
-        except OSError:
-            return
-        if not data:
-            return
-        try:
-            req = json.loads(data)
-            answer = preload(req["modules"]) if req["op"] == "preload" else spawn(req, fds)
-        except Exception as exc:
-            answer = {"error": f"{type(exc).__name__}: {exc}"}
-        finally:
-            for fd in fds:
-                os.close(fd)
-        channel.sendall(json.dumps(answer).encode())
+    owner = socket.socket(fileno=0)
+    owner.sendall(json.dumps({"ready": True}).encode())
+    listener = socket.socket(fileno=listen_fd) if listen_fd is not None else None
+    conns: dict[int, socket.socket] = {owner.fileno(): owner}
+    poller = select.poll()
+    poller.register(owner, select.POLLIN)
+    if listener is not None:
+        poller.register(listener, select.POLLIN)
+    while True:
+        for fd, _event in poller.poll():
+            if listener is not None and fd == listener.fileno():
+                conn = _admit(listener)
+                if conn is not None:
+                    conns[conn.fileno()] = conn
+                    poller.register(conn, select.POLLIN)
+            elif not answer(conns[fd]):
+                if fd == owner.fileno():
+                    return
+                poller.unregister(fd)
+                conns.pop(fd).close()
 
 
 if __name__ == "__main__":
     sys.path.pop(0)  # this file's directory: nothing of the grader is importable from a kernel
-    serve()
+    serve(int(sys.argv[2]) if sys.argv[1:2] == ["--listen"] else None)

@@ -4,6 +4,7 @@ from __future__ import annotations
 import ast
 import os
 import re
+import time
 
 import pytest
 
@@ -82,7 +83,9 @@ def test_the_zygote_holds_nothing_of_the_grader(monkeypatch):
     env = dict(item.split("=", 1) for item in open(f"/proc/{pid}/environ").read().split("\0") if item)
     assert "PGPASSWORD" not in env and not any(k.startswith("MLPH") for k in env)
     assert os.readlink(f"/proc/{pid}/cwd") == "/"
-    assert sorted(os.listdir(f"/proc/{pid}/fd")) == ["0", "1", "2"]  # its two pipes and /dev/null
+    fds = {fd: os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")}
+    assert sorted(fds) == ["0", "1", "2", "3"]  # its socket (stdin, stdout), /dev/null, and:
+    assert fds["3"] == os.readlink(f"/proc/{pid}/ns/pid")  # its own pid namespace, to return to after each fork
 
 
 def test_the_zygote_refuses_a_placeholder_whose_pid_was_reused(tmp_path):
@@ -96,3 +99,80 @@ def test_the_zygote_refuses_a_placeholder_whose_pid_was_reused(tmp_path):
                "log": str(log), "cgroups": [], "rlimits": {}, "uid": 65534, "gid": 65534, "argv": [],
                "env": {}, "cwd": "/"})
     assert z.alive()
+
+
+def test_the_zygote_forks_into_the_sandbox_and_returns_to_its_own_pid_namespace(monkeypatch):
+    """The kernel is born in its sandbox's pid namespace (one fork); the zygote's next child would be born in
+    the zygote's own namespace again, never in the last sandbox's."""
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1")
+    inside = run_cells("import os; print(os.getpid(), os.getppid(), os.readlink('/proc/self/ns/pid'))")[0].split()
+    pid = zygote.zygote().proc.pid
+    assert int(inside[0]) < 10 and inside[1] == "0"  # a low pid of the sandbox's namespace; its parent outside
+    assert inside[2] != os.readlink(f"/proc/{pid}/ns/pid")
+    assert os.readlink(f"/proc/{pid}/ns/pid_for_children") == os.readlink(f"/proc/{pid}/ns/pid")
+
+
+def test_a_zygote_shared_by_workers_forks_the_same_sandbox_and_admits_only_root(monkeypatch):
+    """The grader's one zygote for all its workers: a worker reaches it over a socket in a root-only directory,
+    its kernels get what a worker's own zygote's kernels get (the probes, and no descriptor of the zygote's
+    sockets), and a process of another uid that reaches the socket is not answered."""
+    import subprocess
+    import sys
+
+    from autograder.sandbox.kernels import start_shared_zygote
+
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "1")
+    fds = "import os; print(sorted(int(f) for f in os.listdir('/proc/self/fd')))"
+    zygote.close_zygote()
+    own = run_cells(*PROBES[:-1], fds)
+    shared = start_shared_zygote(("numpy",))
+    assert shared is not None and shared.path is not None
+    try:
+        assert oct(os.stat(os.path.dirname(shared.path)).st_mode & 0o777) == "0o700"
+        zygote.close_zygote()
+        zygote.share_zygote(shared.path)
+        via_shared = run_cells(*PROBES[:-1], fds)
+        assert zygote.zygote().proc is None  # the worker's zygote is the shared one's connection
+        same = re.compile(r"mlph-sandbox-k[0-9a-f]+")
+        for probe, a, b in zip((*PROBES[:-2], fds), own[:-2] + own[-1:], via_shared[:-2] + via_shared[-1:]):
+            assert same.sub("SANDBOX", a) == same.sub("SANDBOX", b), probe
+        # another uid that could reach the socket (here: the directory opened for the test) gets no answer
+        os.chmod(os.path.dirname(shared.path), 0o755)
+        os.chmod(shared.path, 0o777)
+        stranger = subprocess.run(
+            ["setpriv", "--reuid=65534", "--regid=65534", "--clear-groups", sys.executable, "-c",
+             "import socket, sys; s = socket.socket(socket.AF_UNIX, socket.SOCK_SEQPACKET); s.connect(sys.argv[1]); "
+             "s.settimeout(5)\n"
+             "try:\n    s.send(b'{\"op\": \"preload\", \"modules\": []}')\n    d = s.recv(100)\n"
+             "    print(repr(d) if d else 'closed')\nexcept (ConnectionResetError, BrokenPipeError):\n"
+             "    print('closed')",
+             shared.path], capture_output=True, text=True, timeout=30)
+        assert stranger.stdout.strip() == "closed", stranger.stderr  # closed unanswered
+        assert shared.alive() and zygote.zygote().ask({"op": "preload", "modules": []})["ok"]
+    finally:
+        zygote.share_zygote(None)
+        zygote.close_zygote()
+        shared.close()
+    assert not os.path.exists(os.path.dirname(shared.path))
+
+
+def test_a_killed_graders_shared_zygote_directory_is_swept_and_a_live_one_kept():
+    """A grader killed with SIGKILL cannot remove its shared zygote's directory; the next grader removes it once
+    it is stale and nothing listens there, never the directory of a zygote that still serves (another grader's)."""
+    from autograder.sandbox.kernels import start_shared_zygote
+
+    live, dead = start_shared_zygote(), start_shared_zygote()
+    assert live is not None and dead is not None and live.path and dead.path
+    try:
+        assert dead.proc is not None
+        dead.proc.kill()  # as when its grader is kill -9'd: the directory stays
+        dead.proc.wait()
+        assert os.path.exists(dead.path)
+        zygote.sweep_stale_zygotes()
+        assert os.path.exists(dead.path)  # not stale yet: it may be a grader's that is starting
+        zygote.sweep_stale_zygotes(now=time.time() + zygote.STALE_AFTER + 1)
+        assert not os.path.exists(os.path.dirname(dead.path))
+        assert os.path.exists(live.path) and live.alive()
+    finally:
+        live.close()
+        dead.close()
