@@ -8,7 +8,7 @@
   (checked and stored by the intake, no grading), through the Hub's proxy and directly; against the floor
   of the same intake call in-process (``accept_upload``: the checks and the fsync'ed write). Target: p95 <= 200 ms.
 - Hand-in to feedback visible (what the Assignments tab lists as "feedback ready") with grade-on-submit
-  (``mlph autograde SHEET --watch``, polling every 2 s) against the notebook's own execution (its code
+  (``mlph autograde SHEET --watch``: the hand-in queues its job and wakes the watcher, no polling interval) against the notebook's own execution (its code
   cells by plain ``exec``). Target: <= that + 2 s.
 
     .venv/bin/python benchmarks/hub.py [--logins 20] [--handins 50] [--feedback 2]
@@ -201,7 +201,7 @@ def main() -> None:
         # students with no graded run yet (cd2's 1 MiB hand-ins above would take its first run)
         students = [hc.hub.user_token(user, [access]) for user in ("alice", "ef3")]
         lat = feedback_latency(hc, students[:args.feedback], solved)
-        line("hand-in to feedback visible (grade-on-submit, --watch polls every 2 s)", lat,
+        line("hand-in to feedback visible (grade-on-submit, --watch woken by the queue)", lat,
              f"; the notebook's own exec {own * 1000:.1f} ms; target <= exec + 2000 ms: "
              f"{'met' if max(lat) <= own + 2.0 else 'NOT met'}")
     finally:
