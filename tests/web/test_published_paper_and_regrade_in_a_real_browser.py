@@ -1,7 +1,7 @@
 """In a real browser (Playwright + Debian's chromium, the app under uvicorn): a student reads "paper: being
 graded" until an admin publishes the sheet with the overview's button, then the rubric items as got / not got;
 they ask for a regrade of one task, a second tutor answers it from their home page, and the student reads the
-answer and the new points. Screenshots (with ``MLPH_WRITE_SCREENSHOTS=1``) go to ``docs/screenshots/``."""
+answer and the new points; the grading tutor's grid marks the cell "regrade pending" until then. Screenshots (with ``MLPH_WRITE_SCREENSHOTS=1``) go to ``docs/screenshots/``."""
 from __future__ import annotations
 
 from typing import Any
@@ -51,6 +51,14 @@ def test_student_reads_published_rubric_items_and_a_regrade_answer(browser: Any,
     expect(student.locator("p.flash.ok")).to_contain_text("Your regrade request was recorded")
     expect(derive).to_contain_text("waiting for an answer")
 
+    grader = open_as(browser, server, "tutor1")  # the group's tutor sees the request in the grid, on that cell only
+    grader.goto(f"{server.base}/tutor/tiny01/g1")
+    row = grader.locator("tr", has=grader.locator("td.cell.regrade"))
+    expect(row.locator("td.cell.regrade .regrade-flag")).to_have_text("regrade pending")
+    assert grader.locator("td.cell.regrade").count() == 1 and row.count() == 1
+    row.locator("td.cell.regrade").scroll_into_view_if_needed()
+    grader.screenshot(path=str(server.shots / "tutor-grid-regrade-pending.png"), full_page=True)
+
     tutor = open_as(browser, server, "tutor2")  # tutor1 graded it: the second tutor answers
     tutor.goto(f"{server.base}/tutor")
     tutor.get_by_role("link", name="tiny01 / derive, ab1").click()
@@ -70,5 +78,7 @@ def test_student_reads_published_rubric_items_and_a_regrade_answer(browser: Any,
     expect(derive.locator("li", has_text="Correct result")).to_contain_text("✔")
     derive.scroll_into_view_if_needed()
     student.screenshot(path=str(server.shots / "student-sheet-regrade-answered.png"), full_page=True)
-    for page in (student, admin, tutor):
+    grader.reload()  # answered: the mark is gone
+    expect(grader.locator("td.cell.regrade")).to_have_count(0)
+    for page in (student, admin, tutor, grader):
         page.context.close()
