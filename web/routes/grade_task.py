@@ -21,11 +21,12 @@ from gradebook.course.anonymity import aliases, anonymous_key, roster
 from gradebook.errors import InputError
 from gradebook.points.anonymous_grid import masked_cell
 from gradebook.points.by_task import QueueEntry, TaskQueue, task_queue
-from gradebook.points.grid import cell_state, may_grade, save_cell
+from gradebook.points.grid import may_grade, save_cell
 from gradebook.points.page_images import grid_pages
 from gradebook.points.paper import CellConflict, fmt
 
-from web.routes.tutor import _cell_json, json_body, _cfg, _int, _names, _require_sheet, _text, _ticks, _timed, staff
+from web.routes.tutor import (_cell_json, _cfg, _int, _names, _require_sheet, _text, _ticks, _timed, conflict_answer,
+                               json_body, saved_answer, staff)
 from web.security import User, engine_of, tutor_groups
 from web.templating import render
 
@@ -113,19 +114,8 @@ def _save(request: Request, user: User, sheet: str, task: str, body: dict[str, A
                           expected_version=_int(body, "version"), expected_comment_version=_int(body, "comment_version"),
                           reason="graded by task")
     except CellConflict as exc:
-        now = cell_state(engine, manifest, student, task)
-        names = _names(request, {a for a in (exc.current.author, now.entered_by) if a})
-        who = names.get(exc.current.author or "", exc.current.author or "someone")
-        message = str(exc).replace(f"by {exc.current.author} ", f"by {who} ", 1)
-        what = exc.key
-        if masks is not None:  # the key and the message name the student: the pseudonym instead
-            message, what, now = message.replace(student, masks[student]), what.replace(student, masks[student]), \
-                masked_cell(now, masks[student])
-        return JSONResponse({"error": message, "conflict": {"by": who, "what": what},
-                             "cell": _cell_json(now, names)}, status_code=409)
-    if masks is not None:
-        state = masked_cell(state, masks[student])
-    return JSONResponse({"cell": _cell_json(state, {user.subject_id: user.name})})
+        return conflict_answer(request, engine, manifest, student, task, exc, masks, detail=False)
+    return saved_answer(state, user, masks.get(student) if masks is not None else None)
 
 
 @router.post("/tutor/grade/{sheet}/{task}")

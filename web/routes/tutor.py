@@ -16,12 +16,13 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import func, select
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
 from gradebook.course.anonymity import aliases, anonymous_key, anonymous_sheets
 from gradebook.course.config import CourseConfig
+from gradebook.course.manifest import Manifest
 from gradebook.points.anonymous_grid import anonymize_grid, masked_cell
 from gradebook.points.page_images import grid_pages
 from gradebook.errors import InputError
@@ -231,21 +232,31 @@ def _save(request: Request, user: User, sheet: str, group: str, body: dict[str, 
                           comment=_text(body, "comment"), author=user.subject_id,
                           expected_version=_int(body, "version"), expected_comment_version=_int(body, "comment_version"))
     except CellConflict as exc:
-        now = cell_state(engine, manifest, student, task)
-        names = _names(request, {a for a in (exc.current.author, now.entered_by) if a})
-        who = names.get(exc.current.author or "", exc.current.author or "someone")
-        message = str(exc).replace(f"by {exc.current.author} ", f"by {who} ", 1)
-        what = exc.key
-        if masks is not None:  # the cell's key names the student: the pseudonym instead
-            message, what, now = message.replace(student, masks[student]), what.replace(student, masks[student]), \
-                masked_cell(now, masks[student])
-        return JSONResponse({"error": message, "conflict": {"by": who, "at": exc.current.at.isoformat()
-                                                            if exc.current.at else None,
-                                                            "value": exc.current.value, "what": what},
-                             "cell": _cell_json(now, names)}, status_code=409)
-    if masks is not None:
-        state = masked_cell(state, masks[student])
-    return JSONResponse({"cell": _cell_json(state, {user.subject_id: user.name})})
+        return conflict_answer(request, engine, manifest, student, task, exc, masks, detail=True)
+    return saved_answer(state, user, masks.get(student) if masks is not None else None)
+
+
+def saved_answer(state: CellState, user: User, alias: str | None) -> JSONResponse:
+    """A stored save's answer: the cell as it is now (under the student's pseudonym on an anonymous sheet)."""
+    return JSONResponse({"cell": _cell_json(masked_cell(state, alias) if alias is not None else state,
+                                            {user.subject_id: user.name})})
+
+
+def conflict_answer(request: Request, engine: Engine, manifest: Manifest, student: str, task: str, exc: CellConflict,
+                    masks: dict[str, str] | None, detail: bool) -> JSONResponse:
+    """A refused save's answer (409): who changed the cell, the cell as it is now, and (``detail``: the grid's)
+    when and to what; on an anonymous sheet (``masks``) the message and key name the pseudonym, not the student."""
+    now = cell_state(engine, manifest, student, task)
+    names = _names(request, {a for a in (exc.current.author, now.entered_by) if a})
+    who = names.get(exc.current.author or "", exc.current.author or "someone")
+    message = str(exc).replace(f"by {exc.current.author} ", f"by {who} ", 1)
+    what = exc.key
+    if masks is not None:  # the cell's key names the student: the pseudonym instead
+        message, what, now = message.replace(student, masks[student]), what.replace(student, masks[student]), \
+            masked_cell(now, masks[student])
+    conflict: dict[str, Any] = {"by": who, "at": exc.current.at.isoformat() if exc.current.at else None,
+                                "value": exc.current.value, "what": what} if detail else {"by": who, "what": what}
+    return JSONResponse({"error": message, "conflict": conflict, "cell": _cell_json(now, names)}, status_code=409)
 
 
 @router.post("/tutor/{sheet}/{group}/cell")
