@@ -108,9 +108,13 @@ class Cpu:
         if self.dir is not None:
             (self.dir / "cgroup.procs").write_text(str(os.getpid()))
 
+    def usage(self) -> float | None:
+        """CPU-seconds so far."""
+        return int((self.dir / "cpuacct.usage").read_text()) / 1e9 if self.dir is not None else None
+
     def done(self) -> None:
         if self.dir is not None:
-            self.seconds = int((self.dir / "cpuacct.usage").read_text()) / 1e9
+            self.seconds = self.usage()
             for _ in range(100):
                 try:
                     self.dir.rmdir()

@@ -52,13 +52,20 @@ class DaskCluster:
         self.address = f"tcp://127.0.0.1:{_free_port()}"
         env = dict(os.environ, PATH=f"{BIN}{os.pathsep}{os.environ['PATH']}")
         out = open(cwd / f"dask-{workers}.log", "wb")
+        bench = _autograde_bench()
+        self.cpu = {"scheduler": bench.Cpu(), "workers": bench.Cpu()}
         self.procs = [subprocess.Popen([str(BIN / "dask"), "scheduler", "--host", "127.0.0.1", "--port",
                                         self.address.rsplit(":", 1)[1], "--no-dashboard"],
-                                       cwd=cwd, env=env, stdout=out, stderr=out)]
+                                       cwd=cwd, env=env, stdout=out, stderr=out, preexec_fn=self.cpu["scheduler"].enter)]
         self.procs.append(subprocess.Popen([str(BIN / "dask"), "worker", self.address, "--nworkers", str(workers),
                                             "--nthreads", "1", "--no-dashboard", "--memory-limit", "0"],
-                                           cwd=cwd, env=env, stdout=out, stderr=out))
+                                           cwd=cwd, env=env, stdout=out, stderr=out,
+                                           preexec_fn=self.cpu["workers"].enter))
         self._wait(workers)
+
+    def cpu_seconds(self) -> dict[str, float | None]:
+        """CPU-seconds so far of the scheduler and of the worker processes with everything they started."""
+        return {name: cpu.usage() for name, cpu in self.cpu.items()}
 
     def _wait(self, workers: int, timeout: float = 120.0) -> None:
         from distributed import Client
@@ -75,6 +82,8 @@ class DaskCluster:
             except subprocess.TimeoutExpired:
                 proc.kill()
                 proc.wait()
+        for cpu in self.cpu.values():
+            cpu.done()
 
 
 def scores(db: Path) -> dict[tuple[str, str], str]:
@@ -83,13 +92,14 @@ def scores(db: Path) -> dict[tuple[str, str], str]:
                 con.execute("select sheet, student_id, score from autograde_result")}
 
 
-def grade(bench, course: Path, sheets: list[str], cluster: str | None, workers: int) -> tuple[float, float | None]:  # type: ignore[no-untyped-def]
+def grade(bench, course: Path, sheets: list[str], cluster: str | None, workers: int,  # type: ignore[no-untyped-def]
+          warm: bool = False) -> tuple[float, float | None]:
     """Wall and CPU seconds of one `mlph autograde --force` of every sheet (CPU: the grader's processes; a
-    Dask cluster's workers run outside that count)."""
+    Dask cluster's workers run outside that count); ``warm``: of the first sheet only, the warm-up run
+    (workers, kernels, references)."""
     where = ["--cluster", cluster] if cluster else ["--workers", str(workers)]
-    cmd = [str(BIN / "mlph"), "autograde", "--no-progress", *where, *sheets, "--force"]
-    bench.run(cmd[:-1 - len(sheets)] + [sheets[0], "--force"], course)  # warm-up: workers, kernels, references
-    return bench.run(cmd, course)
+    return bench.run([str(BIN / "mlph"), "autograde", "--no-progress", *where, *(sheets[:1] if warm else sheets),
+                      "--force"], course)
 
 
 def references(course: Path, sheets: list[str]) -> None:
@@ -130,15 +140,24 @@ def main() -> None:
         rows: dict[str, tuple[float, float | None]] = {}
         results: dict[str, dict[tuple[str, str], str]] = {}
         if not args.no_local:
+            grade(bench, course, args.sheets, None, cores, warm=True)
             rows[f"local, {cores} workers"] = grade(bench, course, args.sheets, None, cores)
             results[f"local, {cores} workers"] = scores(db)
             print(f"  local: {rows[f'local, {cores} workers'][0]:.1f} s", flush=True)
         for k in args.dask:
             cluster = DaskCluster(k, root)
             try:
-                rows[f"dask, {k} worker{'s' * (k > 1)}"] = grade(bench, course, args.sheets, cluster.address, k)
+                grade(bench, course, args.sheets, cluster.address, k, warm=True)
+                before = cluster.cpu_seconds()
+                rows[f"dask, {k} worker{'s' * (k > 1)}"] = wall, coordinator = grade(
+                    bench, course, args.sheets, cluster.address, k)
+                after = cluster.cpu_seconds()
             finally:
                 cluster.close()
+            spent = {name: (after[name] or 0) - (before[name] or 0) for name in after}
+            print(f"  dask {k}: CPU-s per hand-in: coordinator {(coordinator or 0) / n:.3f}, scheduler "
+                  f"{spent['scheduler'] / n:.3f}, workers with their kernels {spent['workers'] / n:.3f}; cores busy "
+                  f"{((coordinator or 0) + sum(spent.values())) / wall:.2f} of {cores}", flush=True)
             results[f"dask, {k} worker{'s' * (k > 1)}"] = scores(db)
             print(f"  dask {k}: {rows[f'dask, {k} worker' + 's' * (k > 1)][0]:.1f} s", flush=True)
         one = next((rows[key][0] for key in rows if key == "dask, 1 worker"), None)
