@@ -21,14 +21,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from fastapi import HTTPException, Request, Response
-from sqlalchemy import Engine, and_, func, select, text, update
+from sqlalchemy import Connection, Engine, and_, func, select, text, update
 from sqlalchemy.orm import Session
 from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, hash_token, session_account
-from gradebook.store.db import atomic, reading
-from gradebook.store.models import GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
+from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, AccountInfo, hash_token, session_account
+from gradebook.store.db import atomic, read_retrying
+from gradebook.store.models import Account, GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
 
 from web.settings import WebSettings
 
@@ -117,8 +117,12 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 def load_user(engine: Engine, token: str) -> User | None:
     """The user of a live session (not revoked, not expired, account enabled and still with a role): one query."""
     sid = hash_token(token)
-    with reading(engine) as conn, Session(bind=conn) as session:  # one statement: no transaction around it
-        found = session_account(session, sid)
+
+    def read(conn: Connection) -> tuple[WebSession, Account, AccountInfo] | None:
+        with Session(bind=conn) as session:  # one statement: no transaction around it
+            return session_account(session, sid)
+
+    found = read_retrying(engine, read)  # a request's first statement: repeated once on a dropped connection
     if found is None:
         return None
     web, account, info = found

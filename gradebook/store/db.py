@@ -18,16 +18,18 @@ students' counters are one statement (a data-modifying WITH), built once and bou
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Iterator
+import time
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, TypeVar, cast
 
 from sqlalchemy import Connection, Engine, String, Table, create_engine, event, func, inspect, make_url, select, true, update
 from sqlalchemy import bindparam
 from sqlalchemy.dialects.postgresql import ARRAY
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
+from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from gradebook.errors import GradebookError
@@ -100,7 +102,39 @@ def make_engine(db_url: str) -> Engine:
         event.listen(engine, "connect", _sqlite_pragmas)
         event.listen(engine, "begin", _sqlite_begin)
         return engine
-    return create_engine(db_url, pool_pre_ping=True)
+    engine = create_engine(db_url)
+    event.listen(engine, "checkin", _checked_in)
+    event.listen(engine, "checkout", _ping_if_idle(engine.dialect))
+    return engine
+
+
+# A pooled connection is pinged when it is taken from the pool after lying there this long (the server or a
+# proxy may have dropped it meanwhile), not before every use as ``pool_pre_ping`` does (a round trip on every
+# request); a connection dropped while in use more recently is found by the first statement, which
+# :func:`read_retrying` repeats once on a new connection (the pool drops every connection as old as it).
+IDLE_PING_SECONDS = 10.0
+_IDLE_SINCE = "mlph_idle_since"
+
+
+def _checked_in(_dbapi_conn: Any, record: Any) -> None:
+    record.info[_IDLE_SINCE] = time.monotonic()
+
+
+def _ping_if_idle(dialect: Any) -> Callable[[Any, Any, Any], None]:
+    """The pool's checkout hook: a connection idle for :data:`IDLE_PING_SECONDS` is pinged; a dead one is
+    refused (``DisconnectionError``: the pool drops it and takes, or makes, another)."""
+    def checkout(dbapi_conn: Any, record: Any, _proxy: Any) -> None:
+        since = record.info.get(_IDLE_SINCE)
+        if since is None or time.monotonic() - since < IDLE_PING_SECONDS:
+            return
+        try:
+            alive = dialect.do_ping(dbapi_conn)
+        except Exception as exc:
+            raise DisconnectionError(f"a pooled connection was dropped: {exc}") from exc
+        if not alive:
+            raise DisconnectionError("a pooled connection was dropped")
+
+    return checkout
 
 
 def upgrade(engine: Engine) -> None:
@@ -277,6 +311,22 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+T = TypeVar("T")
+
+
+def read_retrying(engine: Engine, read: Callable[[Connection], T]) -> T:
+    """``read`` on a :func:`reading` connection, once more on a new connection when the first one turns out to
+    have been dropped (the first statement of a request: the pool is not pinged before every use)."""
+    try:
+        with reading(engine) as conn:
+            return read(conn)
+    except DBAPIError as exc:
+        if not exc.connection_invalidated:
+            raise
+    with reading(engine) as conn:
+        return read(conn)
+
+
 def gradebook_version(bind: Engine | Connection | Session) -> int:
     """The gradebook's version now (read it before the data it keys: :mod:`gradebook.store.db`)."""
     query = select(GradebookVersion.counter).where(GradebookVersion.id == 1)
@@ -286,12 +336,15 @@ def gradebook_version(bind: Engine | Connection | Session) -> int:
     return int(bind.execute(query).scalar_one())
 
 
+# built once: one statement with the students' ids bound at execution (an expanding IN)
+_VERSIONS = select(GradebookVersion.counter, GradebookVersion.course_counter, select(
+    func.coalesce(func.max(StudentVersion.counter), 0)).where(
+    StudentVersion.student_id.in_(bindparam("ids", expanding=True))).scalar_subquery()).where(GradebookVersion.id == 1)
+
+
 def student_versions(engine: Engine, students: Iterable[str]) -> tuple[int, int, int]:
     """(the gradebook's version, the course's version, the highest version of these students' rows), read
     together: a student's standing computed after this read is current while the last two stay."""
-    theirs = select(func.coalesce(func.max(StudentVersion.counter), 0)).where(
-        StudentVersion.student_id.in_(sorted(students))).scalar_subquery()
-    with reading(engine) as conn:
-        row = conn.execute(select(GradebookVersion.counter, GradebookVersion.course_counter, theirs)
-                           .where(GradebookVersion.id == 1)).one()
+    ids = sorted(students)
+    row = read_retrying(engine, lambda conn: conn.execute(_VERSIONS, {"ids": ids}).one())
     return int(row[0]), int(row[1]), int(row[2])
