@@ -21,14 +21,14 @@ from datetime import datetime, timedelta, timezone
 from typing import Any, Callable
 
 from fastapi import HTTPException, Request, Response
-from sqlalchemy import Connection, Engine, and_, func, select, text, update
+from sqlalchemy import Engine, and_, func, select, text, update
 from sqlalchemy.orm import Session
 from starlette._utils import get_route_path
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, AccountInfo, hash_token, session_account
+from gradebook.people.accounts import ADMIN, STUDENT, TUTOR, hash_token, session_account
 from gradebook.store.db import atomic, read_retrying
-from gradebook.store.models import Account, GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
+from gradebook.store.models import GroupMembership, LoginAttempt, TeamMember, TutorialGroup, WebSession
 
 from web.settings import WebSettings
 
@@ -117,18 +117,13 @@ def set_session_cookie(request: Request, response: Response, token: str) -> None
 def load_user(engine: Engine, token: str) -> User | None:
     """The user of a live session (not revoked, not expired, account enabled and still with a role): one query."""
     sid = hash_token(token)
-
-    def read(conn: Connection) -> tuple[WebSession, Account, AccountInfo] | None:
-        with Session(bind=conn) as session:  # one statement: no transaction around it
-            return session_account(session, sid)
-
-    found = read_retrying(engine, read)  # a request's first statement: repeated once on a dropped connection
-    if found is None:
+    # one statement without a transaction around it, repeated once on a new connection if this one was dropped
+    found = read_retrying(engine, lambda conn: session_account(conn, sid))
+    if found is None or found.revoked_at is not None or _utc(found.expires_at) <= _now() or found.disabled \
+            or found.role is None:
         return None
-    web, account, info = found
-    if web.revoked_at is not None or _utc(web.expires_at) <= _now() or account.disabled or info.role is None:
-        return None
-    return User(info.id, info.username, info.role, info.subject_id, info.name or info.username, web.csrf, sid)
+    return User(found.account_id, found.username, found.role, found.subject_id, found.name or found.username,
+                found.csrf, sid)
 
 
 def current_user(request: Request) -> User | None:

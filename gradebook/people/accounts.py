@@ -16,7 +16,7 @@ from typing import Any, cast
 
 from argon2 import PasswordHasher
 from argon2.exceptions import InvalidHashError, VerificationError
-from sqlalchemy import Engine, select, update
+from sqlalchemy import Connection, Engine, bindparam, select, update
 from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
@@ -118,22 +118,44 @@ def account_info(session: Session, account: Account) -> AccountInfo:
     return _info(account, {}, staff)
 
 
-def session_account(session: Session, session_id: str) -> tuple[WebSession, Account, AccountInfo] | None:
-    """A web session's row, its account and the account's info (as :func:`account_info`), in one query."""
-    student, staff_kind = Account.kind == STUDENT, Account.kind != STUDENT
-    row = session.execute(
-        select(WebSession, Account, nt.student.c.id, nt.student.c.first_name, nt.student.c.last_name,
-               nt.student.c.email, Person.id, Person.name, Person.email, Person.role)
-        .join(Account, Account.id == WebSession.account_id)
-        .outerjoin(nt.student, (nt.student.c.id == Account.subject_id) & student)
-        .outerjoin(Person, (Person.id == Account.subject_id) & staff_kind)
-        .where(WebSession.id == session_id)).first()
+@dataclass(frozen=True)
+class SessionAccount:
+    """What a request needs of its web session and account (:func:`session_account`)."""
+
+    revoked_at: datetime | None
+    expires_at: datetime
+    csrf: str
+    account_id: int
+    username: str
+    subject_id: str
+    role: str | None  # as :class:`AccountInfo`'s: None when the roster entry or staff member is gone
+    name: str
+    disabled: bool
+
+
+# built once (compiled once per process): the session's row, its account, and the student or staff member behind it
+_SESSION_ACCOUNT = (
+    select(WebSession.revoked_at, WebSession.expires_at, WebSession.csrf, Account.id, Account.username,
+           Account.kind, Account.subject_id, Account.disabled, nt.student.c.id, nt.student.c.first_name,
+           nt.student.c.last_name, Person.name, Person.role)
+    .join(Account, Account.id == WebSession.account_id)
+    .outerjoin(nt.student, (nt.student.c.id == Account.subject_id) & (Account.kind == STUDENT))
+    .outerjoin(Person, (Person.id == Account.subject_id) & (Account.kind != STUDENT))
+    .where(WebSession.id == bindparam("session_id")))
+
+
+def session_account(conn: Connection, session_id: str) -> SessionAccount | None:
+    """A web session, its account and the account's role and name (as :func:`account_info`), in one
+    statement of plain columns (every request of a logged-in user runs it)."""
+    row = conn.execute(_SESSION_ACCOUNT, {"session_id": session_id}).first()
     if row is None:
         return None
-    web, account, sid, first, last, email, pid, name, staff_email, role = row
-    students = {sid: (f"{first or ''} {last or ''}".strip(), email or "")} if sid is not None else {}
-    staff = {pid: (name, staff_email or "", role)} if pid is not None else {}
-    return web, account, _info(account, students, staff)
+    revoked, expires, csrf, account_id, username, kind, subject, disabled, sid, first, last, staff_name, staff_role = row
+    if kind == STUDENT:
+        role, name = (STUDENT if sid is not None else None), f"{first or ''} {last or ''}".strip()
+    else:
+        role, name = (staff_role if staff_role in (TUTOR, ADMIN) else None), staff_name or ""
+    return SessionAccount(revoked, expires, csrf, account_id, username, subject, role, name, bool(disabled))
 
 
 def create_accounts(engine: Engine, ids: Iterable[str] = (), *, students: bool = False, staff: bool = False,
