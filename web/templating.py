@@ -1,6 +1,7 @@
 """Jinja2 (autoescape on for every template) and :func:`render`, which every page goes through."""
 from __future__ import annotations
 
+import functools
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
@@ -20,6 +21,7 @@ from web.security import set_pre_csrf_cookie, template_globals
 TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
+@functools.lru_cache(maxsize=4096, typed=True)  # a grid shows the same few values hundreds of times
 def _points(value: Fraction | float | int | str | None) -> str:
     if value is None or value == "":
         return "–"
@@ -28,7 +30,8 @@ def _points(value: Fraction | float | int | str | None) -> str:
 
 def make_env(tz: str) -> jinja2.Environment:
     env = jinja2.Environment(loader=jinja2.FileSystemLoader(TEMPLATE_DIR), autoescape=True,
-                             trim_blocks=True, lstrip_blocks=True)
+                             trim_blocks=True, lstrip_blocks=True,
+                             auto_reload=False)  # templates are compiled once per process, not checked per page
     zone = ZoneInfo(tz)
 
     def local(when: datetime | str | None, pattern: str = "%a %d %b %Y, %H:%M") -> str:
