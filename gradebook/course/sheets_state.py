@@ -140,6 +140,7 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
     """The rows behind the facts (``only``: of these students alone, their teams' members included;
     ``sheets``: of these sheets alone)."""
     raw = _Raw()
+    rows = session.connection().execute  # plain rows: thousands of them, no ORM loading per row
 
     def of(column: Any) -> list[Any]:
         where = [column.in_(only)] if only is not None else []
@@ -147,7 +148,7 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
         sheet_column = getattr(table, "sheet", None)
         return where + ([sheet_column.in_(list(sheets))] if sheets is not None and sheet_column is not None else [])
 
-    for sheet, sid, kind, received in session.execute(select(Handin.sheet, Handin.student_id, Handin.kind,
+    for sheet, sid, kind, received in rows(select(Handin.sheet, Handin.student_id, Handin.kind,
                                                               Handin.received_at).where(Handin.status == "accepted",
                                                                                         *of(Handin.student_id))):
         if counts_zero is not None and received is not None and counts_zero(sheet, sid, utc(received)):
@@ -156,7 +157,7 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             raw.handed[sheet].add(sid)
             if kind == "notebook":
                 raw.notebook_handins[sheet].add(sid)
-    for sheet, sid, status, submitted in session.execute(select(
+    for sheet, sid, status, submitted in rows(select(
             AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)
             .where(*of(AutogradeResult.student_id))):
         if sid not in roster:
@@ -169,11 +170,11 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             raw.notebook_handins[sheet].add(sid)
         if status != "missing":
             raw.handed[sheet].add(sid)
-    for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
+    for sheet, sid, task in rows(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
                                             .where(*of(PaperPoints.student_id))):
         raw.paper_tasks[(sheet, sid)].add(task)
     teams: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
+    for sheet, team, sid in rows(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
                                             .where(*of(TeamMember.student_id))):
         teams[(sheet, team)].append(sid)
     for (sheet, _team), members in teams.items():  # a team's paper points count for every member

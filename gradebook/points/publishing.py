@@ -73,14 +73,14 @@ def waiting_students(session: Session, cfg: CourseConfig, sems: list[SemesterShe
     has points for every paper task), plus anyone whose paper tasks are only partly entered."""
     wanted = {s.id: s for s in sems}
     facts = load_facts(session, cfg, counts_zero=_counts_zero(session, cfg), sheets=list(wanted))
-    tasks: dict[tuple[str, str], set[str]] = defaultdict(set)
-    for sheet, sid, task in session.execute(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
-                                            .where(PaperPoints.sheet.in_(list(wanted)))):
-        tasks[(sheet, sid)].add(task)
+    tasks: dict[str, set[str]] = defaultdict(set)  # sheet -> the students with some paper points on it
+    for sheet, sid in session.connection().execute(select(PaperPoints.sheet, PaperPoints.student_id)
+                                                   .where(PaperPoints.sheet.in_(list(wanted))).distinct()):
+        tasks[sheet].add(sid)
     out = {}
     for sheet, sem in wanted.items():
         assert sem.manifest is not None
-        partial = {sid for (sh, sid), got in tasks.items() if sh == sheet and sid not in facts[sheet].paper_entered}
+        partial = tasks[sheet] - facts[sheet].paper_entered
         out[sheet] = sorted(set(facts[sheet].paper_missing) | partial)
     return out
 
