@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 import tempfile
+import threading
 from collections import Counter
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -17,7 +18,9 @@ from sqlalchemy import Engine, func, or_, select
 from sqlalchemy.orm import Session
 
 from gradebook.course.config import CourseConfig
-from gradebook.course.sheets_state import release_times
+from gradebook.course.sheets_state import release_times, utc
+from gradebook.points.publishing import Publication, publications
+from gradebook.store.db import gradebook_version
 from gradebook.errors import GradebookError
 from gradebook.store.models import AuditLog, AutogradeResult, Handin
 
@@ -79,6 +82,27 @@ def autograde_states(engine: Engine, cfg: CourseConfig) -> list[SheetState]:
     for state in states.values():
         state.problems.sort()
     return list(states.values())
+
+
+_publications: dict[tuple[str, int], tuple[tuple[int, tuple[str, ...]], dict[str, Publication]]] = {}
+_publications_lock = threading.Lock()
+
+
+def admin_publications(engine: Engine, cfg: CourseConfig, now: datetime | None = None) -> dict[str, Publication]:
+    """:func:`gradebook.points.publishing.publications` with who is waiting (``detail``), computed once per version
+    of the gradebook (read before the rows: :mod:`gradebook.store.db`) and set of deadlines passed, the only
+    ways it changes; every worker sees another's write at its next request. Treat it as read-only."""
+    now = utc(now or datetime.now(timezone.utc))
+    key = (gradebook_version(engine), tuple(sem.id for sem in cfg.semester if utc(sem.due) <= now))
+    where = (engine.url.render_as_string(hide_password=False), id(cfg))
+    with _publications_lock:
+        kept = _publications.get(where)
+    if kept is not None and kept[0] == key:
+        return kept[1]
+    found = publications(engine, cfg, now, detail=True)  # one that records an automatic publication moves the version
+    with _publications_lock:
+        _publications[where] = (key, found)
+    return found
 
 
 def _like(text: str) -> str:

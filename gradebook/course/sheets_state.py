@@ -14,7 +14,7 @@ A sheet never authored is *planned* and never decided unless an admin closes it.
 from __future__ import annotations
 
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -140,7 +140,8 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
     """The rows behind the facts (``only``: of these students alone, their teams' members included;
     ``sheets``: of these sheets alone)."""
     raw = _Raw()
-    rows = session.connection().execute  # plain rows: thousands of them, no ORM loading per row
+    def rows(query: Any) -> Sequence[Any]:  # plain rows, fetched at once: thousands, no ORM loading per row
+        return session.connection().execute(query).all()
 
     def of(column: Any) -> list[Any]:
         where = [column.in_(only)] if only is not None else []

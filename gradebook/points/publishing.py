@@ -75,7 +75,7 @@ def waiting_students(session: Session, cfg: CourseConfig, sems: list[SemesterShe
     facts = load_facts(session, cfg, counts_zero=_counts_zero(session, cfg), sheets=list(wanted))
     tasks: dict[str, set[str]] = defaultdict(set)  # sheet -> the students with some paper points on it
     for sheet, sid in session.connection().execute(select(PaperPoints.sheet, PaperPoints.student_id)
-                                                   .where(PaperPoints.sheet.in_(list(wanted))).distinct()):
+                                                   .where(PaperPoints.sheet.in_(list(wanted))).distinct()).all():
         tasks[sheet].add(sid)
     out = {}
     for sheet, sem in wanted.items():
