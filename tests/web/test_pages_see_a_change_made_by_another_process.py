@@ -197,3 +197,39 @@ def test_the_course_standings_after_writes_to_some_students_read_those_students_
     set_extension(engine, "tiny01", "ef3", datetime(2027, 3, 1, 12, tzinfo=timezone.utc), "boss", "ill", cfg)
     assert current_standings(engine, cfg) == compute_standings(engine, cfg)
     assert _course(engine, cfg).data is not kept
+
+
+HANDIN = """
+import sys
+from datetime import datetime, timezone
+from gradebook.store.db import atomic, open_gradebook
+from gradebook.store.models import Handin
+with atomic(open_gradebook(sys.argv[1])) as session:
+    session.add(Handin(sheet="tiny01", student_id=sys.argv[2], kind="paper", source="web", status="accepted",
+                       received_at=datetime(2026, 11, 3, 9, tzinfo=timezone.utc), stored_path="handins/x.pdf"))
+"""
+
+
+def _waiting(page: str) -> str:
+    section = page.split('id="paper-publishing"')[1]
+    start = section.index(">tiny01<")
+    return section[start:section.index("</tr>", start)]
+
+
+def test_the_overviews_paper_publishing_is_computed_once_and_follows_another_process(app: Any,
+                                                                                     gradebook_course: Any) -> None:
+    """Who the sheet's paper points still wait for (the admin overview) is computed once per version of the
+    gradebook, not per request, and a paper hand-in stored by another process is on the next overview."""
+    from web.admin_data import admin_publications
+
+    engine, cfg = app.state.engine, gradebook_course
+    admin = logged_in(app, "boss")
+    assert "cd2" not in _waiting(admin.get("/admin", headers=HTML).text)
+    kept = admin_publications(engine, cfg)
+    assert admin_publications(engine, cfg) is kept  # nothing changed: not computed again
+
+    subprocess.run([sys.executable, "-c", HANDIN, cfg.db_url, "cd2"], cwd=ROOT, check=True, timeout=120,
+                   env={**os.environ, "PYTHONPATH": str(ROOT)})
+
+    assert "cd2" in _waiting(admin.get("/admin", headers=HTML).text)
+    assert admin_publications(engine, cfg)["tiny01"].waiting == ("cd2",)
