@@ -9,6 +9,14 @@ from autograder.limits import Limits
 from autograder.checks import CHECK_MODULE
 
 
+def parse_job(job: dict[str, Any] | str) -> dict[str, Any]:
+    """A job as a dict, from the JSON text the grader ships (``pipeline._for_worker``) or a dict."""
+    parsed = json.loads(job) if isinstance(job, str) else job
+    if not isinstance(parsed, dict):
+        raise TypeError(f"a grading job is a JSON object, not {type(parsed).__name__}")
+    return parsed
+
+
 def grade_job(job: dict[str, Any] | str) -> str:
     """Execute a job's assembled notebook in a fresh sandboxed kernel; the run report as a JSON string.
 
@@ -17,9 +25,7 @@ def grade_job(job: dict[str, Any] | str) -> str:
     start the next one unless ``spare`` is false: set by the pipeline for long-lived workers),
     ``preload`` (module names).
     """
-    if isinstance(job, str):  # as the grader ships it (pipeline._for_worker)
-        job = json.loads(job)
-    assert isinstance(job, dict)
+    job = parse_job(job)
     limits = Limits(**job["limits"])
     files = dict(job.get("files", {}))
     files[CHECK_MODULE.name] = job.get("check_module") or CHECK_MODULE.read_text(encoding="utf-8")
