@@ -35,6 +35,7 @@ from multiprocessing import util as mp_util
 from pathlib import Path
 from typing import IO, Any
 
+from autograder.errors import SandboxUnavailable
 from autograder.limits import Limits
 from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, readable, working_bwrap
 from autograder.sandbox.executor import HEADER
@@ -81,9 +82,13 @@ class Kernel:
         self._forking: threading.Thread | None = None
         self._holder_feed: int | None = None  # the zygote's placeholder's stdin, open while it lives
         self._fork_error: ZygoteUnavailable | None = None
-        self._start()
-        if not spare:
-            self.settle()
+        try:
+            self._start()
+            if not spare:
+                self.settle()
+        except BaseException:
+            self.close()  # its sandbox's directories and cgroups too
+            raise
 
     # -- start-up -------------------------------------------------------------------------------------------
 
@@ -91,8 +96,12 @@ class Kernel:
                stdout: int | None = None) -> None:
         out = self.log if stdout is None else stdout
         if self.sandbox:  # bwrap clears the environment and sets the sandbox's own
-            self.proc = self.sandbox.start(cmd, pass_fds, stdin=stdin, stdout=out, stderr=self.log, cwd=str(self.root),
-                                           env={**os.environ, **SINGLE_THREADED}, start_new_session=True)
+            try:
+                self.proc = self.sandbox.start(cmd, pass_fds, stdin=stdin, stdout=out, stderr=self.log,
+                                               cwd=str(self.root), env={**os.environ, **SINGLE_THREADED},
+                                               start_new_session=True)
+            except SandboxUnavailable as exc:  # this kernel's, not the machine's: the submission's kernel failed
+                raise KernelDied(str(exc)) from None
         else:
             env = {**os.environ, **SINGLE_THREADED, "IPYTHONDIR": str(self.root / "ipython"), "MPLBACKEND": "Agg"}
             self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=self.log, cwd=self.workdir, env=env,
@@ -372,7 +381,13 @@ def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), 
         except Exception as exc:  # started again here, where a failure is this submission's to report
             log.warning("a spare kernel failed to start: %s", exc)
         if kernel is not None:
-            kernel.settle()
+            try:
+                kernel.settle()
+            except KernelDied as exc:
+                log.warning("a spare kernel failed to start: %s", exc)
+                kernel.close()
+                kernel = None
+        if kernel is not None:
             if not kernel.alive():
                 kernel.close()
                 kernel = None

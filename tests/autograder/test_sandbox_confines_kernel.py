@@ -236,3 +236,24 @@ def test_a_sandbox_that_cannot_join_its_cgroups_runs_nothing(monkeypatch, tmp_pa
         assert out.read_text() == "ran\n"
     finally:
         box.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need a grader running as root")
+@pytest.mark.parametrize("use_zygote", ["0", "1"])
+def test_a_kernel_whose_sandbox_cannot_join_its_cgroups_crashes_and_leaves_nothing(monkeypatch, use_zygote):
+    import tempfile
+
+    from autograder.sandbox import bwrap as sandbox
+
+    def refuse(self: sandbox.Cgroups, pid: int) -> None:
+        raise PermissionError("test: refused")
+
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", use_zygote)
+    leftovers = lambda: set(Path(tempfile.gettempdir()).glob(f"{sandbox.SANDBOX_PREFIX}*"))  # noqa: E731
+    before = leftovers()
+    monkeypatch.setattr(sandbox.Cgroups, "join", refuse)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('ran')")])
+    run = execute_notebook(json.loads(nbformat.writes(nb)), LIMITS, {}, sandboxed=True)
+    assert run["status"] == "crashed" and "cgroups" in run["reason"], run["reason"]
+    assert not any(o for cell in run["notebook"].cells for o in cell.outputs)
+    assert leftovers() <= before
