@@ -9,14 +9,17 @@ from autograder.limits import Limits
 from autograder.checks import CHECK_MODULE
 
 
-def grade_job(job: dict[str, Any]) -> str:
+def grade_job(job: dict[str, Any] | str) -> str:
     """Execute a job's assembled notebook in a fresh sandboxed kernel; the run report as a JSON string.
 
-    Job keys: ``notebook`` (assembled, JSON), ``files`` (name → text, the student's own modules),
+    The job is a dict or its JSON text. Job keys: ``notebook`` (assembled, JSON), ``files`` (name → text, the student's own modules),
     ``limits``, ``sandbox`` (default true), ``prestart`` (take a kernel started ahead of need and
     start the next one unless ``spare`` is false: set by the pipeline for long-lived workers),
     ``preload`` (module names).
     """
+    if isinstance(job, str):  # as the grader ships it (pipeline._for_worker)
+        job = json.loads(job)
+    assert isinstance(job, dict)
     limits = Limits(**job["limits"])
     files = dict(job.get("files", {}))
     files[CHECK_MODULE.name] = job.get("check_module") or CHECK_MODULE.read_text(encoding="utf-8")
