@@ -8,7 +8,11 @@ each). The solutions' references are computed first, and each configuration grad
 one sheet (the cluster's workers and kernels started), so that the figures compare the grading itself. Prints the
 total time of each, the speed-up of each Dask size over one Dask worker, and that speed-up against the
 ideal (linear up to the cores available, flat beyond), and checks that every configuration gives every
-submission the same score.
+submission the same score. For each Dask size it also prints the CPU-seconds per hand-in of the coordinator
+(`mlph autograde`), the scheduler, and the workers with their kernels (each in a cpuacct cgroup of its own), and
+the cores the run kept busy; from one worker's figure, the CPU-bound ideal: k workers cannot go faster than
+all the cores' worth of one worker's run (min(k, cores / cores busy with one worker)), so the two ratios tell a
+design that does not scale from a machine that has no idle core left.
 
     .venv/bin/python benchmarks/semester.py [--students 300] [--sheets sheet01 ...] [--dask 1 2 4] [--no-local]
 """
@@ -138,6 +142,7 @@ def main() -> None:
         print(f"{len(args.sheets)} sheets x {args.students} students = {n} hand-ins (built in "
               f"{time.perf_counter() - t0:.0f} s); {cores} cores; sandbox on", flush=True)
         rows: dict[str, tuple[float, float | None]] = {}
+        busy: dict[int, float] = {}  # cores kept busy by a Dask run of k workers (all its processes)
         results: dict[str, dict[tuple[str, str], str]] = {}
         if not args.no_local:
             grade(bench, course, args.sheets, None, cores, warm=True)
@@ -155,20 +160,28 @@ def main() -> None:
             finally:
                 cluster.close()
             spent = {name: (after[name] or 0) - (before[name] or 0) for name in after}
+            busy[k] = ((coordinator or 0) + sum(spent.values())) / wall
             print(f"  dask {k}: CPU-s per hand-in: coordinator {(coordinator or 0) / n:.3f}, scheduler "
                   f"{spent['scheduler'] / n:.3f}, workers with their kernels {spent['workers'] / n:.3f}; cores busy "
                   f"{((coordinator or 0) + sum(spent.values())) / wall:.2f} of {cores}", flush=True)
             results[f"dask, {k} worker{'s' * (k > 1)}"] = scores(db)
             print(f"  dask {k}: {rows[f'dask, {k} worker' + 's' * (k > 1)][0]:.1f} s", flush=True)
         one = next((rows[key][0] for key in rows if key == "dask, 1 worker"), None)
-        print(f"{'configuration':18} {'total s':>8} {'per hand-in s':>13} {'speed-up':>9} {'ideal':>6} {'of ideal':>9}")
+        print(f"{'configuration':18} {'total s':>8} {'per hand-in s':>13} {'speed-up':>9} {'ideal':>6} {'of ideal':>9}"
+              f" {'CPU-bound ideal':>16} {'of it':>6}")
         for key, (wall, _) in rows.items():
             k = int(key.split()[1]) if key.startswith("dask") else None
             line = f"{key:18} {wall:8.1f} {wall / n:13.3f}"
             if k is not None and one is not None:
                 ideal = min(k, cores)
                 line += f" {one / wall:8.2f}x {ideal:5d}x {one / wall / ideal:8.2f}"
+                if 1 in busy:  # one worker's run already keeps busy[1] cores busy: k of them cannot get more than all
+                    bound = min(k, cores / busy[1])
+                    line += f" {bound:15.2f}x {one / wall / bound:6.2f}"
             print(line)
+        if 1 in busy:
+            print(f"  (CPU-bound ideal: min(k, {cores} cores / the {busy[1]:.2f} cores one worker's run keeps busy: "
+                  "its kernel, the worker, the coordinator and the scheduler))")
         first = next(iter(results.values()), {})
         differ = {key: sum(res.get(s) != first.get(s) for s in set(res) | set(first)) for key, res in results.items()}
         print(f"scores: {len(first)} hand-ins graded; configurations disagreeing with the first: "

@@ -386,7 +386,7 @@ def executor_for(workers: int, cluster: str | None, warm: tuple[Limits, bool, tu
         try:
             if warm and warm[1]:
                 client.run(check_bwrap)
-            yield client.get_executor()
+            yield client.get_executor(pure=False)  # a fresh run each time: no hashing of the job into a key
         finally:
             client.close()
     else:
@@ -421,18 +421,11 @@ def default_workers() -> int:
     return max(1, len(os.sched_getaffinity(0)))
 
 
-def plain(obj: Any) -> Any:
-    """Nodes as plain dicts and lists: a job reaches its worker without nbformat's classes (whose unpickling
-    would import nbformat into every worker)."""
-    if isinstance(obj, dict):
-        return {k: plain(v) for k, v in obj.items()}
-    if isinstance(obj, list):
-        return [plain(v) for v in obj]
-    return obj
-
-
-def _for_worker(job: dict[str, Any]) -> dict[str, Any]:
-    return {k: plain(v) if k == "notebook" else v for k, v in job.items() if k not in ("notes", "attempt", "labels")}
+def _for_worker(job: dict[str, Any]) -> str:
+    """The job as the worker gets it: one JSON string. Its nodes arrive as plain dicts and lists (unpickling
+    nbformat's classes would import nbformat into every worker), and a Dask client ships a string as it is,
+    where a nested dict is walked node by node to build the task."""
+    return json.dumps({k: v for k, v in job.items() if k not in ("notes", "attempt", "labels")})
 
 
 def submit_jobs(executor: Executor, jobs: list[dict[str, Any]]) -> dict[Future[str], dict[str, Any]]:

@@ -9,14 +9,23 @@ from autograder.limits import Limits
 from autograder.checks import CHECK_MODULE
 
 
-def grade_job(job: dict[str, Any]) -> str:
+def parse_job(job: dict[str, Any] | str) -> dict[str, Any]:
+    """A job as a dict, from the JSON text the grader ships (``pipeline._for_worker``) or a dict."""
+    parsed = json.loads(job) if isinstance(job, str) else job
+    if not isinstance(parsed, dict):
+        raise TypeError(f"a grading job is a JSON object, not {type(parsed).__name__}")
+    return parsed
+
+
+def grade_job(job: dict[str, Any] | str) -> str:
     """Execute a job's assembled notebook in a fresh sandboxed kernel; the run report as a JSON string.
 
-    Job keys: ``notebook`` (assembled, JSON), ``files`` (name → text, the student's own modules),
+    The job is a dict or its JSON text. Job keys: ``notebook`` (assembled, JSON), ``files`` (name → text, the student's own modules),
     ``limits``, ``sandbox`` (default true), ``prestart`` (take a kernel started ahead of need and
     start the next one unless ``spare`` is false: set by the pipeline for long-lived workers),
     ``preload`` (module names).
     """
+    job = parse_job(job)
     limits = Limits(**job["limits"])
     files = dict(job.get("files", {}))
     files[CHECK_MODULE.name] = job.get("check_module") or CHECK_MODULE.read_text(encoding="utf-8")

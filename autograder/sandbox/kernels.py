@@ -35,10 +35,11 @@ from multiprocessing import util as mp_util
 from pathlib import Path
 from typing import IO, Any
 
+from autograder.errors import SandboxUnavailable
 from autograder.limits import Limits
 from autograder.sandbox.bwrap import HOME, NOBODY, SINGLE_THREADED, Sandbox, is_root, readable, working_bwrap
 from autograder.sandbox.executor import HEADER
-from autograder.sandbox.zygote import (HOLDER_COMMAND, Zygote, ZygoteUnavailable, close_zygote, find_holder, share_zygote,
+from autograder.sandbox.zygote import (HOLDER, Zygote, ZygoteUnavailable, close_zygote, find_holder, share_zygote,
                                        sweep_stale_zygotes, zygote)
 
 log = logging.getLogger(__name__)
@@ -79,32 +80,47 @@ class Kernel:
         self.sock: socket.socket | None = None
         self._buf = bytearray()
         self._forking: threading.Thread | None = None
+        self._holder_feed: int | None = None  # the zygote's placeholder's stdin, open while it lives
         self._fork_error: ZygoteUnavailable | None = None
-        self._start()
-        if not spare:
-            self.settle()
+        try:
+            self._start()
+            if not spare:
+                self.settle()
+        except BaseException:
+            self.close()  # its sandbox's directories and cgroups too
+            raise
 
     # -- start-up -------------------------------------------------------------------------------------------
 
-    def _popen(self, cmd: list[str], pass_fds: tuple[int, ...] = (), stdout: int | None = None) -> None:
+    def _popen(self, cmd: list[str], pass_fds: tuple[int, ...] = (), stdin: int = subprocess.DEVNULL,
+               stdout: int | None = None) -> None:
+        out = self.log if stdout is None else stdout
         if self.sandbox:  # bwrap clears the environment and sets the sandbox's own
-            env, cwd = {**os.environ, **SINGLE_THREADED}, str(self.root)
+            try:
+                self.proc = self.sandbox.start(cmd, pass_fds, stdin=stdin, stdout=out, stderr=self.log,
+                                               cwd=str(self.root), env={**os.environ, **SINGLE_THREADED},
+                                               start_new_session=True)
+            except SandboxUnavailable as exc:  # this kernel's, not the machine's: the submission's kernel failed
+                raise KernelDied(str(exc)) from None
         else:
             env = {**os.environ, **SINGLE_THREADED, "IPYTHONDIR": str(self.root / "ipython"), "MPLBACKEND": "Agg"}
-            cwd = self.workdir
-        self.proc = subprocess.Popen(cmd, stdin=subprocess.DEVNULL, stdout=self.log if stdout is None else stdout,
-                                     stderr=self.log, cwd=cwd,
-                                     env=env, pass_fds=pass_fds, start_new_session=True)
+            self.proc = subprocess.Popen(cmd, stdin=stdin, stdout=out, stderr=self.log, cwd=self.workdir, env=env,
+                                         pass_fds=pass_fds, start_new_session=True)
         self.pidfd = os.pidfd_open(self.proc.pid)
 
     def _start(self) -> None:
         self.sock, theirs = socket.socketpair()
         self._buf = bytearray()
         if self.sandbox and self.use_zygote:
+            # the placeholder (cat) echoes a line it finds waiting on its stdin once it runs; that pipe stays
+            # open for its lifetime (closed, the placeholder and so the sandbox end)
+            feed, self._holder_feed = os.pipe()
             ready, said = os.pipe()
             try:
-                self._popen(self.sandbox.wrap(HOLDER_COMMAND), stdout=said)
+                os.write(self._holder_feed, b"\n")
+                self._popen(HOLDER, stdin=feed, stdout=said)
             finally:
+                os.close(feed)
                 os.close(said)
             self._fork_error = None
             self._forking = threading.Thread(target=self._fork_kernel, args=(theirs, ready), daemon=True)
@@ -115,8 +131,7 @@ class Kernel:
     def _exec_kernel(self, theirs: socket.socket) -> None:
         """A fresh Python running the executor (in the sandbox unless it is off)."""
         with theirs:
-            cmd = [sys.executable, "-c", EXECUTOR_SOURCE, str(theirs.fileno())]
-            self._popen(self.sandbox.wrap(cmd) if self.sandbox else cmd, (theirs.fileno(),))
+            self._popen([sys.executable, "-c", EXECUTOR_SOURCE, str(theirs.fileno())], (theirs.fileno(),))
 
     def _fork_kernel(self, theirs: socket.socket, ready: int) -> None:
         """On a thread: bubblewrap takes ~20 ms to set the sandbox up, a spare kernel must not hold up the
@@ -282,6 +297,9 @@ class Kernel:
             self.proc = None
         if self.sandbox:
             self.sandbox.cgroups.kill_all()
+        if self._holder_feed is not None:
+            os.close(self._holder_feed)
+            self._holder_feed = None
         if self.sock is not None:
             self.sock.close()
             self.sock = None
@@ -363,7 +381,13 @@ def take_kernel(limits: Limits, sandboxed: bool, preload: tuple[str, ...] = (), 
         except Exception as exc:  # started again here, where a failure is this submission's to report
             log.warning("a spare kernel failed to start: %s", exc)
         if kernel is not None:
-            kernel.settle()
+            try:
+                kernel.settle()
+            except KernelDied as exc:
+                log.warning("a spare kernel failed to start: %s", exc)
+                kernel.close()
+                kernel = None
+        if kernel is not None:
             if not kernel.alive():
                 kernel.close()
                 kernel = None

@@ -2,10 +2,10 @@
 local worker processes over a socket in a root-only directory (else one per worker process).
 
 A sandboxed kernel normally costs a fresh Python importing IPython and the sheet's numpy stack
-(about 0.3 CPU-seconds here, per submission). With the zygote, bubblewrap starts
-only a placeholder (``sleep``) with the sandbox's namespaces, mounts, cgroups and limits, and the
-kernel is a fork of a process that has everything imported, entering those namespaces and dropping
-to the sandbox's uid before it runs anything (see the server's doc for the steps).
+(about 0.3 CPU-seconds here, per submission). With the zygote, bubblewrap starts only a placeholder
+(``cat``, see :data:`HOLDER`) with the sandbox's namespaces, mounts, cgroups and limits, and the kernel is a
+fork of a process that has everything imported, entering those namespaces and dropping to the sandbox's uid
+before it runs anything (see the server's doc for the steps).
 
 Only for a grader running as root (entering another user's namespaces needs it). Anything that
 goes wrong here is reported as :class:`ZygoteUnavailable`, and the kernel is started the ordinary
@@ -29,12 +29,13 @@ from autograder.sandbox.bwrap import SINGLE_THREADED, is_root, readable
 from autograder.sandbox.zygote_server import start_time
 
 SERVER = Path(__file__).with_name("zygote_server.py")
-HOLDER = ["sleep", "infinity"]  # the sandbox's placeholder process; the kernel is forked in beside it
-
-
-# The placeholder as started: it says on its stdout (a pipe to the grader) that it runs, so the sandbox is set
-# up, then becomes ``sleep`` with its stdout closed. The grader waits on the pipe instead of polling /proc.
-HOLDER_COMMAND = ["/bin/sh", "-c", f"echo; exec {' '.join(HOLDER)} >&-"]
+# The sandbox's placeholder process, executed by bwrap itself once every namespace and mount is set up; the
+# kernel is forked in beside it. ``cat`` with a line waiting on its stdin (a pipe the grader holds open while the
+# sandbox lives) says that it runs by echoing the line to its stdout (a pipe to the grader), and then waits on
+# its stdin. The grader waits on that pipe instead of polling /proc, and no shell is executed for it (before:
+# ``sh -c "echo; exec sleep infinity >&-"``, one exec more). bwrap's own --info-fd and --json-status-fd speak
+# right after it clones the sandbox, before the mounts: too early for a placeholder to be entered.
+HOLDER = ["cat"]
 ANSWER_TIMEOUT = 60.0  # seconds; a spawn takes milliseconds, a first preload (scipy, sklearn) a few seconds
 
 
@@ -211,7 +212,7 @@ def close_zygote() -> None:
 def find_holder(bwrap_pid: int, timeout: float = 10.0, ready: int | None = None) -> int:
     """The host pid of the placeholder inside the sandbox that ``bwrap_pid`` sets up, once bubblewrap has
     finished (mounts, namespaces) and executed it. ``ready``: a pipe the placeholder writes to when it runs
-    (:data:`HOLDER_COMMAND`); without it, /proc is polled until ``sleep`` appears."""
+    (see :data:`HOLDER`); without it, /proc is polled until the placeholder appears."""
     deadline = time.monotonic() + timeout
     want = os.path.realpath(f"/usr/bin/{HOLDER[0]}")
     pause = 0.002
@@ -220,7 +221,7 @@ def find_holder(bwrap_pid: int, timeout: float = 10.0, ready: int | None = None)
             raise ZygoteUnavailable(f"no placeholder in the sandbox after {timeout} s")
         if not os.read(ready, 1):
             raise ZygoteUnavailable("the sandbox exited before its placeholder started")
-        pause = 0.0005
+        pause = 0.0005  # it runs: found on the first walk
     while time.monotonic() < deadline:
         todo = [bwrap_pid]
         while todo:

@@ -13,7 +13,7 @@ cells in it, so that every kernel forked from here starts warm.
 in the grader's environment; one that fails to import is skipped and named in the answer).
 
 ``{"op": "spawn", ...}`` forks a kernel into the sandbox whose placeholder process is ``holder``
-(a ``sleep`` that bubblewrap started with every namespace, mount, cgroup and limit set up):
+(a ``cat`` that bubblewrap started with every namespace, mount, cgroup and limit set up):
 
 1. the zygote enters the holder's pid namespace for its children only (``setns``: its own processes stay
    where they are), forks the kernel, which is so born inside it, and returns to its own pid namespace

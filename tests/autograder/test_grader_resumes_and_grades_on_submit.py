@@ -125,6 +125,7 @@ def test_a_grader_failure_is_reported_and_retried_by_the_next_run(course_factory
     from concurrent.futures import ThreadPoolExecutor
 
     from autograder.grading import pipeline
+    from autograder.grading.worker import parse_job
 
     cfg = course_factory()
     generate(cfg, "tiny01")
@@ -133,7 +134,7 @@ def test_a_grader_failure_is_reported_and_retried_by_the_next_run(course_factory
     real = pipeline.grade_job
 
     def dying(job):
-        if job["student"] == "bob":
+        if parse_job(job)["student"] == "bob":
             raise RuntimeError("worker lost")
         return real(job)
 
@@ -170,11 +171,11 @@ def _worker_trouble(job):
     """In a real pool worker: one student's job kills its worker, another's exhausts the worker's memory."""
     import os
 
-    from autograder.grading.worker import grade_job
+    from autograder.grading.worker import grade_job, parse_job
 
-    if job["student"] == "killer":
+    if parse_job(job)["student"] == "killer":
         os._exit(9)
-    if job["student"] == "hog":
+    if parse_job(job)["student"] == "hog":
         _ = bytearray(8 * 2**30)
     return grade_job(job)
 

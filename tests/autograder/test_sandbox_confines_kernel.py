@@ -167,3 +167,93 @@ def test_a_grader_that_is_not_root_still_sandboxes():
     assert out[0].strip() == "65534 /home/student False"
     assert out[1].startswith("forks ") and 0 < int(out[1].split()[1]) < 40
 
+
+
+def _tree(pid: int) -> list[int]:
+    """``pid`` and every process under it."""
+    found, todo = [], [pid]
+    while todo:
+        found.append(todo.pop())
+        todo += [int(c) for c in Path(f"/proc/{found[-1]}/task/{found[-1]}/children").read_text().split()]
+    return found
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups and the change of uid need a grader running as root")
+@pytest.mark.parametrize("use_zygote", ["0", "1"])
+def test_bwrap_and_every_process_under_it_are_confined(monkeypatch, use_zygote):
+    """bwrap itself, its init in the sandbox and the command (the exec'd kernel, or the zygote's placeholder):
+    uid/gid 65534 without groups, no new privileges, the configured rlimits, inside the sandbox's cgroups."""
+    from autograder.sandbox.kernels import Kernel
+
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", use_zygote)
+    kernel = Kernel(LIMITS, sandboxed=True)
+    try:
+        kernel.prepare({}, ())
+        assert kernel.proc is not None and kernel.sandbox is not None
+        tree = _tree(kernel.proc.pid)
+        assert len(tree) == 3 and set(tree) <= kernel.sandbox.cgroups.pids_inside()
+        for pid in tree:
+            status = dict(line.split(":", 1) for line in Path(f"/proc/{pid}/status").read_text().splitlines())
+            assert status["Uid"].split() == status["Gid"].split() == ["65534"] * 4, pid
+            assert status["Groups"].strip() == "" and status["NoNewPrivs"].strip() == "1", pid
+            limits = Path(f"/proc/{pid}/limits").read_text()
+            for name, value in (("Max address space", LIMITS.memory_bytes), ("Max file size", LIMITS.file_bytes),
+                                ("Max core file size", 0)):
+                assert f"{name}" in limits and limits.split(name)[1].split()[:2] == [str(value)] * 2, (pid, name)
+    finally:
+        kernel.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need a grader running as root")
+def test_the_sandbox_joins_its_cgroups_before_bwrap_makes_its_cgroup_namespace(monkeypatch):
+    """Seen from inside, every cgroup is the root of the kernel's cgroup namespace: the host's hierarchy (and
+    the names of other sandboxes' cgroups) stays hidden. A sandbox joined after bwrap cloned would see /mlph/k…."""
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", "0")
+    lines = run_cells("print(open('/proc/self/cgroup').read())")[0].splitlines()
+    assert lines and all(line.endswith(":/") for line in lines), lines
+
+
+def test_a_sandbox_that_cannot_join_its_cgroups_runs_nothing(monkeypatch, tmp_path):
+    from autograder.sandbox import bwrap as sandbox
+
+    box = sandbox.Sandbox(LIMITS, check_bwrap())
+    out = tmp_path / "out"
+
+    def refuse(pid: int) -> None:
+        raise PermissionError("test: refused")
+
+    try:
+        monkeypatch.setattr(box.cgroups, "join", refuse)
+        with open(out, "wb") as f, pytest.raises(SandboxUnavailable, match="cgroups"):
+            box.start(["echo", "ran"], stdout=f, cwd=str(box.root), start_new_session=True)
+        monkeypatch.undo()
+        monkeypatch.setattr(sandbox, "_system_binds", lambda: [])  # as if the grader died before sending them
+        with open(out, "wb") as f:
+            assert box.start(["echo", "ran"], stdout=f, cwd=str(box.root), start_new_session=True).wait() != 0
+        monkeypatch.undo()
+        with open(out, "ab") as f:  # and with them it runs
+            assert box.start(["echo", "ran"], stdout=f, cwd=str(box.root), start_new_session=True).wait() == 0
+        assert out.read_text() == "ran\n"
+    finally:
+        box.close()
+
+
+@pytest.mark.skipif(os.geteuid() != 0, reason="cgroups need a grader running as root")
+@pytest.mark.parametrize("use_zygote", ["0", "1"])
+def test_a_kernel_whose_sandbox_cannot_join_its_cgroups_crashes_and_leaves_nothing(monkeypatch, use_zygote):
+    import tempfile
+
+    from autograder.sandbox import bwrap as sandbox
+
+    def refuse(self: sandbox.Cgroups, pid: int) -> None:
+        raise PermissionError("test: refused")
+
+    monkeypatch.setenv("MLPH_KERNEL_ZYGOTE", use_zygote)
+    leftovers = lambda: set(Path(tempfile.gettempdir()).glob(f"{sandbox.SANDBOX_PREFIX}*"))  # noqa: E731
+    before = leftovers()
+    monkeypatch.setattr(sandbox.Cgroups, "join", refuse)
+    nb = nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("print('ran')")])
+    run = execute_notebook(json.loads(nbformat.writes(nb)), LIMITS, {}, sandboxed=True)
+    assert run["status"] == "crashed" and "cgroups" in run["reason"], run["reason"]
+    assert not any(o for cell in run["notebook"].cells for o in cell.outputs)
+    assert leftovers() <= before
