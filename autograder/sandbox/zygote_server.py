@@ -59,7 +59,10 @@ CAPABILITY_VERSION_3 = 0x20080522
 LIBC = ctypes.CDLL(None, use_errno=True)
 KERNEL_FD = 3
 MAX_REQUEST = 1 << 20
-LAZY_NUMPY = ("numpy.random", "numpy.linalg", "numpy.fft", "numpy.polynomial")
+# numpy's submodules loaded on first use, loaded once in the zygote instead of in every kernel: numpy.ma is loaded by
+# np.unique, np.setdiff1d, np.isin and their kin (about 10 ms of every kernel that calls one, sheet03's folds)
+LAZY_NUMPY = ("numpy.random", "numpy.linalg", "numpy.fft", "numpy.polynomial", "numpy.ma", "numpy.exceptions",
+              "numpy.dtypes")
 EXECUTOR: Any = None  # the executor module, loaded by path in serve()
 SHELL: Any = None  # its shell, made once before the first fork
 HOME_PID_NS: int | None = None  # the zygote's own pid namespace (a descriptor), for its children between spawns
