@@ -19,6 +19,7 @@ from gradebook.points.grid import save_cell, student_paper
 from gradebook.points.page_images import render_pages
 from gradebook.store.db import atomic, open_gradebook
 from gradebook.store.models import Handin
+from browser_wait import wait_in_page
 
 STUDENTS = ("ab1", "ef3", "xs4")  # group g1 (tutor1); ab1 handed in a PDF already
 
@@ -68,7 +69,7 @@ def test_a_tutor_grades_one_task_for_the_group_with_the_keyboard_only(browser: A
     expect(page.locator("#total")).to_have_text("1.5")
     expect(page.locator("#page-images img")).to_have_count(1)  # the task's page as an image, no PDF viewer
     expect(page.locator("#pdf")).to_be_hidden()
-    page.wait_for_function("document.querySelector('#page-images img').naturalWidth > 0")
+    wait_in_page(page, "() => document.querySelector('#page-images img').naturalWidth > 0")
     page.screenshot(path=str(server.shots / "tutor-grade-by-task.png"), full_page=True)
     kb.press("p")  # the whole PDF instead, and back
     expect(page.locator("#pdf")).to_be_visible()

@@ -16,6 +16,7 @@ from test_pages_in_a_real_browser import CHROMIUM, Server, browser, inert, open_
 
 from gradebook.points.manual import set_extension
 from gradebook.store.db import open_gradebook
+from browser_wait import wait_in_page
 
 pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
               pytest.mark.timeout(120)]
@@ -24,7 +25,7 @@ pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's c
 def drawn(page: Any, image: Any) -> None:
     """Wait until ``image`` is loaded and drawn (lazy images load when scrolled to)."""
     image.scroll_into_view_if_needed()
-    page.wait_for_function("i => i.complete && i.naturalWidth > 0", arg=image.element_handle(), timeout=10000)
+    wait_in_page(page, "i => i.complete && i.naturalWidth > 0", arg=image.element_handle(), timeout=10)
 
 
 def test_student_tags_pages_and_tutor_sees_each_tasks_pages(browser: Any, server: Server, tmp_path: Path) -> None:

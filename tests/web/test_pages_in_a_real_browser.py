@@ -30,6 +30,7 @@ from gradebook.store.db import atomic, open_gradebook
 from gradebook.people.groups import add_staff, assign_students, import_groups
 from gradebook.store.models import Handin
 from gradebook.people.roster import import_students
+from browser_wait import wait_in_page
 
 CHROMIUM = Path("/usr/bin/chromium")
 pytestmark = [pytest.mark.skipif(not CHROMIUM.exists(), reason="needs Debian's chromium at /usr/bin/chromium"),
@@ -234,9 +235,9 @@ def test_tutor_enters_a_groups_points_with_the_keyboard_only(browser: Any, serve
     kb.press("ArrowLeft")
     expect(cell(page, "ab1", "proof")).to_be_focused()
     expect(page.locator("#empty-count")).to_have_text("0")
-    page.wait_for_function("() => !document.querySelector('input.pts.saving')")
+    wait_in_page(page, "() => !document.querySelector('input.pts.saving')")
     page.locator("tr[data-student='ab1'] button.pick").click()
-    page.wait_for_function("() => !document.querySelector('.saved')")  # the green flash of the last save is over
+    wait_in_page(page, "() => !document.querySelector('.saved')")  # the green flash of the last save is over
     page.wait_for_timeout(500)  # and its fading
     page.screenshot(path=str(server.shots / "tutor-grid.png"), full_page=True)
     page.reload()
@@ -344,7 +345,7 @@ def test_rubric_ticks_with_the_keyboard_only(browser: Any, server: Server) -> No
     expect(cell(page, "cd2", "derive")).to_have_value("4")
     kb.press("Escape")
     expect(cell(page, "cd2", "derive")).to_be_focused()
-    page.wait_for_function("() => !document.querySelector('input.pts.saving')")
+    wait_in_page(page, "() => !document.querySelector('input.pts.saving')")
     state = student_paper(open_gradebook(server.cfg.db_url), server.cfg.manifest("tiny01"), "cd2")["derive"]
     assert (state.points, state.ticks) == (Fraction(4), ("setup", "result"))
     page.context.close()
