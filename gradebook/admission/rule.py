@@ -18,6 +18,7 @@ from sqlalchemy import Engine, func, select, tuple_
 from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
+from gradebook.store.db import plain_rows
 from gradebook.course.config import AdmissionRule, CourseConfig, SemesterSheet
 from gradebook.points.handins import LateDecision, current_groups, decide_late, stored_share
 from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, Handin, PaperPoints,
@@ -172,15 +173,14 @@ class _Notebook:
 def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
     score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
                      + func.coalesce(nt.grade.c.extra_credit, 0.0))
-    rows = session.connection().execute(  # plain rows (no ORM loading): a course's are thousands
+    rows = plain_rows(session,
         select(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp, score)
         .select_from(nt.grade)
         .join(nt.submitted_notebook, nt.grade.c.notebook_id == nt.submitted_notebook.c.id)
         .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
         .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
         .where(*([nt.submitted_assignment.c.student_id.in_(ids)] if ids is not None else []))
-        .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp)
-    ).all()
+        .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp))
     return {(sid, sheet): (nt.exact_score(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
 
 
@@ -193,7 +193,7 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
     columns = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
                AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at,
                AutogradeResult.deadline)  # not the result's JSON
-    results = {(r.student_id, r.sheet): r for r in session.connection().execute(select(*columns).where(*only)).all()}
+    results = {(r.student_id, r.sheet): r for r in plain_rows(session, select(*columns).where(*only))}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     out: dict[tuple[str, str], _Notebook] = {}
     for key in scores.keys() | results.keys():
@@ -224,8 +224,8 @@ def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]],
                   ids: set[str] | None = None) -> dict[tuple[str, str], Fraction]:
     """Exact sums, computed in integer units of 1/L (L: the lcm of the denominators that occur).
     In a team, every member gets, per task, the points entered for any member (the highest)."""
-    rows = session.connection().execute(select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)
-                           .where(*([PaperPoints.student_id.in_(ids)] if ids is not None else []))).all()
+    rows = plain_rows(session, select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)
+                                .where(*([PaperPoints.student_id.in_(ids)] if ids is not None else [])))
     values = {pts: _fraction(pts) for pts in {r[3] for r in rows}}
     unit = math.lcm(*(v.denominator for v in values.values())) if values else 1
     units = {pts: v.numerator * (unit // v.denominator) for pts, v in values.items()}
@@ -249,7 +249,7 @@ def _teams(session: Session, only: set[str] | None = None) -> dict[tuple[str, st
     if only is not None:
         theirs = select(TeamMember.sheet, TeamMember.team).where(TeamMember.student_id.in_(sorted(only)))
         query = query.where(tuple_(TeamMember.sheet, TeamMember.team).in_(theirs))
-    for sheet, team, sid in session.connection().execute(query).all():
+    for sheet, team, sid in plain_rows(session, query):
         teams[(sheet, team)].append(sid)
     return teams
 
@@ -282,12 +282,12 @@ def _students(session: Session, ids: set[str] | None = None) -> list[Any]:
     """The roster: students with a profile (ids only nbgrader or the autograder stored are left out)."""
     current_group = (select(GroupMembership.student_id, func.min(GroupMembership.group_id).label("group_id"))
                      .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id).subquery())
-    return list(session.connection().execute(
+    return list(plain_rows(session,
         select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, nt.student.c.email,
                StudentProfile.matriculation, current_group.c.group_id)
         .join(StudentProfile, StudentProfile.student_id == nt.student.c.id)
         .outerjoin(current_group, current_group.c.student_id == nt.student.c.id)
-        .where(*([nt.student.c.id.in_(ids)] if ids is not None else []))).all())
+        .where(*([nt.student.c.id.in_(ids)] if ids is not None else []))))
 
 
 def off_roster(engine: Engine) -> list[str]:
@@ -345,7 +345,7 @@ def _pdfs(session: Session, ids: set[str] | None) -> dict[tuple[str, str], datet
              .where(Handin.kind == "paper", Handin.status == "accepted",
                     *([Handin.student_id.in_(ids)] if ids is not None else []))
              .group_by(Handin.student_id, Handin.sheet))
-    return {(sid, sheet): utc(at) for sid, sheet, at in session.connection().execute(query).all() if at is not None}
+    return {(sid, sheet): utc(at) for sid, sheet, at in plain_rows(session, query) if at is not None}
 
 
 def _counts_zero(cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],

@@ -13,8 +13,9 @@ A sheet never authored is *planned* and never decided unless an admin closes it.
 """
 from __future__ import annotations
 
+import functools
 from collections import defaultdict
-from collections.abc import Callable, Collection, Sequence
+from collections.abc import Callable, Collection
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -25,7 +26,7 @@ from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.course.config import CourseConfig, SemesterSheet
-from gradebook.store.db import atomic
+from gradebook.store.db import atomic, plain_rows
 from gradebook.errors import InputError
 from gradebook.store.models import AuditLog, AutogradeResult, Handin, PaperPoints, SheetState, StudentProfile, TeamMember
 
@@ -140,8 +141,7 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
     """The rows behind the facts (``only``: of these students alone, their teams' members included;
     ``sheets``: of these sheets alone)."""
     raw = _Raw()
-    def rows(query: Any) -> Sequence[Any]:  # plain rows, fetched at once: thousands, no ORM loading per row
-        return session.connection().execute(query).all()
+    rows = functools.partial(plain_rows, session)
 
     def of(column: Any) -> list[Any]:
         where = [column.in_(only)] if only is not None else []

@@ -79,9 +79,21 @@ def _audit(session: Session, author: str, username: str, old: str | None, new: s
                          reason=reason))
 
 
+def _full_name(first: str | None, last: str | None) -> str:
+    return f"{first or ''} {last or ''}".strip()
+
+
+def _role(kind: str, on_roster: bool, staff_role: str | None) -> str | None:
+    """An account's role now: a student's while they are on the roster, a staff member's while their role is
+    tutor or admin; None otherwise (the account then opens nothing)."""
+    if kind == STUDENT:
+        return STUDENT if on_roster else None
+    return staff_role if staff_role in (TUTOR, ADMIN) else None
+
+
 def _subjects(session: Session) -> tuple[dict[str, tuple[str, str]], dict[str, tuple[str, str, str]]]:
     """Roster: id → (name, email); staff: id → (name, email, role)."""
-    students = {sid: (f"{first or ''} {last or ''}".strip(), email or "") for sid, first, last, email in
+    students = {sid: (_full_name(first, last), email or "") for sid, first, last, email in
                 session.execute(select(nt.student.c.id, nt.student.c.first_name, nt.student.c.last_name,
                                        nt.student.c.email))}
     staff = {p.id: (p.name, p.email or "", p.role) for p in session.execute(select(Person)).scalars()}
@@ -89,12 +101,12 @@ def _subjects(session: Session) -> tuple[dict[str, tuple[str, str]], dict[str, t
 
 
 def _info(account: Account, students: dict[str, tuple[str, str]], staff: dict[str, tuple[str, str, str]]) -> AccountInfo:
+    staff_role: str | None = None
     if account.kind == STUDENT:
         name, email = students.get(account.subject_id, ("", ""))
-        role: str | None = STUDENT if account.subject_id in students else None
     else:
         name, email, staff_role = staff.get(account.subject_id, ("", "", ""))
-        role = staff_role if staff_role in (TUTOR, ADMIN) else None
+    role = _role(account.kind, account.subject_id in students, staff_role)
     return AccountInfo(account.id, account.username, account.kind, account.subject_id, role, name, email,
                        bool(account.disabled), account.password_hash is not None, account.last_login_at)
 
@@ -111,7 +123,7 @@ def account_info(session: Session, account: Account) -> AccountInfo:
     if account.kind == STUDENT:
         row = session.execute(select(nt.student.c.first_name, nt.student.c.last_name, nt.student.c.email)
                               .where(nt.student.c.id == account.subject_id)).first()
-        students = {account.subject_id: (f"{row[0] or ''} {row[1] or ''}".strip(), row[2] or "")} if row else {}
+        students = {account.subject_id: (_full_name(row[0], row[1]), row[2] or "")} if row else {}
         return _info(account, students, {})
     person = session.get(Person, account.subject_id)
     staff = {person.id: (person.name, person.email or "", person.role)} if person else {}
@@ -151,11 +163,9 @@ def session_account(conn: Connection, session_id: str) -> SessionAccount | None:
     if row is None:
         return None
     revoked, expires, csrf, account_id, username, kind, subject, disabled, sid, first, last, staff_name, staff_role = row
-    if kind == STUDENT:
-        role, name = (STUDENT if sid is not None else None), f"{first or ''} {last or ''}".strip()
-    else:
-        role, name = (staff_role if staff_role in (TUTOR, ADMIN) else None), staff_name or ""
-    return SessionAccount(revoked, expires, csrf, account_id, username, subject, role, name, bool(disabled))
+    name = _full_name(first, last) if kind == STUDENT else staff_name or ""
+    return SessionAccount(revoked, expires, csrf, account_id, username, subject, _role(kind, sid is not None, staff_role),
+                          name, bool(disabled))
 
 
 def create_accounts(engine: Engine, ids: Iterable[str] = (), *, students: bool = False, staff: bool = False,

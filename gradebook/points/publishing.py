@@ -28,7 +28,7 @@ from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.course.sheets_state import CountsZero, load_facts, require_sheet, utc
 from gradebook.errors import InputError
 from gradebook.points.handins import decide_late
-from gradebook.store.db import atomic
+from gradebook.store.db import atomic, plain_rows
 from gradebook.store.models import AuditLog, Extension, PaperPoints, PaperPublication
 
 AUTO, ADMIN, WITHDRAWN = "auto", "admin", "withdrawn"
@@ -74,8 +74,8 @@ def waiting_students(session: Session, cfg: CourseConfig, sems: list[SemesterShe
     wanted = {s.id: s for s in sems}
     facts = load_facts(session, cfg, counts_zero=_counts_zero(session, cfg), sheets=list(wanted))
     tasks: dict[str, set[str]] = defaultdict(set)  # sheet -> the students with some paper points on it
-    for sheet, sid in session.connection().execute(select(PaperPoints.sheet, PaperPoints.student_id)
-                                                   .where(PaperPoints.sheet.in_(list(wanted))).distinct()).all():
+    for sheet, sid in plain_rows(session, select(PaperPoints.sheet, PaperPoints.student_id)
+                                 .where(PaperPoints.sheet.in_(list(wanted))).distinct()):
         tasks[sheet].add(sid)
     out = {}
     for sheet, sem in wanted.items():

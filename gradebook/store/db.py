@@ -19,7 +19,7 @@ from __future__ import annotations
 
 import re
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
@@ -309,6 +309,12 @@ def reading(engine: Engine) -> Iterator[Connection]:
         if conn.dialect.name == "postgresql":
             conn.execution_options(isolation_level="AUTOCOMMIT")
         yield conn
+
+
+def plain_rows(session: Session, query: Any) -> Sequence[Any]:
+    """``query``'s rows on the session's connection, as plain rows fetched at once: no ORM loading per row (a
+    course's hand-ins, results or paper points are thousands), and in the session's transaction."""
+    return session.connection().execute(query).all()
 
 
 T = TypeVar("T")
