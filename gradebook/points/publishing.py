@@ -16,7 +16,7 @@ from __future__ import annotations
 
 import dataclasses
 from collections import defaultdict
-from collections.abc import Collection
+from collections.abc import Callable, Collection
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
@@ -55,10 +55,11 @@ def _paper_sheets(cfg: CourseConfig) -> list[SemesterSheet]:
     return [s for s in cfg.semester if s.manifest is not None and s.manifest.paper_tasks]
 
 
-def _counts_zero(session: Session, cfg: CourseConfig) -> CountsZero:
+def _counts_zero(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> CountsZero:
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     extensions = {(sid, sheet): utc(until) for sid, sheet, until in session.execute(
-        select(Extension.student_id, Extension.sheet, Extension.until))}
+        select(Extension.student_id, Extension.sheet, Extension.until)
+        .where(*([Extension.student_id.in_(only)] if only is not None else [])))}
 
     def counts_zero(sheet: str, student: str, received: datetime) -> bool:
         manifest = manifests.get(sheet)
@@ -67,15 +68,18 @@ def _counts_zero(session: Session, cfg: CourseConfig) -> CountsZero:
     return counts_zero
 
 
-def waiting_students(session: Session, cfg: CourseConfig, sems: list[SemesterSheet]) -> dict[str, list[str]]:
+def waiting_students(session: Session, cfg: CourseConfig, sems: list[SemesterSheet],
+                     only: set[str] | None = None) -> dict[str, list[str]]:
     """Per sheet, the roster students its grading still waits for on paper: the gradebook's own notion of a
     graded sheet (:class:`~gradebook.course.sheets_state.SheetFacts`: whoever handed in anything that counts
-    has points for every paper task), plus anyone whose paper tasks are only partly entered."""
+    has points for every paper task), plus anyone whose paper tasks are only partly entered. ``only``: among
+    these students alone, read for them alone (the caller includes every member of their teams)."""
     wanted = {s.id: s for s in sems}
-    facts = load_facts(session, cfg, counts_zero=_counts_zero(session, cfg), sheets=list(wanted))
+    facts = load_facts(session, cfg, counts_zero=_counts_zero(session, cfg, only), only=only, sheets=list(wanted))
     tasks: dict[str, set[str]] = defaultdict(set)  # sheet -> the students with some paper points on it
+    mine = [PaperPoints.student_id.in_(only)] if only is not None else []
     for sheet, sid in plain_rows(session, select(PaperPoints.sheet, PaperPoints.student_id)
-                                 .where(PaperPoints.sheet.in_(list(wanted))).distinct()):
+                                 .where(PaperPoints.sheet.in_(list(wanted)), *mine).distinct()):
         tasks[sheet].add(sid)
     out = {}
     for sheet, sem in wanted.items():
@@ -130,17 +134,23 @@ def may_publish_itself(cfg: CourseConfig, stored: Collection[str], now: datetime
     return any(_needs_waiting(cfg, sem, None, now, False) for sem in _paper_sheets(cfg) if sem.id not in stored)
 
 
+# how the waiting lists are found: (session, cfg, the sheets) -> sheet -> students (waiting_students, or one kept)
+WaitingOf = Callable[[Session, CourseConfig, list[SemesterSheet]], dict[str, list[str]]]
+
+
 def publications(engine: Engine, cfg: CourseConfig, now: datetime | None = None,
-                 detail: bool = False) -> dict[str, Publication]:
+                 detail: bool = False, waiting_of: WaitingOf | None = None) -> dict[str, Publication]:
     """Every paper sheet's publishing state; a sheet whose automatic publication holds now is recorded as
-    published (once). ``detail``: also who is waiting on sheets that cannot publish yet (the admin page)."""
+    published (once). ``detail``: also who is waiting on sheets that cannot publish yet (the admin page).
+    ``waiting_of``: finds the waiting lists (default :func:`waiting_students`; the admin page brings a kept
+    one up to date)."""
     now = utc(now or datetime.now(timezone.utc))
     sheets = _paper_sheets(cfg)
     with Session(engine) as session:
         rows = {r.sheet: r for r in session.execute(select(PaperPublication)).scalars()}
         todo = [sem for sem in sheets if rows.get(sem.id) is None or rows[sem.id].published_at is None]
         look = [sem for sem in todo if _needs_waiting(cfg, sem, rows.get(sem.id), now, detail)]
-        waiting = waiting_students(session, cfg, look) if look else {}
+        waiting = (waiting_of or waiting_students)(session, cfg, look) if look else {}
         states = {sem.id: _state(cfg, sem, rows.get(sem.id), tuple(waiting.get(sem.id, ()))) for sem in todo}
         graded = set(session.execute(select(PaperPoints.sheet).where(
             PaperPoints.sheet.in_([sem.id for sem in todo])).distinct()).scalars()) if todo else set()

@@ -233,3 +233,63 @@ def test_the_overviews_paper_publishing_is_computed_once_and_follows_another_pro
 
     assert "cd2" in _waiting(admin.get("/admin", headers=HTML).text)
     assert admin_publications(engine, cfg)["tiny01"].waiting == ("cd2",)
+
+
+def test_the_overviews_waiting_lists_after_saves_read_the_students_saved_alone(app: Any,
+                                                                              gradebook_course: Any) -> None:
+    """After paper hand-ins and points of some students (a team among them), the overview's waiting lists are
+    brought up to date by reading those students and their teammates alone, and equal computing everything
+    afresh after every step, whatever the order of the steps."""
+    from datetime import datetime, timedelta, timezone
+
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    import web.admin_data as admin_data
+    from gradebook.people.teams import import_teams
+    from gradebook.points.grid import save_cell
+    from gradebook.points.publishing import publications
+    from gradebook.store.db import atomic
+    from gradebook.store.models import Handin
+
+    engine, cfg = app.state.engine, gradebook_course
+    teams = cfg.root / "teams.csv"
+    teams.write_text("student_id,team\nab1,t1\ncd2,t1\n")
+    import_teams(engine, cfg.manifest("tiny01"), teams, "boss")
+    now = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)  # past both deadlines
+    read_for: list[set[str] | None] = []
+    patched: list[set[str]] = []  # every read for some students alone, over all examples
+    original = admin_data.waiting_students
+
+    def spy(session: Any, cfg_: Any, sems: Any, only: set[str] | None = None) -> Any:
+        read_for.append(only)
+        return original(session, cfg_, sems, only)
+
+    steps = st.lists(st.tuples(st.sampled_from(["handin", "points", "clear"]), st.sampled_from(["ab1", "cd2", "ef3"]),
+                               st.sampled_from(["tiny01", "tiny02"])), min_size=1, max_size=6)
+
+    @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
+    @given(steps)
+    def check(ops: list[tuple[str, str, str]]) -> None:
+        admin_data.admin_publications(engine, cfg, now)  # kept
+        for what, student, sheet in ops:
+            if what == "handin":
+                with atomic(engine) as session:
+                    session.add(Handin(sheet=sheet, student_id=student, kind="paper", source="web",
+                                       status="accepted", received_at=now - timedelta(days=30)))
+            else:
+                save_cell(engine, cfg.manifest(sheet), student, "proof", value="1" if what == "points" else None,
+                          author="tutor1")
+            read_for.clear()
+            found = admin_data.admin_publications(engine, cfg, now)
+            fresh = publications(engine, cfg, now, detail=True)
+            assert {k: (p.waiting, p.published) for k, p in found.items()} == \
+                   {k: (p.waiting, p.published) for k, p in fresh.items()}
+            team = {"ab1", "cd2"} if student in ("ab1", "cd2") else {student}
+            assert read_for in ([], [team], [None])  # nothing written / the students alone / all (after a publication)
+            patched.extend(only for only in read_for if only is not None)
+
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(admin_data, "waiting_students", spy)
+        check()
+    assert {"ab1", "cd2"} in patched and {"ef3"} in patched  # the lists were brought up to date, not read again
