@@ -4,6 +4,8 @@ A synthetic course of 1000 students × 12 sheets (benchmarks/gradebook.py's buil
 3 paper tasks per sheet, all entered) in a private schema of the local server's database ``test``;
 34 tutorial groups of about 30 students, 10 tutors (3-4 groups each) and an admin.
 
+- A warm-up first (:func:`warm_up`): the load meets a server that has been running, as at a deadline, not
+  workers that compile their templates and statements on the tutors' first grids.
 - Load phases, one per ``--tutor-pause`` value (default ``1,0``: a human pace, then the tight loop), each into
   other groups of the tutors:
   - Saves: 10 tutors save cells of the tutors' grid concurrently (``--saves`` each), every tutor with two tabs
@@ -11,7 +13,7 @@ A synthetic course of 1000 students × 12 sheets (benchmarks/gradebook.py's buil
     version), while the admin saves into the same cells (real races between processes' requests). Before each
     save a tutor pauses a random time of up to ``--tutor-pause`` s (uniform: 1 s is a fast human, two
     keystrokes and a tab per cell; 0 is the tight loop, ~10x more saves a second than ten humans make), and
-    loads their grid first and after every 20 saves. p50/p95 of a save's round trip and of its handler time;
+    loads their grid first (all ten at the same instant; printed apart as well) and after every 20 saves. p50/p95 of a save's round trip and of its handler time;
     every save must be stored or answered with a conflict, and the audit log must hold exactly the stored ones,
     each based on the value before it (no lost update).
   - At the same time ``--refreshing`` (100) students refresh their dashboards until the saves are done, a
@@ -26,8 +28,10 @@ A synthetic course of 1000 students × 12 sheets (benchmarks/gradebook.py's buil
     .venv/bin/python benchmarks/web.py [--saves 60] [--workers 2] [--refreshing 100] [--tutor-pause 1,0]
         [--pg postgresql+psycopg://postgres@127.0.0.1:5432/test]
 
-Two uvicorn workers by default (``--workers``): the pages' standings are kept per worker and version of the
-gradebook (:mod:`gradebook.admission.current`), so both workers must see every change the other makes (the audit
+As many uvicorn workers as ``mlph serve`` starts by default (``--workers``; two per core: a worker's requests share
+one interpreter lock, which a page waits for again after each of its database round trips). The pages' standings
+are kept per worker and version of the gradebook (:mod:`gradebook.admission.current`), so every worker must see
+every change another makes (the audit
 check above covers the saves; tests/web/test_pages_see_a_change_made_by_another_process.py the pages). (With an
 older uvicorn, ``--workers`` > 1 left Nagle on for accepted connections, ~40 ms per keep-alive request,
 Kludex/uvicorn#3149; uvicorn 0.55 binds the socket with IPPROTO_TCP: the static-file floor shows it.)
@@ -55,6 +59,9 @@ from typing import Any
 
 import httpx
 from sqlalchemy import create_engine, insert, select, text
+
+sys.path[:] = [p for p in sys.path if Path(p or ".").resolve() != Path(__file__).resolve().parent]  # not the package
+from web.settings import default_workers  # noqa: E402
 
 HERE = Path(__file__).resolve().parent
 SHEET, TASKS, GROUP_SIZE, TUTORS = "sheet05", ("p0", "p1", "p2"), 30, 10
@@ -149,15 +156,17 @@ class Outcomes:
 
 
 def grader(http: httpx.Client, author: str, cells: list[tuple[str, str, str]], saves: int, seed: int,
-           out: Outcomes, tabs: int = 2, pause: float = 0.0, grid: Outcomes | None = None) -> None:
+           out: Outcomes, tabs: int = 2, pause: float = 0.0, grid: Outcomes | None = None,
+           first: Outcomes | None = None) -> None:
     """``saves`` saves of random cells (group, student, task) from ``tabs`` tabs, each with its own idea
     of the cells' versions (a tab learns a cell's version only from its own saves' answers); a pause of up
-    to ``pause`` s before each save; with ``grid``, the group's grid is loaded first and after every 20 saves."""
+    to ``pause`` s before each save; with ``grid``, the group's grid is loaded first (into ``first`` as well)
+    and after every 20 saves."""
     rng = random.Random(seed)
     known: list[dict[tuple[str, str], tuple[int, str]]] = [{} for _ in range(tabs)]
     for k in range(saves):
         if grid is not None and k % 20 == 0:
-            timed_page(http, f"/tutor/{SHEET}/{cells[0][0]}", grid, author)
+            timed_page(http, f"/tutor/{SHEET}/{cells[0][0]}", grid, author, first if k == 0 else None)
         time.sleep(rng.uniform(0, pause))
         tab = known[rng.randrange(tabs)]
         group, student, task = rng.choice(cells)
@@ -190,19 +199,22 @@ def grader(http: httpx.Client, author: str, cells: list[tuple[str, str, str]], s
         tab[(student, task)] = (cell["version"], cell["points"] or "")
 
 
-def timed_page(http: httpx.Client, path: str, out: Outcomes, who: str) -> None:
-    """One GET of a page, its round trip and handler time recorded in ``out`` (an error with its status)."""
+def timed_page(http: httpx.Client, path: str, out: Outcomes, who: str, also: Outcomes | None = None) -> None:
+    """One GET of a page, its round trip and handler time recorded in ``out`` (an error with its status), and
+    in ``also``."""
     t0 = time.perf_counter()
     try:
         r = http.get(path, headers={"accept": "text/html"})
         status: object = r.status_code
     except httpx.HTTPError as exc:
         r, status = None, type(exc).__name__
-    with out.lock:
-        out.latencies.append(time.perf_counter() - t0)
-        out.server.append(server_time(r) if r is not None else float("nan"))
-        if status != 200:
-            out.errors.append(f"{who}: {path} {status}")
+    elapsed = time.perf_counter() - t0
+    for into in (out, also) if also is not None else (out,):
+        with into.lock:
+            into.latencies.append(elapsed)
+            into.server.append(server_time(r) if r is not None else float("nan"))
+            if status != 200:
+                into.errors.append(f"{who}: {path} {status}")
 
 
 def server_time(r: httpx.Response) -> float:
@@ -353,7 +365,7 @@ def admin_reader(http: httpx.Client, pages: dict[str, Outcomes], pause: float, s
 
 
 def run_saves(base: str, url: str, held: dict[str, list[str]], saves: int, pause: float = 0.0, slot: int = 0,
-              grid: Outcomes | None = None) -> Outcomes:
+              grid: Outcomes | None = None, first_grids: Outcomes | None = None) -> Outcomes:
     """Every tutor saving into their ``slot``-th group, the admin into the tutors' first cells, concurrently."""
     out = Outcomes()
     threads = []
@@ -365,7 +377,7 @@ def run_saves(base: str, url: str, held: dict[str, list[str]], saves: int, pause
         cells = [(group, f"s{first + k:05d}", t) for k in range(GROUP_SIZE) for t in TASKS]
         shared += cells[:12]
         threads.append(threading.Thread(target=grader, args=(client(base, url, tutor), tutor, cells, saves, i, out),
-                                        kwargs={"pause": pause, "grid": grid}))
+                                        kwargs={"pause": pause, "grid": grid, "first": first_grids}))
     # the admin saves into the tutors' first cells at the same time: real races between requests
     threads.append(threading.Thread(target=grader, args=(client(base, url, "boss"), "boss", shared, saves, 99, out, 1),
                                     kwargs={"pause": pause}))
@@ -416,6 +428,29 @@ def sequential_saves(base: str, url: str, held: dict[str, list[str]], n: int) ->
     return out
 
 
+def warm_up(base: str, url: str, held: dict[str, list[str]], students: int) -> float:
+    """A server that has been running (as at a deadline): every worker has compiled its templates and
+    statements and read the course once. Each tutor loads a grid of their third group (which the load phases do
+    not save into) six times, the admin the overview and the admission list four times each from three
+    connections, and 40 students' dashboards are read (none of the refreshing students'), all concurrently, so
+    that the requests spread over the workers. Returns the seconds it took."""
+    def pages(http: httpx.Client, paths: list[str]) -> None:
+        for path in paths:
+            http.get(path, headers={"accept": "text/html"}).raise_for_status()
+
+    jobs = [(client(base, url, f"t{i}"), [f"/tutor/{SHEET}/{held[f't{i}'][2]}"] * 6) for i in range(TUTORS)]
+    jobs += [(client(base, url, "boss"), ["/admin", "/admin/admission"] * 4) for _ in range(3)]
+    jobs += [(client(base, url, "boss"), [f"/students/s{students - 1 - k:05d}" for k in range(j, 40, 4)])
+             for j in range(4)]
+    threads = [threading.Thread(target=pages, args=job) for job in jobs]
+    t0 = time.perf_counter()
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    return time.perf_counter() - t0
+
+
 def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.Namespace, slot: int,
                pause: float, server: int) -> list[str]:
     """One load phase: the tutors' saves (a pause of up to ``pause`` s before each) into their ``slot``-th
@@ -426,13 +461,13 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
           f"{os.getloadavg()[0]:.1f}:")
     since = datetime.now(timezone.utc)
     storm = Refreshers(base, url, args.students, args.refreshing, args.pause, args.client_processes)
-    grid, admin = Outcomes(), {"/admin": Outcomes(), "/admin/admission": Outcomes()}
+    grid, first, admin = Outcomes(), Outcomes(), {"/admin": Outcomes(), "/admin/admission": Outcomes()}
     stop = threading.Event()
     reader = threading.Thread(target=admin_reader, args=(client(base, url, "boss"), admin, args.admin_pause, stop))
     t0, cpu = time.perf_counter(), server_cpu(server)
     reader.start()
     try:
-        out = run_saves(base, url, held, args.saves, pause, slot, grid)
+        out = run_saves(base, url, held, args.saves, pause, slot, grid, first)
         wall = time.perf_counter() - t0
     finally:
         stop.set()
@@ -451,6 +486,12 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
                   f" students in {args.client_processes} client processes, pause up to {args.pause:g} s")
             summary(label, [t for t, _, _ in mine], [srv for _, srv, _ in mine], TARGETS["student dashboard"])
     summary(f"tutor grid under load ({len(grid.latencies)})", grid.latencies, grid.server, TARGETS["tutor grid"])
+    later = grid.latencies[:]
+    for t in first.latencies:
+        later.remove(t)
+    print(f"  {'':<34} of these, the {len(first.latencies)} tutors' first grids (opened at the same instant): median "
+          f"{statistics.median(first.latencies) * 1000:.0f} ms, slowest {max(first.latencies) * 1000:.0f} ms; the "
+          f"others: median {statistics.median(later) * 1000:.0f} ms, p95 {percentile(later, 95) * 1000:.0f} ms")
     for path, pages_ in admin.items():
         if pages_.latencies:
             summary(f"{path} under load ({len(pages_.latencies)})", pages_.latencies, pages_.server,
@@ -469,7 +510,7 @@ def main() -> None:
     ap.add_argument("--sheets", type=int, default=12)
     ap.add_argument("--saves", type=int, default=60, help="saves per tutor (and by the admin)")
     ap.add_argument("--reps", type=int, default=20)
-    ap.add_argument("--workers", type=int, default=2)
+    ap.add_argument("--workers", type=int, default=default_workers(), help="uvicorn workers (default: as `mlph serve`)")
     ap.add_argument("--refreshing", type=int, default=100, help="students refreshing their dashboards during the saves")
     ap.add_argument("--pause", type=float, default=1.0, help="longest pause (s) before a refresh")
     ap.add_argument("--tutor-pause", type=lambda v: [float(x) for x in v.split(",")], default=[1.0, 0.0],
@@ -503,6 +544,8 @@ def main() -> None:
             proc, base = start_server(root, url, args.workers)
             print(f"uvicorn on {base}, {args.workers} worker(s); load average before: "
                   f"{' '.join(f'{x:.1f}' for x in os.getloadavg())} on {os.cpu_count()} CPU(s)")
+            print(f"warm-up (a running server: each worker's templates, statements and course read once): "
+                  f"{warm_up(base, url, held, args.students):.1f} s")
             problems: list[str] = []
             for slot, pause in enumerate(args.tutor_pause):
                 problems += under_load(base, url, held, args, slot, pause, proc.pid)

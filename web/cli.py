@@ -112,11 +112,12 @@ def accounts_links(usernames: tuple[str, ...], csv_path: Path, base_url: str | N
 @click.command()
 @click.option("--host", default="127.0.0.1", show_default=True)
 @click.option("--port", type=int, default=8000, show_default=True)
-@click.option("--workers", type=int, default=1, show_default=True,
-              help="uvicorn worker processes (nothing lives in process memory: any number works).")
+@click.option("--workers", type=click.IntRange(min=1), default=None,
+              help="uvicorn worker processes (nothing lives in process memory: any number works)  "
+                   "[default: two per core]")
 @click.option("--grade", is_flag=True, help="Also run the grader (`mlph autograde --watch`) beside the web server, "
                                             "stopped with it; its log: <course data>/logs/grader.log.")
-def serve(host: str, port: int, workers: int, grade: bool) -> None:
+def serve(host: str, port: int, workers: int | None, grade: bool) -> None:
     """Run the web application with uvicorn (put it behind a TLS reverse proxy; see the README).
 
     \b
@@ -126,6 +127,7 @@ def serve(host: str, port: int, workers: int, grade: bool) -> None:
     from gradebook.store.db import open_gradebook
 
     from web.app import serve_app
+    from web.settings import default_workers
 
     cfg = load_config()
     open_gradebook(cfg.db_url, create=False)  # a bad course or database is an error here, not in every worker
@@ -136,8 +138,9 @@ def serve(host: str, port: int, workers: int, grade: bool) -> None:
         version = check_hub(hub)
         click.echo(f"JupyterHub {version} at {hub.api_url}: service {hub.service!r} registered, its token valid; "
                    f"serving under {hub.prefix}/")
+    workers = workers or default_workers()
     click.echo(f"serving {cfg.name} (data {cfg.data_dir}, database {cfg.db_url.split('@')[-1]}) on http://{host}:{port}"
-               + (" with the grader beside it" if grade else ""))
+               f" with {workers} worker(s)" + (" and the grader beside it" if grade else ""))
     serve_app(cfg, host, port, workers, grade=grade)
 
 
