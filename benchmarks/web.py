@@ -55,6 +55,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
 from pathlib import Path
+from collections.abc import Callable
 from typing import Any
 
 import httpx
@@ -115,17 +116,36 @@ def staff_and_groups(url: str, students: int) -> dict[str, list[str]]:
     return held
 
 
-def server_cpu(pid: int) -> float:
-    """CPU seconds (user + system) so far of the server process ``pid`` and its children (the uvicorn workers)."""
-    total = 0.0
+def proc_cpu(chosen: Callable[[int, str, int], bool]) -> dict[int, float]:
+    """CPU seconds (user + system) so far of each process for which ``chosen(pid, command name, parent pid)``."""
+    found = {}
     for stat in Path("/proc").glob("[0-9]*/stat"):
         try:
-            fields = stat.read_text().rsplit(")", 1)[1].split()
-        except (OSError, IndexError):
+            head, _, tail = stat.read_text().rpartition(")")
+            fields = tail.split()
+        except OSError:
             continue
-        if stat.parent.name == str(pid) or fields[1] == str(pid):
-            total += (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
-    return total
+        if fields and chosen(int(stat.parent.name), head.partition("(")[2], int(fields[1])):
+            found[int(stat.parent.name)] = (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+    return found
+
+
+def server_cpu(pid: int) -> float:
+    """CPU seconds so far of the server process ``pid`` and its children (the uvicorn workers)."""
+    return sum(proc_cpu(lambda p, _name, parent: pid in (p, parent)).values())
+
+
+def cpu_shares(server: int, clients: set[int]) -> dict[str, dict[int, float]]:
+    """CPU seconds so far of each process of the server, of PostgreSQL (every ``postgres`` process on the
+    machine: on a quiet machine, this benchmark's) and of the clients (this process and ``clients``)."""
+    return {"server": proc_cpu(lambda p, _name, parent: server in (p, parent)),
+            "database": proc_cpu(lambda _p, name, _parent: name == "postgres"),
+            "clients": proc_cpu(lambda p, _name, _parent: p == os.getpid() or p in clients)}
+
+
+def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
+    """CPU seconds between two :func:`cpu_shares`, per share (a process that ended in between is left out)."""
+    return {k: sum(cpu - before[k].get(pid, 0.0) for pid, cpu in after[k].items()) for k in before}
 
 
 def free_port() -> int:
@@ -464,11 +484,12 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
     grid, first, admin = Outcomes(), Outcomes(), {"/admin": Outcomes(), "/admin/admission": Outcomes()}
     stop = threading.Event()
     reader = threading.Thread(target=admin_reader, args=(client(base, url, "boss"), admin, args.admin_pause, stop))
-    t0, cpu = time.perf_counter(), server_cpu(server)
+    t0, cpu = time.perf_counter(), cpu_shares(server, {p.pid for p in storm.procs if p.pid is not None})
     reader.start()
     try:
         out = run_saves(base, url, held, args.saves, pause, slot, grid, first)
         wall = time.perf_counter() - t0
+        after = cpu_shares(server, {p.pid for p in storm.procs if p.pid is not None})  # before the clients stop
     finally:
         stop.set()
         dash = storm.stop()
@@ -496,11 +517,13 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
         if pages_.latencies:
             summary(f"{path} under load ({len(pages_.latencies)})", pages_.latencies, pages_.server,
                     TARGETS["admin overview"])
-    cpu = server_cpu(server) - cpu
+    used = cpu_used(cpu, after)
     requests = n + len(dash) + len(grid.latencies) + sum(len(o.latencies) for o in admin.values())
     print(f"  (load average at the end of the phase: {os.getloadavg()[0]:.1f}; {len(dash) / wall:.0f} dashboards/s; "
-          f"the server's workers used {cpu:.1f} CPU-s in {wall:.1f} s for {requests} requests, "
-          f"{cpu / max(requests, 1) * 1000:.1f} ms each)")
+          f"the server's workers used {used['server']:.1f} CPU-s in {wall:.1f} s for {requests} requests, "
+          f"{used['server'] / max(requests, 1) * 1000:.1f} ms each; PostgreSQL {used['database']:.1f} CPU-s "
+          f"({used['database'] / max(requests, 1) * 1000:.1f} ms a request), the clients {used['clients']:.1f}: "
+          f"{sum(used.values()) / wall:.2f} of the {os.cpu_count()} cores busy)")
     return out.errors[:5] + errors[:5] + grid.errors[:5] + check_audit(url, out, since)
 
 
