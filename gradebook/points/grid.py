@@ -151,12 +151,11 @@ def _members(session: Session, group: str) -> list[tuple[str, str, str]]:
 
 def _teams(session: Session, sheet: str, students: Sequence[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """student → team, and team → members (all of them, also those outside ``students``)."""
-    teams = set(session.execute(select(TeamMember.team).where(TeamMember.sheet == sheet,
-                                                               TeamMember.student_id.in_(students))).scalars())
+    teams = select(TeamMember.team).where(TeamMember.sheet == sheet, TeamMember.student_id.in_(students))
     members: dict[str, list[str]] = defaultdict(list)
     team_of: dict[str, str] = {}
-    for team, sid in session.execute(select(TeamMember.team, TeamMember.student_id).where(
-            TeamMember.sheet == sheet, TeamMember.team.in_(teams))):
+    for team, sid in session.execute(select(TeamMember.team, TeamMember.student_id).where(  # one statement
+            TeamMember.sheet == sheet, TeamMember.team.in_(teams)).order_by(TeamMember.id)):
         members[team].append(sid)
         team_of[sid] = team
     return team_of, members
@@ -205,12 +204,13 @@ def _scores(session: Session, sheet: str, ids: Sequence[str]) -> dict[str, tuple
     return {sid: (nt.exact_score(t), utc(stamps[sid]) if stamps[sid] else None) for sid, t in total.items()}
 
 
-def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
-                members: dict[str, list[str]], team_of: dict[str, str]) -> dict[str, Fraction]:
+def _autograded(session: Session, manifest: Manifest, students: Sequence[str], members: dict[str, list[str]],
+                team_of: dict[str, str]) -> tuple[dict[str, Fraction], dict[str, AutogradeResult]]:
     """student → the sheet's notebook points that count, by the admission's rule
     (:func:`gradebook.admission.rule.notebook_points`: nbgrader's scores with manual scores, the stored late
     decision or else one taken from the time of receipt, the late policy, a team's best), read for
-    ``students`` and their teammates only (the admission's own reads every student of every sheet)."""
+    ``students`` and their teammates only (the admission's own reads every student of every sheet); and the
+    autograding results read for it (of ``students`` and their teammates)."""
     from gradebook.points.handins import current_groups, decide_late, stored_share
     from gradebook.store.models import Extension
     from gradebook.course.sheets_state import utc
@@ -221,7 +221,7 @@ def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
         AutogradeResult.sheet == manifest.id, AutogradeResult.student_id.in_(ids))).scalars()}
     extensions = {sid: utc(until) for sid, until in session.execute(select(Extension.student_id, Extension.until).where(
         Extension.sheet == manifest.id, Extension.student_id.in_(ids)))}
-    groups = current_groups(session)
+    groups = current_groups(session, ids)
     ranked: dict[str, tuple[Fraction, Fraction]] = {}  # (counted, raw)
     for sid in scores.keys() | results.keys():
         ag = results.get(sid)
@@ -238,7 +238,7 @@ def _autograded(session: Session, manifest: Manifest, students: Sequence[str],
         best = max((ranked[m] for m in crew if m in ranked), default=None)
         if best is not None:
             out[sid] = best[0]
-    return out
+    return out, results
 
 
 def _cells(session: Session, manifest: Manifest, students: Sequence[str],
@@ -272,17 +272,16 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
     manifest = cfg.manifest(sheet)
     ensure_seeded(engine, manifest)
     with Session(engine) as session:
-        found = session.get(TutorialGroup, group)
+        found = session.execute(select(TutorialGroup.name, Person.name).outerjoin(  # the group and its tutor
+            Person, Person.id == TutorialGroup.tutor_id).where(TutorialGroup.id == group)).first()
         if found is None:
             raise InputError(f"unknown tutorial group {group!r}")
-        tutor = session.get(Person, found.tutor_id) if found.tutor_id else None
+        group_name, tutor_name = found
         roster = _members(session, group)
         ids = [sid for sid, _, _ in roster]
         team_of, members = _teams(session, sheet, ids)
         handins = _handins(session, sheet, sorted(set(ids) | {m for ms in members.values() for m in ms}))
-        auto = _autograded(session, manifest, ids, members, team_of)
-        results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
-            AutogradeResult.sheet == sheet, AutogradeResult.student_id.in_(ids))).scalars()}
+        auto, results = _autograded(session, manifest, ids, members, team_of)
         cells = _cells(session, manifest, ids, members, team_of)
         rubrics = sheet_rubrics(session, manifest)
         regrades = _open_regrades(session, sheet, ids, members, team_of)
@@ -294,7 +293,7 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
         students.append(GridStudent(
             sid, last, first, team, auto.get(sid), result.status if result else None, result.reason if result else None,
             _latest([handins.get((m, "paper")) for m in crew]), _latest([handins.get((m, "notebook")) for m in crew])))
-    return Grid(sheet, manifest.title, group, found.name, tutor.name if tutor else None, manifest.paper_tasks,
+    return Grid(sheet, manifest.title, group, group_name, tutor_name, manifest.paper_tasks,
                 manifest.notebook_points, tuple(students), cells, rubrics, regrades)
 
 

@@ -107,7 +107,10 @@ def seed(session: Session, manifest: Manifest, now: datetime | None = None) -> l
 
 def ensure_seeded(engine: Engine, manifest: Manifest) -> None:
     """Seed the sheet's rubrics in their own transaction, if any task still lacks its rows (one query when
-    all are there); two processes seeding at once: the unique key refuses the second, whose work is done."""
+    all are there, none when the sheet has no rubric); two processes seeding at once: the unique key refuses the
+    second, whose work is done."""
+    if not any(t.rubric for t in manifest.paper_tasks):
+        return
     with Session(engine) as session:
         have = set(session.execute(select(RubricItemRow.task).where(RubricItemRow.sheet == manifest.id)
                                    .distinct()).scalars())
