@@ -23,7 +23,7 @@ from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.current import StudentKey, StudentNow, current_standing, shown_standing, student_now
 from gradebook.admission.lines import PartLine, part_lines
-from gradebook.admission.rule import Standing, compute_standings
+from gradebook.admission.rule import RuleData, Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
@@ -151,9 +151,32 @@ class _Rows:
         return self.teams.get(sheet, [student])
 
 
-def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
+def _rows(session: Session, student: str, sheets: list[str], known: RuleData | None = None) -> _Rows:
     """What :func:`sheet_view` shows of ``student`` on ``sheets``, in nine queries (teams as
-    :func:`web.security.team_of` gives them; the last: whether a grader runs)."""
+    :func:`web.security.team_of` gives them; the last: whether a grader runs); six when ``known``, the rule's
+    rows of the student read before (:func:`gradebook.admission.current.student_now`), gives their teams,
+    extensions and current group."""
+    if known is not None:
+        teams = {sheet: sorted(known.team_of[(student, sheet)]) for sheet in sheets if (student, sheet) in known.team_of}
+        extensions = {sheet: known.extensions[(student, sheet)] for sheet in sheets
+                      if (student, sheet) in known.extensions}
+        group = known.groups.get(student)
+    else:
+        teams, extensions, group = _teams_and_extensions(session, student, sheets) + (group_of(session, student),)
+    everyone = sorted({student}.union(*teams.values()))
+
+    def rows(model: Any, *order: Any) -> list[Any]:
+        return list(session.execute(select(model).where(model.sheet.in_(sheets), model.student_id.in_(everyone))
+                                    .order_by(*order)).scalars())
+
+    return _Rows(teams, extensions, rows(AutogradeResult), rows(Handin, Handin.received_at.desc()),
+                 rows(PaperPoints), rows(PaperComment), group, grader_alive(session),
+                 tuple(session.execute(select(RubricItemRow).where(RubricItemRow.sheet.in_(sheets))).scalars()))
+
+
+def _teams_and_extensions(session: Session, student: str,
+                          sheets: list[str]) -> tuple[dict[str, list[str]], dict[str, datetime]]:
+    """``student``'s teams (sheet → the members, sorted) and extensions (sheet → until) on ``sheets``."""
     mine = {sheet: team for sheet, team in session.execute(select(TeamMember.sheet, TeamMember.team).where(
         TeamMember.student_id == student, TeamMember.sheet.in_(sheets)))}
     teams: dict[str, list[str]] = {}
@@ -163,17 +186,9 @@ def _rows(session: Session, student: str, sheets: list[str]) -> _Rows:
             if mine.get(sheet) == team:
                 teams.setdefault(sheet, []).append(sid)
         teams = {sheet: sorted(members) for sheet, members in teams.items()}
-    everyone = sorted({student}.union(*teams.values()))
     extensions = {sheet: until for sheet, until in session.execute(select(Extension.sheet, Extension.until).where(
         Extension.student_id == student, Extension.sheet.in_(sheets)))}
-
-    def rows(model: Any, *order: Any) -> list[Any]:
-        return list(session.execute(select(model).where(model.sheet.in_(sheets), model.student_id.in_(everyone))
-                                    .order_by(*order)).scalars())
-
-    return _Rows(teams, extensions, rows(AutogradeResult), rows(Handin, Handin.received_at.desc()),
-                 rows(PaperPoints), rows(PaperComment), group_of(session, student), grader_alive(session),
-                 tuple(session.execute(select(RubricItemRow).where(RubricItemRow.sheet.in_(sheets))).scalars()))
+    return teams, extensions
 
 
 def _result(rows: _Rows, sheet: str, members: list[str]) -> AutogradeResult | None:
@@ -325,7 +340,8 @@ def dashboard(engine: Engine, cfg: CourseConfig, student: str,
     published = published_sheets(engine, cfg) if published is None else published
     standing = state.standing if staff else shown_standing(cfg, state, hidden_paper(cfg, published), now)
     sheets = [sem for sem in cfg.semester if only is None or sem.id in only]
-    rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), state.key)
+    rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), state.key,
+                      state.data)
     return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff, published=published.get(sem.id),
                                  now=now) for sem in sheets]
 
@@ -335,17 +351,18 @@ _kept_lock = threading.Lock()
 MAX_KEPT = 20_000
 
 
-def _kept_rows(engine: Engine, student: str, sheets: tuple[str, ...], key: StudentKey) -> _Rows:
+def _kept_rows(engine: Engine, student: str, sheets: tuple[str, ...], key: StudentKey,
+               known: RuleData | None = None) -> _Rows:
     """``student``'s rows for the dashboard, read again only when ``key`` (the versions of the course and of
     their team's rows, :func:`gradebook.admission.current.keyed_standing`) moved: all of them are rows of
-    those students (team membership is the course's)."""
+    those students (team membership is the course's). ``known``: the rule's rows read at ``key`` or later."""
     where = (engine.url.render_as_string(hide_password=False), student)
     with _kept_lock:
         found = _kept.get(where)
     if found is not None and found[0] == key and found[1] == sheets:
         return found[2]
     with Session(engine) as session:
-        rows = _rows(session, student, list(sheets))
+        rows = _rows(session, student, list(sheets), known)
     with _kept_lock:
         if len(_kept) >= MAX_KEPT:
             _kept.clear()

@@ -332,7 +332,7 @@ def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None)
     _team_notebook(notebook, teams)
     students = _students(session, only)
     roster = {row[0] for row in students} if only is None or ids == only else None  # None: read for ``ids``
-    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions, groups), only=ids)
+    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions, groups), only=ids, teams=teams)
     overrides = _overrides(session, only)
     team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
     return RuleData(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Collection
+from collections.abc import Callable, Collection, Mapping
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -137,9 +137,10 @@ CountsZero = Callable[[str, str, datetime], bool]
 
 
 def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None,
-         only: set[str] | None = None, sheets: Collection[str] | None = None) -> _Raw:
+         only: set[str] | None = None, sheets: Collection[str] | None = None,
+         teams: Mapping[tuple[str, str], list[str]] | None = None) -> _Raw:
     """The rows behind the facts (``only``: of these students alone, their teams' members included;
-    ``sheets``: of these sheets alone)."""
+    ``sheets``: of these sheets alone; ``teams``: (sheet, team) → members, when the caller has read them)."""
     raw = _Raw()
     rows = functools.partial(plain_rows, session)
 
@@ -174,10 +175,11 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
     for sheet, sid, task in rows(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
                                             .where(*of(PaperPoints.student_id))):
         raw.paper_tasks[(sheet, sid)].add(task)
-    teams: dict[tuple[str, str], list[str]] = defaultdict(list)
-    for sheet, team, sid in rows(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
-                                            .where(*of(TeamMember.student_id))):
-        teams[(sheet, team)].append(sid)
+    if teams is None:
+        teams = defaultdict(list)
+        for sheet, team, sid in rows(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
+                                     .where(*of(TeamMember.student_id))):
+            teams[(sheet, team)].append(sid)
     for (sheet, _team), members in teams.items():  # a team's paper points count for every member
         tasks = set().union(*(raw.paper_tasks.get((sheet, m), set()) for m in members))
         for m in members:
@@ -185,11 +187,16 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
     return raw
 
 
-def release_times(session: Session, cfg: CourseConfig) -> dict[str, datetime | None]:
+def release_times(session: Session, cfg: CourseConfig,
+                  states: dict[str, SheetState] | None = None) -> dict[str, datetime | None]:
     """The released sheets of the semester plan, each with the time of its release: recorded by `mlph
-    release`; None for a sheet generated into nbgrader by a gradebook from before ``sheet_state``."""
-    recorded = {sheet: utc(at) for sheet, at in session.execute(
-        select(SheetState.sheet, SheetState.released_at).where(SheetState.released_at.is_not(None))) if at}
+    release`; None for a sheet generated into nbgrader by a gradebook from before ``sheet_state``.
+    ``states``: the ``sheet_state`` rows, when the caller has read them already."""
+    if states is None:
+        recorded = {sheet: utc(at) for sheet, at in session.execute(
+            select(SheetState.sheet, SheetState.released_at).where(SheetState.released_at.is_not(None))) if at}
+    else:
+        recorded = {sheet: utc(row.released_at) for sheet, row in states.items() if row.released_at is not None}
     generated = set(session.execute(select(nt.assignment.c.name)).scalars())
     return {sem.id: recorded.get(sem.id) for sem in cfg.semester if sem.id in recorded or sem.id in generated}
 
@@ -217,19 +224,21 @@ def handin_refusal(engine: Engine, cfg: CourseConfig, sheet: str) -> str | None:
 
 def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
                counts_zero: CountsZero | None = None, only: set[str] | None = None,
-               sheets: Collection[str] | None = None) -> dict[str, SheetFacts]:
+               sheets: Collection[str] | None = None,
+               teams: Mapping[tuple[str, str], list[str]] | None = None) -> dict[str, SheetFacts]:
     """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
     hand-in it counts as 0 is not waited for (without it, every accepted hand-in is). ``only``: the facts
     of these students alone (with all members of their teams: what decides a sheet for one student), read
-    with the same queries restricted to them (one student's page does not read the course)."""
+    with the same queries restricted to them (one student's page does not read the course). ``teams``: (sheet,
+    team) → members, every team of ``only`` (of the course without it), when the caller has read them."""
     if roster is None:
         roster = roster_ids(session) if only is None else set(session.execute(
             select(StudentProfile.student_id).where(StudentProfile.student_id.in_(only))).scalars())
     elif only is not None:
         roster = roster & only
     states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
-    released_ids = release_times(session, cfg)
-    raw = _raw(session, roster, counts_zero, only, sheets)  # sheets: the others' facts read as nothing handed in
+    released_ids = release_times(session, cfg, states)
+    raw = _raw(session, roster, counts_zero, only, sheets, teams)  # sheets: the others' facts read as nothing handed in
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)
