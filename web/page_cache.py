@@ -29,7 +29,8 @@ from sqlalchemy.orm import Session
 from gradebook.course.anonymity import anonymous_sheets
 from gradebook.course.config import CourseConfig
 from gradebook.course.sheets_state import student_sheets, utc
-from gradebook.points.publishing import may_publish_itself, published_sheets
+from gradebook.points.current_publications import current_publications
+from gradebook.points.publishing import may_publish_itself
 from gradebook.store.models import PaperPublication
 
 FRESH_SECONDS = 600  # a tag holds the 10-minute slot it was made in: a bound for any change with time not modelled
@@ -46,26 +47,18 @@ class CourseFacts:
     stored: dict[str, datetime | None]  # the stored publications: sheet -> published at (None: withdrawn)
 
     def published(self, engine: Engine, cfg: CourseConfig, now: datetime,
-                  counter: int) -> tuple[dict[str, datetime], bool]:
+                  versions: tuple[int, int]) -> tuple[dict[str, datetime], bool]:
         """(the sheets whose paper points students read, with the time of publication; whether that depends on
         more than the stored rows and the time). It does when an automatic publication could happen now: then
-        :func:`gradebook.points.publishing.published_sheets` is asked, once per ``counter`` (the gradebook's
-        version, read before) and set of deadlines passed, and its answer holds only while nothing is written."""
+        the publications kept per process are asked (:mod:`gradebook.points.current_publications`: once per
+        ``versions``, the gradebook's and the course's as read before, and set of deadlines passed; after a
+        tutor's save only the students saved are read), and the answer holds only while nothing is written."""
         if not may_publish_itself(cfg, self.stored, now):
             return {sheet: utc(at) for sheet, at in self.stored.items() if at is not None}, False
-        where = (engine.url.render_as_string(hide_password=False), id(cfg))
-        due = tuple(sem.id for sem in cfg.semester if utc(sem.due) <= utc(now))
-        with _facts_lock:
-            kept = _live.get(where)
-        if kept is not None and kept[0] == (counter, due):
-            return kept[1], True
-        found = published_sheets(engine, cfg, now)
-        with _facts_lock:
-            _live[where] = ((counter, due), found)
-        return found, True
+        found = current_publications(engine, cfg, now, versions)
+        return {sheet: p.published_at for sheet, p in found.items() if p.published_at is not None}, True
 
 
-_live: dict[tuple[str, int], tuple[tuple[int, tuple[str, ...]], dict[str, datetime]]] = {}
 _facts: dict[tuple[str, int], CourseFacts] = {}
 _facts_lock = threading.Lock()
 

@@ -220,19 +220,19 @@ def test_the_overviews_paper_publishing_is_computed_once_and_follows_another_pro
                                                                                      gradebook_course: Any) -> None:
     """Who the sheet's paper points still wait for (the admin overview) is computed once per version of the
     gradebook, not per request, and a paper hand-in stored by another process is on the next overview."""
-    from web.admin_data import admin_publications
+    from gradebook.points.current_publications import current_publications
 
     engine, cfg = app.state.engine, gradebook_course
     admin = logged_in(app, "boss")
     assert "cd2" not in _waiting(admin.get("/admin", headers=HTML).text)
-    kept = admin_publications(engine, cfg)
-    assert admin_publications(engine, cfg) is kept  # nothing changed: not computed again
+    kept = current_publications(engine, cfg)
+    assert current_publications(engine, cfg) is kept  # nothing changed: not computed again
 
     subprocess.run([sys.executable, "-c", HANDIN, cfg.db_url, "cd2"], cwd=ROOT, check=True, timeout=120,
                    env={**os.environ, "PYTHONPATH": str(ROOT)})
 
     assert "cd2" in _waiting(admin.get("/admin", headers=HTML).text)
-    assert admin_publications(engine, cfg)["tiny01"].waiting == ("cd2",)
+    assert current_publications(engine, cfg)["tiny01"].waiting == ("cd2",)
 
 
 def test_the_overviews_waiting_lists_after_saves_read_the_students_saved_alone(app: Any,
@@ -245,7 +245,7 @@ def test_the_overviews_waiting_lists_after_saves_read_the_students_saved_alone(a
     from hypothesis import HealthCheck, given, settings
     from hypothesis import strategies as st
 
-    import web.admin_data as admin_data
+    import gradebook.points.current_publications as kept_publications
     from gradebook.people.teams import import_teams
     from gradebook.points.grid import save_cell
     from gradebook.points.publishing import publications
@@ -259,7 +259,7 @@ def test_the_overviews_waiting_lists_after_saves_read_the_students_saved_alone(a
     now = datetime(2026, 12, 1, 12, tzinfo=timezone.utc)  # past both deadlines
     read_for: list[set[str] | None] = []
     patched: list[set[str]] = []  # every read for some students alone, over all examples
-    original = admin_data.waiting_students
+    original = kept_publications.waiting_students
 
     def spy(session: Any, cfg_: Any, sems: Any, only: set[str] | None = None) -> Any:
         read_for.append(only)
@@ -271,7 +271,7 @@ def test_the_overviews_waiting_lists_after_saves_read_the_students_saved_alone(a
     @settings(max_examples=12, deadline=None, suppress_health_check=list(HealthCheck))
     @given(steps)
     def check(ops: list[tuple[str, str, str]]) -> None:
-        admin_data.admin_publications(engine, cfg, now)  # kept
+        kept_publications.current_publications(engine, cfg, now)  # kept
         for what, student, sheet in ops:
             if what == "handin":
                 with atomic(engine) as session:
@@ -281,7 +281,7 @@ def test_the_overviews_waiting_lists_after_saves_read_the_students_saved_alone(a
                 save_cell(engine, cfg.manifest(sheet), student, "proof", value="1" if what == "points" else None,
                           author="tutor1")
             read_for.clear()
-            found = admin_data.admin_publications(engine, cfg, now)
+            found = kept_publications.current_publications(engine, cfg, now)
             fresh = publications(engine, cfg, now, detail=True)
             assert {k: (p.waiting, p.published) for k, p in found.items()} == \
                    {k: (p.waiting, p.published) for k, p in fresh.items()}
@@ -290,6 +290,6 @@ def test_the_overviews_waiting_lists_after_saves_read_the_students_saved_alone(a
             patched.extend(only for only in read_for if only is not None)
 
     with pytest.MonkeyPatch.context() as mp:
-        mp.setattr(admin_data, "waiting_students", spy)
+        mp.setattr(kept_publications, "waiting_students", spy)
         check()
     assert {"ab1", "cd2"} in patched and {"ef3"} in patched  # the lists were brought up to date, not read again

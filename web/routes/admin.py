@@ -21,12 +21,13 @@ from gradebook.course.config import CourseConfig
 from gradebook.errors import GradebookError
 from gradebook.exports.admission_list import write_csv, write_xlsx
 from gradebook.exports.links import write_links_csv
+from gradebook.points.current_publications import current_publications
 from gradebook.points.regrades import pending_students
 from gradebook.store.models import Account
 
 from gradebook.points.grading_queue import queue_state
 
-from web.admin_data import admin_publications, audit_rows, autograde_states, grader_log, log_tail
+from web.admin_data import audit_rows, autograde_states, grader_log, log_tail
 from web.security import User, engine_of, require_role, settings_of
 from web.templating import render
 
@@ -48,7 +49,7 @@ def overview(request: Request, user: User = Depends(admin)) -> Response:
     return render(request, "admin_overview.html", {
         "states": autograde_states(engine, cfg), "n_students": len(standings), "n_accounts": n_accounts,
         "status_counts": Counter(s.status for s in standings), "grading": queue_state(engine),
-        "has_log": grader_log(cfg).is_file(), "publications": list(admin_publications(engine, cfg).values())})
+        "has_log": grader_log(cfg).is_file(), "publications": list(current_publications(engine, cfg).values())})
 
 
 @router.get("/grader-log")

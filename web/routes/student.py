@@ -74,7 +74,7 @@ def student_dashboard(request: Request, student: str, user: User = Depends(anyon
         visible = set(facts.released)
     elif user.role == "tutor":  # a tutor sees nothing of an anonymous sheet on a named page
         visible = {s.id for s in cfg.semester} - facts.anonymous
-    published, live = facts.published(engine, cfg, now, state.counter)
+    published, live = facts.published(engine, cfg, now, (state.counter, state.key[0]))
     tag = entity_tag(user.session_id, "dashboard", user.role, student, state.key, state.counter if live else None,
                      sorted(visible) if visible is not None else None, sorted(published.items()),
                      time_slot(now, state.next_change))
