@@ -144,7 +144,8 @@ def cpu_shares(server: int, clients: set[int]) -> dict[str, dict[int, float]]:
 
 
 def cpu_used(before: dict[str, dict[int, float]], after: dict[str, dict[int, float]]) -> dict[str, float]:
-    """CPU seconds between two :func:`cpu_shares`, per share (a process that ended in between is left out)."""
+    """CPU seconds between two :func:`cpu_shares`, per share; a lower bound: a process that ended in between (a
+    database backend whose connection closed) is left out."""
     return {k: sum(cpu - before[k].get(pid, 0.0) for pid, cpu in after[k].items()) for k in before}
 
 
@@ -521,9 +522,9 @@ def under_load(base: str, url: str, held: dict[str, list[str]], args: argparse.N
     requests = n + len(dash) + len(grid.latencies) + sum(len(o.latencies) for o in admin.values())
     print(f"  (load average at the end of the phase: {os.getloadavg()[0]:.1f}; {len(dash) / wall:.0f} dashboards/s; "
           f"the server's workers used {used['server']:.1f} CPU-s in {wall:.1f} s for {requests} requests, "
-          f"{used['server'] / max(requests, 1) * 1000:.1f} ms each; PostgreSQL {used['database']:.1f} CPU-s "
+          f"{used['server'] / max(requests, 1) * 1000:.1f} ms each; PostgreSQL at least {used['database']:.1f} CPU-s "
           f"({used['database'] / max(requests, 1) * 1000:.1f} ms a request), the clients {used['clients']:.1f}: "
-          f"{sum(used.values()) / wall:.2f} of the {os.cpu_count()} cores busy)")
+          f"at least {sum(used.values()) / wall:.2f} of the {os.cpu_count()} cores busy)")
     return out.errors[:5] + errors[:5] + grid.errors[:5] + check_audit(url, out, since)
 
 
