@@ -25,14 +25,14 @@ from gradebook.admission.current import StudentKey, StudentNow, current_standing
 from gradebook.admission.lines import PartLine, part_lines
 from gradebook.admission.rule import RuleData, Standing, compute_standings
 from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.people.teams import teams_of
 from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, group_of
 from gradebook.points.publishing import published_sheets
 from gradebook.points.rubric import rubrics_of
 from gradebook.points.regrades import Request, for_student, window_end
-from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, RubricItemRow, \
-    TeamMember
+from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, RubricItemRow
 
 
 @dataclass(frozen=True)
@@ -177,15 +177,7 @@ def _rows(session: Session, student: str, sheets: list[str], known: RuleData | N
 def _teams_and_extensions(session: Session, student: str,
                           sheets: list[str]) -> tuple[dict[str, list[str]], dict[str, datetime]]:
     """``student``'s teams (sheet → the members, sorted) and extensions (sheet → until) on ``sheets``."""
-    mine = {sheet: team for sheet, team in session.execute(select(TeamMember.sheet, TeamMember.team).where(
-        TeamMember.student_id == student, TeamMember.sheet.in_(sheets)))}
-    teams: dict[str, list[str]] = {}
-    if mine:
-        for sheet, team, sid in session.execute(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
-                                                .where(TeamMember.sheet.in_(list(mine)), TeamMember.team.in_(set(mine.values())))):
-            if mine.get(sheet) == team:
-                teams.setdefault(sheet, []).append(sid)
-        teams = {sheet: sorted(members) for sheet, members in teams.items()}
+    teams = {sheet: sorted(members) for (sheet, _team), members in teams_of(session, [student], sheets).items()}
     extensions = {sheet: until for sheet, until in session.execute(select(Extension.sheet, Extension.until).where(
         Extension.student_id == student, Extension.sheet.in_(sheets)))}
     return teams, extensions

@@ -14,15 +14,16 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, func, select, tuple_
+from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import plain_rows
 from gradebook.course.config import AdmissionRule, CourseConfig, SemesterSheet
+from gradebook.people.teams import teams_of
 from gradebook.points.handins import LateDecision, current_groups, decide_late, stored_share
 from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, Handin, PaperPoints,
-                                    StudentProfile, TeamMember)
+                                    StudentProfile)
 from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, load_facts, roster_ids, utc
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
@@ -242,18 +243,6 @@ def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]],
     return {key: Fraction(total, unit) for key, total in totals.items()}
 
 
-def _teams(session: Session, only: set[str] | None = None) -> dict[tuple[str, str], list[str]]:
-    """(sheet, team) → its members (``only``: the teams of these students)."""
-    teams: dict[tuple[str, str], list[str]] = defaultdict(list)
-    query = select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
-    if only is not None:
-        theirs = select(TeamMember.sheet, TeamMember.team).where(TeamMember.student_id.in_(sorted(only)))
-        query = query.where(tuple_(TeamMember.sheet, TeamMember.team).in_(theirs))
-    for sheet, team, sid in plain_rows(session, query):
-        teams[(sheet, team)].append(sid)
-    return teams
-
-
 def _rank(entry: object) -> tuple[Fraction, Fraction]:
     if isinstance(entry, _Notebook):
         return entry.counted, entry.raw
@@ -274,7 +263,7 @@ def notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str]
     """(student, sheet) → the notebook points that count (stored late decision, teams), for other front ends."""
     extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(select(Extension)).scalars()}
     notebook = _notebooks(session, cfg, extensions, groups=current_groups(session))
-    _team_notebook(notebook, _teams(session))
+    _team_notebook(notebook, teams_of(session))
     return {key: nb.counted for key, nb in notebook.items()}
 
 
@@ -323,7 +312,7 @@ class RuleData:
 def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> RuleData:
     """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
     Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
-    teams = _teams(session, only)
+    teams = teams_of(session, only)
     ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
     extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
         select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}

@@ -1,13 +1,16 @@
 """Teams per sheet: students who hand in together; a student is in at most one team of a sheet."""
 from __future__ import annotations
 
+from collections import defaultdict
+from collections.abc import Collection
 from datetime import datetime, timezone
 from pathlib import Path
 
-from sqlalchemy import Engine, delete, select
+from sqlalchemy import Engine, delete, select, tuple_
+from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
-from gradebook.store.db import atomic
+from gradebook.store.db import atomic, plain_rows
 from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest
 from gradebook.store.models import AuditLog, TeamMember
@@ -48,3 +51,23 @@ def team_of(engine: Engine, sheet: str) -> dict[str, str]:
     with engine.connect() as conn:
         return {sid: team for sid, team in conn.execute(
             select(TeamMember.student_id, TeamMember.team).where(TeamMember.sheet == sheet))}
+
+
+def teams_of(session: Session, only: Collection[str] | None = None,
+             sheets: Collection[str] | None = None) -> dict[tuple[str, str], list[str]]:
+    """(sheet, team) → all its members, in the order they were stored; in one statement.
+
+    ``only``: the teams that have one of these students as a member (their other members included);
+    ``sheets``: the teams of these sheets."""
+    query = select(TeamMember.sheet, TeamMember.team, TeamMember.student_id).order_by(TeamMember.id)
+    if sheets is not None:
+        query = query.where(TeamMember.sheet.in_(sorted(sheets)))
+    if only is not None:
+        theirs = select(TeamMember.sheet, TeamMember.team).where(TeamMember.student_id.in_(sorted(only)))
+        if sheets is not None:
+            theirs = theirs.where(TeamMember.sheet.in_(sorted(sheets)))
+        query = query.where(tuple_(TeamMember.sheet, TeamMember.team).in_(theirs))
+    teams: dict[tuple[str, str], list[str]] = defaultdict(list)
+    for sheet, team, sid in plain_rows(session, query):
+        teams[(sheet, team)].append(sid)
+    return dict(teams)

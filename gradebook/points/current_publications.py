@@ -10,14 +10,15 @@ import threading
 from dataclasses import dataclass
 from datetime import datetime, timezone
 
-from sqlalchemy import Engine, select, tuple_
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gradebook.course.config import CourseConfig, SemesterSheet
 from gradebook.course.sheets_state import utc
+from gradebook.people.teams import teams_of
 from gradebook.points.publishing import Publication, publications, waiting_students
 from gradebook.store.db import student_versions
-from gradebook.store.models import StudentVersion, TeamMember
+from gradebook.store.models import StudentVersion
 
 
 @dataclass(frozen=True)
@@ -76,8 +77,6 @@ def _waiting_since(kept: _KeptPublications, session: Session, cfg: CourseConfig,
         return waiting_students(session, cfg, sems)
     if not changed:
         return {sem.id: before[sem.id] for sem in sems}
-    teams = select(TeamMember.sheet, TeamMember.team).where(TeamMember.student_id.in_(changed))
-    ids = changed | set(session.execute(select(TeamMember.student_id).where(
-        tuple_(TeamMember.sheet, TeamMember.team).in_(teams))).scalars())
+    ids = changed.union(*teams_of(session, changed).values())
     fresh = waiting_students(session, cfg, sems, only=ids)
     return {sem.id: sorted(set(before[sem.id]) - ids | set(fresh.get(sem.id, ()))) for sem in sems}

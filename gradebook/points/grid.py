@@ -25,7 +25,8 @@ from gradebook.course.config import CourseConfig
 from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest, Task
 from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, \
-    RegradeRequest, TeamMember, TutorialGroup
+    RegradeRequest, TutorialGroup
+from gradebook.people.teams import teams_of
 from gradebook.points.cell_lock import Stored, hold
 from gradebook.points.paper import Change, _utc, check_points, current_change, fmt, guarded, points_values, record, \
     store
@@ -151,14 +152,8 @@ def _members(session: Session, group: str) -> list[tuple[str, str, str]]:
 
 def _teams(session: Session, sheet: str, students: Sequence[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """student → team, and team → members (all of them, also those outside ``students``)."""
-    teams = select(TeamMember.team).where(TeamMember.sheet == sheet, TeamMember.student_id.in_(students))
-    members: dict[str, list[str]] = defaultdict(list)
-    team_of: dict[str, str] = {}
-    for team, sid in session.execute(select(TeamMember.team, TeamMember.student_id).where(  # one statement
-            TeamMember.sheet == sheet, TeamMember.team.in_(teams)).order_by(TeamMember.id)):
-        members[team].append(sid)
-        team_of[sid] = team
-    return team_of, members
+    members = {team: ids for (_sheet, team), ids in teams_of(session, students, [sheet]).items()}
+    return {sid: team for team, ids in members.items() for sid in ids}, members
 
 
 def _handins(session: Session, sheet: str, students: Sequence[str]) -> dict[tuple[str, str], HandinRef]:

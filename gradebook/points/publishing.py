@@ -142,8 +142,9 @@ def publications(engine: Engine, cfg: CourseConfig, now: datetime | None = None,
                  detail: bool = False, waiting_of: WaitingOf | None = None) -> dict[str, Publication]:
     """Every paper sheet's publishing state; a sheet whose automatic publication holds now is recorded as
     published (once). ``detail``: also who is waiting on sheets that cannot publish yet (the admin page).
-    ``waiting_of``: finds the waiting lists (default :func:`waiting_students`; the admin page brings a kept
-    one up to date)."""
+    ``waiting_of``: finds the waiting lists (default :func:`waiting_students`;
+    :mod:`gradebook.points.current_publications` brings a list it keeps up to date, for the admin overview and
+    for the students' dashboards while a sheet may publish itself)."""
     now = utc(now or datetime.now(timezone.utc))
     sheets = _paper_sheets(cfg)
     with Session(engine) as session:
