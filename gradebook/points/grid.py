@@ -17,21 +17,22 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any
 
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine, func, select
+from sqlalchemy.orm import Session, aliased
 
 from gradebook.store import nbgrader_tables as nt
 from gradebook.course.config import CourseConfig
 from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest, Task
-from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, Person, \
+from gradebook.store.models import AutogradeResult, Extension, GroupMembership, Handin, PaperComment, PaperPoints, Person, \
     RegradeRequest, TutorialGroup
 from gradebook.people.teams import teams_of
 from gradebook.points.cell_lock import Stored, hold
 from gradebook.points.paper import Change, _utc, check_points, current_change, fmt, guarded, points_values, record, \
     store
-from gradebook.points.rubric import Item, ensure_seeded, sheet_rubrics
+from gradebook.points.rubric import Item, ensure_seeded, sheet_rubrics_seeded
 from gradebook.course.tables import parse_decimal
+from gradebook.store.db import plain_rows
 
 
 @dataclass(frozen=True)
@@ -104,6 +105,7 @@ class Grid:
     cells: dict[tuple[str, str], CellState] = field(default_factory=dict)
     rubrics: dict[str, tuple[Item, ...]] = field(default_factory=dict)  # per task, the items in order
     regrades: dict[tuple[str, str], int] = field(default_factory=dict)  # (student, task) → its open regrade request
+    seeded: bool = True  # every rubric of the manifest has its rows (else the manifest's items were shown)
 
     @property
     def empty(self) -> int:
@@ -142,12 +144,31 @@ def may_grade(engine: Engine, person: str, student: str, admin: bool = False) ->
     return person in tutors
 
 
-def _members(session: Session, group: str) -> list[tuple[str, str, str]]:
-    return [(sid, last or "", first or "") for sid, last, first in session.execute(
-        select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name)
-        .join(GroupMembership, GroupMembership.student_id == nt.student.c.id)
-        .where(GroupMembership.group_id == group, GroupMembership.valid_to.is_(None))
-        .order_by(nt.student.c.last_name, nt.student.c.first_name, nt.student.c.id))]
+@dataclass(frozen=True)
+class _Member:
+    """A current member of the group, with what the late rule needs of them on the sheet."""
+    id: str
+    last_name: str
+    first_name: str
+    group: str  # their current group (of two current memberships the lower id, as the admission's rule)
+    extension: datetime | None
+
+
+def _members(session: Session, group: str, sheet: str) -> list[_Member]:
+    """The group's current students in roster order, each with their current group and extension on ``sheet``
+    (one statement)."""
+    from gradebook.course.sheets_state import utc
+
+    mine = aliased(GroupMembership)
+    current = select(func.min(mine.group_id)).where(mine.student_id == nt.student.c.id,
+                                                    mine.valid_to.is_(None)).scalar_subquery()
+    until = select(Extension.until).where(Extension.student_id == nt.student.c.id,
+                                          Extension.sheet == sheet).scalar_subquery()
+    return [_Member(sid, last or "", first or "", gid, utc(ext) if ext else None) for sid, last, first, gid, ext in
+            plain_rows(session, select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, current, until)
+                       .join(GroupMembership, GroupMembership.student_id == nt.student.c.id)
+                       .where(GroupMembership.group_id == group, GroupMembership.valid_to.is_(None))
+                       .order_by(nt.student.c.last_name, nt.student.c.first_name, nt.student.c.id))]
 
 
 def _teams(session: Session, sheet: str, students: Sequence[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
@@ -199,24 +220,30 @@ def _scores(session: Session, sheet: str, ids: Sequence[str]) -> dict[str, tuple
     return {sid: (nt.exact_score(t), utc(stamps[sid]) if stamps[sid] else None) for sid, t in total.items()}
 
 
-def _autograded(session: Session, manifest: Manifest, students: Sequence[str], members: dict[str, list[str]],
+def _autograded(session: Session, manifest: Manifest, roster: Sequence[_Member], members: dict[str, list[str]],
                 team_of: dict[str, str]) -> tuple[dict[str, Fraction], dict[str, AutogradeResult]]:
     """student → the sheet's notebook points that count, by the admission's rule
     (:func:`gradebook.admission.rule.notebook_points`: nbgrader's scores with manual scores, the stored late
-    decision or else one taken from the time of receipt, the late policy, a team's best), read for
-    ``students`` and their teammates only (the admission's own reads every student of every sheet); and the
-    autograding results read for it (of ``students`` and their teammates)."""
+    decision or else one taken from the time of receipt, the late policy, a team's best), read for the
+    ``roster``'s students and their teammates only (the admission's own reads every student of every sheet); and
+    the autograding results read for it (of the students and their teammates). The groups and extensions of
+    teammates outside the group are read here, those of the group's students came with the roster."""
     from gradebook.points.handins import current_groups, decide_late, stored_share
-    from gradebook.store.models import Extension
     from gradebook.course.sheets_state import utc
 
+    students = [m.id for m in roster]
     ids = sorted(set(students) | {m for ms in members.values() for m in ms})
     scores = _scores(session, manifest.id, ids)
     results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
         AutogradeResult.sheet == manifest.id, AutogradeResult.student_id.in_(ids))).scalars()}
-    extensions = {sid: utc(until) for sid, until in session.execute(select(Extension.student_id, Extension.until).where(
-        Extension.sheet == manifest.id, Extension.student_id.in_(ids)))}
-    groups = current_groups(session, ids)
+    extensions = {m.id: m.extension for m in roster if m.extension is not None}
+    groups = {m.id: m.group for m in roster}
+    outside = sorted(set(ids) - set(students))
+    if outside:
+        extensions.update({sid: utc(until) for sid, until in session.execute(select(
+            Extension.student_id, Extension.until).where(Extension.sheet == manifest.id,
+                                                         Extension.student_id.in_(outside)))})
+        groups.update(current_groups(session, outside))
     ranked: dict[str, tuple[Fraction, Fraction]] = {}  # (counted, raw)
     for sid in scores.keys() | results.keys():
         ag = results.get(sid)
@@ -267,29 +294,39 @@ def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
     manifest = cfg.manifest(sheet)
     ensure_seeded(engine, manifest)
     with Session(engine) as session:
-        found = session.execute(select(TutorialGroup.name, Person.name).outerjoin(  # the group and its tutor
+        return read_grid(session, manifest, group)
+
+
+def read_grid(session: Session, manifest: Manifest, group: str, heading: tuple[str, str | None] | None = None) -> Grid:
+    """:func:`grid` in ``session``; ``heading``: the group's name and its tutor's, where the caller has read them
+    already. A sheet whose rubrics are not seeded yet shows the manifest's items (``Grid.seeded`` is False: the
+    caller seeds them in a transaction of its own, :func:`gradebook.points.rubric.ensure_seeded`)."""
+    sheet = manifest.id
+    if heading is None:
+        heading = session.execute(select(TutorialGroup.name, Person.name).outerjoin(  # the group and its tutor
             Person, Person.id == TutorialGroup.tutor_id).where(TutorialGroup.id == group)).first()
-        if found is None:
+        if heading is None:
             raise InputError(f"unknown tutorial group {group!r}")
-        group_name, tutor_name = found
-        roster = _members(session, group)
-        ids = [sid for sid, _, _ in roster]
-        team_of, members = _teams(session, sheet, ids)
-        handins = _handins(session, sheet, sorted(set(ids) | {m for ms in members.values() for m in ms}))
-        auto, results = _autograded(session, manifest, ids, members, team_of)
-        cells = _cells(session, manifest, ids, members, team_of)
-        rubrics = sheet_rubrics(session, manifest)
-        regrades = _open_regrades(session, sheet, ids, members, team_of)
+    group_name, tutor_name = heading
+    roster = _members(session, group, sheet)
+    ids = [m.id for m in roster]
+    team_of, members = _teams(session, sheet, ids)
+    handins = _handins(session, sheet, sorted(set(ids) | {m for ms in members.values() for m in ms}))
+    auto, results = _autograded(session, manifest, roster, members, team_of)
+    cells = _cells(session, manifest, ids, members, team_of)
+    rubrics, seeded = sheet_rubrics_seeded(session, manifest)
+    regrades = _open_regrades(session, sheet, ids, members, team_of)
     students = []
-    for sid, last, first in roster:
-        team = team_of.get(sid)
-        crew = members[team] if team else [sid]
-        result = results.get(sid)
+    for m in roster:
+        team = team_of.get(m.id)
+        crew = members[team] if team else [m.id]
+        result = results.get(m.id)
         students.append(GridStudent(
-            sid, last, first, team, auto.get(sid), result.status if result else None, result.reason if result else None,
-            _latest([handins.get((m, "paper")) for m in crew]), _latest([handins.get((m, "notebook")) for m in crew])))
+            m.id, m.last_name, m.first_name, team, auto.get(m.id), result.status if result else None,
+            result.reason if result else None,
+            _latest([handins.get((s, "paper")) for s in crew]), _latest([handins.get((s, "notebook")) for s in crew])))
     return Grid(sheet, manifest.title, group, group_name, tutor_name, manifest.paper_tasks,
-                manifest.notebook_points, tuple(students), cells, rubrics, regrades)
+                manifest.notebook_points, tuple(students), cells, rubrics, regrades, seeded)
 
 
 def _open_regrades(session: Session, sheet: str, students: Sequence[str], members: dict[str, list[str]],

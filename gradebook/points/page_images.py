@@ -21,7 +21,8 @@ import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from sqlalchemy import Engine
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
 from gradebook.errors import GradebookError
 from gradebook.points.page_tags import MAX_PAGES, latest_paper, tags_of
@@ -100,8 +101,7 @@ def _read_index(folder: Path, row: Handin) -> RenderedPages:
 
 def _source(data_dir: Path, engine: Engine, row: Handin) -> Path:
     """The hand-in's PDF, if it is still this hand-in's (a newer upload replaces the file of the same name)."""
-    from sqlalchemy import or_, select
-    from sqlalchemy.orm import Session
+    from sqlalchemy import or_
 
     who = f"{row.sheet}, {row.student_id}"
     root = data_dir.resolve()
@@ -193,18 +193,22 @@ def grid_pages(data_dir: Path, engine: Engine, handin_ids: dict[str, int]) -> di
     """For the tutors' grid (student → the id of their paper hand-in): student → task → the task's pages,
     from what is rendered already (two queries, no rendering); a student whose pages are not rendered yet
     is left out (the page links to the pages view, which renders them)."""
-    from sqlalchemy import select
-    from sqlalchemy.orm import Session
+    with Session(engine) as session:
+        return read_grid_pages(session, data_dir, handin_ids)
 
+
+def read_grid_pages(session: Session, data_dir: Path, handin_ids: dict[str, int]) -> dict[str, dict[str, TaskPages]]:
+    """:func:`grid_pages` in ``session``: no statement when nobody handed in a PDF."""
     from gradebook.store.models import PageTag
 
     ids = set(handin_ids.values())
-    with Session(engine) as session:
-        rows = {r.id: r for r in session.execute(select(Handin).where(Handin.id.in_(ids))).scalars()}
-        tags: dict[int, dict[str, set[int]]] = {}
-        for hid, task, pages in session.execute(select(PageTag.handin_id, PageTag.task, PageTag.pages)
-                                                .where(PageTag.handin_id.in_(ids))):
-            tags.setdefault(hid, {})[task] = {int(p) for p in pages.split(",") if p}
+    if not ids:
+        return {}
+    rows = {r.id: r for r in session.execute(select(Handin).where(Handin.id.in_(ids))).scalars()}
+    tags: dict[int, dict[str, set[int]]] = {}
+    for hid, task, pages in session.execute(select(PageTag.handin_id, PageTag.task, PageTag.pages)
+                                            .where(PageTag.handin_id.in_(ids))):
+        tags.setdefault(hid, {})[task] = {int(p) for p in pages.split(",") if p}
     out: dict[str, dict[str, TaskPages]] = {}
     for student, hid in handin_ids.items():
         row = rows.get(hid)

@@ -49,8 +49,15 @@ def manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
 def sheet_rubrics(session: Session, manifest: Manifest) -> dict[str, tuple[Item, ...]]:
     """Per paper task of ``manifest``, its rubric items in order (the database's once seeded, else the
     manifest's); one query."""
+    return sheet_rubrics_seeded(session, manifest)[0]
+
+
+def sheet_rubrics_seeded(session: Session, manifest: Manifest) -> tuple[dict[str, tuple[Item, ...]], bool]:
+    """:func:`sheet_rubrics`, and whether every task with a rubric in the manifest has its rows (else
+    :func:`ensure_seeded` has work to do)."""
     rows = list(session.execute(select(RubricItemRow).where(RubricItemRow.sheet == manifest.id)).scalars())
-    return rubrics_of(manifest, rows)
+    have = {r.task for r in rows}
+    return rubrics_of(manifest, rows), all(t.id in have for t in manifest.paper_tasks if t.rubric)
 
 
 def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow]) -> dict[str, tuple[Item, ...]]:

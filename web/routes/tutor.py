@@ -20,16 +20,18 @@ from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.course.anonymity import aliases, anonymous_key, anonymous_sheets
+from gradebook.course.anonymity import aliases, anonymous_key, anonymous_sheets, sheet_key
 from gradebook.course.config import CourseConfig
 from gradebook.course.manifest import Manifest
 from gradebook.points.anonymous_grid import anonymize_grid, masked_cell
-from gradebook.points.page_images import grid_pages
+from gradebook.points.page_images import read_grid_pages
 from gradebook.errors import InputError
-from gradebook.points.grid import CellState, cell_state, grid, save_cell
+from gradebook.points.grid import CellState, cell_state, read_grid, save_cell
+from gradebook.points.rubric import ensure_seeded
 from gradebook.store.models import GroupMembership, PaperPoints, Person, SheetState, TutorialGroup
 from gradebook.points.paper import CellConflict, fmt
 from gradebook.points.regrades import requests
+from gradebook.store.db import read_retrying
 
 from web.security import User, engine_of, require_role
 from web.templating import render
@@ -49,6 +51,28 @@ def _allowed_groups(request: Request, user: User) -> list[TutorialGroup]:
         if not user.is_admin:  # the groups they tutor: one statement
             query = query.where(TutorialGroup.tutor_id == user.subject_id)
         return list(session.execute(query).scalars())
+
+
+def _groups_with_tutors(session: Session, user: User) -> list[Any]:
+    """The groups ``user`` may grade (id, name, tutor's name), by id, in one statement."""
+    query = select(TutorialGroup.id, TutorialGroup.name, Person.name.label("tutor")).outerjoin(
+        Person, Person.id == TutorialGroup.tutor_id).order_by(TutorialGroup.id)
+    if not user.is_admin:
+        query = query.where(TutorialGroup.tutor_id == user.subject_id)
+    return list(session.execute(query))
+
+
+def _held_group(session: Session, user: User, group: str) -> tuple[list[Any], tuple[str, str | None]]:
+    """The groups ``user`` may grade and ``group``'s name and tutor's name; 404 for a group that does not exist,
+    403 for one the tutor does not hold (as :func:`_require_group`; a second statement only then)."""
+    groups = _groups_with_tutors(session, user)
+    found = next((g for g in groups if g.id == group), None)
+    if found is None:
+        exists = session.execute(select(TutorialGroup.id).where(TutorialGroup.id == group)).first()
+        if exists is None:
+            raise HTTPException(404, f"There is no tutorial group {group!r}.")
+        raise HTTPException(403, "This is not one of your tutorial groups.")
+    return groups, (found.name, found.tutor)
 
 
 def _require_group(request: Request, user: User, group: str, student: str | None = None) -> None:
@@ -133,17 +157,22 @@ def _cell_json(cell: CellState, names: dict[str, str]) -> dict[str, Any]:
 @router.get("/tutor/{sheet}/{group}")
 def tutor_grid(request: Request, sheet: str, group: str, user: User = Depends(staff)) -> Response:
     started = time.perf_counter()
-    _require_group(request, user, group)
+    engine, cfg = engine_of(request), _cfg(request)
     _require_sheet(request, sheet)
-    engine = engine_of(request)
-    g = grid(engine, _cfg(request), sheet, group)
-    pages = grid_pages(_cfg(request).data_dir, engine, {s.id: s.pdf.id for s in g.students if s.pdf is not None})
-    masks = aliases(engine, sheet, [s.id for s in g.students])
+    manifest = cfg.manifest(sheet)
+    with Session(engine) as session:  # one transaction for everything the page reads
+        groups, heading = _held_group(session, user, group)
+        g = read_grid(session, manifest, group, heading)
+        pages = read_grid_pages(session, cfg.data_dir, {s.id: s.pdf.id for s in g.students if s.pdf is not None})
+        key = sheet_key(session, sheet)
+    if not g.seeded:  # the sheet's first view: the rubrics' rows, after the reading transaction
+        ensure_seeded(engine, manifest)
+    masks = aliases(engine, sheet, [s.id for s in g.students]) if key is not None else None
     if masks is not None:  # an anonymous sheet: pseudonyms only, for everyone who grades
         g = anonymize_grid(g, masks)
         pages = {masks[sid]: p for sid, p in pages.items()}
     return _timed(render(request, "tutor_grid.html", {
-        "g": g, "groups": _allowed_groups(request, user), "sheets": _graded_sheets(_cfg(request)),
+        "g": g, "groups": groups, "sheets": _graded_sheets(cfg),
         "grade_by_task": [(t.id, f"/tutor/grade/{sheet}/{t.id}") for t in g.tasks],
         "save_url": f"/tutor/{sheet}/{group}/cell", "anonymous": masks is not None, "pages": pages}), started)
 
@@ -199,8 +228,8 @@ def _group_check(request: Request, user: User, sheet: str, group: str, student: 
     member = select(GroupMembership.id).where(GroupMembership.group_id == group, GroupMembership.student_id == sid,
                                               GroupMembership.valid_to.is_(None)).exists()
     hidden = select(SheetState.sheet).where(SheetState.sheet == sheet, SheetState.anonymous.is_(True)).exists()
-    with Session(engine_of(request)) as session:
-        found = session.execute(select(TutorialGroup.tutor_id, member, hidden).where(TutorialGroup.id == group)).first()
+    query = select(TutorialGroup.tutor_id, member, hidden).where(TutorialGroup.id == group)
+    found = read_retrying(engine_of(request), lambda conn: conn.execute(query).first())  # no transaction around it
     if found is None:
         raise HTTPException(404, f"There is no tutorial group {group!r}.")
     if not user.is_admin and found[0] != user.subject_id:
