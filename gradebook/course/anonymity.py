@@ -62,13 +62,8 @@ def pseudonyms(key: str, sheet: str, students: Iterable[str]) -> dict[str, str]:
 def anonymous_key(engine: Engine, sheet: str) -> str | None:
     """The sheet's pseudonym key while the sheet is anonymous; None when names are shown."""
     with Session(engine) as session:
-        return sheet_key(session, sheet)
-
-
-def sheet_key(session: Session, sheet: str) -> str | None:
-    """:func:`anonymous_key` in ``session``."""
-    row = session.execute(select(SheetState.anonymous, SheetState.pseudonym_key)
-                          .where(SheetState.sheet == sheet)).first()
+        row = session.execute(select(SheetState.anonymous, SheetState.pseudonym_key)
+                              .where(SheetState.sheet == sheet)).first()
     return row[1] if row is not None and row[0] and row[1] else None
 
 

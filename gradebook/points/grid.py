@@ -11,11 +11,11 @@ from __future__ import annotations
 
 import json
 from collections import defaultdict
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, func, select
 from sqlalchemy.orm import Session, aliased
@@ -28,7 +28,7 @@ from gradebook.store.models import AutogradeResult, Extension, GroupMembership, 
     RegradeRequest, TutorialGroup
 from gradebook.people.teams import teams_of
 from gradebook.points.cell_lock import Stored, hold
-from gradebook.points.paper import Change, _utc, check_points, current_change, fmt, guarded, points_values, record, \
+from gradebook.points.paper import Change, _utc, check_points, fmt, guarded, points_values, record, \
     store
 from gradebook.points.rubric import Item, ensure_seeded, sheet_rubrics_seeded
 from gradebook.course.tables import parse_decimal
@@ -63,6 +63,48 @@ class CellState:
                 "adjustment": None if self.adjustment is None else fmt(self.adjustment),
                 "entered_by": self.entered_by, "entered_at": self.entered_at.isoformat() if self.entered_at else None,
                 "comment": self.comment, "comment_version": self.comment_version, "written": self.written}
+
+
+class PointsRow(NamedTuple):
+    """The columns of a ``paper_points`` row that a cell shows."""
+    student_id: str
+    task: str
+    points: str
+    version: int
+    entered_by: str
+    entered_at: datetime | None
+    rubric: str | None
+    adjustment: str | None
+
+
+class CommentRow(NamedTuple):
+    """The columns of a ``paper_comment`` row that a cell shows."""
+    student_id: str
+    task: str
+    text: str
+    version: int
+    entered_by: str
+    entered_at: datetime | None
+
+
+class ResultRow(NamedTuple):
+    """The columns of an ``autograde_result`` row the grid needs (not the result's JSON)."""
+    student_id: str
+    status: str
+    reason: str | None
+    score: str
+    late: bool | None
+    deadline: datetime | None
+    submitted_at: datetime | None
+
+
+POINTS_COLUMNS = (PaperPoints.student_id, PaperPoints.task, PaperPoints.points, PaperPoints.version,
+                  PaperPoints.entered_by, PaperPoints.entered_at, PaperPoints.rubric, PaperPoints.adjustment)
+COMMENT_COLUMNS = (PaperComment.student_id, PaperComment.task, PaperComment.text, PaperComment.version,
+                   PaperComment.entered_by, PaperComment.entered_at)
+RESULT_COLUMNS = (AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.reason, AutogradeResult.score,
+                  AutogradeResult.late, AutogradeResult.deadline, AutogradeResult.submitted_at)
+HANDIN_COLUMNS = (Handin.id, Handin.kind, Handin.student_id, Handin.received_at, Handin.original_name)
 
 
 @dataclass(frozen=True)
@@ -144,33 +186,6 @@ def may_grade(engine: Engine, person: str, student: str, admin: bool = False) ->
     return person in tutors
 
 
-@dataclass(frozen=True)
-class _Member:
-    """A current member of the group, with what the late rule needs of them on the sheet."""
-    id: str
-    last_name: str
-    first_name: str
-    group: str  # their current group (of two current memberships the lower id, as the admission's rule)
-    extension: datetime | None
-
-
-def _members(session: Session, group: str, sheet: str) -> list[_Member]:
-    """The group's current students in roster order, each with their current group and extension on ``sheet``
-    (one statement)."""
-    from gradebook.course.sheets_state import utc
-
-    mine = aliased(GroupMembership)
-    current = select(func.min(mine.group_id)).where(mine.student_id == nt.student.c.id,
-                                                    mine.valid_to.is_(None)).scalar_subquery()
-    until = select(Extension.until).where(Extension.student_id == nt.student.c.id,
-                                          Extension.sheet == sheet).scalar_subquery()
-    return [_Member(sid, last or "", first or "", gid, utc(ext) if ext else None) for sid, last, first, gid, ext in
-            plain_rows(session, select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, current, until)
-                       .join(GroupMembership, GroupMembership.student_id == nt.student.c.id)
-                       .where(GroupMembership.group_id == group, GroupMembership.valid_to.is_(None))
-                       .order_by(nt.student.c.last_name, nt.student.c.first_name, nt.student.c.id))]
-
-
 def _teams(session: Session, sheet: str, students: Sequence[str]) -> tuple[dict[str, str], dict[str, list[str]]]:
     """student → team, and team → members (all of them, also those outside ``students``)."""
     members = {team: ids for (_sheet, team), ids in teams_of(session, students, [sheet]).items()}
@@ -179,11 +194,16 @@ def _teams(session: Session, sheet: str, students: Sequence[str]) -> tuple[dict[
 
 def _handins(session: Session, sheet: str, students: Sequence[str]) -> dict[tuple[str, str], HandinRef]:
     """(student, kind) → the latest accepted hand-in."""
+    return latest_handins(plain_rows(session, select(*HANDIN_COLUMNS).where(
+        Handin.sheet == sheet, Handin.student_id.in_(students), Handin.status == "accepted")))
+
+
+def latest_handins(rows: Iterable[Sequence[Any]]) -> dict[tuple[str, str], HandinRef]:
+    """(student, kind) → the latest of the accepted hand-ins ``rows`` (:data:`HANDIN_COLUMNS`)."""
     out: dict[tuple[str, str], HandinRef] = {}
-    for h in session.execute(select(Handin).where(Handin.sheet == sheet, Handin.student_id.in_(students),
-                                                   Handin.status == "accepted").order_by(Handin.received_at)).scalars():
-        out[(h.student_id, h.kind)] = HandinRef(h.id, h.kind, h.student_id, _utc(h.received_at) or h.received_at,
-                                                h.original_name)
+    refs = [HandinRef(hid, kind, sid, _utc(at) or at, name) for hid, kind, sid, at, name in rows]
+    for ref in sorted(refs, key=lambda r: (r.received_at, r.id)):
+        out[(ref.student_id, ref.kind)] = ref
     return out
 
 
@@ -192,58 +212,13 @@ def _latest(refs: Sequence[HandinRef | None]) -> HandinRef | None:
     return max(have, key=lambda r: r.received_at) if have else None
 
 
-def _scores(session: Session, sheet: str, ids: Sequence[str]) -> dict[str, tuple[Fraction, datetime | None]]:
-    """student → (nbgrader's score with manual scores and extra credit, nbgrader's timestamp) on ``sheet``.
+def counted_points(manifest: Manifest, students: Sequence[str], members: dict[str, list[str]],
+                   team_of: dict[str, str], scores: dict[str, tuple[Fraction, datetime | None]],
+                   results: dict[str, ResultRow], extensions: dict[str, datetime],
+                   groups: dict[str, str]) -> dict[str, Fraction]:
+    """student → the notebook points that count (the admission's rule, a team's best) from what was read."""
+    from gradebook.points.handins import decide_late, stored_share
 
-    Two indexed lookups (the submissions of ``ids``, then their grades by cell and notebook): joined in
-    one query, SQLite scans every grade of the course."""
-    from gradebook.course.sheets_state import utc
-
-    notebooks = select(nt.notebook.c.id).join(nt.assignment, nt.notebook.c.assignment_id == nt.assignment.c.id).where(
-        nt.assignment.c.name == sheet)
-    subs = {sn: (sid, stamp) for sn, sid, stamp in session.execute(
-        select(nt.submitted_notebook.c.id, nt.submitted_assignment.c.student_id, nt.submitted_assignment.c.timestamp)
-        .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
-        .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
-        .where(nt.assignment.c.name == sheet, nt.submitted_assignment.c.student_id.in_(ids),
-               nt.submitted_notebook.c.notebook_id.in_(notebooks)))}
-    if not subs:
-        return {}
-    cells = select(nt.base_cell.c.id).where(nt.base_cell.c.notebook_id.in_(notebooks))
-    total: dict[str, float] = defaultdict(float)
-    for sn, manual, auto, extra in session.execute(
-            select(nt.grade.c.notebook_id, nt.grade.c.manual_score, nt.grade.c.auto_score, nt.grade.c.extra_credit)
-            .where(nt.grade.c.notebook_id.in_(list(subs)), nt.grade.c.cell_id.in_(cells))):
-        score = manual if manual is not None else auto if auto is not None else 0.0
-        total[subs[sn][0]] += score + (extra or 0.0)
-    stamps = {sid: stamp for sid, stamp in subs.values()}
-    return {sid: (nt.exact_score(t), utc(stamps[sid]) if stamps[sid] else None) for sid, t in total.items()}
-
-
-def _autograded(session: Session, manifest: Manifest, roster: Sequence[_Member], members: dict[str, list[str]],
-                team_of: dict[str, str]) -> tuple[dict[str, Fraction], dict[str, AutogradeResult]]:
-    """student → the sheet's notebook points that count, by the admission's rule
-    (:func:`gradebook.admission.rule.notebook_points`: nbgrader's scores with manual scores, the stored late
-    decision or else one taken from the time of receipt, the late policy, a team's best), read for the
-    ``roster``'s students and their teammates only (the admission's own reads every student of every sheet); and
-    the autograding results read for it (of the students and their teammates). The groups and extensions of
-    teammates outside the group are read here, those of the group's students came with the roster."""
-    from gradebook.points.handins import current_groups, decide_late, stored_share
-    from gradebook.course.sheets_state import utc
-
-    students = [m.id for m in roster]
-    ids = sorted(set(students) | {m for ms in members.values() for m in ms})
-    scores = _scores(session, manifest.id, ids)
-    results = {r.student_id: r for r in session.execute(select(AutogradeResult).where(
-        AutogradeResult.sheet == manifest.id, AutogradeResult.student_id.in_(ids))).scalars()}
-    extensions = {m.id: m.extension for m in roster if m.extension is not None}
-    groups = {m.id: m.group for m in roster}
-    outside = sorted(set(ids) - set(students))
-    if outside:
-        extensions.update({sid: utc(until) for sid, until in session.execute(select(
-            Extension.student_id, Extension.until).where(Extension.sheet == manifest.id,
-                                                         Extension.student_id.in_(outside)))})
-        groups.update(current_groups(session, outside))
     ranked: dict[str, tuple[Fraction, Fraction]] = {}  # (counted, raw)
     for sid in scores.keys() | results.keys():
         ag = results.get(sid)
@@ -260,16 +235,25 @@ def _autograded(session: Session, manifest: Manifest, roster: Sequence[_Member],
         best = max((ranked[m] for m in crew if m in ranked), default=None)
         if best is not None:
             out[sid] = best[0]
-    return out, results
+    return out
 
 
 def _cells(session: Session, manifest: Manifest, students: Sequence[str],
            members: dict[str, list[str]], team_of: dict[str, str]) -> dict[tuple[str, str], CellState]:
     everyone = set(students) | {m for team in members.values() for m in team}
-    points = {(p.student_id, p.task): p for p in session.execute(select(PaperPoints).where(
-        PaperPoints.sheet == manifest.id, PaperPoints.student_id.in_(everyone))).scalars()}
-    comments = {(c.student_id, c.task): c for c in session.execute(select(PaperComment).where(
-        PaperComment.sheet == manifest.id, PaperComment.student_id.in_(students))).scalars()}
+    points = map(PointsRow._make, plain_rows(session, select(*POINTS_COLUMNS).where(
+        PaperPoints.sheet == manifest.id, PaperPoints.student_id.in_(everyone))))
+    comments = map(CommentRow._make, plain_rows(session, select(*COMMENT_COLUMNS).where(
+        PaperComment.sheet == manifest.id, PaperComment.student_id.in_(students))))
+    return cells_of(manifest, students, members, team_of, points, comments)
+
+
+def cells_of(manifest: Manifest, students: Sequence[str], members: dict[str, list[str]], team_of: dict[str, str],
+             point_rows: Iterable[PointsRow], comment_rows: Iterable[CommentRow]) -> dict[tuple[str, str], CellState]:
+    """(student, task) → the cell, from the paper points of the students and their teammates and the students'
+    comments."""
+    points = {(p.student_id, p.task): p for p in point_rows}
+    comments = {(c.student_id, c.task): c for c in comment_rows}
     cells = {}
     for sid in students:
         mates = [m for m in members.get(team_of.get(sid, ""), []) if m != sid]
@@ -280,53 +264,15 @@ def _cells(session: Session, manifest: Manifest, students: Sequence[str],
     return cells
 
 
-def make_state(student: str, task: str, row: PaperPoints | None, note: PaperComment | None,
+def make_state(student: str, task: str, row: PointsRow | None, note: CommentRow | None,
                team_points: Fraction | None = None) -> CellState:
-    pts, com = current_change(row, "points"), current_change(note, "text")
-    ticks = tuple(json.loads(row.rubric)) if row is not None and row.rubric is not None else None
-    adjustment = Fraction(row.adjustment) if row is not None and row.adjustment else None
-    return CellState(student, task, Fraction(pts.value) if pts.value is not None else None, pts.version, ticks,
-                     pts.author, pts.at, com.value or "", com.version, adjustment, team_points)
-
-
-def grid(engine: Engine, cfg: CourseConfig, sheet: str, group: str) -> Grid:
-    """Everything the tutors' page shows for ``group`` on ``sheet``; students in roster order."""
-    manifest = cfg.manifest(sheet)
-    ensure_seeded(engine, manifest)
-    with Session(engine) as session:
-        return read_grid(session, manifest, group)
-
-
-def read_grid(session: Session, manifest: Manifest, group: str, heading: tuple[str, str | None] | None = None) -> Grid:
-    """:func:`grid` in ``session``; ``heading``: the group's name and its tutor's, where the caller has read them
-    already. A sheet whose rubrics are not seeded yet shows the manifest's items (``Grid.seeded`` is False: the
-    caller seeds them in a transaction of its own, :func:`gradebook.points.rubric.ensure_seeded`)."""
-    sheet = manifest.id
-    if heading is None:
-        heading = session.execute(select(TutorialGroup.name, Person.name).outerjoin(  # the group and its tutor
-            Person, Person.id == TutorialGroup.tutor_id).where(TutorialGroup.id == group)).first()
-        if heading is None:
-            raise InputError(f"unknown tutorial group {group!r}")
-    group_name, tutor_name = heading
-    roster = _members(session, group, sheet)
-    ids = [m.id for m in roster]
-    team_of, members = _teams(session, sheet, ids)
-    handins = _handins(session, sheet, sorted(set(ids) | {m for ms in members.values() for m in ms}))
-    auto, results = _autograded(session, manifest, roster, members, team_of)
-    cells = _cells(session, manifest, ids, members, team_of)
-    rubrics, seeded = sheet_rubrics_seeded(session, manifest)
-    regrades = _open_regrades(session, sheet, ids, members, team_of)
-    students = []
-    for m in roster:
-        team = team_of.get(m.id)
-        crew = members[team] if team else [m.id]
-        result = results.get(m.id)
-        students.append(GridStudent(
-            m.id, m.last_name, m.first_name, team, auto.get(m.id), result.status if result else None,
-            result.reason if result else None,
-            _latest([handins.get((s, "paper")) for s in crew]), _latest([handins.get((s, "notebook")) for s in crew])))
-    return Grid(sheet, manifest.title, group, group_name, tutor_name, manifest.paper_tasks,
-                manifest.notebook_points, tuple(students), cells, rubrics, regrades, seeded)
+    text, text_version = (note.text or "", note.version) if note is not None else ("", 0)
+    if row is None:
+        return CellState(student, task, None, 0, None, None, None, text, text_version, None, team_points)
+    ticks = tuple(json.loads(row.rubric)) if row.rubric is not None else None
+    adjustment = Fraction(row.adjustment) if row.adjustment else None
+    return CellState(student, task, Fraction(row.points), row.version, ticks, row.entered_by, _utc(row.entered_at),
+                     text, text_version, adjustment, team_points)
 
 
 def _open_regrades(session: Session, sheet: str, students: Sequence[str], members: dict[str, list[str]],
@@ -334,12 +280,16 @@ def _open_regrades(session: Session, sheet: str, students: Sequence[str], member
     """(student, task) → the open regrade request on it, for ``students``: one query for the whole group. A
     teammate's request marks the whole team (their points count for all of them)."""
     crews = {sid: members.get(team_of.get(sid, ""), [sid]) for sid in students}
+    return regrades_of(plain_rows(session, select(RegradeRequest.id, RegradeRequest.student_id, RegradeRequest.task)
+                                  .where(RegradeRequest.sheet == sheet, RegradeRequest.answered_at.is_(None),
+                                         RegradeRequest.student_id.in_(sorted({m for c in crews.values() for m in c})))),
+                       crews)
+
+
+def regrades_of(rows: Iterable[Sequence[Any]], crews: dict[str, list[str]]) -> dict[tuple[str, str], int]:
+    """(student, task) → the first open regrade request (rows: id, student, task) of the student's crew."""
     asked: dict[tuple[str, str], int] = {}
-    for rid, sid, task in session.execute(select(RegradeRequest.id, RegradeRequest.student_id, RegradeRequest.task)
-                                          .where(RegradeRequest.sheet == sheet, RegradeRequest.answered_at.is_(None),
-                                                 RegradeRequest.student_id.in_(sorted({m for c in crews.values()
-                                                                                       for m in c})))
-                                          .order_by(RegradeRequest.id)):
+    for rid, sid, task in sorted((int(rid), str(sid), str(task)) for rid, sid, task in rows):
         asked.setdefault((sid, task), rid)
     return {(sid, task): rid for sid, crew in crews.items() for (asker, task), rid in asked.items() if asker in crew}
 

@@ -12,6 +12,7 @@ from collections.abc import Iterable
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from fractions import Fraction
+from typing import NamedTuple
 
 from sqlalchemy import Engine, select
 from sqlalchemy.exc import IntegrityError
@@ -46,6 +47,23 @@ def manifest_items(manifest: Manifest, task: str) -> tuple[Item, ...]:
     return tuple(Item(i.id, i.points, i.text, i.note) for i in found.rubric) if found is not None else ()
 
 
+class ItemRow(NamedTuple):
+    """The columns of a ``rubric_item`` row that :func:`rubrics_of` reads."""
+    id: int
+    sheet: str
+    task: str
+    key: str
+    position: int
+    points: str
+    text: str
+    note: str | None
+    deleted_at: datetime | None
+
+
+ITEM_COLUMNS = (RubricItemRow.id, RubricItemRow.sheet, RubricItemRow.task, RubricItemRow.key, RubricItemRow.position,
+                RubricItemRow.points, RubricItemRow.text, RubricItemRow.note, RubricItemRow.deleted_at)
+
+
 def sheet_rubrics(session: Session, manifest: Manifest) -> dict[str, tuple[Item, ...]]:
     """Per paper task of ``manifest``, its rubric items in order (the database's once seeded, else the
     manifest's); one query."""
@@ -55,12 +73,17 @@ def sheet_rubrics(session: Session, manifest: Manifest) -> dict[str, tuple[Item,
 def sheet_rubrics_seeded(session: Session, manifest: Manifest) -> tuple[dict[str, tuple[Item, ...]], bool]:
     """:func:`sheet_rubrics`, and whether every task with a rubric in the manifest has its rows (else
     :func:`ensure_seeded` has work to do)."""
-    rows = list(session.execute(select(RubricItemRow).where(RubricItemRow.sheet == manifest.id)).scalars())
+    return rubrics_seeded(manifest, [ItemRow._make(r) for r in session.execute(
+        select(*ITEM_COLUMNS).where(RubricItemRow.sheet == manifest.id))])
+
+
+def rubrics_seeded(manifest: Manifest, rows: list[ItemRow]) -> tuple[dict[str, tuple[Item, ...]], bool]:
+    """:func:`sheet_rubrics_seeded` from the sheet's rows already read."""
     have = {r.task for r in rows}
     return rubrics_of(manifest, rows), all(t.id in have for t in manifest.paper_tasks if t.rubric)
 
 
-def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow]) -> dict[str, tuple[Item, ...]]:
+def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow | ItemRow]) -> dict[str, tuple[Item, ...]]:
     """:func:`sheet_rubrics` from rows already read (those of other sheets are left out)."""
     mine = sorted((r for r in rows if r.sheet == manifest.id), key=lambda r: (r.task, r.position, r.id))
     seeded = {r.task for r in mine}

@@ -19,7 +19,8 @@ from gb_helpers import autograded
 from gradebook.course.config import CourseConfig, load_config
 from gradebook.store.db import atomic, open_gradebook
 from gradebook.errors import ConflictError, InputError
-from gradebook.points.grid import grid, groups_of, may_grade, save_cell, student_paper
+from gradebook.points.grid import groups_of, may_grade, save_cell, student_paper
+from gradebook.points.grid_read import grid
 from gradebook.people.groups import assign_students, import_groups
 from gradebook.store.models import AuditLog, Handin, PaperComment, PaperPoints, TeamMember
 from gradebook.points.paper import CellConflict, fmt, import_points, set_points

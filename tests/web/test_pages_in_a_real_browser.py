@@ -209,7 +209,7 @@ def cell(page: Any, student: str, task: str) -> Any:
 def test_tutor_enters_a_groups_points_with_the_keyboard_only(browser: Any, server: Server) -> None:
     from playwright.sync_api import expect
 
-    from gradebook.points.grid import grid
+    from gradebook.points.grid_read import grid
 
     page = open_as(browser, server, "tutor1")
     page.goto(f"{server.base}/tutor/tiny01/g1")

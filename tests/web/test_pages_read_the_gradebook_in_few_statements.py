@@ -1,8 +1,9 @@
 """The hot pages read the gradebook in a bounded number of statements, whatever the size of the group or the
 course: under load every statement is a round trip after which the request's thread must win its worker's
 interpreter lock again, so a page's latency grows with its statements (benchmarks/web.py). The bounds are this
-code's counts; a change that adds statements to these pages must say why. A transaction costs round trips of its
-own (BEGIN, ROLLBACK on PostgreSQL), so the grid reads everything in one, after the session's lookup."""
+code's counts; a change that adds statements to these pages must say why. The grid reads the session, the tutor's
+groups, and everything it shows in one statement (:mod:`gradebook.points.grid_read`); a transaction would cost round
+trips of its own (BEGIN, ROLLBACK on PostgreSQL), so it opens none beyond the connections' own."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -16,7 +17,7 @@ from web.app import create_app
 from web.testing import logged_in, setup_web_course
 
 HTML = {"accept": "text/html"}
-GRID, GRID_TRANSACTIONS, FIRST_DASHBOARD, REFRESH = 14, 2, 22, 2
+GRID, GRID_TRANSACTIONS, FIRST_DASHBOARD, REFRESH = 3, 2, 22, 2
 
 
 @pytest.fixture

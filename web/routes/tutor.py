@@ -16,22 +16,23 @@ from typing import Any
 
 from fastapi import APIRouter, Depends, HTTPException, Request
 from fastapi.responses import JSONResponse, Response
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Connection, Engine, func, select
 from sqlalchemy.orm import Session
 from starlette.concurrency import run_in_threadpool
 
-from gradebook.course.anonymity import aliases, anonymous_key, anonymous_sheets, sheet_key
+from gradebook.course.anonymity import aliases, anonymous_key, anonymous_sheets
 from gradebook.course.config import CourseConfig
 from gradebook.course.manifest import Manifest
 from gradebook.points.anonymous_grid import anonymize_grid, masked_cell
 from gradebook.points.page_images import read_grid_pages
 from gradebook.errors import InputError
-from gradebook.points.grid import CellState, cell_state, read_grid, save_cell
+from gradebook.points.grid import CellState, cell_state, save_cell
+from gradebook.points.grid_read import read_grid
 from gradebook.points.rubric import ensure_seeded
 from gradebook.store.models import GroupMembership, PaperPoints, Person, SheetState, TutorialGroup
 from gradebook.points.paper import CellConflict, fmt
 from gradebook.points.regrades import requests
-from gradebook.store.db import read_retrying
+from gradebook.store.db import read_retrying, reading
 
 from web.security import User, engine_of, require_role
 from web.templating import render
@@ -53,26 +54,19 @@ def _allowed_groups(request: Request, user: User) -> list[TutorialGroup]:
         return list(session.execute(query).scalars())
 
 
-def _groups_with_tutors(session: Session, user: User) -> list[Any]:
-    """The groups ``user`` may grade (id, name, tutor's name), by id, in one statement."""
-    query = select(TutorialGroup.id, TutorialGroup.name, Person.name.label("tutor")).outerjoin(
-        Person, Person.id == TutorialGroup.tutor_id).order_by(TutorialGroup.id)
+def _held_group(conn: Connection, user: User, group: str) -> list[Any]:
+    """The groups ``user`` may grade (id, name), by id, in one statement; 404 for a group that does not exist,
+    403 for one the tutor does not hold (as :func:`_require_group`; a second statement only then)."""
+    query = select(TutorialGroup.id, TutorialGroup.name).order_by(TutorialGroup.id)
     if not user.is_admin:
         query = query.where(TutorialGroup.tutor_id == user.subject_id)
-    return list(session.execute(query))
-
-
-def _held_group(session: Session, user: User, group: str) -> tuple[list[Any], tuple[str, str | None]]:
-    """The groups ``user`` may grade and ``group``'s name and tutor's name; 404 for a group that does not exist,
-    403 for one the tutor does not hold (as :func:`_require_group`; a second statement only then)."""
-    groups = _groups_with_tutors(session, user)
-    found = next((g for g in groups if g.id == group), None)
-    if found is None:
-        exists = session.execute(select(TutorialGroup.id).where(TutorialGroup.id == group)).first()
+    groups = list(conn.execute(query))
+    if not any(g.id == group for g in groups):
+        exists = conn.execute(select(TutorialGroup.id).where(TutorialGroup.id == group)).first()
         if exists is None:
             raise HTTPException(404, f"There is no tutorial group {group!r}.")
         raise HTTPException(403, "This is not one of your tutorial groups.")
-    return groups, (found.name, found.tutor)
+    return groups
 
 
 def _require_group(request: Request, user: User, group: str, student: str | None = None) -> None:
@@ -160,11 +154,13 @@ def tutor_grid(request: Request, sheet: str, group: str, user: User = Depends(st
     engine, cfg = engine_of(request), _cfg(request)
     _require_sheet(request, sheet)
     manifest = cfg.manifest(sheet)
-    with Session(engine) as session:  # one transaction for everything the page reads
-        groups, heading = _held_group(session, user, group)
-        g = read_grid(session, manifest, group, heading)
-        pages = read_grid_pages(session, cfg.data_dir, {s.id: s.pdf.id for s in g.students if s.pdf is not None})
-        key = sheet_key(session, sheet)
+    with reading(engine) as conn:  # three statements (two more where PDFs were handed in), no transaction
+        groups = _held_group(conn, user, group)
+        found = read_grid(conn, manifest, group)
+        g = found.grid
+        with Session(bind=conn) as session:
+            pages = read_grid_pages(session, cfg.data_dir, {s.id: s.pdf.id for s in g.students if s.pdf is not None})
+    key = found.pseudonym_key
     if not g.seeded:  # the sheet's first view: the rubrics' rows, after the reading transaction
         ensure_seeded(engine, manifest)
     masks = aliases(engine, sheet, [s.id for s in g.students]) if key is not None else None
