@@ -32,6 +32,7 @@ from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, 
 from gradebook.points.publishing import published_sheets
 from gradebook.points.rubric import rubrics_of
 from gradebook.points.regrades import Request, for_student, window_end
+from gradebook.store.db import reading_session
 from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, RubricItemRow
 
 
@@ -353,7 +354,7 @@ def _kept_rows(engine: Engine, student: str, sheets: tuple[str, ...], key: Stude
         found = _kept.get(where)
     if found is not None and found[0] == key and found[1] == sheets:
         return found[2]
-    with Session(engine) as session:
+    with reading_session(engine) as session:
         rows = _rows(session, student, list(sheets), known)
     with _kept_lock:
         if len(_kept) >= MAX_KEPT:
@@ -369,7 +370,7 @@ def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
     standing = standing_of(engine, cfg, student)
     if not staff:
         standing = _students_standing(engine, cfg, student, standing, hidden_paper(cfg, published))
-    with Session(engine) as session:
+    with reading_session(engine) as session:
         rows = _rows(session, student, [sheet] if sem.manifest is not None else [])
     view = sheet_view(rows, cfg, standing, student, sem, detail=True, staff=staff, published=published.get(sheet))
     _regrades(engine, cfg, view, student, published.get(sheet))
@@ -395,7 +396,7 @@ def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime 
     page before the upload, which then needs the student's confirmation."""
     if sem.manifest is None:
         return None
-    with Session(engine) as session:
+    with reading_session(engine) as session:
         rows = _rows(session, student, [sem.id])
     until, result = rows.extensions.get(sem.id), _result(rows, sem.id, rows.of(sem.id, student))
     decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until, rows.group)

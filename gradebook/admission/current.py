@@ -24,12 +24,11 @@ from dataclasses import dataclass, field
 from datetime import datetime, timezone
 
 from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
 
 from gradebook.admission.rule import RuleData, Standing, load_data, standings_from
 from gradebook.course.config import AdmissionRule, CourseConfig
 from gradebook.course.sheets_state import utc
-from gradebook.store.db import student_versions
+from gradebook.store.db import reading_session, student_versions
 from gradebook.store.models import StudentVersion
 
 MAX_STUDENTS_KEPT = 20_000  # one student's standings kept per version (a bound on memory)
@@ -96,7 +95,7 @@ def _loaded(engine: Engine, course: _Course, version: int, course_version: int) 
     """The course's rows at ``version`` or newer (the version is read before the rows)."""
     with course.lock:
         if course.data is None or course.version < version:
-            with Session(engine) as session:
+            with reading_session(engine) as session:
                 data = load_data(session, course.cfg)
             course.data, course.version, course.course_version = data, version, course_version
             course.deadlines, course.standings, course.patched = _deadlines(course.cfg, data), {}, {}
@@ -151,7 +150,7 @@ def _patched(engine: Engine, course: _Course, rule: AdmissionRule, as_of: dateti
     since, standings = kept if kept is not None else (base_version, _standings(course, data, rule, as_of))
     if since >= version:
         return standings
-    with Session(engine) as session:
+    with reading_session(engine) as session:
         changed = set(session.execute(select(StudentVersion.student_id).where(StudentVersion.counter > since)).scalars())
         if len(changed) > MAX_PATCHED:
             return None
@@ -221,7 +220,7 @@ def student_now(engine: Engine, cfg: CourseConfig, student: str, as_of: datetime
     if kept is not None and (kept.course, kept.theirs) == (course_version, theirs) and \
             kept.epoch == _epoch(kept.deadlines, as_of):
         return StudentNow(kept.standing, key, version, _next(kept.deadlines, as_of), kept.data)
-    with Session(engine) as session:
+    with reading_session(engine) as session:
         mine = load_data(session, cfg, {student})
     found = next(iter(standings_from(mine, cfg, as_of)), None)
     deadlines = _deadlines(cfg, mine)

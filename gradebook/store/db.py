@@ -311,6 +311,14 @@ def reading(engine: Engine) -> Iterator[Connection]:
         yield conn
 
 
+@contextmanager
+def reading_session(engine: Engine) -> Iterator[Session]:
+    """A session for reads only, on a :func:`reading` connection: on PostgreSQL, at its READ COMMITTED, a
+    transaction gives several statements no common snapshot, only two more round trips (BEGIN, ROLLBACK)."""
+    with reading(engine) as conn, Session(bind=conn) as session:
+        yield session
+
+
 def plain_rows(session: Session, query: Any) -> Sequence[Any]:
     """``query``'s rows on the session's connection, as plain rows fetched at once: no ORM loading per row (a
     course's hand-ins, results or paper points are thousands), and in the session's transaction."""
