@@ -7,7 +7,7 @@ from __future__ import annotations
 
 import math
 from collections import defaultdict
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field, replace
 from functools import lru_cache
 from datetime import datetime, timezone
@@ -24,7 +24,8 @@ from gradebook.people.teams import teams_of
 from gradebook.points.handins import LateDecision, current_groups, decide_late, stored_share
 from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, Handin, PaperPoints,
                                     StudentProfile)
-from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, load_facts, roster_ids, utc
+from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, SheetRows, load_facts, \
+    roster_ids, utc
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
 ZERO = Fraction(0)
@@ -185,16 +186,21 @@ def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tupl
     return {(sid, sheet): (nt.exact_score(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
 
 
+_RESULTS = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
+            AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at,
+            AutogradeResult.deadline)  # not the result's JSON
+
+
 def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
-               ids: set[str] | None = None, groups: dict[str, str] | None = None) -> dict[tuple[str, str], _Notebook]:
+               ids: set[str] | None = None, groups: dict[str, str] | None = None,
+               result_rows: Sequence[Any] | None = None) -> dict[tuple[str, str], _Notebook]:
     """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
-    only where no autograde result exists is it taken here from nbgrader's timestamp."""
+    only where no autograde result exists is it taken here from nbgrader's timestamp. ``result_rows``: the
+    autograding results (:data:`_RESULTS`) of ``ids``, when the caller has read them."""
     scores = _nbgrader_scores(session, ids)
-    only = [AutogradeResult.student_id.in_(ids)] if ids is not None else []
-    columns = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
-               AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at,
-               AutogradeResult.deadline)  # not the result's JSON
-    results = {(r.student_id, r.sheet): r for r in plain_rows(session, select(*columns).where(*only))}
+    if result_rows is None:
+        result_rows = plain_rows(session, select(*_RESULTS).where(*_of_ids(AutogradeResult.student_id, ids)))
+    results = {(r.student_id, r.sheet): r for r in result_rows}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     out: dict[tuple[str, str], _Notebook] = {}
     for key in scores.keys() | results.keys():
@@ -221,12 +227,10 @@ def _fraction(text: str) -> Fraction:
     return Fraction(text)  # points take few distinct values: parse each once
 
 
-def _paper_points(session: Session, teams: dict[tuple[str, str], list[str]],
-                  ids: set[str] | None = None) -> dict[tuple[str, str], Fraction]:
-    """Exact sums, computed in integer units of 1/L (L: the lcm of the denominators that occur).
-    In a team, every member gets, per task, the points entered for any member (the highest)."""
-    rows = plain_rows(session, select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)
-                                .where(*([PaperPoints.student_id.in_(ids)] if ids is not None else [])))
+def _paper_points(rows: Sequence[Any], teams: dict[tuple[str, str], list[str]]) -> dict[tuple[str, str], Fraction]:
+    """Exact sums of the paper points ``rows`` (student, sheet, task, points), computed in integer units of 1/L
+    (L: the lcm of the denominators that occur). In a team, every member gets, per task, the points entered for
+    any member (the highest)."""
     values = {pts: _fraction(pts) for pts in {r[3] for r in rows}}
     unit = math.lcm(*(v.denominator for v in values.values())) if values else 1
     units = {pts: v.numerator * (unit // v.denominator) for pts, v in values.items()}
@@ -317,24 +321,39 @@ def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None)
     extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
         select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
     groups = current_groups(session, ids)
-    notebook = _notebooks(session, cfg, extensions, ids, groups)
+    results = plain_rows(session, select(*_RESULTS).where(*_of_ids(AutogradeResult.student_id, ids)))
+    points = plain_rows(session, select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)
+                        .where(*_of_ids(PaperPoints.student_id, ids)))
+    handins = plain_rows(session, select(Handin.sheet, Handin.student_id, Handin.kind, Handin.received_at)
+                         .where(Handin.status == "accepted", *_of_ids(Handin.student_id, ids)))
+    notebook = _notebooks(session, cfg, extensions, ids, groups, results)
     _team_notebook(notebook, teams)
     students = _students(session, only)
     roster = {row[0] for row in students} if only is None or ids == only else None  # None: read for ``ids``
-    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions, groups), only=ids, teams=teams)
+    given = SheetRows(handins, [(r.sheet, r.student_id, r.status, r.submitted_at) for r in results],
+                      [(sheet, sid, task) for sid, sheet, task, _ in points])  # each table read once for both
+    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions, groups), only=ids, teams=teams,
+                       given=given)
     overrides = _overrides(session, only)
     team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
-    return RuleData(facts, notebook, _paper_points(session, teams, ids), extensions, students, overrides,
-                    cfg.timezone, team_of, _pdfs(session, ids), groups)
+    return RuleData(facts, notebook, _paper_points(points, teams), extensions, students, overrides,
+                    cfg.timezone, team_of, _pdfs(handins), groups)
 
 
-def _pdfs(session: Session, ids: set[str] | None) -> dict[tuple[str, str], datetime]:
-    """(student, sheet) → when their newest accepted PDF of the paper part arrived (the one the tutors grade)."""
-    query = (select(Handin.student_id, Handin.sheet, func.max(Handin.received_at))
-             .where(Handin.kind == "paper", Handin.status == "accepted",
-                    *([Handin.student_id.in_(ids)] if ids is not None else []))
-             .group_by(Handin.student_id, Handin.sheet))
-    return {(sid, sheet): utc(at) for sid, sheet, at in plain_rows(session, query) if at is not None}
+def _of_ids(column: Any, ids: set[str] | None) -> list[Any]:
+    return [column.in_(ids)] if ids is not None else []
+
+
+def _pdfs(handins: Sequence[Any]) -> dict[tuple[str, str], datetime]:
+    """(student, sheet) → when their newest accepted PDF of the paper part arrived (the one the tutors grade),
+    from the accepted hand-ins (sheet, student, kind, received at)."""
+    newest: dict[tuple[str, str], datetime] = {}
+    for sheet, sid, kind, at in handins:
+        if kind == "paper" and at is not None:
+            when = utc(at)
+            if (sid, sheet) not in newest or when > newest[(sid, sheet)]:
+                newest[(sid, sheet)] = when
+    return newest
 
 
 def _counts_zero(cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 import functools
 from collections import defaultdict
-from collections.abc import Callable, Collection, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
@@ -132,36 +132,41 @@ class _Raw:
     paper_tasks: dict[tuple[str, str], set[str]] = field(default_factory=lambda: defaultdict(set))
 
 
+@dataclass(frozen=True)
+class SheetRows:
+    """The rows behind the facts, when the caller has read them (wider rows of its own, of the same students):
+    accepted hand-ins (sheet, student, kind, received at), autograding results (sheet, student, status,
+    submitted at) and paper points (sheet, student, task)."""
+    handins: Sequence[tuple[str, str, str, datetime | None]]
+    results: Sequence[tuple[str, str, str, datetime | None]]
+    points: Sequence[tuple[str, str, str]]
+
+
 # (sheet, student, time of receipt) -> True when the late policy counts that hand-in as 0
 CountsZero = Callable[[str, str, datetime], bool]
 
 
 def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = None,
          only: set[str] | None = None, sheets: Collection[str] | None = None,
-         teams: Mapping[tuple[str, str], list[str]] | None = None) -> _Raw:
+         teams: Mapping[tuple[str, str], list[str]] | None = None, given: SheetRows | None = None) -> _Raw:
     """The rows behind the facts (``only``: of these students alone, their teams' members included;
-    ``sheets``: of these sheets alone; ``teams``: (sheet, team) → members, when the caller has read them)."""
+    ``sheets``: of these sheets alone; ``teams``: (sheet, team) → members, and ``given``: the rows, when the
+    caller has read them)."""
     raw = _Raw()
     rows = functools.partial(plain_rows, session)
-
-    def of(column: Any) -> list[Any]:
-        where = [column.in_(only)] if only is not None else []
-        table = getattr(column, "class_", None) or getattr(column, "table", None)
-        sheet_column = getattr(table, "sheet", None)
-        return where + ([sheet_column.in_(list(sheets))] if sheets is not None and sheet_column is not None else [])
-
-    for sheet, sid, kind, received in rows(select(Handin.sheet, Handin.student_id, Handin.kind,
-                                                              Handin.received_at).where(Handin.status == "accepted",
-                                                                                        *of(Handin.student_id))):
+    if given is None:
+        given = _sheet_rows(session, only, sheets)
+    elif sheets is not None:
+        given = SheetRows([r for r in given.handins if r[0] in sheets], [r for r in given.results if r[0] in sheets],
+                          [r for r in given.points if r[0] in sheets])
+    for sheet, sid, kind, received in given.handins:
         if counts_zero is not None and received is not None and counts_zero(sheet, sid, utc(received)):
             continue  # counts 0 whatever it holds: nothing to grade, nothing to wait for
         if sid in roster:
             raw.handed[sheet].add(sid)
             if kind == "notebook":
                 raw.notebook_handins[sheet].add(sid)
-    for sheet, sid, status, submitted in rows(select(
-            AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status, AutogradeResult.submitted_at)
-            .where(*of(AutogradeResult.student_id))):
+    for sheet, sid, status, submitted in given.results:
         if sid not in roster:
             continue
         if counts_zero is not None and submitted is not None and counts_zero(sheet, sid, utc(submitted)):
@@ -172,19 +177,38 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             raw.notebook_handins[sheet].add(sid)
         if status != "missing":
             raw.handed[sheet].add(sid)
-    for sheet, sid, task in rows(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
-                                            .where(*of(PaperPoints.student_id))):
+    for sheet, sid, task in given.points:
         raw.paper_tasks[(sheet, sid)].add(task)
     if teams is None:
         teams = defaultdict(list)
         for sheet, team, sid in rows(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
-                                     .where(*of(TeamMember.student_id))):
+                                     .where(*_of(TeamMember.student_id, only, sheets))):
             teams[(sheet, team)].append(sid)
     for (sheet, _team), members in teams.items():  # a team's paper points count for every member
         tasks = set().union(*(raw.paper_tasks.get((sheet, m), set()) for m in members))
         for m in members:
             raw.paper_tasks[(sheet, m)] = tasks
     return raw
+
+
+def _of(column: Any, only: set[str] | None, sheets: Collection[str] | None) -> list[Any]:
+    """The conditions that restrict ``column``'s table to the students ``only`` and the ``sheets``."""
+    where = [column.in_(only)] if only is not None else []
+    table = getattr(column, "class_", None) or getattr(column, "table", None)
+    sheet_column = getattr(table, "sheet", None)
+    return where + ([sheet_column.in_(list(sheets))] if sheets is not None and sheet_column is not None else [])
+
+
+def _sheet_rows(session: Session, only: set[str] | None, sheets: Collection[str] | None) -> SheetRows:
+    """:class:`SheetRows` read (three statements)."""
+    rows = functools.partial(plain_rows, session)
+    return SheetRows(
+        rows(select(Handin.sheet, Handin.student_id, Handin.kind, Handin.received_at)
+             .where(Handin.status == "accepted", *_of(Handin.student_id, only, sheets))),
+        rows(select(AutogradeResult.sheet, AutogradeResult.student_id, AutogradeResult.status,
+                    AutogradeResult.submitted_at).where(*_of(AutogradeResult.student_id, only, sheets))),
+        rows(select(PaperPoints.sheet, PaperPoints.student_id, PaperPoints.task)
+             .where(*_of(PaperPoints.student_id, only, sheets))))
 
 
 def release_times(session: Session, cfg: CourseConfig,
@@ -225,12 +249,14 @@ def handin_refusal(engine: Engine, cfg: CourseConfig, sheet: str) -> str | None:
 def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = None,
                counts_zero: CountsZero | None = None, only: set[str] | None = None,
                sheets: Collection[str] | None = None,
-               teams: Mapping[tuple[str, str], list[str]] | None = None) -> dict[str, SheetFacts]:
+               teams: Mapping[tuple[str, str], list[str]] | None = None,
+               given: SheetRows | None = None) -> dict[str, SheetFacts]:
     """Every semester sheet's facts (roster students only). ``counts_zero``: the late policy, so that a
     hand-in it counts as 0 is not waited for (without it, every accepted hand-in is). ``only``: the facts
     of these students alone (with all members of their teams: what decides a sheet for one student), read
     with the same queries restricted to them (one student's page does not read the course). ``teams``: (sheet,
-    team) → members, every team of ``only`` (of the course without it), when the caller has read them."""
+    team) → members, every team of ``only`` (of the course without it), and ``given``, the rows of :class:`SheetRows`
+    of the same students, when the caller has read them."""
     if roster is None:
         roster = roster_ids(session) if only is None else set(session.execute(
             select(StudentProfile.student_id).where(StudentProfile.student_id.in_(only))).scalars())
@@ -238,7 +264,7 @@ def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = No
         roster = roster & only
     states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
     released_ids = release_times(session, cfg, states)
-    raw = _raw(session, roster, counts_zero, only, sheets, teams)  # sheets: the others' facts read as nothing handed in
+    raw = _raw(session, roster, counts_zero, only, sheets, teams, given)  # sheets: the others' facts read as nothing handed in
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)
