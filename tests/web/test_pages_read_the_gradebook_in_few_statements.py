@@ -17,7 +17,7 @@ from web.app import create_app
 from web.testing import logged_in, setup_web_course
 
 HTML = {"accept": "text/html"}
-GRID, GRID_TRANSACTIONS, FIRST_DASHBOARD, REFRESH = 3, 2, 22, 2
+GRID, GRID_TRANSACTIONS, FIRST_DASHBOARD, REFRESH = 3, 2, 19, 2
 
 
 @pytest.fixture
