@@ -1,7 +1,7 @@
 """Points and the hand-ins they come from: the late decision per hand-in (:mod:`.handins`), autograded
 results as stored (:mod:`.autograde_store`), pen-and-paper points, rubric gradings and comments
 (:mod:`.paper`; what one save reads and locks, in one statement: :mod:`.cell_lock`), rubric items by
-reference and their edits (:mod:`.rubric`, :mod:`.rubric_edit`), the tutors' grid (:mod:`.grid`; under
+reference and their edits (:mod:`.rubric`, :mod:`.rubric_edit`), the tutors' grid (:mod:`.grid`; read in one statement: :mod:`.grid_read`; under
 pseudonyms on an anonymous sheet: :mod:`.anonymous_grid`), grading one task across the group
 (:mod:`.by_task`), the pages of a paper hand-in as images and which task they answer (:mod:`.page_images`,
 :mod:`.page_render`, :mod:`.page_tags`), publishing paper points per sheet (:mod:`.publishing`; kept per process and

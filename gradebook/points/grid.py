@@ -1,6 +1,8 @@
 """The tutors' grid: a group's students × a sheet's paper tasks, as plain data, and the save of one cell.
 
-:func:`grid` reads everything the page shows in a few queries (never one per student);
+:mod:`gradebook.points.grid_read` reads everything the page shows in one statement and builds it with the
+functions here (:func:`cells_of`, :func:`counted_points`, :func:`latest_handins`, :func:`regrades_of`), which
+the grade-by-task page's reads (:mod:`gradebook.points.by_task`) and one cell's (:func:`cell_state`) use too;
 :func:`save_cell` writes one cell's points (typed, or the sum of ticked rubric items) and/or its
 comment through :func:`gradebook.points.paper.store`, the same versioned, audited write as ``set_points``
 (one statement reads and locks what it needs, :func:`gradebook.points.cell_lock.hold`; the state returned
