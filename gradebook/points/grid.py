@@ -362,7 +362,7 @@ def save_cell(engine: Engine, manifest: Manifest, student: str, task: str, *, va
                                   expected_comment_version, why, now)
             text_row, written = _after(text_row, change, values), change.written or written
             audits += [audit] if audit else []
-        record(session, audits)
+        record(session, audits, last=True)  # the save's only audit rows
         return _cell(student, task, row, text_row, written)
 
     entity = "paper_points" if value is not None or ticks is not None else "paper_comment"

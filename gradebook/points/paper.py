@@ -16,7 +16,7 @@ from sqlalchemy.orm import Session
 from sqlalchemy.orm.util import identity_key
 
 from gradebook.store import nbgrader_tables as nt
-from gradebook.store.db import STUDENTS_OPTION, atomic
+from gradebook.store.db import STUDENTS_OPTION, atomic, audit_with_versions
 from gradebook.course.anonymity import aliases, roster
 from gradebook.course.spreadsheet import Number, row
 from gradebook.errors import ConflictError, InputError
@@ -275,13 +275,15 @@ def store(session: Session, manifest: Manifest, held: Held, entity: str, student
     return (Change(0, None, None, None, True) if values is None else Change(version, new, author, now, True)), audit
 
 
-_AUDIT_INSERT = insert(cast(Table, AuditLog.__table__))
 
-
-def record(session: Session, audits: Sequence[dict[str, Any]]) -> None:
-    """The audit rows of one save, in one statement."""
-    if audits:
-        session.execute(_AUDIT_INSERT, list(audits))  # one statement (SQLAlchemy's "insertmanyvalues")
+def record(session: Session, audits: Sequence[dict[str, Any]], last: bool = False) -> None:
+    """The audit rows of one save, in one statement; ``last``: they are the transaction's last audit rows (an
+    :func:`gradebook.store.db.atomic` transaction), so on PostgreSQL the statement that raises the version
+    counters at the commit writes them (audit rows keep the order of the changes)."""
+    if last:
+        audit_with_versions(session, audits)
+    elif audits:
+        session.execute(insert(cast(Table, AuditLog.__table__)), list(audits))  # SQLAlchemy's "insertmanyvalues"
 
 
 def stored_change(row: Stored | None) -> Change:

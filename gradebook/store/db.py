@@ -17,6 +17,7 @@ students' counters are one statement (a data-modifying WITH), built once and bou
 """
 from __future__ import annotations
 
+import json
 import re
 import time
 from collections.abc import Callable, Iterable, Iterator, Sequence
@@ -24,16 +25,18 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Connection, Engine, String, Table, create_engine, event, func, inspect, make_url, select, true, update
+from sqlalchemy import Connection, Engine, String, Table, column, create_engine, event, func, insert, inspect, make_url, select, \
+    true, update
 from sqlalchemy import bindparam
-from sqlalchemy.dialects.postgresql import ARRAY
+from sqlalchemy import cast as sql_cast
+from sqlalchemy.dialects.postgresql import ARRAY, JSON
 from sqlalchemy.dialects.postgresql import insert as postgresql_insert
 from sqlalchemy.dialects.sqlite import insert as sqlite_insert
 from sqlalchemy.exc import DBAPIError, DisconnectionError
 from sqlalchemy.orm import ORMExecuteState, Session, UOWTransaction
 
 from gradebook.errors import GradebookError
-from gradebook.store.models import GradebookVersion, StudentVersion
+from gradebook.store.models import AuditLog, GradebookVersion, StudentVersion
 from gradebook.store.nbgrader_schema import ensure_nbgrader_schema
 
 MIGRATIONS = Path(__file__).resolve().parent / "migrations"
@@ -46,6 +49,7 @@ _versioned: set[str] = set()  # the URLs (as the engines render them) of the gra
 # written on every login and request of the web application, and read by nothing that is computed once
 UNVERSIONED = frozenset({"web_session", "login_attempt", GradebookVersion.__tablename__, StudentVersion.__tablename__,
                          "grading_job", "grader"})  # the grading queue and the graders' heartbeats: read live
+_AUDITS = "mlph_audits"  # Session.info: audit rows the version counters' statement writes at the commit
 _WROTE = "mlph_wrote"  # Session.info: the students this transaction wrote rows of, or EVERYONE
 
 
@@ -264,20 +268,48 @@ def _executed(state: ORMExecuteState) -> None:
         _touch(state.session, getattr(getattr(state.statement, "table", None), "name", None), students)
 
 
+def audit_with_versions(session: Session, rows: Sequence[dict[str, Any]]) -> None:
+    """Audit rows (``audit_log``'s columns) of this :func:`atomic` transaction: on a PostgreSQL gradebook of this
+    process written at the commit by the statement that raises the version counters (a data-modifying CTE: one
+    round trip fewer for a save); elsewhere at once."""
+    if not rows:
+        return
+    bind = session.get_bind()
+    if bind.dialect.name == "postgresql" and bind.engine.url.render_as_string(hide_password=False) in _versioned:
+        session.info.setdefault(_AUDITS, []).extend(rows)
+    else:
+        session.execute(insert(cast(Table, AuditLog.__table__)), list(rows))
+
+
+def _audited(audits: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
+    """The CTE that writes ``audits`` (PostgreSQL), and its parameter."""
+    columns = ("at", "author", "entity", "key", "old_value", "new_value", "reason")
+    table = cast(Table, AuditLog.__table__)
+    rows = func.json_to_recordset(sql_cast(bindparam("audits", type_=String), JSON)).table_valued(
+        *(column(c, table.c[c].type) for c in columns)).render_derived(name="audits", with_types=True)
+    cte = insert(table).from_select(list(columns), select(*(rows.c[c] for c in columns))).cte("audited")
+    value = json.dumps([{**a, "at": a["at"].isoformat()} for a in audits])
+    return cte, {"audits": value}
+
+
 @event.listens_for(Session, "before_commit")
 def _raise_version(session: Session) -> None:
     """The last statements of a writing transaction on a gradebook of this process: the counter + 1 (and
-    the course's counter, or the students' counters, set to it)."""
+    the course's counter, or the students' counters, set to it), with the audit rows left for it."""
     session.flush()  # what is still pending (the commit would flush it after this hook)
     scope = session.info.pop(_WROTE, None)
+    audits = session.info.pop(_AUDITS, None)
     if scope is None or session.get_bind().engine.url.render_as_string(hide_password=False) not in _versioned:
+        if audits:
+            session.execute(insert(cast(Table, AuditLog.__table__)), audits)
         return
     raised: dict[str, Any] = {"counter": GradebookVersion.counter + 1}
     if scope == EVERYONE:
         raised["course_counter"] = GradebookVersion.counter + 1
     bump = update(GradebookVersion).where(GradebookVersion.id == 1).values(**raised).returning(GradebookVersion.counter)
+    logged, params = _audited(audits) if audits else (None, {})
     if not scope or scope == EVERYONE:
-        session.execute(bump)
+        session.execute(bump.add_cte(logged) if logged is not None else bump, params)
         return
     students = sorted(scope)  # their rows are locked in one order
     if session.get_bind().dialect.name == "postgresql":  # one statement: the counter, then the students' rows
@@ -286,8 +318,11 @@ def _raise_version(session: Session) -> None:
         upsert = postgresql_insert(cast(Table, StudentVersion.__table__)).from_select(
             ["student_id", "counter"], select(ids.c.student_id, raised_cte.c.counter).select_from(ids.join(raised_cte, true()))
             .order_by(ids.c.student_id)).add_cte(raised_cte)
+        if logged is not None:
+            upsert = upsert.add_cte(logged)
         session.execute(upsert.on_conflict_do_update(index_elements=["student_id"],
-                                                     set_={"counter": upsert.excluded.counter}), {"students": students})
+                                                     set_={"counter": upsert.excluded.counter}),
+                        {"students": students, **params})
         return
     counter = session.execute(bump).scalar_one()
     upsert_sqlite = sqlite_insert(StudentVersion)
@@ -299,6 +334,7 @@ def _raise_version(session: Session) -> None:
 @event.listens_for(Session, "after_rollback")
 def _forget(session: Session) -> None:
     session.info.pop(_WROTE, None)
+    session.info.pop(_AUDITS, None)
 
 
 @contextmanager
