@@ -85,3 +85,26 @@ def test_a_save_that_changes_nothing_writes_nothing(course: CourseConfig) -> Non
     assert not same.written and same.entered_by == "tina"
     assert len(seen) == 1 and seen[0].startswith("SELECT"), seen
     assert student_versions(engine, ["cd2"]) == version
+
+
+def test_audit_rows_left_for_the_commit_are_written_with_it_or_not_at_all(course: CourseConfig) -> None:
+    """Audit rows handed to the version counters' statement (PostgreSQL) are written by the commit, also of a
+    transaction that wrote nothing versioned; a transaction that fails writes none, and leaves none behind."""
+    from datetime import datetime, timezone
+
+    from gradebook.store.db import atomic, audit_with_versions
+
+    engine = open_gradebook(course.db_url)
+    row = {"at": datetime.now(timezone.utc), "author": "tina", "entity": "paper_points", "key": "tiny01/derive/zz9",
+           "old_value": None, "new_value": "1", "reason": "a test"}
+    with pytest.raises(RuntimeError):
+        with atomic(engine) as session:
+            audit_with_versions(session, [row])
+            raise RuntimeError("the save fails after its audit rows were made")
+    with atomic(engine) as session:
+        audit_with_versions(session, [{**row, "new_value": "2"}])
+    with Session(engine) as s:
+        found = s.execute(select(AuditLog.new_value, AuditLog.old_value, AuditLog.at)
+                          .where(AuditLog.key == "tiny01/derive/zz9")).all()
+    assert [(new, old) for new, old, _ in found] == [("2", None)]
+    assert abs((found[0][2].replace(tzinfo=found[0][2].tzinfo or timezone.utc) - row["at"]).total_seconds()) < 1e-3
