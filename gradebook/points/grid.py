@@ -12,27 +12,24 @@ is built from what was written): a save based on a stale version raises
 from __future__ import annotations
 
 import json
-from collections import defaultdict
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, NamedTuple
 
-from sqlalchemy import Engine, func, select
-from sqlalchemy.orm import Session, aliased
+from sqlalchemy import Engine, select
+from sqlalchemy.orm import Session
 
-from gradebook.store import nbgrader_tables as nt
-from gradebook.course.config import CourseConfig
 from gradebook.errors import InputError
 from gradebook.course.manifest import Manifest, Task
-from gradebook.store.models import AutogradeResult, Extension, GroupMembership, Handin, PaperComment, PaperPoints, Person, \
-    RegradeRequest, TutorialGroup
+from gradebook.store.models import AutogradeResult, GroupMembership, Handin, PaperComment, PaperPoints, RegradeRequest, \
+    TutorialGroup
 from gradebook.people.teams import teams_of
 from gradebook.points.cell_lock import Stored, hold
 from gradebook.points.paper import Change, _utc, check_points, fmt, guarded, points_values, record, \
     store
-from gradebook.points.rubric import Item, ensure_seeded, sheet_rubrics_seeded
+from gradebook.points.rubric import Item
 from gradebook.course.tables import parse_decimal
 from gradebook.store.db import plain_rows
 

@@ -275,7 +275,6 @@ def store(session: Session, manifest: Manifest, held: Held, entity: str, student
     return (Change(0, None, None, None, True) if values is None else Change(version, new, author, now, True)), audit
 
 
-
 def record(session: Session, audits: Sequence[dict[str, Any]], last: bool = False) -> None:
     """The audit rows of one save, in one statement; ``last``: they are the transaction's last audit rows (an
     :func:`gradebook.store.db.atomic` transaction), so on PostgreSQL the statement that raises the version
