@@ -79,8 +79,12 @@ def sheet_rubrics_seeded(session: Session, manifest: Manifest) -> tuple[dict[str
 
 def rubrics_seeded(manifest: Manifest, rows: list[ItemRow]) -> tuple[dict[str, tuple[Item, ...]], bool]:
     """:func:`sheet_rubrics_seeded` from the sheet's rows already read."""
-    have = {r.task for r in rows}
-    return rubrics_of(manifest, rows), all(t.id in have for t in manifest.paper_tasks if t.rubric)
+    return rubrics_of(manifest, rows), _all_seeded(manifest, {r.task for r in rows})
+
+
+def _all_seeded(manifest: Manifest, have: set[str]) -> bool:
+    """Whether every task with a rubric in ``manifest`` has rows (``have``: the tasks that have)."""
+    return all(t.id in have for t in manifest.paper_tasks if t.rubric)
 
 
 def rubrics_of(manifest: Manifest, rows: Iterable[RubricItemRow | ItemRow]) -> dict[str, tuple[Item, ...]]:
@@ -144,7 +148,7 @@ def ensure_seeded(engine: Engine, manifest: Manifest) -> None:
     with Session(engine) as session:
         have = set(session.execute(select(RubricItemRow.task).where(RubricItemRow.sheet == manifest.id)
                                    .distinct()).scalars())
-    if all(t.id in have or not t.rubric for t in manifest.paper_tasks):
+    if _all_seeded(manifest, have):
         return
     try:
         with atomic(engine) as session:

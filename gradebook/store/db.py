@@ -274,11 +274,15 @@ def audit_with_versions(session: Session, rows: Sequence[dict[str, Any]]) -> Non
     round trip fewer for a save); elsewhere at once."""
     if not rows:
         return
-    bind = session.get_bind()
-    if bind.dialect.name == "postgresql" and bind.engine.url.render_as_string(hide_password=False) in _versioned:
+    if session.get_bind().dialect.name == "postgresql" and _versioned_here(session):
         session.info.setdefault(_AUDITS, []).extend(rows)
     else:
         session.execute(insert(cast(Table, AuditLog.__table__)), list(rows))
+
+
+def _versioned_here(session: Session) -> bool:
+    """Whether the session's gradebook was opened in this process (its writes raise the version counters)."""
+    return session.get_bind().engine.url.render_as_string(hide_password=False) in _versioned
 
 
 def _audited(audits: list[dict[str, Any]]) -> tuple[Any, dict[str, Any]]:
@@ -299,7 +303,7 @@ def _raise_version(session: Session) -> None:
     session.flush()  # what is still pending (the commit would flush it after this hook)
     scope = session.info.pop(_WROTE, None)
     audits = session.info.pop(_AUDITS, None)
-    if scope is None or session.get_bind().engine.url.render_as_string(hide_password=False) not in _versioned:
+    if scope is None or not _versioned_here(session):
         if audits:
             session.execute(insert(cast(Table, AuditLog.__table__)), audits)
         return
