@@ -5,23 +5,21 @@ interpreter lock again), so :func:`read_grid` asks for everything the grid shows
 heading, its students in roster order with their current group and extension, the teams of the sheet they are in,
 the accepted hand-ins, nbgrader's scores, the autograding results, paper points and comments, rubric items, open
 regrade requests, the sheet's anonymity) is a scalar subquery that aggregates its rows into one JSON array
-(PostgreSQL's ``json_agg``, SQLite's ``json_group_array``). One statement also sees one snapshot, so no transaction
+(:mod:`gradebook.store.json_rows`). One statement also sees one snapshot, so no transaction
 is needed around it. :mod:`gradebook.points.grid` turns the rows into the page's data, with the same functions
 it uses for the grade-by-task page's reads.
 """
 from __future__ import annotations
 
 import functools
-import json
 from collections import defaultdict
 from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Connection, Engine, String, bindparam, case, func, literal_column, select, union
+from sqlalchemy import Connection, Engine, String, bindparam, case, func, select, union
 from sqlalchemy.orm import aliased
 from sqlalchemy.sql import Select
-from sqlalchemy.sql.elements import Label
 
 from gradebook.course.config import CourseConfig
 from gradebook.course.manifest import Manifest
@@ -33,6 +31,7 @@ from gradebook.points.paper import _utc
 from gradebook.points.rubric import ITEM_COLUMNS, ItemRow, ensure_seeded, rubrics_seeded
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import reading
+from gradebook.store.json_rows import decoded, json_rows
 from gradebook.store.models import (AutogradeResult, Extension, GroupMembership, Handin, PaperComment, PaperPoints,
                                     Person, RegradeRequest, RubricItemRow, SheetState, TeamMember, TutorialGroup)
 
@@ -56,21 +55,10 @@ def read_grid(conn: Connection, manifest: Manifest, group: str) -> GridReading:
     rubrics are not seeded yet shows the manifest's items (``Grid.seeded`` is False: the caller seeds them,
     :func:`gradebook.points.rubric.ensure_seeded`)."""
     row = conn.execute(_statement(conn.dialect.name), {"sheet": manifest.id, "group": group}).one()
-    parts = {name: _decoded(value) for name, value in row._mapping.items()}
+    parts = {name: decoded(value) for name, value in row._mapping.items()}
     if not parts["heading"]:
         raise InputError(f"unknown tutorial group {group!r}")
     return _assembled(manifest, group, parts)
-
-
-def _json_rows(dialect: str, name: str, query: Select[Any]) -> Label[Any]:
-    """``query``'s rows as one JSON array of arrays, labelled ``name``."""
-    columns = list(query.subquery().c)
-    rows: Any
-    if dialect == "postgresql":
-        rows = func.coalesce(func.json_agg(func.json_build_array(*columns)), literal_column("'[]'::json"))
-    else:
-        rows = func.json_group_array(func.json_array(*columns))
-    return select(rows).scalar_subquery().label(name)
 
 
 @functools.lru_cache(maxsize=None)
@@ -122,13 +110,7 @@ def _statement(dialect: str) -> Select[Any]:
             RegradeRequest.sheet == sheet, RegradeRequest.answered_at.is_(None), RegradeRequest.student_id.in_(crew)),
         "anonymity": select(SheetState.anonymous, SheetState.pseudonym_key).where(SheetState.sheet == sheet),
     }
-    return select(*(_json_rows(dialect, name, query) for name, query in parts.items()))
-
-
-def _decoded(value: Any) -> list[list[Any]]:
-    """A part's rows: psycopg hands back JSON decoded, SQLite as text."""
-    rows = json.loads(value) if isinstance(value, (str, bytes)) else value
-    return list(rows or [])
+    return select(*(json_rows(dialect, name, query) for name, query in parts.items()))
 
 
 def _when(value: Any) -> datetime | None:
