@@ -16,24 +16,23 @@ from fractions import Fraction
 from typing import Any
 
 from markupsafe import Markup
-from sqlalchemy import Engine, select
-from sqlalchemy.orm import Session
+from sqlalchemy import Engine
 
 from autograder.grading.feedback import fragment, student_view
 from autograder.grading.visibility import AFTER, INTAKE_STATUSES
 from gradebook.admission.current import StudentKey, StudentNow, current_standing, shown_standing, student_now
 from gradebook.admission.lines import PartLine, part_lines
-from gradebook.admission.rule import RuleData, Standing, compute_standings
+from gradebook.admission.rule import Standing, compute_standings
+from gradebook.admission.student_read import (ShownComment, ShownHandin, ShownPoints, ShownResult, StudentRows,
+                                              read_students)
 from gradebook.course.config import CourseConfig, SemesterSheet
-from gradebook.people.teams import teams_of
-from gradebook.points.grading_queue import grader_alive
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
-from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late, group_of
+from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late
 from gradebook.points.publishing import published_sheets
-from gradebook.points.rubric import rubrics_of
+from gradebook.points.rubric import ItemRow, rubrics_of
 from gradebook.points.regrades import Request, for_student, window_end
-from gradebook.store.db import reading_session
-from gradebook.store.models import AutogradeResult, Extension, Handin, PaperComment, PaperPoints, RubricItemRow
+from gradebook.course.sheets_state import utc
+from gradebook.store.db import reading
 
 
 @dataclass(frozen=True)
@@ -136,55 +135,37 @@ def standing_of(engine: Engine, cfg: CourseConfig, student: str) -> Standing | N
 
 @dataclass(frozen=True)
 class _Rows:
-    """One student's rows behind the sheets of a page, each table read once for all the sheets."""
+    """One student's rows behind the sheets of a page (:func:`gradebook.admission.student_read.read_students`)."""
 
     teams: dict[str, list[str]]  # sheet -> the team's members (just the student when not in a team)
     extensions: dict[str, datetime]  # sheet -> until
-    results: list[AutogradeResult]
-    handins: list[Handin]  # newest first
-    points: list[PaperPoints]
-    comments: list[PaperComment]
+    results: tuple[ShownResult, ...]
+    handins: tuple[ShownHandin, ...]  # newest first
+    points: tuple[ShownPoints, ...]
+    comments: tuple[ShownComment, ...]
     group: str | None  # the student's current tutorial group (its deadlines)
     grading_runs: bool = True  # some grader's heartbeat is fresh (read once per page)
-    rubric_items: tuple[RubricItemRow, ...] = ()  # the sheets' rubric items (gradebook.points.rubric)
+    rubric_items: tuple[ItemRow, ...] = ()  # the sheets' rubric items (gradebook.points.rubric)
 
     def of(self, sheet: str, student: str) -> list[str]:
         return self.teams.get(sheet, [student])
 
 
-def _rows(session: Session, student: str, sheets: list[str], known: RuleData | None = None) -> _Rows:
-    """What :func:`sheet_view` shows of ``student`` on ``sheets``, in nine queries (teams as
-    :func:`web.security.team_of` gives them; the last: whether a grader runs); six when ``known``, the rule's
-    rows of the student read before (:func:`gradebook.admission.current.student_now`), gives their teams,
-    extensions and current group."""
-    if known is not None:
-        teams = {sheet: sorted(known.team_of[(student, sheet)]) for sheet in sheets if (student, sheet) in known.team_of}
-        extensions = {sheet: known.extensions[(student, sheet)] for sheet in sheets
-                      if (student, sheet) in known.extensions}
-        group = known.groups.get(student)
-    else:
-        teams, extensions, group = _teams_and_extensions(session, student, sheets) + (group_of(session, student),)
-    everyone = sorted({student}.union(*teams.values()))
-
-    def rows(model: Any, *order: Any) -> list[Any]:
-        return list(session.execute(select(model).where(model.sheet.in_(sheets), model.student_id.in_(everyone))
-                                    .order_by(*order)).scalars())
-
-    return _Rows(teams, extensions, rows(AutogradeResult), rows(Handin, Handin.received_at.desc()),
-                 rows(PaperPoints), rows(PaperComment), group, grader_alive(session),
-                 tuple(session.execute(select(RubricItemRow).where(RubricItemRow.sheet.in_(sheets))).scalars()))
+def _rows(engine: Engine, student: str, sheets: list[str], read: StudentRows | None = None) -> _Rows:
+    """What :func:`sheet_view` shows of ``student`` on ``sheets``, of their rows read in one statement (``read``:
+    read before, by :func:`gradebook.admission.current.student_now`)."""
+    if read is None:
+        with reading(engine) as conn:
+            read = read_students(conn, {student})
+    rule, shown, wanted = read.rule, read.shown, set(sheets)
+    teams = {sheet: sorted(members) for (sheet, _team), members in rule.teams.items()
+             if sheet in wanted and student in members}
+    extensions = {sheet: utc(until) for sid, sheet, until in rule.extensions if sid == student and sheet in wanted}
+    return _Rows(teams, extensions, shown.results, shown.handins, shown.points, shown.comments,
+                 rule.groups.get(student), shown.grading_runs, shown.rubric_items)
 
 
-def _teams_and_extensions(session: Session, student: str,
-                          sheets: list[str]) -> tuple[dict[str, list[str]], dict[str, datetime]]:
-    """``student``'s teams (sheet → the members, sorted) and extensions (sheet → until) on ``sheets``."""
-    teams = {sheet: sorted(members) for (sheet, _team), members in teams_of(session, [student], sheets).items()}
-    extensions = {sheet: until for sheet, until in session.execute(select(Extension.sheet, Extension.until).where(
-        Extension.student_id == student, Extension.sheet.in_(sheets)))}
-    return teams, extensions
-
-
-def _result(rows: _Rows, sheet: str, members: list[str]) -> AutogradeResult | None:
+def _result(rows: _Rows, sheet: str, members: list[str]) -> ShownResult | None:
     found = [r for r in rows.results if r.sheet == sheet and r.student_id in members]
     return max(found, key=lambda r: (Fraction(r.score or "0"), r.graded_at), default=None)
 
@@ -223,7 +204,7 @@ def _paper(rows: _Rows, sem: SemesterSheet, student: str, members: list[str],
     return views
 
 
-def _student_part(view: SheetView, row: AutogradeResult, sem: SemesterSheet, detail: bool, now: datetime,
+def _student_part(view: SheetView, row: ShownResult, sem: SemesterSheet, detail: bool, now: datetime,
                   tz: str) -> None:
     """What the student sees of their graded notebook: before the deadline (and for a late hand-in) no points
     and nothing that depends on a hidden check; the same bytes whether the hidden checks pass or fail."""
@@ -239,7 +220,7 @@ def _student_part(view: SheetView, row: AutogradeResult, sem: SemesterSheet, det
         view.feedback = Markup(fragment(shown, sem.manifest, tz))  # escaped throughout by the fragment
 
 
-def _turn(view: SheetView, sem: SemesterSheet, result: AutogradeResult | None, latest: HandinView | None,
+def _turn(view: SheetView, sem: SemesterSheet, result: ShownResult | None, latest: HandinView | None,
           now: datetime) -> None:
     """The sheet's limit on graded runs, as the page states it: runs left, and when a waiting hand-in is graded."""
     assert sem.manifest is not None
@@ -334,7 +315,7 @@ def dashboard(engine: Engine, cfg: CourseConfig, student: str,
     standing = state.standing if staff else shown_standing(cfg, state, hidden_paper(cfg, published), now)
     sheets = [sem for sem in cfg.semester if only is None or sem.id in only]
     rows = _kept_rows(engine, student, tuple(sem.id for sem in sheets if sem.manifest is not None), state.key,
-                      state.data)
+                      state.rows)
     return standing, [sheet_view(rows, cfg, standing, student, sem, staff=staff, published=published.get(sem.id),
                                  now=now) for sem in sheets]
 
@@ -345,17 +326,16 @@ MAX_KEPT = 20_000
 
 
 def _kept_rows(engine: Engine, student: str, sheets: tuple[str, ...], key: StudentKey,
-               known: RuleData | None = None) -> _Rows:
+               read: StudentRows | None = None) -> _Rows:
     """``student``'s rows for the dashboard, read again only when ``key`` (the versions of the course and of
     their team's rows, :func:`gradebook.admission.current.keyed_standing`) moved: all of them are rows of
-    those students (team membership is the course's). ``known``: the rule's rows read at ``key`` or later."""
+    those students (team membership is the course's). ``read``: their rows read at ``key`` or later."""
     where = (engine.url.render_as_string(hide_password=False), student)
     with _kept_lock:
         found = _kept.get(where)
     if found is not None and found[0] == key and found[1] == sheets:
         return found[2]
-    with reading_session(engine) as session:
-        rows = _rows(session, student, list(sheets), known)
+    rows = _rows(engine, student, list(sheets), read)
     with _kept_lock:
         if len(_kept) >= MAX_KEPT:
             _kept.clear()
@@ -370,8 +350,7 @@ def sheet_detail(engine: Engine, cfg: CourseConfig, student: str, sheet: str,
     standing = standing_of(engine, cfg, student)
     if not staff:
         standing = _students_standing(engine, cfg, student, standing, hidden_paper(cfg, published))
-    with reading_session(engine) as session:
-        rows = _rows(session, student, [sheet] if sem.manifest is not None else [])
+    rows = _rows(engine, student, [sheet] if sem.manifest is not None else [])
     view = sheet_view(rows, cfg, standing, student, sem, detail=True, staff=staff, published=published.get(sheet))
     _regrades(engine, cfg, view, student, published.get(sheet))
     return standing, view
@@ -396,8 +375,7 @@ def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime 
     page before the upload, which then needs the student's confirmation."""
     if sem.manifest is None:
         return None
-    with reading_session(engine) as session:
-        rows = _rows(session, student, [sem.id])
+    rows = _rows(engine, student, [sem.id])
     until, result = rows.extensions.get(sem.id), _result(rows, sem.id, rows.of(sem.id, student))
     decision = decide_late(now or datetime.now(timezone.utc), sem.manifest, until, rows.group)
     if not decision.late:
@@ -405,7 +383,7 @@ def late_notice(engine: Engine, sem: SemesterSheet, student: str, now: datetime 
     return _late_words(decision, sem, result)
 
 
-def _late_words(decision: LateDecision, sem: SemesterSheet, result: AutogradeResult | None) -> str:
+def _late_words(decision: LateDecision, sem: SemesterSheet, result: ShownResult | None) -> str:
     cutoff = (f" Nothing is accepted after {decision.cutoff.astimezone(sem.due.tzinfo):%a %d %b %Y, %H:%M %Z}."
               if decision.cutoff is not None else "")
     if result is not None and kept_in_time(sem.counts, True, result.late, result.status):

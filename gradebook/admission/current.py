@@ -25,10 +25,11 @@ from datetime import datetime, timezone
 
 from sqlalchemy import Engine, select
 
-from gradebook.admission.rule import RuleData, Standing, load_data, standings_from
+from gradebook.admission.rule import RuleData, Standing, load_data, rule_data, standings_from
+from gradebook.admission.student_read import StudentRows, read_students
 from gradebook.course.config import AdmissionRule, CourseConfig
 from gradebook.course.sheets_state import utc
-from gradebook.store.db import reading_session, student_versions
+from gradebook.store.db import reading, reading_session, student_versions
 from gradebook.store.models import StudentVersion
 
 MAX_STUDENTS_KEPT = 20_000  # one student's standings kept per version (a bound on memory)
@@ -187,6 +188,7 @@ class StudentNow:
     counter: int  # the gradebook's version, read with ``key``
     next_change: datetime | None  # the first deadline after ``as_of`` (a standing changes with time only there)
     data: RuleData | None  # the rows the standing was computed from (for :func:`shown_standing`)
+    rows: StudentRows | None = None  # the rows read for it, when they were (what the student's pages show)
 
 
 def keyed_standing(engine: Engine, cfg: CourseConfig, student: str,
@@ -204,7 +206,8 @@ def _next(deadlines: list[datetime], as_of: datetime) -> datetime | None:
 
 def student_now(engine: Engine, cfg: CourseConfig, student: str, as_of: datetime | None = None) -> StudentNow:
     """``student``'s standing with its versions (one query when nothing of theirs changed), computed again
-    only after a write to the course or to their (or their team's) rows, or when a deadline passed."""
+    only after a write to the course or to their (or their team's) rows, or when a deadline passed; their rows
+    are read in one statement (:mod:`.student_read`)."""
     course = _course(engine, cfg)
     as_of = as_of or datetime.now(timezone.utc)
     with course.lock:
@@ -220,8 +223,9 @@ def student_now(engine: Engine, cfg: CourseConfig, student: str, as_of: datetime
     if kept is not None and (kept.course, kept.theirs) == (course_version, theirs) and \
             kept.epoch == _epoch(kept.deadlines, as_of):
         return StudentNow(kept.standing, key, version, _next(kept.deadlines, as_of), kept.data)
-    with reading_session(engine) as session:
-        mine = load_data(session, cfg, {student})
+    with reading(engine) as conn:
+        rows = read_students(conn, {student})
+    mine = rule_data(cfg, rows.rule)
     found = next(iter(standings_from(mine, cfg, as_of)), None)
     deadlines = _deadlines(cfg, mine)
     team = frozenset({student}.union(*(m for (sid, _), m in mine.team_of.items() if sid == student)))
@@ -230,7 +234,7 @@ def student_now(engine: Engine, cfg: CourseConfig, student: str, as_of: datetime
             course.students.clear()
         course.students[student] = _Kept(course_version, theirs, team, _epoch(deadlines, as_of), deadlines, found,
                                          mine)
-    return StudentNow(found, key, version, _next(deadlines, as_of), mine)
+    return StudentNow(found, key, version, _next(deadlines, as_of), mine, rows)
 
 
 def shown_standing(cfg: CourseConfig, now: StudentNow, hide_paper: frozenset[str],

@@ -14,7 +14,7 @@ from datetime import datetime, timezone
 from fractions import Fraction
 from typing import Any, TypeVar, cast
 
-from sqlalchemy import Engine, func, select
+from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
 
 from gradebook.store import nbgrader_tables as nt
@@ -22,10 +22,10 @@ from gradebook.store.db import plain_rows
 from gradebook.course.config import AdmissionRule, CourseConfig, SemesterSheet
 from gradebook.people.teams import teams_of
 from gradebook.points.handins import LateDecision, current_groups, decide_late, stored_share
-from gradebook.store.models import (AdmissionOverride, AutogradeResult, Extension, GroupMembership, Handin, PaperPoints,
-                                    StudentProfile)
-from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, SheetRows, load_facts, \
+from gradebook.store.models import AutogradeResult, Extension
+from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, SheetRows, facts_of, \
     roster_ids, utc
+from gradebook.admission.rule_rows import RESULT_COLUMNS, RuleRows, read_rows, score_query
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
 ZERO = Fraction(0)
@@ -172,23 +172,9 @@ class _Notebook:
     deadline: datetime | None = None  # the stored decision's deadline
 
 
-def _nbgrader_scores(session: Session, ids: set[str] | None = None) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
-    score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
-                     + func.coalesce(nt.grade.c.extra_credit, 0.0))
-    rows = plain_rows(session,
-        select(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp, score)
-        .select_from(nt.grade)
-        .join(nt.submitted_notebook, nt.grade.c.notebook_id == nt.submitted_notebook.c.id)
-        .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)
-        .join(nt.assignment, nt.submitted_assignment.c.assignment_id == nt.assignment.c.id)
-        .where(*([nt.submitted_assignment.c.student_id.in_(ids)] if ids is not None else []))
-        .group_by(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp))
+def _scores_of(rows: Sequence[Any]) -> dict[tuple[str, str], tuple[Fraction, datetime | None]]:
+    """(student, sheet) → nbgrader's score and submission time, of :func:`.rule_rows.score_query`'s rows."""
     return {(sid, sheet): (nt.exact_score(total), utc(stamp) if stamp else None) for sid, sheet, stamp, total in rows}
-
-
-_RESULTS = (AutogradeResult.student_id, AutogradeResult.sheet, AutogradeResult.score, AutogradeResult.status,
-            AutogradeResult.late, AutogradeResult.decision, AutogradeResult.submitted_at,
-            AutogradeResult.deadline)  # not the result's JSON
 
 
 def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, str], datetime],
@@ -196,10 +182,17 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
                result_rows: Sequence[Any] | None = None) -> dict[tuple[str, str], _Notebook]:
     """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
     only where no autograde result exists is it taken here from nbgrader's timestamp. ``result_rows``: the
-    autograding results (:data:`_RESULTS`) of ``ids``, when the caller has read them."""
-    scores = _nbgrader_scores(session, ids)
+    autograding results (:data:`.rule_rows.RESULT_COLUMNS`) of ``ids``, when the caller has read them."""
+    scores = plain_rows(session, score_query(*_of_ids(nt.submitted_assignment.c.student_id, ids)))
     if result_rows is None:
-        result_rows = plain_rows(session, select(*_RESULTS).where(*_of_ids(AutogradeResult.student_id, ids)))
+        result_rows = plain_rows(session, select(*RESULT_COLUMNS).where(*_of_ids(AutogradeResult.student_id, ids)))
+    return _notebooks_of(cfg, extensions, groups or {}, scores, result_rows)
+
+
+def _notebooks_of(cfg: CourseConfig, extensions: dict[tuple[str, str], datetime], groups: dict[str, str],
+                  score_rows: Sequence[Any], result_rows: Sequence[Any]) -> dict[tuple[str, str], _Notebook]:
+    """:func:`_notebooks` of the rows read."""
+    scores = _scores_of(score_rows)
     results = {(r.student_id, r.sheet): r for r in result_rows}
     manifests = {s.id: s.manifest for s in cfg.semester if s.manifest is not None}
     out: dict[tuple[str, str], _Notebook] = {}
@@ -215,7 +208,7 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
             share = stored_share(manifest, late, ag.deadline, received)
         else:
             received = ag.submitted_at if ag is not None else stamp
-            text = decide_late(received, manifest, extensions.get(key), (groups or {}).get(key[0]))
+            text = decide_late(received, manifest, extensions.get(key), groups.get(key[0]))
             late, share = text.late, text.share
         out[key] = _Notebook(raw, raw * share, ag.status if ag else "graded", utc(received) if received else None,
                              late, text, utc(ag.deadline) if ag is not None and ag.deadline else None)
@@ -271,29 +264,10 @@ def notebook_points(session: Session, cfg: CourseConfig) -> dict[tuple[str, str]
     return {key: nb.counted for key, nb in notebook.items()}
 
 
-def _students(session: Session, ids: set[str] | None = None) -> list[Any]:
-    """The roster: students with a profile (ids only nbgrader or the autograder stored are left out)."""
-    current_group = (select(GroupMembership.student_id, func.min(GroupMembership.group_id).label("group_id"))
-                     .where(GroupMembership.valid_to.is_(None)).group_by(GroupMembership.student_id).subquery())
-    return list(plain_rows(session,
-        select(nt.student.c.id, nt.student.c.last_name, nt.student.c.first_name, nt.student.c.email,
-               StudentProfile.matriculation, current_group.c.group_id)
-        .join(StudentProfile, StudentProfile.student_id == nt.student.c.id)
-        .outerjoin(current_group, current_group.c.student_id == nt.student.c.id)
-        .where(*([nt.student.c.id.in_(ids)] if ids is not None else []))))
-
-
 def off_roster(engine: Engine) -> list[str]:
     """Student ids the gradebook has but the roster lacks (left out of every list)."""
     with Session(engine) as session:
         return sorted(set(session.execute(select(nt.student.c.id)).scalars()) - roster_ids(session))
-
-
-def _overrides(session: Session, only: set[str] | None = None) -> dict[str, tuple[str, str]]:
-    rows = session.execute(select(AdmissionOverride).where(
-        AdmissionOverride.revoked_at.is_(None), *([AdmissionOverride.student_id.in_(only)] if only is not None else []))
-                           .order_by(AdmissionOverride.created_at)).scalars()
-    return {o.student_id: (o.status, o.reason) for o in rows}
 
 
 @dataclass(frozen=True)
@@ -316,28 +290,22 @@ class RuleData:
 def load_data(session: Session, cfg: CourseConfig, only: set[str] | None = None) -> RuleData:
     """Everything the rule needs; with ``only``, the rows of those students (and their teams' members) only.
     Whether a sheet is decided for a student depends on their (and their team's) hand-ins only."""
-    teams = teams_of(session, only)
-    ids = None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
-    extensions = {(e.student_id, e.sheet): utc(e.until) for e in session.execute(
-        select(Extension).where(*([Extension.student_id.in_(ids)] if ids is not None else []))).scalars()}
-    groups = current_groups(session, ids)
-    results = plain_rows(session, select(*_RESULTS).where(*_of_ids(AutogradeResult.student_id, ids)))
-    points = plain_rows(session, select(PaperPoints.student_id, PaperPoints.sheet, PaperPoints.task, PaperPoints.points)
-                        .where(*_of_ids(PaperPoints.student_id, ids)))
-    handins = plain_rows(session, select(Handin.sheet, Handin.student_id, Handin.kind, Handin.received_at)
-                         .where(Handin.status == "accepted", *_of_ids(Handin.student_id, ids)))
-    notebook = _notebooks(session, cfg, extensions, ids, groups, results)
-    _team_notebook(notebook, teams)
-    students = _students(session, only)
-    roster = {row[0] for row in students} if only is None or ids == only else None  # None: read for ``ids``
-    given = SheetRows(handins, [(r.sheet, r.student_id, r.status, r.submitted_at) for r in results],
-                      [(sheet, sid, task) for sid, sheet, task, _ in points])  # each table read once for both
-    facts = load_facts(session, cfg, roster, counts_zero=_counts_zero(cfg, extensions, groups), only=ids, teams=teams,
-                       given=given)
-    overrides = _overrides(session, only)
-    team_of = {(m, sheet): members for (sheet, _team), members in teams.items() for m in members}
-    return RuleData(facts, notebook, _paper_points(points, teams), extensions, students, overrides,
-                    cfg.timezone, team_of, _pdfs(handins), groups)
+    return rule_data(cfg, read_rows(session, only))
+
+
+def rule_data(cfg: CourseConfig, rows: RuleRows) -> RuleData:
+    """The rule's data of the rows read (:mod:`.rule_rows`, :mod:`.student_read`); each table's rows serve
+    both the rule and the sheets' facts."""
+    extensions = {(sid, sheet): utc(until) for sid, sheet, until in rows.extensions}
+    notebook = _notebooks_of(cfg, extensions, rows.groups, rows.scores, rows.results)
+    _team_notebook(notebook, rows.teams)
+    given = SheetRows(rows.handins, [(r.sheet, r.student_id, r.status, r.submitted_at) for r in rows.results],
+                      [(sheet, sid, task) for sid, sheet, task, _ in rows.points])
+    facts = facts_of(cfg, rows.roster, rows.states, rows.generated, _counts_zero(cfg, extensions, rows.groups),
+                     rows.teams, given)
+    team_of = {(m, sheet): members for (sheet, _team), members in rows.teams.items() for m in members}
+    return RuleData(facts, notebook, _paper_points(rows.points, rows.teams), extensions, rows.students, rows.overrides,
+                    cfg.timezone, team_of, _pdfs(rows.handins), rows.groups)
 
 
 def _of_ids(column: Any, ids: set[str] | None) -> list[Any]:

@@ -19,7 +19,7 @@ from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
 from fractions import Fraction
-from typing import Any
+from typing import Any, NamedTuple
 
 from sqlalchemy import Engine, select
 from sqlalchemy.orm import Session
@@ -142,6 +142,19 @@ class SheetRows:
     points: Sequence[tuple[str, str, str]]
 
 
+class StateRow(NamedTuple):
+    """The columns of a ``sheet_state`` row that the facts read."""
+    sheet: str
+    released_at: datetime | None
+    closed_at: datetime | None
+    closed_by: str | None
+    close_reason: str | None
+
+
+STATE_COLUMNS = (SheetState.sheet, SheetState.released_at, SheetState.closed_at, SheetState.closed_by,
+                 SheetState.close_reason)
+
+
 # (sheet, student, time of receipt) -> True when the late policy counts that hand-in as 0
 CountsZero = Callable[[str, str, datetime], bool]
 
@@ -152,11 +165,22 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
     """The rows behind the facts (``only``: of these students alone, their teams' members included;
     ``sheets``: of these sheets alone; ``teams``: (sheet, team) → members, and ``given``: the rows, when the
     caller has read them)."""
-    raw = _Raw()
-    rows = functools.partial(plain_rows, session)
     if given is None:
         given = _sheet_rows(session, only, sheets)
-    elif sheets is not None:
+    if teams is None:
+        found: dict[tuple[str, str], list[str]] = defaultdict(list)
+        for sheet, team, sid in plain_rows(session, select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
+                                           .where(*_of(TeamMember.student_id, only, sheets))):
+            found[(sheet, team)].append(sid)
+        teams = found
+    return _raw_of(roster, counts_zero, sheets, teams, given)
+
+
+def _raw_of(roster: set[str], counts_zero: CountsZero | None, sheets: Collection[str] | None,
+            teams: Mapping[tuple[str, str], list[str]], given: SheetRows) -> _Raw:
+    """:func:`_raw` of the rows read."""
+    raw = _Raw()
+    if sheets is not None:
         given = SheetRows([r for r in given.handins if r[0] in sheets], [r for r in given.results if r[0] in sheets],
                           [r for r in given.points if r[0] in sheets])
     for sheet, sid, kind, received in given.handins:
@@ -179,11 +203,6 @@ def _raw(session: Session, roster: set[str], counts_zero: CountsZero | None = No
             raw.handed[sheet].add(sid)
     for sheet, sid, task in given.points:
         raw.paper_tasks[(sheet, sid)].add(task)
-    if teams is None:
-        teams = defaultdict(list)
-        for sheet, team, sid in rows(select(TeamMember.sheet, TeamMember.team, TeamMember.student_id)
-                                     .where(*_of(TeamMember.student_id, only, sheets))):
-            teams[(sheet, team)].append(sid)
     for (sheet, _team), members in teams.items():  # a team's paper points count for every member
         tasks = set().union(*(raw.paper_tasks.get((sheet, m), set()) for m in members))
         for m in members:
@@ -212,7 +231,7 @@ def _sheet_rows(session: Session, only: set[str] | None, sheets: Collection[str]
 
 
 def release_times(session: Session, cfg: CourseConfig,
-                  states: dict[str, SheetState] | None = None) -> dict[str, datetime | None]:
+                  states: Mapping[str, StateRow] | None = None) -> dict[str, datetime | None]:
     """The released sheets of the semester plan, each with the time of its release: recorded by `mlph
     release`; None for a sheet generated into nbgrader by a gradebook from before ``sheet_state``.
     ``states``: the ``sheet_state`` rows, when the caller has read them already."""
@@ -221,7 +240,11 @@ def release_times(session: Session, cfg: CourseConfig,
             select(SheetState.sheet, SheetState.released_at).where(SheetState.released_at.is_not(None))) if at}
     else:
         recorded = {sheet: utc(row.released_at) for sheet, row in states.items() if row.released_at is not None}
-    generated = set(session.execute(select(nt.assignment.c.name)).scalars())
+    return _released(cfg, recorded, set(session.execute(select(nt.assignment.c.name)).scalars()))
+
+
+def _released(cfg: CourseConfig, recorded: Mapping[str, datetime], generated: Collection[str]) -> dict[str, datetime | None]:
+    """:func:`release_times` of the recorded releases and the sheets generated into nbgrader (``generated``)."""
     return {sem.id: recorded.get(sem.id) for sem in cfg.semester if sem.id in recorded or sem.id in generated}
 
 
@@ -262,9 +285,24 @@ def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = No
             select(StudentProfile.student_id).where(StudentProfile.student_id.in_(only))).scalars())
     elif only is not None:
         roster = roster & only
-    states = {s.sheet: s for s in session.execute(select(SheetState)).scalars()}
+    states = {row.sheet: row for row in map(StateRow._make, plain_rows(session, select(*STATE_COLUMNS)))}
     released_ids = release_times(session, cfg, states)
     raw = _raw(session, roster, counts_zero, only, sheets, teams, given)  # sheets: the others' facts read as nothing handed in
+    return _facts(cfg, roster, states, released_ids, raw)
+
+
+def facts_of(cfg: CourseConfig, roster: set[str], states: Mapping[str, StateRow], generated: Collection[str],
+             counts_zero: CountsZero | None, teams: Mapping[tuple[str, str], list[str]],
+             given: SheetRows) -> dict[str, SheetFacts]:
+    """:func:`load_facts` of rows read before: the roster students among those read, the ``sheet_state`` rows,
+    the sheets generated into nbgrader, the teams and the :class:`SheetRows` of the same students."""
+    recorded = {sheet: utc(row.released_at) for sheet, row in states.items() if row.released_at is not None}
+    return _facts(cfg, roster, states, _released(cfg, recorded, generated),
+                  _raw_of(roster, counts_zero, None, teams, given))
+
+
+def _facts(cfg: CourseConfig, roster: set[str], states: Mapping[str, StateRow], released_ids: Mapping[str, Any],
+           raw: _Raw) -> dict[str, SheetFacts]:
     out: dict[str, SheetFacts] = {}
     for sem in cfg.semester:
         st = states.get(sem.id)
@@ -274,7 +312,7 @@ def load_facts(session: Session, cfg: CourseConfig, roster: set[str] | None = No
         entered = frozenset(sid for sid in roster if len(raw.paper_tasks.get((sem.id, sid), ())) >= n_paper > 0)
         out[sem.id] = SheetFacts(
             sheet=sem, released=released,
-            closed_at=st.closed_at if st else None, closed_by=st.closed_by if st else None,
+            closed_at=utc(st.closed_at) if st and st.closed_at else None, closed_by=st.closed_by if st else None,
             close_reason=st.close_reason if st else None,
             handed_in=handed, graded=frozenset(raw.final.get(sem.id, set())),
             ungraded=frozenset(raw.notebook_handins.get(sem.id, set()) - raw.final.get(sem.id, set())),

@@ -14,7 +14,6 @@ from __future__ import annotations
 import functools
 from collections import defaultdict
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 from sqlalchemy import Connection, Engine, String, bindparam, case, func, select, union
@@ -27,11 +26,10 @@ from gradebook.errors import InputError
 from gradebook.points.grid import (COMMENT_COLUMNS, HANDIN_COLUMNS, POINTS_COLUMNS, RESULT_COLUMNS, CommentRow, Grid,
                                    GridStudent, PointsRow, ResultRow, _latest, cells_of, counted_points, latest_handins,
                                    regrades_of)
-from gradebook.points.paper import _utc
 from gradebook.points.rubric import ITEM_COLUMNS, ItemRow, ensure_seeded, rubrics_seeded
 from gradebook.store import nbgrader_tables as nt
 from gradebook.store.db import reading
-from gradebook.store.json_rows import decoded, json_rows
+from gradebook.store.json_rows import decoded, flag, json_rows, when
 from gradebook.store.models import (AutogradeResult, Extension, GroupMembership, Handin, PaperComment, PaperPoints,
                                     Person, RegradeRequest, RubricItemRow, SheetState, TeamMember, TutorialGroup)
 
@@ -113,15 +111,6 @@ def _statement(dialect: str) -> Select[Any]:
     return select(*(json_rows(dialect, name, query) for name, query in parts.items()))
 
 
-def _when(value: Any) -> datetime | None:
-    """A time as the JSON carries it (ISO 8601; SQLite's naive ones are UTC)."""
-    return _utc(datetime.fromisoformat(value)) if value else None
-
-
-def _flag(value: Any) -> bool | None:
-    return None if value is None else bool(value)
-
-
 def _assembled(manifest: Manifest, group: str, parts: dict[str, list[list[Any]]]) -> GridReading:
     """The grid from the decoded parts of :func:`_statement`."""
     (group_name, tutor_name), = parts["heading"]
@@ -132,19 +121,19 @@ def _assembled(manifest: Manifest, group: str, parts: dict[str, list[list[Any]]]
     for team, sid, _ in sorted(parts["teams"], key=lambda r: r[2]):
         members[team].append(sid)
     team_of = {sid: team for team, sids in members.items() for sid in sids}
-    handins = latest_handins((hid, kind, sid, _when(at), name) for hid, kind, sid, at, name in parts["handins"])
-    scores = {sid: (nt.exact_score(total), _when(stamp)) for sid, stamp, total in parts["scores"]}
-    results = {r.student_id: r for r in (ResultRow(sid, status, reason, score, _flag(late), _when(deadline),
-                                                    _when(submitted))
+    handins = latest_handins((hid, kind, sid, when(at), name) for hid, kind, sid, at, name in parts["handins"])
+    scores = {sid: (nt.exact_score(total), when(stamp)) for sid, stamp, total in parts["scores"]}
+    results = {r.student_id: r for r in (ResultRow(sid, status, reason, score, flag(late), when(deadline),
+                                                    when(submitted))
                                           for sid, status, reason, score, late, deadline, submitted in parts["results"])}
-    extensions = {r[0]: when for r in crew if (when := _when(r[4])) is not None}
+    extensions = {r[0]: until for r in crew if (until := when(r[4])) is not None}
     groups = {r[0]: r[3] for r in crew if r[3] is not None}
     auto = counted_points(manifest, ids, members, team_of, scores, results, extensions, groups)
-    points = [PointsRow(sid, task, pts, version, by, _when(at), rubric, adj)
+    points = [PointsRow(sid, task, pts, version, by, when(at), rubric, adj)
               for sid, task, pts, version, by, at, rubric, adj in parts["points"]]
-    comments = [CommentRow(sid, task, text, version, by, _when(at)) for sid, task, text, version, by, at in parts["comments"]]
+    comments = [CommentRow(sid, task, text, version, by, when(at)) for sid, task, text, version, by, at in parts["comments"]]
     cells = cells_of(manifest, ids, members, team_of, points, comments)
-    rubrics, seeded = rubrics_seeded(manifest, [ItemRow(iid, sheet, task, key, position, pts, text, note, _when(gone))
+    rubrics, seeded = rubrics_seeded(manifest, [ItemRow(iid, sheet, task, key, position, pts, text, note, when(gone))
                                                 for iid, sheet, task, key, position, pts, text, note, gone in parts["items"]])
     regrades = regrades_of(parts["regrades"], {sid: members.get(team_of.get(sid, ""), [sid]) for sid in ids})
     students = []

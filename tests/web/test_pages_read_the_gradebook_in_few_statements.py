@@ -3,7 +3,9 @@ course: under load every statement is a round trip after which the request's thr
 interpreter lock again, so a page's latency grows with its statements (benchmarks/web.py). The bounds are this
 code's counts; a change that adds statements to these pages must say why. The grid reads the session, the tutor's
 groups, and everything it shows in one statement (:mod:`gradebook.points.grid_read`); a transaction would cost round
-trips of its own (BEGIN, ROLLBACK on PostgreSQL), so it opens none beyond the connections' own."""
+trips of its own (BEGIN, ROLLBACK on PostgreSQL), so it opens none beyond the connections' own. A student's first
+dashboard reads the session, the versions, and their rows and their team's in one statement
+(:mod:`gradebook.admission.student_read`)."""
 from __future__ import annotations
 
 from collections.abc import Iterator
@@ -17,7 +19,7 @@ from web.app import create_app
 from web.testing import logged_in, setup_web_course
 
 HTML = {"accept": "text/html"}
-GRID, GRID_TRANSACTIONS, FIRST_DASHBOARD, REFRESH = 3, 2, 19, 2
+GRID, GRID_TRANSACTIONS, FIRST_DASHBOARD, REFRESH = 3, 2, 3, 2
 
 
 @pytest.fixture
