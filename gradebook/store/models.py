@@ -46,7 +46,8 @@ class GroupMembership(Base):
     """A student's membership in a group from ``valid_from`` until ``valid_to`` (None: current)."""
 
     __tablename__ = "group_membership"
-    __table_args__ = (Index("ix_group_membership_student", "student_id"), Index("ix_group_membership_group", "group_id"))
+    __table_args__ = (Index("ix_group_membership_student", "student_id"),
+                      Index("ix_group_membership_group", "group_id"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
     group_id: Mapped[str] = mapped_column(String(64), ForeignKey("tutorial_group.id"))
@@ -58,7 +59,7 @@ class TeamMember(Base):
     """Teams hand in together per sheet; a student is in at most one team of a sheet."""
 
     __tablename__ = "team_member"
-    __table_args__ = (UniqueConstraint("sheet", "student_id"), Index("ix_team_member_student", "student_id"))
+    __table_args__ = (UniqueConstraint("sheet", "student_id"), Index("ix_team_member_student", "student_id", "sheet"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sheet: Mapped[str] = mapped_column(String(128))
     team: Mapped[str] = mapped_column(String(128))
@@ -67,7 +68,8 @@ class TeamMember(Base):
 
 class PaperPoints(Base):
     __tablename__ = "paper_points"
-    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"), Index("ix_paper_points_student", "student_id"))
+    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"),
+                      Index("ix_paper_points_student", "student_id", "sheet"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sheet: Mapped[str] = mapped_column(String(128))
     task: Mapped[str] = mapped_column(String(128))
@@ -107,7 +109,8 @@ class PaperComment(Base):
     """A tutor's comment on one paper task of one student (the student sees it), versioned like the points."""
 
     __tablename__ = "paper_comment"
-    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"), Index("ix_paper_comment_student", "student_id"))
+    __table_args__ = (UniqueConstraint("sheet", "task", "student_id"),
+                      Index("ix_paper_comment_student", "student_id", "sheet"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sheet: Mapped[str] = mapped_column(String(128))
     task: Mapped[str] = mapped_column(String(128))
@@ -146,7 +149,7 @@ class AdmissionOverride(Base):
 
 class Extension(Base):
     __tablename__ = "extension"
-    __table_args__ = (UniqueConstraint("sheet", "student_id"), Index("ix_extension_student", "student_id"))
+    __table_args__ = (UniqueConstraint("sheet", "student_id"), Index("ix_extension_student", "student_id", "sheet"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sheet: Mapped[str] = mapped_column(String(128))
     student_id: Mapped[str] = mapped_column(String(128), ForeignKey("student.id", ondelete="CASCADE"))
@@ -159,7 +162,8 @@ class AutogradeResult(Base):
     """The autograder's verdict per submission, with the fingerprint that makes reruns resumable."""
 
     __tablename__ = "autograde_result"
-    __table_args__ = (UniqueConstraint("sheet", "student_id"), Index("ix_autograde_result_student", "student_id"))
+    __table_args__ = (UniqueConstraint("sheet", "student_id"),
+                      Index("ix_autograde_result_student", "student_id", "sheet"))
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sheet: Mapped[str] = mapped_column(String(128))
     student_id: Mapped[str] = mapped_column(String(128))
@@ -184,7 +188,7 @@ class Handin(Base):
     """Every hand-in that reached the intake, accepted or not, with the server's time of receipt."""
 
     __tablename__ = "handin"
-    __table_args__ = (Index("ix_handin_student", "student_id"),)
+    __table_args__ = (Index("ix_handin_student", "student_id", "sheet"),)
     id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
     sheet: Mapped[str] = mapped_column(String(128))
     student_id: Mapped[str] = mapped_column(String(128))  # not a foreign key: ids not on the roster are held
