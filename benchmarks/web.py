@@ -96,7 +96,10 @@ def _builder() -> Any:
 
 
 def staff_and_groups(url: str, students: int) -> dict[str, list[str]]:
-    """Groups of GROUP_SIZE students, tutors t0..t9 (round robin) and admin boss; tutor → groups."""
+    """Groups of GROUP_SIZE students, tutors t0..t9 (round robin) and admin boss; tutor → groups. Then the
+    tables' statistics (``ANALYZE``), as PostgreSQL's autovacuum keeps them on a server where it runs (this
+    machine's test server runs with ``autovacuum = off``; without statistics the planner takes the fresh tables for
+    empty and joins a student's nbgrader scores from the sheet's side)."""
     from gradebook.store.db import atomic, open_gradebook
     from gradebook.store.models import GroupMembership, Person, TutorialGroup
 
@@ -110,6 +113,10 @@ def staff_and_groups(url: str, students: int) -> dict[str, list[str]]:
                                           for k, g in enumerate(groups)])
         s.execute(insert(GroupMembership), [{"student_id": f"s{i:05d}", "group_id": groups[i // GROUP_SIZE],
                                              "valid_from": now} for i in range(students)])
+    with open_gradebook(url).connect() as conn:
+        tables = conn.execute(text("SELECT tablename FROM pg_tables WHERE schemaname = current_schema()")).scalars()
+        conn.execute(text("ANALYZE " + ", ".join(f'"{t}"' for t in tables)))
+        conn.commit()
     held: dict[str, list[str]] = {f"t{i}": [] for i in range(TUTORS)}
     for k, g in enumerate(groups):
         held[f"t{k % TUTORS}"].append(g)

@@ -58,7 +58,8 @@ def score_query(*where: ColumnElement[bool]) -> Select[Any]:
     """nbgrader's score of each submission: (student, sheet, timestamp, total)."""
     score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
                      + func.coalesce(nt.grade.c.extra_credit, 0.0))
-    return (select(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp, score)
+    return (select(nt.submitted_assignment.c.student_id, nt.assignment.c.name, nt.submitted_assignment.c.timestamp,
+                   score)
             .select_from(nt.grade)
             .join(nt.submitted_notebook, nt.grade.c.notebook_id == nt.submitted_notebook.c.id)
             .join(nt.submitted_assignment, nt.submitted_notebook.c.assignment_id == nt.submitted_assignment.c.id)

@@ -133,7 +133,8 @@ def _rule_rows(only: set[str], parts: dict[str, list[tuple[Any, ...]]]) -> RuleR
                for r in map(ShownResult._make, parts["results"])]
     handins = [RuleHandin(h.sheet, h.student_id, h.kind, h.received_at)
                for h in map(ShownHandin._make, parts["handins"]) if h.status == "accepted"]
-    overrides = {sid: (status, reason) for sid, status, reason, *_ in sorted(parts["overrides"], key=lambda r: (r[3], r[4]))}
+    overrides = {sid: (status, reason)
+                 for sid, status, reason, *_ in sorted(parts["overrides"], key=lambda r: (r[3], r[4]))}
     return RuleRows(only, dict(teams), parts["extensions"], {sid: gid for sid, gid in parts["groups"]}, results,
                     [(sid, sheet, task, pts) for sheet, task, sid, pts, _ in parts["points"]],
                     handins, parts["scores"], parts["students"], {sid for sid, in parts["roster"]},

@@ -243,7 +243,8 @@ def release_times(session: Session, cfg: CourseConfig,
     return _released(cfg, recorded, set(session.execute(select(nt.assignment.c.name)).scalars()))
 
 
-def _released(cfg: CourseConfig, recorded: Mapping[str, datetime], generated: Collection[str]) -> dict[str, datetime | None]:
+def _released(cfg: CourseConfig, recorded: Mapping[str, datetime],
+              generated: Collection[str]) -> dict[str, datetime | None]:
     """:func:`release_times` of the recorded releases and the sheets generated into nbgrader (``generated``)."""
     return {sem.id: recorded.get(sem.id) for sem in cfg.semester if sem.id in recorded or sem.id in generated}
 
