@@ -26,12 +26,12 @@ from gradebook.admission.rule import Standing, compute_standings
 from gradebook.admission.student_read import (ShownComment, ShownHandin, ShownPoints, ShownResult, StudentRows,
                                               read_students)
 from gradebook.course.config import CourseConfig, SemesterSheet
+from gradebook.course.sheets_state import utc
 from gradebook.points.grading_turn import KEPT, kept_in_time, when_graded
 from gradebook.points.handins import LateDecision, cutoff_refusal, decide_late
 from gradebook.points.publishing import published_sheets
 from gradebook.points.rubric import ItemRow, rubrics_of
 from gradebook.points.regrades import Request, for_student, window_end
-from gradebook.course.sheets_state import utc
 from gradebook.store.db import reading
 
 
