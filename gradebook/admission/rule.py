@@ -25,7 +25,7 @@ from gradebook.points.handins import LateDecision, current_groups, decide_late, 
 from gradebook.store.models import AutogradeResult, Extension
 from gradebook.course.sheets_state import OPEN_FOR_HANDIN, PENDING, PLANNED, UNRELEASED, SheetFacts, SheetRows, facts_of, \
     roster_ids, utc
-from gradebook.admission.rule_rows import RESULT_COLUMNS, RuleRows, read_rows, score_query
+from gradebook.admission.rule_rows import RESULT_COLUMNS, RuleRows, of_ids, read_rows, score_query
 
 ADMITTED, NOT_ADMITTED, OPEN = "admitted", "not_admitted", "open"
 ZERO = Fraction(0)
@@ -183,9 +183,9 @@ def _notebooks(session: Session, cfg: CourseConfig, extensions: dict[tuple[str, 
     """(student, sheet) → the graded notebook, with the stored late decision (taken once, when graded);
     only where no autograde result exists is it taken here from nbgrader's timestamp. ``result_rows``: the
     autograding results (:data:`.rule_rows.RESULT_COLUMNS`) of ``ids``, when the caller has read them."""
-    scores = plain_rows(session, score_query(*_of_ids(nt.submitted_assignment.c.student_id, ids)))
+    scores = plain_rows(session, score_query(*of_ids(nt.submitted_assignment.c.student_id, ids)))
     if result_rows is None:
-        result_rows = plain_rows(session, select(*RESULT_COLUMNS).where(*_of_ids(AutogradeResult.student_id, ids)))
+        result_rows = plain_rows(session, select(*RESULT_COLUMNS).where(*of_ids(AutogradeResult.student_id, ids)))
     return _notebooks_of(cfg, extensions, groups or {}, scores, result_rows)
 
 
@@ -306,10 +306,6 @@ def rule_data(cfg: CourseConfig, rows: RuleRows) -> RuleData:
     team_of = {(m, sheet): members for (sheet, _team), members in rows.teams.items() for m in members}
     return RuleData(facts, notebook, _paper_points(rows.points, rows.teams), extensions, rows.students, rows.overrides,
                     cfg.timezone, team_of, _pdfs(rows.handins), rows.groups)
-
-
-def _of_ids(column: Any, ids: set[str] | None) -> list[Any]:
-    return [column.in_(ids)] if ids is not None else []
 
 
 def _pdfs(handins: Sequence[Any]) -> dict[tuple[str, str], datetime]:

@@ -54,6 +54,11 @@ def crew(only: set[str] | None, teams: Mapping[tuple[str, str], list[str]]) -> s
     return None if only is None else set(only).union(*(m for m in teams.values() if set(m) & only))
 
 
+def of_ids(column: Any, ids: Collection[str] | None) -> list[ColumnElement[bool]]:
+    """The condition that restricts ``column`` to the students ``ids`` (none: the course)."""
+    return [column.in_(ids)] if ids is not None else []
+
+
 def score_query(*where: ColumnElement[bool]) -> Select[Any]:
     """nbgrader's score of each submission: (student, sheet, timestamp, total)."""
     score = func.sum(func.coalesce(nt.grade.c.manual_score, nt.grade.c.auto_score, 0.0)
@@ -84,23 +89,20 @@ def read_rows(session: Session, only: set[str] | None = None) -> RuleRows:
     """:class:`RuleRows` read with a statement per table (of the course, or of ``only`` and their teams)."""
     teams = teams_of(session, only)
     ids = crew(only, teams)
-
-    def of(column: Any) -> list[ColumnElement[bool]]:
-        return [column.in_(ids)] if ids is not None else []
-
-    extensions = plain_rows(session, select(*EXTENSION_COLUMNS).where(*of(Extension.student_id)))
+    extensions = plain_rows(session, select(*EXTENSION_COLUMNS).where(*of_ids(Extension.student_id, ids)))
     groups = current_groups(session, ids)
-    results = plain_rows(session, select(*RESULT_COLUMNS).where(*of(AutogradeResult.student_id)))
-    points = plain_rows(session, select(*POINTS_COLUMNS).where(*of(PaperPoints.student_id)))
-    handins = plain_rows(session, select(*HANDIN_COLUMNS).where(Handin.status == "accepted", *of(Handin.student_id)))
-    scores = plain_rows(session, score_query(*of(nt.submitted_assignment.c.student_id)))
-    students = list(plain_rows(session, student_query(*([nt.student.c.id.in_(only)] if only is not None else []))))
+    results = plain_rows(session, select(*RESULT_COLUMNS).where(*of_ids(AutogradeResult.student_id, ids)))
+    points = plain_rows(session, select(*POINTS_COLUMNS).where(*of_ids(PaperPoints.student_id, ids)))
+    handins = plain_rows(session, select(*HANDIN_COLUMNS).where(Handin.status == "accepted",
+                                                                *of_ids(Handin.student_id, ids)))
+    scores = plain_rows(session, score_query(*of_ids(nt.submitted_assignment.c.student_id, ids)))
+    students = list(plain_rows(session, student_query(*of_ids(nt.student.c.id, only))))
     roster = {row[0] for row in students} if only is None or ids == only else set(session.execute(
-        select(StudentProfile.student_id).where(*of(StudentProfile.student_id))).scalars())
+        select(StudentProfile.student_id).where(*of_ids(StudentProfile.student_id, ids))).scalars())
     states = {row.sheet: row for row in map(StateRow._make, plain_rows(session, select(*STATE_COLUMNS)))}
     generated = set(session.execute(select(nt.assignment.c.name)).scalars())
     overrides = {sid: (status, reason) for sid, status, reason in plain_rows(session, select(*OVERRIDE_COLUMNS).where(
-        AdmissionOverride.revoked_at.is_(None), *([AdmissionOverride.student_id.in_(only)] if only is not None else []))
+        AdmissionOverride.revoked_at.is_(None), *of_ids(AdmissionOverride.student_id, only))
         .order_by(AdmissionOverride.created_at))}
     return RuleRows(only, teams, extensions, groups, results, points, handins, scores, students, roster, states,
                     generated, overrides)

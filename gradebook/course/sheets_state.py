@@ -239,8 +239,13 @@ def release_times(session: Session, cfg: CourseConfig,
         recorded = {sheet: utc(at) for sheet, at in session.execute(
             select(SheetState.sheet, SheetState.released_at).where(SheetState.released_at.is_not(None))) if at}
     else:
-        recorded = {sheet: utc(row.released_at) for sheet, row in states.items() if row.released_at is not None}
+        recorded = _recorded(states)
     return _released(cfg, recorded, set(session.execute(select(nt.assignment.c.name)).scalars()))
+
+
+def _recorded(states: Mapping[str, StateRow]) -> dict[str, datetime]:
+    """sheet → the recorded time of its release, of the ``sheet_state`` rows."""
+    return {sheet: utc(row.released_at) for sheet, row in states.items() if row.released_at is not None}
 
 
 def _released(cfg: CourseConfig, recorded: Mapping[str, datetime],
@@ -297,8 +302,7 @@ def facts_of(cfg: CourseConfig, roster: set[str], states: Mapping[str, StateRow]
              given: SheetRows) -> dict[str, SheetFacts]:
     """:func:`load_facts` of rows read before: the roster students among those read, the ``sheet_state`` rows,
     the sheets generated into nbgrader, the teams and the :class:`SheetRows` of the same students."""
-    recorded = {sheet: utc(row.released_at) for sheet, row in states.items() if row.released_at is not None}
-    return _facts(cfg, roster, states, _released(cfg, recorded, generated),
+    return _facts(cfg, roster, states, _released(cfg, _recorded(states), generated),
                   _raw_of(roster, counts_zero, None, teams, given))
 
 
