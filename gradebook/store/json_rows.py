@@ -3,7 +3,8 @@
 
 Under load a page's latency grows with its round trips (after each, the request's thread must win its worker's
 interpreter lock again); one statement is one round trip and sees one snapshot, so it needs no transaction around it
-(:func:`gradebook.store.db.reading`). The tutors' grid (:mod:`gradebook.points.grid_read`) is read this way.
+(:func:`gradebook.store.db.reading`). The tutors' grid (:mod:`gradebook.points.grid_read`) and a student's rows
+(:mod:`gradebook.admission.student_read`) are read this way.
 """
 from __future__ import annotations
 
