@@ -104,6 +104,10 @@ class CourseConfig:
         return self.regrade_days if own is None else own
     # [mail]: the SMTP relay, the sender and the site's address for links in mails (always mlph.toml's)
     mail: MailSettings = field(default_factory=MailSettings)
+    # the manifests :meth:`manifest` read, by path, with the file's bytes; not an argument, so that
+    # ``dataclasses.replace`` (another [late] or root) starts with none
+    _manifests: dict[str, tuple[bytes, Manifest]] = field(
+        default_factory=dict, init=False, compare=False, hash=False, repr=False)
 
     @property
     def source_dir(self) -> Path:
@@ -118,12 +122,23 @@ class CourseConfig:
         return self.data_dir / "exchange"
 
     def manifest(self, sheet: str) -> Manifest:
-        """The manifest of an authored sheet; a clear error for an unknown one."""
+        """The manifest of an authored sheet as its file is now; a clear error for an unknown one. The file is
+        read on every call (a web page or a save asks for it on every request) but parsed and checked again
+        only when its bytes changed."""
         path = self.source_dir / sheet / MANIFEST_NAME
-        if not path.is_file():
+        try:
+            text = path.read_bytes()
+        except OSError:
             known = ", ".join(self.authored_sheets()) or "none"
-            raise ConfigError(f"unknown sheet {sheet!r}: no {path} (authored sheets: {known})")
-        return load_manifest(path, self.late_default, self.group_deadlines)
+            raise ConfigError(f"unknown sheet {sheet!r}: no {path} (authored sheets: {known})") from None
+        kept = self._manifests.get(str(path))
+        if kept is not None and kept[0] == text:
+            return kept[1]
+        manifest = load_manifest(path, self.late_default, self.group_deadlines, text)
+        if len(self._manifests) >= 256:  # more than a semester's sheets: spellings of paths, not sheets
+            self._manifests.clear()
+        self._manifests[str(path)] = (text, manifest)
+        return manifest
 
     def authored_sheets(self) -> list[str]:
         if not self.source_dir.is_dir():

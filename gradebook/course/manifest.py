@@ -231,12 +231,16 @@ def _parse_task(raw: dict[str, Any], where: str) -> Task:
 
 
 def load_manifest(path: Path, course_late: dict[str, Any] | None = None,
-                  course_deadlines: dict[str, Any] | None = None) -> Manifest:
-    """Read and check one ``sheet.toml``; raises :class:`ManifestError` naming the file. ``course_late`` /
-    ``course_deadlines``: the course's ``[late]`` and ``[deadlines]`` (mlph.toml), under the sheet's own."""
+                  course_deadlines: dict[str, Any] | None = None, content: bytes | None = None) -> Manifest:
+    """Read and check one ``sheet.toml`` (``content``: its bytes, read already); raises :class:`ManifestError`
+    naming the file. ``course_late`` / ``course_deadlines``: the course's ``[late]`` and ``[deadlines]``
+    (mlph.toml), under the sheet's own."""
     where = str(path)
     try:
-        raw = tomllib.loads(path.read_text(encoding="utf-8"))
+        text = (path.read_bytes() if content is None else content).decode("utf-8")
+        raw = tomllib.loads(text.replace("\r\n", "\n").replace("\r", "\n"))  # newlines as read_text reads them
+    except UnicodeDecodeError as exc:
+        raise ManifestError(f"{where}: not UTF-8 text: {exc}") from exc
     except FileNotFoundError as exc:
         raise ManifestError(f"{where}: no manifest") from exc
     except tomllib.TOMLDecodeError as exc:
