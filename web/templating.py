@@ -22,7 +22,7 @@ TEMPLATE_DIR = Path(__file__).resolve().parent / "templates"
 
 
 @functools.lru_cache(maxsize=4096, typed=True)  # a grid shows the same few values hundreds of times
-def _points(value: Fraction | float | int | str | None) -> str:
+def points_text(value: Fraction | float | int | str | None) -> str:
     if value is None or value == "":
         return "–"
     return fmt(Fraction(value) if not isinstance(value, float) else Fraction(value).limit_denominator(10**6))
@@ -47,7 +47,7 @@ def make_env(tz: str) -> jinja2.Environment:
         when = when.replace(tzinfo=timezone.utc) if when.tzinfo is None else when
         return when.astimezone(zone).strftime(pattern + " %Z")
 
-    env.filters.update(points=_points, local=local, percent=lambda f: percent_text(Fraction(f)),
+    env.filters.update(points=points_text, local=local, percent=lambda f: percent_text(Fraction(f)),
                        audit_value=audit_text)
     env.globals["timezone"] = tz
     return env

@@ -34,6 +34,7 @@ from gradebook.points.paper import CellConflict, fmt
 from gradebook.points.regrades import requests
 from gradebook.store.db import read_retrying, reading
 
+from web.grid_html import grid_panels, grid_rows
 from web.security import User, engine_of, require_role
 from web.templating import render
 
@@ -167,10 +168,12 @@ def tutor_grid(request: Request, sheet: str, group: str, user: User = Depends(st
     if masks is not None:  # an anonymous sheet: pseudonyms only, for everyone who grades
         g = anonymize_grid(g, masks)
         pages = {masks[sid]: p for sid, p in pages.items()}
+    anonymous, local = masks is not None, request.app.state.jinja.filters["local"]
     return _timed(render(request, "tutor_grid.html", {
         "g": g, "groups": groups, "sheets": _graded_sheets(cfg),
         "grade_by_task": [(t.id, f"/tutor/grade/{sheet}/{t.id}") for t in g.tasks],
-        "save_url": f"/tutor/{sheet}/{group}/cell", "anonymous": masks is not None, "pages": pages}), started)
+        "save_url": f"/tutor/{sheet}/{group}/cell", "anonymous": anonymous,
+        "rows": grid_rows(g, anonymous, local), "panels": grid_panels(g, pages, anonymous, local)}), started)
 
 
 def _timed(response: Response, started: float) -> Response:
