@@ -9,15 +9,14 @@ May import the gradebook's plain data and :mod:`web.templating`'s filters.
 """
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime
-from typing import Any
-
 from markupsafe import Markup, escape
 
 from gradebook.course.manifest import Task
 from gradebook.points.grid import CellState, Grid, GridStudent
 from gradebook.points.page_images import TaskPages
+from gradebook.points.rubric import Item
 
 from web.templating import points_text
 
@@ -76,17 +75,14 @@ def _input_cell(c: CellState, rid: int | None, name: str, sid: str, row: int, co
         team = f'      placeholder="{theirs}" title="entered for a teammate: {theirs}" data-team="1"\n'
     flag = (f'<span class="regrade-flag" title="a regrade request on {tid} is open (#{rid})">regrade pending</span>'
             if rid else "")
-    return (f'    <td class="cell{" regrade" if rid else ""}"{f" data-regrade={_q(rid)}" if rid else ""}>'
+    opened = f'<td class="cell regrade" data-regrade="{rid}">' if rid else '<td class="cell">'
+    return (f'    {opened}'
             f'<input class="pts" type="text" inputmode="decimal" autocomplete="off" spellcheck="false" size="4"\n'
             f'      aria-label="{name}, {tid} (0 to {most})"\n'
             f'      data-row="{row}" data-col="{col}" data-student="{sid}" data-task="{tid}"\n'
             f'      data-max="{most}" data-version="{c.version}"\n'
             f'      data-saved="{saved}"\n{team}'
             f'      value="{saved}">{flag}</td>\n')
-
-
-def _q(value: object) -> str:
-    return f'"{_e(value)}"'
 
 
 def grid_panels(g: Grid, pages: Mapping[str, Mapping[str, TaskPages]], anonymous: bool, local: Local) -> Markup:
@@ -170,7 +166,7 @@ def _thumbs(tid: str, tp: TaskPages) -> str:
             f'        <span class="small muted">{which}</span></div>')
 
 
-def _rubric(items: Any, c: CellState, sid: str, tid: str) -> str:
+def _rubric(items: Sequence[Item], c: CellState, sid: str, tid: str) -> str:
     adjustment = f"; adjustment {points_text(c.adjustment)}" if c.adjustment else ""
     out = [f'      <fieldset class="rubric"><legend class="small muted">Rubric: tick what the solution does (the '
            f'points follow){adjustment}</legend>\n']
